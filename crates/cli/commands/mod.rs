@@ -1,0 +1,3 @@
+//! One module per command: parse flags, call one operation, render its report.
+
+pub mod validate;

@@ -1,0 +1,40 @@
+//! The `flowpack` command line: parses flags, calls one library operation per command, renders
+//! its report. Exit codes: 0 success, 1 the check failed (findings, verification, a refused or
+//! partly failed push), 2 could not run (bad usage, unreadable input, I/O).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod output;
+
+/// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
+/// documents, packs them into signed, reproducible archives, and pushes archives into another
+/// environment.
+#[derive(Debug, Parser)]
+#[command(name = "flowpack", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 success, 1 check failed, 2 could not run.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(commands::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("flowpack: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

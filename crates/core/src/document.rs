@@ -1,0 +1,797 @@
+//! The export document (DESIGN §3): a `Value`-first model.
+//!
+//! An export document is kept as the `serde_json::Value` it was read as (with `preserve_order`
+//! and `arbitrary_precision`, so key order and every number's exact text survive). Typed *views*
+//! ([`FlowView`], [`VersionView`], [`StepView`], …) borrow from that value and give typed access
+//! to what flowpack reasons about. Fields flowpack does not model are never touched, so reading
+//! and writing an unmigrated document yields the same JSON value (the fidelity rule).
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+/// Errors reading or writing an export document.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file at fault.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not JSON.
+    #[error("{path}: not valid JSON: {source}")]
+    Json {
+        /// The file (or archive entry) at fault.
+        path: String,
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// The JSON is not an object.
+    #[error("{path}: an export document is a JSON object, found {found}")]
+    NotAnObject {
+        /// The file (or archive entry) at fault.
+        path: String,
+        /// What was found instead (`array`, `string`, …).
+        found: &'static str,
+    },
+    /// `metadata.format_version` names a version flowpack does not know.
+    #[error(
+        "{path}: unsupported export format version {found} at /metadata/format_version (known: 1, 2)"
+    )]
+    UnknownFormat {
+        /// The file (or archive entry) at fault.
+        path: String,
+        /// The value found.
+        found: String,
+    },
+}
+
+/// An export format version (DESIGN §3). Neither version carries its own number in the wild;
+/// flowpack detects it and records it as `metadata.format_version` when it writes a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(into = "u32")]
+pub enum FormatVersion {
+    /// Legacy: steps carry `microservice`, no ids, routes name steps by name.
+    V1 = 1,
+    /// Current: five top-level keys, step ids, `connections`.
+    V2 = 2,
+}
+
+impl FormatVersion {
+    /// The newest format version flowpack knows.
+    pub const LATEST: FormatVersion = FormatVersion::V2;
+
+    /// The version's number.
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+
+    /// The version with this number, if flowpack knows it.
+    pub fn from_number(n: u64) -> Option<FormatVersion> {
+        match n {
+            1 => Some(FormatVersion::V1),
+            2 => Some(FormatVersion::V2),
+            _ => None,
+        }
+    }
+}
+
+impl From<FormatVersion> for u32 {
+    fn from(v: FormatVersion) -> u32 {
+        v.number()
+    }
+}
+
+impl fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+/// How a document's format version was determined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detection {
+    /// `metadata.format_version` says so.
+    Stamped,
+    /// Inferred from the steps (`microservice` vs `type`).
+    Inferred,
+}
+
+/// An export document of either format version.
+///
+/// ```
+/// use flowpack_core::document::{Document, FormatVersion};
+/// let doc = Document::from_slice(br#"{"metadata":{"flow_name":"A"},"flow":{"name":"A","versions":[
+///     {"status":"Draft","steps":[{"id":1,"type":"trigger","name":"Start"}]}]},
+///     "systems":[],"scripts":[],"dependencies":[]}"#, "a.json").unwrap();
+/// assert_eq!(doc.format_version(), FormatVersion::V2);
+/// assert_eq!(doc.flow().unwrap().versions().next().unwrap().steps().count(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    value: Value,
+    format: FormatVersion,
+    detection: Detection,
+}
+
+impl Document {
+    /// Reads a document from a file; errors name the file.
+    pub fn read(path: &Path) -> Result<Document, DocumentError> {
+        let bytes = std::fs::read(path).map_err(|source| DocumentError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Document::from_slice(&bytes, &path.display().to_string())
+    }
+
+    /// Parses a document; `origin` (a path or archive entry) names it in errors.
+    pub fn from_slice(bytes: &[u8], origin: &str) -> Result<Document, DocumentError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|source| DocumentError::Json {
+            path: origin.to_string(),
+            source,
+        })?;
+        Document::from_value(value, origin)
+    }
+
+    /// Wraps a JSON value; it must be an object.
+    pub fn from_value(value: Value, origin: &str) -> Result<Document, DocumentError> {
+        if !value.is_object() {
+            return Err(DocumentError::NotAnObject {
+                path: origin.to_string(),
+                found: json_type_name(&value),
+            });
+        }
+        let (format, detection) =
+            detect_format(&value).map_err(|found| DocumentError::UnknownFormat {
+                path: origin.to_string(),
+                found,
+            })?;
+        Ok(Document {
+            value,
+            format,
+            detection,
+        })
+    }
+
+    /// The document's format version (DESIGN §3's detection rule).
+    pub fn format_version(&self) -> FormatVersion {
+        self.format
+    }
+
+    /// Whether the version was stamped in the document or inferred.
+    pub fn detection(&self) -> Detection {
+        self.detection
+    }
+
+    /// The whole document as JSON.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The top-level object.
+    pub fn root(&self) -> &Map<String, Value> {
+        self.value.as_object().expect("a document is an object")
+    }
+
+    /// Consumes the document, giving back its JSON.
+    pub fn into_value(self) -> Value {
+        self.value
+    }
+
+    /// Mutable access to the JSON. The format version is re-detected by [`Document::redetect`];
+    /// callers that change what detection looks at (migrations) call it afterwards.
+    pub fn value_mut(&mut self) -> &mut Value {
+        &mut self.value
+    }
+
+    /// Re-runs format detection after the value was changed.
+    pub fn redetect(&mut self) -> Result<(), DocumentError> {
+        let (format, detection) =
+            detect_format(&self.value).map_err(|found| DocumentError::UnknownFormat {
+                path: "document".to_string(),
+                found,
+            })?;
+        self.format = format;
+        self.detection = detection;
+        Ok(())
+    }
+
+    /// Records `version` as `metadata.format_version` (creating `metadata` if absent, appending
+    /// the key at its end so the order of existing keys is kept).
+    pub fn stamp_format_version(&mut self, version: FormatVersion) {
+        let root = self.value.as_object_mut().expect("a document is an object");
+        let metadata = root
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("format_version".into(), Value::from(version.number()));
+        }
+        self.format = version;
+        self.detection = Detection::Stamped;
+    }
+
+    /// Removes `metadata.format_version`, if present (the document then says what the platform
+    /// itself would have exported).
+    pub fn unstamp_format_version(&mut self) {
+        if let Some(m) = self
+            .value
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
+            m.shift_remove("format_version");
+        }
+        if self.detection == Detection::Stamped {
+            self.detection = Detection::Inferred;
+        }
+    }
+
+    /// `metadata`, if it is an object.
+    pub fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.value.get("metadata")?.as_object()
+    }
+
+    /// The flow's name: `flow.name`, else `metadata.flow_name`.
+    pub fn flow_name(&self) -> Option<&str> {
+        self.flow()
+            .and_then(|f| f.name())
+            .or_else(|| self.metadata()?.get("flow_name")?.as_str())
+    }
+
+    /// The `flow` object.
+    pub fn flow(&self) -> Option<FlowView<'_>> {
+        self.value
+            .get("flow")?
+            .as_object()
+            .map(|obj| FlowView { obj })
+    }
+
+    /// The entries of `systems`, each unwrapped from its `{system: {...}}` envelope.
+    pub fn systems(&self) -> impl Iterator<Item = SystemView<'_>> {
+        array_at(&self.value, "systems")
+            .enumerate()
+            .filter_map(|(index, v)| {
+                let obj = v.get("system")?.as_object()?;
+                Some(SystemView { index, obj })
+            })
+    }
+
+    /// The entries of `scripts`.
+    pub fn scripts(&self) -> impl Iterator<Item = ScriptView<'_>> {
+        array_at(&self.value, "scripts")
+            .enumerate()
+            .filter_map(|(index, v)| {
+                Some(ScriptView {
+                    index,
+                    obj: v.as_object()?,
+                })
+            })
+    }
+
+    /// The entries of `dependencies` as `(type, name)`.
+    pub fn dependencies(&self) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+        array_at(&self.value, "dependencies").map(|d| (str_at(d, "type"), str_at(d, "name")))
+    }
+
+    /// Serialises the document as pretty JSON (two-space indent, trailing newline).
+    pub fn to_pretty_bytes(&self) -> Vec<u8> {
+        to_pretty_bytes(&self.value)
+    }
+}
+
+/// Pretty JSON with a trailing newline, the form flowpack writes documents in.
+pub fn to_pretty_bytes(value: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
+    out.push(b'\n');
+    out
+}
+
+fn detect_format(value: &Value) -> Result<(FormatVersion, Detection), String> {
+    if let Some(v) = value.pointer("/metadata/format_version") {
+        return match v.as_u64().and_then(FormatVersion::from_number) {
+            Some(f) => Ok((f, Detection::Stamped)),
+            None => Err(v.to_string()),
+        };
+    }
+    let mut any_microservice = false;
+    let mut any_type = false;
+    if let Some(versions) = value.pointer("/flow/versions").and_then(Value::as_array) {
+        for step in versions
+            .iter()
+            .filter_map(|v| v.get("steps")?.as_array())
+            .flatten()
+        {
+            any_microservice |= step.get("microservice").is_some();
+            any_type |= step.get("type").is_some();
+        }
+    }
+    let format = if any_microservice && !any_type {
+        FormatVersion::V1
+    } else {
+        FormatVersion::V2
+    };
+    Ok((format, Detection::Inferred))
+}
+
+/// The JSON type name of a value, for messages.
+pub fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn array_at<'a>(v: &'a Value, key: &str) -> std::slice::Iter<'a, Value> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter())
+        .unwrap_or_default()
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)?.as_str()
+}
+
+/// Escapes one reference token of an RFC 6901 JSON pointer (`~` → `~0`, `/` → `~1`).
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// The `flow` object of a document.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowView<'a> {
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> FlowView<'a> {
+    /// The raw object.
+    pub fn raw(&self) -> &'a Map<String, Value> {
+        self.obj
+    }
+    /// `flow.name`.
+    pub fn name(&self) -> Option<&'a str> {
+        self.obj.get("name")?.as_str()
+    }
+    /// `flow.description`.
+    pub fn description(&self) -> Option<&'a str> {
+        self.obj.get("description")?.as_str()
+    }
+    /// `flow.is_enabled`.
+    pub fn is_enabled(&self) -> Option<bool> {
+        self.obj.get("is_enabled")?.as_bool()
+    }
+    /// `flow.priority` (1–5, 1 highest), when it is an integer.
+    pub fn priority(&self) -> Option<i64> {
+        self.obj.get("priority")?.as_i64()
+    }
+    /// `flow.versions`, in document order.
+    pub fn versions(&self) -> impl Iterator<Item = VersionView<'a>> + 'a {
+        self.obj
+            .get("versions")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .filter_map(|(index, v)| {
+                Some(VersionView {
+                    index,
+                    obj: v.as_object()?,
+                })
+            })
+    }
+}
+
+/// A version's status (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum VersionStatus {
+    /// The editable version; at most one.
+    Draft,
+    /// The running version; at most one.
+    Deployed,
+    /// Any other version.
+    Inactive,
+}
+
+impl VersionStatus {
+    /// Parses the platform's spelling.
+    pub fn parse(s: &str) -> Option<VersionStatus> {
+        match s {
+            "Draft" => Some(VersionStatus::Draft),
+            "Deployed" => Some(VersionStatus::Deployed),
+            "Inactive" => Some(VersionStatus::Inactive),
+            _ => None,
+        }
+    }
+    /// The platform's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Draft => "Draft",
+            VersionStatus::Deployed => "Deployed",
+            VersionStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+/// One entry of `flow.versions`.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionView<'a> {
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> VersionView<'a> {
+    /// The index in `flow.versions`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// The JSON pointer of this version (`/flow/versions/N`).
+    pub fn pointer(&self) -> String {
+        format!("/flow/versions/{}", self.index)
+    }
+    /// The raw object.
+    pub fn raw(&self) -> &'a Map<String, Value> {
+        self.obj
+    }
+    /// `iteration` (absent in version 1).
+    pub fn iteration(&self) -> Option<i64> {
+        self.obj.get("iteration")?.as_i64()
+    }
+    /// `status` as written.
+    pub fn status_str(&self) -> Option<&'a str> {
+        self.obj.get("status")?.as_str()
+    }
+    /// `status`, when it is one of the known three.
+    pub fn status(&self) -> Option<VersionStatus> {
+        VersionStatus::parse(self.status_str()?)
+    }
+    /// `is_deployed`.
+    pub fn is_deployed(&self) -> Option<bool> {
+        self.obj.get("is_deployed")?.as_bool()
+    }
+    /// `steps`, in document order.
+    pub fn steps(&self) -> impl Iterator<Item = StepView<'a>> + 'a {
+        let base = self.index;
+        self.obj
+            .get("steps")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .filter_map(move |(index, v)| {
+                Some(StepView {
+                    version: base,
+                    index,
+                    obj: v.as_object()?,
+                })
+            })
+    }
+    /// `connections` as `(index, from, to)`; absent in version 1.
+    pub fn connections(&self) -> impl Iterator<Item = ConnectionView<'a>> + 'a {
+        let base = self.index;
+        self.obj
+            .get("connections")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .map(move |(index, v)| ConnectionView {
+                version: base,
+                index,
+                from: v.get("from"),
+                to: v.get("to"),
+            })
+    }
+    /// `variables` as typed views.
+    pub fn variables(&self) -> impl Iterator<Item = VariableView<'a>> + 'a {
+        let base = self.index;
+        self.obj
+            .get("variables")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .filter_map(move |(index, v)| {
+                Some(VariableView {
+                    version: base,
+                    index,
+                    obj: v.as_object()?,
+                })
+            })
+    }
+    /// `schedules[].cron_string` with each schedule's pointer.
+    pub fn schedules(&self) -> impl Iterator<Item = (String, Option<&'a str>)> + 'a {
+        let base = self.index;
+        self.obj
+            .get("schedules")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .map(move |(i, s)| {
+                (
+                    format!("/flow/versions/{base}/schedules/{i}/cron_string"),
+                    s.get("cron_string").and_then(Value::as_str),
+                )
+            })
+    }
+}
+
+/// A `{from, to}` entry of a version's `connections`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionView<'a> {
+    version: usize,
+    index: usize,
+    /// The step id the connection leaves.
+    pub from: Option<&'a Value>,
+    /// The step id the connection enters.
+    pub to: Option<&'a Value>,
+}
+
+impl ConnectionView<'_> {
+    /// The JSON pointer of this connection.
+    pub fn pointer(&self) -> String {
+        format!("/flow/versions/{}/connections/{}", self.version, self.index)
+    }
+}
+
+/// One entry of a version's `variables`.
+#[derive(Debug, Clone, Copy)]
+pub struct VariableView<'a> {
+    version: usize,
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> VariableView<'a> {
+    /// The JSON pointer of this variable.
+    pub fn pointer(&self) -> String {
+        format!("/flow/versions/{}/variables/{}", self.version, self.index)
+    }
+    /// `key`.
+    pub fn key(&self) -> Option<&'a str> {
+        self.obj.get("key")?.as_str()
+    }
+    /// `value` (a string on the platform; other JSON is kept as is).
+    pub fn value(&self) -> Option<&'a Value> {
+        self.obj.get("value")
+    }
+    /// `is_secret`.
+    pub fn is_secret(&self) -> bool {
+        self.obj
+            .get("is_secret")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// One step of a version.
+#[derive(Debug, Clone, Copy)]
+pub struct StepView<'a> {
+    version: usize,
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> StepView<'a> {
+    /// The index in the version's `steps`.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// The JSON pointer of this step.
+    pub fn pointer(&self) -> String {
+        format!("/flow/versions/{}/steps/{}", self.version, self.index)
+    }
+    /// The raw object.
+    pub fn raw(&self) -> &'a Map<String, Value> {
+        self.obj
+    }
+    /// `id` (version 2; a number, possibly beyond 2^53, or a string).
+    pub fn id(&self) -> Option<&'a Value> {
+        self.obj.get("id")
+    }
+    /// The step type: `type` in version 2, `microservice` in version 1.
+    pub fn kind(&self) -> Option<&'a str> {
+        self.obj
+            .get("type")
+            .or_else(|| self.obj.get("microservice"))?
+            .as_str()
+    }
+    /// `name`.
+    pub fn name(&self) -> Option<&'a str> {
+        self.obj.get("name")?.as_str()
+    }
+    /// `config`, if an object.
+    pub fn config(&self) -> Option<&'a Map<String, Value>> {
+        self.obj.get("config")?.as_object()
+    }
+    /// A string member of `config`.
+    pub fn config_str(&self, key: &str) -> Option<&'a str> {
+        self.config()?.get(key)?.as_str()
+    }
+    /// `routes` as `(pointer of first_step, first_step)`.
+    pub fn routes(&self) -> impl Iterator<Item = RouteView<'a>> + 'a {
+        let pointer = self.pointer();
+        self.obj
+            .get("routes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .enumerate()
+            .map(move |(i, r)| RouteView {
+                pointer: format!("{pointer}/routes/{i}"),
+                name: r.get("name").and_then(Value::as_str),
+                first_step: r.get("first_step"),
+            })
+    }
+}
+
+/// One route of a branching step.
+#[derive(Debug, Clone)]
+pub struct RouteView<'a> {
+    /// The JSON pointer of this route.
+    pub pointer: String,
+    /// The route's name.
+    pub name: Option<&'a str>,
+    /// `first_step`: a step id (v2), a step name (v1), `null` or absent (an empty route).
+    pub first_step: Option<&'a Value>,
+}
+
+/// One entry of `systems` (unwrapped from `{system: …}`).
+#[derive(Debug, Clone, Copy)]
+pub struct SystemView<'a> {
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> SystemView<'a> {
+    /// The JSON pointer of the inner `system` object.
+    pub fn pointer(&self) -> String {
+        format!("/systems/{}/system", self.index)
+    }
+    /// The raw object.
+    pub fn raw(&self) -> &'a Map<String, Value> {
+        self.obj
+    }
+    /// `name`.
+    pub fn name(&self) -> Option<&'a str> {
+        self.obj.get("name")?.as_str()
+    }
+    /// `authentication_implementations[].name`.
+    pub fn auth_implementations(&self) -> impl Iterator<Item = &'a Map<String, Value>> + 'a {
+        self.obj
+            .get("authentication_implementations")
+            .and_then(Value::as_array)
+            .map(|a| a.iter())
+            .unwrap_or_default()
+            .filter_map(Value::as_object)
+    }
+}
+
+/// One entry of `scripts`.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptView<'a> {
+    index: usize,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> ScriptView<'a> {
+    /// The JSON pointer of this script.
+    pub fn pointer(&self) -> String {
+        format!("/scripts/{}", self.index)
+    }
+    /// `name`.
+    pub fn name(&self) -> Option<&'a str> {
+        self.obj.get("name")?.as_str()
+    }
+    /// `language`.
+    pub fn language(&self) -> Option<&'a str> {
+        self.obj.get("language")?.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &[u8] = include_bytes!("../../../fixtures/reference/export-v1-legacy.json");
+    const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+
+    #[test]
+    fn detects_the_reference_documents() {
+        let v1 = Document::from_slice(V1, "v1").unwrap();
+        let v2 = Document::from_slice(V2, "v2").unwrap();
+        assert_eq!(v1.format_version(), FormatVersion::V1);
+        assert_eq!(v2.format_version(), FormatVersion::V2);
+        assert_eq!(v1.detection(), Detection::Inferred);
+        let counts: Vec<usize> = v2
+            .flow()
+            .unwrap()
+            .versions()
+            .map(|v| v.steps().count())
+            .collect();
+        assert_eq!(counts, vec![6, 1]);
+        assert_eq!(
+            v1.flow()
+                .unwrap()
+                .versions()
+                .next()
+                .unwrap()
+                .steps()
+                .count(),
+            5
+        );
+        assert_eq!(v2.systems().count(), 2);
+        assert_eq!(
+            v2.scripts().next().unwrap().name(),
+            Some("Normalise order lines")
+        );
+    }
+
+    #[test]
+    fn a_v2_document_missing_keys_is_still_v2() {
+        let doc = Document::from_slice(br#"{"flow":{"versions":[{"steps":[{"name":"x"}]}]}}"#, "x")
+            .unwrap();
+        assert_eq!(doc.format_version(), FormatVersion::V2);
+    }
+
+    #[test]
+    fn stamp_wins_over_inference_and_unknown_stamps_are_errors() {
+        let doc = Document::from_slice(
+            br#"{"metadata":{"format_version":2},"flow":{"versions":[{"steps":[{"microservice":"map"}]}]}}"#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(doc.format_version(), FormatVersion::V2);
+        assert_eq!(doc.detection(), Detection::Stamped);
+        let err =
+            Document::from_slice(br#"{"metadata":{"format_version":7}}"#, "f.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.json: unsupported export format version 7 at /metadata/format_version (known: 1, 2)"
+        );
+    }
+
+    #[test]
+    fn non_objects_and_non_json_name_the_file() {
+        let err = Document::from_slice(b"[1,2]", "list.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "list.json: an export document is a JSON object, found array"
+        );
+        let err = Document::from_slice(b"{nope", "bad.json").unwrap_err();
+        assert!(
+            err.to_string().starts_with("bad.json: not valid JSON: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_write_keeps_order_unknown_fields_and_exact_numbers() {
+        // Exponents are kept as written apart from the sign of the exponent, which serde_json's
+        // arbitrary-precision parser always writes (`1e2` becomes `1e+2`, the same number).
+        let text = r#"{"zeta":1,"metadata":{"b":1.10,"a":18446744073709551615,"c":123456789012345678901234567890},"alpha":[1e+2,-0.0]}"#;
+        let doc = Document::from_slice(text.as_bytes(), "x").unwrap();
+        let out = String::from_utf8(doc.to_pretty_bytes()).unwrap();
+        let compact: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(serde_json::to_string(&compact).unwrap(), text);
+    }
+
+    #[test]
+    fn stamping_appends_and_unstamping_removes() {
+        let mut doc = Document::from_slice(V1, "v1").unwrap();
+        let before = doc.value().clone();
+        doc.stamp_format_version(FormatVersion::V1);
+        let keys: Vec<&String> = doc.metadata().unwrap().keys().collect();
+        assert_eq!(keys.last().unwrap().as_str(), "format_version");
+        doc.unstamp_format_version();
+        assert_eq!(doc.value(), &before);
+    }
+}

@@ -1,0 +1,23 @@
+//! flowpack's core library: the export document model, validation, migrations between export
+//! format versions, and (in later modules) archives, signatures and overlays.
+//!
+//! Operations never print; they return reports. Validation findings are data
+//! ([`validate::Report`]), not errors: `Err` means "could not check at all".
+//!
+//! ```
+//! use flowpack_core::document::Document;
+//! use flowpack_core::validate::{validate, ValidateOptions};
+//!
+//! let doc = Document::from_slice(br#"{"metadata":{"company_name":"Acme","flow_name":"A",
+//!   "exported_at":"2026-01-01T00:00:00Z"},"flow":{"name":"A","priority":9,"versions":[]},
+//!   "systems":[],"scripts":[],"dependencies":[]}"#, "a.json").unwrap();
+//! let report = validate(&doc, &ValidateOptions::default());
+//! assert!(report.findings.iter().any(|f| f.pointer == "/flow/priority"));
+//! ```
+
+pub mod document;
+pub mod fsutil;
+pub mod secrets;
+pub mod validate;
+
+pub use document::{Document, DocumentError, FormatVersion};

@@ -1,0 +1,4 @@
+//! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
+
+mod util;
+mod validate;
