@@ -1,0 +1,238 @@
+//! flowpack's client of the platform's Core API (DESIGN §2).
+//!
+//! [`Platform`] is the subset of the Flows API that flowpack uses. Two implementations exist: the
+//! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
+//! sandbox's in-process store (the embedded `local` environment, DESIGN §9).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A flow's id on the platform.
+pub type FlowId = u64;
+/// A flow version's id on the platform.
+pub type VersionId = u64;
+
+/// A flow as the list and show endpoints return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// The flow's id.
+    pub id: FlowId,
+    /// The flow's name.
+    pub name: String,
+    /// The flow's description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When the flow was enabled; `None` when disabled.
+    #[serde(default)]
+    pub enabled_at: Option<String>,
+    /// Priority, 1 (highest) to 5.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// Creation time (RFC 3339).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Last update time (RFC 3339).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// The versions, when `include=versions` was asked for (and on import responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<FlowVersion>>,
+}
+
+/// One version of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowVersion {
+    /// The version's id.
+    pub id: VersionId,
+    /// The flow it belongs to.
+    pub flow_id: FlowId,
+    /// The version's iteration number (higher is newer).
+    pub iteration: i64,
+    /// `Draft`, `Deployed` or `Inactive`.
+    pub status: String,
+    /// Whether this is the deployed version.
+    pub is_deployed: bool,
+    /// When it was deployed, if it is.
+    #[serde(default)]
+    pub deployed_at: Option<String>,
+}
+
+/// The `meta` block of a paginated list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// This page's number (from 1).
+    pub current_page: u64,
+    /// The last page's number.
+    pub last_page: u64,
+    /// Items per page.
+    pub per_page: u64,
+    /// Items in all pages.
+    pub total: u64,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Where this page stands.
+    pub meta: PageMeta,
+}
+
+/// The query of `GET /api/v1/flows`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Page number, from 1.
+    pub page: u64,
+    /// Items per page, 1 to 100.
+    pub per_page: u64,
+    /// `filter[name]`.
+    pub name: Option<String>,
+    /// `filter[enabled]`.
+    pub enabled: Option<bool>,
+    /// `sort`, e.g. `name` or `-id`.
+    pub sort: Option<String>,
+    /// `include`, e.g. `versions`.
+    pub include: Option<String>,
+}
+
+/// The body of `POST /api/v1/flows/import`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// The export document (`{metadata, flow, systems, scripts, dependencies}`).
+    pub document: Value,
+    /// Install as a marketplace package (`as_marketplace`).
+    pub as_marketplace: bool,
+    /// Sent as the `Idempotency-Key` header: a retried import with the same key creates nothing new.
+    pub idempotency_key: Option<String>,
+}
+
+/// The body of `PUT /api/v1/flows/{flow}` (`{flow: {...}}`); `None` fields are left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlowUpdate {
+    /// Enable (a timestamp) or disable (`Some(None)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<Option<String>>,
+    /// Priority, 1 to 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+}
+
+/// Errors talking to the platform; each names the request it is about, never the API key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    /// 401: the API key was missing or not accepted.
+    #[error("{request}: authentication failed (401): check the API key")]
+    Unauthenticated {
+        /// Method and URL.
+        request: String,
+    },
+    /// 403.
+    #[error("{request}: not authorised (403): {message}")]
+    Forbidden {
+        /// Method and URL.
+        request: String,
+        /// The platform's message.
+        message: String,
+    },
+    /// 404.
+    #[error("{request}: not found (404): {message}")]
+    NotFound {
+        /// Method and URL.
+        request: String,
+        /// The platform's message.
+        message: String,
+    },
+    /// 413: the body is over the platform's limit.
+    #[error("{request}: request body too large (413)")]
+    TooLarge {
+        /// Method and URL.
+        request: String,
+    },
+    /// 422: the platform refused the content.
+    #[error("{request}: rejected (422): {message}{}", format_field_errors(errors))]
+    Validation {
+        /// Method and URL.
+        request: String,
+        /// The platform's message.
+        message: String,
+        /// Field → messages.
+        errors: BTreeMap<String, Vec<String>>,
+    },
+    /// 429 after the retries ran out.
+    #[error("{request}: rate limited (429) after {attempts} attempt(s)")]
+    RateLimited {
+        /// Method and URL.
+        request: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Another HTTP status (5xx after the retries ran out, or an unexpected one).
+    #[error("{request}: HTTP {status} after {attempts} attempt(s): {message}")]
+    Status {
+        /// Method and URL.
+        request: String,
+        /// The status code.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// The platform's message or the start of the body.
+        message: String,
+    },
+    /// The request did not complete (connection refused, timeout, TLS) after the retries ran out.
+    #[error("{request}: {message} (after {attempts} attempt(s))")]
+    Transport {
+        /// Method and URL.
+        request: String,
+        /// Attempts made.
+        attempts: u32,
+        /// What went wrong.
+        message: String,
+    },
+    /// The response was not what the API documents.
+    #[error("{request}: unexpected response: {message}")]
+    Decode {
+        /// Method and URL.
+        request: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The in-process store failed (the embedded `local` environment).
+    #[error("local environment: {0}")]
+    Local(String),
+}
+
+fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
+    errors
+        .iter()
+        .map(|(field, msgs)| format!("; {field}: {}", msgs.join(", ")))
+        .collect()
+}
+
+/// The calls flowpack makes to the platform (DESIGN §2).
+pub trait Platform: Send + Sync {
+    /// `GET /api/v1/flows`: one page.
+    fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError>;
+    /// `GET /api/v1/flows/{flow}?include=versions`.
+    fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError>;
+    /// `POST /api/v1/flows/export`: the flow's export document (version 2).
+    fn export_flow(&self, id: FlowId) -> Result<Value, ClientError>;
+    /// `POST /api/v1/flows/import`: the new flow, with its versions.
+    fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError>;
+    /// `GET /api/v1/flows/{flow}/versions`.
+    fn list_versions(&self, flow: FlowId) -> Result<Vec<FlowVersion>, ClientError>;
+    /// `PUT /api/v1/flows/{flow}/versions/{version}` with `{deployed_at}`: deploys that version
+    /// (the previously deployed one becomes inactive).
+    fn deploy_version(
+        &self,
+        flow: FlowId,
+        version: VersionId,
+        deployed_at: &str,
+    ) -> Result<FlowVersion, ClientError>;
+    /// `PUT /api/v1/flows/{flow}` with `{flow: {...}}`.
+    fn update_flow(&self, flow: FlowId, update: &FlowUpdate) -> Result<Flow, ClientError>;
+    /// `DELETE /api/v1/flows/{flow}`.
+    fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError>;
+}
