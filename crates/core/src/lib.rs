@@ -18,6 +18,7 @@
 pub mod document;
 pub mod fsutil;
 pub mod secrets;
+pub mod summary;
 pub mod validate;
 
 pub use document::{Document, DocumentError, FormatVersion};
