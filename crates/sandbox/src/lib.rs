@@ -63,6 +63,8 @@
 //! assert_eq!(page.meta.total, 1);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod server;
 pub mod store;
 
