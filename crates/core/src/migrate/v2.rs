@@ -20,7 +20,8 @@
 //!   defines (the platform orders imported versions by `iteration`).
 //!
 //! At the top level, `scripts: []` and `dependencies: []` are added where absent, and
-//! `metadata.import_summary` is (re)computed by [`compute_import_summary`].
+//! `metadata.import_summary` is (re)computed by [`compute_import_summary`] (a new one goes
+//! before `metadata.format_version`, if present, else last).
 //!
 //! Every other field, known or not, is kept where it was. A version-1 step that already has an
 //! `id`, `type` or `position`, or a version that already has `connections`, is an error: those are
@@ -178,7 +179,17 @@ pub fn up(value: &mut Value) -> Result<(), StepError> {
     let metadata = root
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
-    as_object_mut(metadata, "/metadata")?.insert("import_summary".to_string(), summary);
+    let metadata = as_object_mut(metadata, "/metadata")?;
+    if let Some(existing) = metadata.get_mut("import_summary") {
+        *existing = summary;
+    } else {
+        // Before a `format_version` stamp, so the stamp stays the last key the driver wrote.
+        let at = metadata
+            .keys()
+            .position(|k| k == "format_version")
+            .unwrap_or(metadata.len());
+        metadata.shift_insert(at, "import_summary".to_string(), summary);
+    }
     Ok(())
 }
 
