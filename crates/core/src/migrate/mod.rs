@@ -427,6 +427,21 @@ mod tests {
     }
 
     #[test]
+    fn what_a_lossy_down_migration_keeps_goes_back_and_forth_without_loss() {
+        let doc = Document::from_slice(V2, "v2").unwrap();
+        let mut lossy = MigrateOptions::new(Target::Version(1));
+        lossy.allow_loss = true;
+        let v1 = migrate(doc, &lossy).unwrap().document;
+        let up = migrate(v1.clone(), &MigrateOptions::new(Target::Latest)).unwrap();
+        let down = migrate(up.document, &MigrateOptions::new(Target::Version(1))).unwrap();
+        assert!(down.loss.is_empty(), "{}", down.loss);
+        assert_eq!(
+            serde_json::to_string(down.document.value()).unwrap(),
+            serde_json::to_string(v1.value()).unwrap()
+        );
+    }
+
+    #[test]
     fn step_errors_name_the_document_and_the_pointer() {
         let doc = Document::from_slice(
             br#"{"flow":{"versions":[{"steps":[{"name":"A","microservice":"branch",
