@@ -742,6 +742,88 @@ mod tests {
                 }
                 prop_assert_eq!(compact(back.value()), compact(doc.value()));
             }
+
+            /// An edit that version 1 cannot hold makes the down-migration refuse, naming the
+            /// edited pointer; allowed, what it keeps goes up and down again without loss.
+            #[test]
+            fn down_refuses_what_version_1_cannot_hold(
+                doc in version_one_document(),
+                edit in 0..6usize,
+                k in any::<Index>(),
+            ) {
+                let mut up = migrate(doc, &MigrateOptions::new(Target::Latest)).unwrap().document;
+                let value = up.value_mut();
+                let n = value["flow"]["versions"][0]["steps"].as_array().unwrap().len();
+                let edit = if n == 0 { 2 + edit % 2 } else { edit };
+                let k = k.index(n.max(1));
+                let steps = "/flow/versions/0/steps";
+                let expected = match edit {
+                    0 => {
+                        value["flow"]["versions"][0]["steps"][k]["position"] = json!({"x": 7, "y": 7});
+                        format!("{steps}/{k}/position")
+                    }
+                    1 => {
+                        let step = value["flow"]["versions"][0]["steps"][k].as_object_mut().unwrap();
+                        step.insert("description".into(), Value::from("Does things"));
+                        format!("{steps}/{k}/description")
+                    }
+                    2 => {
+                        value["flow"]["versions"][0]["variables"] =
+                            json!([{"key": "REGION", "value": "eu", "is_secret": false}]);
+                        "/flow/versions/0/variables/0".to_string()
+                    }
+                    3 => {
+                        value["scripts"] = json!([{"name": "s", "language": "javascript",
+                            "version": 1, "code": ""}]);
+                        "/scripts/0".to_string()
+                    }
+                    4 => {
+                        let old = Value::from(k as u64 + 1);
+                        let new = Value::from(1_000_000 + k as u64);
+                        let version = &mut value["flow"]["versions"][0];
+                        version["steps"][k]["id"] = new.clone();
+                        for step in version["steps"].as_array_mut().unwrap() {
+                            for route in step.get_mut("routes").and_then(Value::as_array_mut)
+                                .into_iter().flatten()
+                            {
+                                if route.get("first_step") == Some(&old) {
+                                    route["first_step"] = new.clone();
+                                }
+                            }
+                        }
+                        for c in version["connections"].as_array_mut().unwrap() {
+                            for end in ["from", "to"] {
+                                if c[end] == old {
+                                    c[end] = new.clone();
+                                }
+                            }
+                        }
+                        format!("{steps}/{k}/id")
+                    }
+                    _ => {
+                        let connections = value["flow"]["versions"][0]["connections"]
+                            .as_array_mut()
+                            .unwrap();
+                        connections.push(json!({"from": n, "to": 1}));
+                        format!("/flow/versions/0/connections/{}", connections.len() - 1)
+                    }
+                };
+                let err = migrate(up.clone(), &MigrateOptions::new(Target::Version(1))).unwrap_err();
+                let MigrateError::LossRefused { loss, .. } = &err else {
+                    return Err(TestCaseError::fail(err.to_string()));
+                };
+                prop_assert!(loss.items.iter().any(|l| l.pointer == expected), "{}: {}", expected, loss);
+                let mut lossy = MigrateOptions::new(Target::Version(1));
+                lossy.allow_loss = true;
+                let v1 = migrate(up, &lossy).unwrap();
+                prop_assert_eq!(&v1.loss, loss);
+                let again = migrate(v1.document.clone(), &MigrateOptions::new(Target::Latest))
+                    .unwrap();
+                let down = migrate(again.document, &MigrateOptions::new(Target::Version(1)))
+                    .unwrap();
+                prop_assert!(down.loss.is_empty(), "{}", down.loss);
+                prop_assert_eq!(compact(down.document.value()), compact(v1.document.value()));
+            }
         }
     }
 }
