@@ -15,20 +15,20 @@ use serde_json::{Map, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
     /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Read {
         /// The file at fault.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not the error chain, so it prints once).
+        cause: std::io::Error,
     },
     /// The bytes are not JSON.
-    #[error("{path}: not valid JSON: {source}")]
+    #[error("{path}: not valid JSON: {cause}")]
     Json {
         /// The file (or archive entry) at fault.
         path: String,
         /// The parser's error, with line and column.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// The JSON is not an object.
     #[error("{path}: an export document is a JSON object, found {found}")]
@@ -122,18 +122,18 @@ pub struct Document {
 impl Document {
     /// Reads a document from a file; errors name the file.
     pub fn read(path: &Path) -> Result<Document, DocumentError> {
-        let bytes = std::fs::read(path).map_err(|source| DocumentError::Read {
+        let bytes = std::fs::read(path).map_err(|cause| DocumentError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Document::from_slice(&bytes, &path.display().to_string())
     }
 
     /// Parses a document; `origin` (a path or archive entry) names it in errors.
     pub fn from_slice(bytes: &[u8], origin: &str) -> Result<Document, DocumentError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|source| DocumentError::Json {
+        let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
-            source,
+            cause,
         })?;
         Document::from_value(value, origin)
     }

@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 /// An atomic write that failed; names the destination.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot write: {source}")]
+#[error("{path}: cannot write: {cause}", path = .path.display())]
 pub struct WriteError {
     /// The destination file.
     pub path: PathBuf,
-    /// The I/O error.
-    #[source]
-    pub source: io::Error,
+    /// The I/O error (in the message, not the error chain, so it prints once).
+    pub cause: io::Error,
 }
 
 /// Writes `path` atomically: `fill` writes the content into a temporary file beside `path`,
@@ -25,9 +24,9 @@ pub fn write_atomic<E>(
 where
     E: From<WriteError>,
 {
-    let wrap = |source: io::Error| WriteError {
+    let wrap = |cause: io::Error| WriteError {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -55,9 +54,9 @@ where
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_atomic(path, |w| {
-        w.write_all(bytes).map_err(|source| WriteError {
+        w.write_all(bytes).map_err(|cause| WriteError {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     })
 }
@@ -85,7 +84,7 @@ mod tests {
             w.write_all(b"partial").unwrap();
             Err(WriteError {
                 path: p.clone(),
-                source: io::Error::other("interrupted"),
+                cause: io::Error::other("interrupted"),
             })
         });
         assert!(r.is_err());
