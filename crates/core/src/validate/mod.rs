@@ -823,4 +823,162 @@ mod tests {
         assert_eq!(f.pointer, "/systems/0/system/credentials/token");
         assert!(!format!("{report:?}").contains("hunter2"));
     }
+
+    mod never_panics {
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        use super::super::*;
+        use crate::inspect::inspect;
+
+        const KEYS: &[&str] = &[
+            "metadata",
+            "flow",
+            "systems",
+            "scripts",
+            "dependencies",
+            "format_version",
+            "import_summary",
+            "setup_required",
+            "imported_resources",
+            "flow_steps",
+            "versions",
+            "steps",
+            "connections",
+            "from",
+            "to",
+            "routes",
+            "first_step",
+            "id",
+            "type",
+            "microservice",
+            "name",
+            "config",
+            "system",
+            "script",
+            "cron_expression",
+            "schedules",
+            "cron_string",
+            "status",
+            "is_deployed",
+            "iteration",
+            "priority",
+            "flow_priority",
+            "variables",
+            "key",
+            "value",
+            "is_secret",
+            "token",
+            "credentials",
+            "authentication_implementations",
+            "endpoint",
+            "a/b~c",
+            "",
+        ];
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                (0u32..10).prop_map(Value::from),
+                "[0-9]{1,30}".prop_map(|d| serde_json::from_str(&d).unwrap_or(Value::Null)),
+                prop::sample::select(vec![
+                    "trigger",
+                    "connector",
+                    "script",
+                    "Draft",
+                    "Deployed",
+                    "Inactive",
+                    "Shopify",
+                    "*/15 * * * *",
+                    "61 * * * *",
+                    "* * *",
+                    "",
+                ])
+                .prop_map(Value::from),
+                ".{0,12}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(6, 96, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..8)
+                        .prop_map(|kv| {
+                            Value::Object(
+                                kv.into_iter()
+                                    .map(|(k, v)| (k.to_string(), v))
+                                    .collect::<Map<_, _>>(),
+                            )
+                        }),
+                ]
+            })
+        }
+
+        fn exercise(doc: &Document) {
+            let report = validate(doc, &ValidateOptions::default());
+            for f in &report.findings {
+                assert!(rule(f.code).is_some());
+                assert!(f.pointer.is_empty() || f.pointer.starts_with('/'));
+            }
+            let _ = sarif::sarif_log(&[("x".into(), report)]);
+            let _ = inspect(doc, &SecretRules::default());
+        }
+
+        /// Replaces the value at a random depth-first position of `doc` with `replacement`.
+        fn mutate(doc: &mut Value, mut n: usize, replacement: Value) {
+            fn walk(v: &mut Value, n: &mut usize, r: &mut Option<Value>) {
+                if r.is_none() {
+                    return;
+                }
+                if *n == 0 {
+                    *v = r.take().unwrap();
+                    return;
+                }
+                *n -= 1;
+                match v {
+                    Value::Object(m) => m.values_mut().for_each(|c| walk(c, n, r)),
+                    Value::Array(a) => a.iter_mut().for_each(|c| walk(c, n, r)),
+                    _ => {}
+                }
+            }
+            walk(doc, &mut n, &mut Some(replacement));
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(doc) = Document::from_slice(&bytes, "x") {
+                    exercise(&doc);
+                }
+            }
+
+            #[test]
+            fn arbitrary_json(value in json()) {
+                let text = serde_json::to_vec(&value).unwrap();
+                if let Ok(doc) = Document::from_slice(&text, "x") {
+                    exercise(&doc);
+                }
+            }
+
+            #[test]
+            fn mutated_reference_documents(
+                v1 in any::<bool>(),
+                at in 0usize..200,
+                replacement in json(),
+            ) {
+                let mut value: Value = serde_json::from_slice(if v1 {
+                    &include_bytes!("../../../../fixtures/reference/export-v1-legacy.json")[..]
+                } else {
+                    &include_bytes!("../../../../fixtures/reference/export-v2-order-sync.json")[..]
+                })
+                .unwrap();
+                mutate(&mut value, at, replacement);
+                if let Ok(doc) = Document::from_value(value, "x") {
+                    exercise(&doc);
+                }
+            }
+        }
+    }
 }
