@@ -134,6 +134,14 @@ fn sarif_output_annotates_each_finding() {
         );
     }
     assert_eq!(results[2]["ruleId"], "FP0301");
+    let line = results[2]["locations"][0]["physicalLocation"]["region"]["startLine"]
+        .as_u64()
+        .unwrap() as usize;
+    let text = std::fs::read_to_string(&faulty).unwrap();
+    assert_eq!(
+        text.lines().nth(line - 1).unwrap().trim(),
+        "\"priority\": 9,"
+    );
     assert_eq!(
         results[2]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
         "/flow/priority"
