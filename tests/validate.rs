@@ -147,3 +147,21 @@ fn sarif_output_annotates_each_finding() {
         "/flow/priority"
     );
 }
+
+#[test]
+fn help_lists_every_rule_and_an_example() {
+    let out = flowpack(&["validate", "--help"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out).replace('\n', " ");
+    assert!(
+        text.contains("flowpack validate flows/*.json --format sarif"),
+        "{text}"
+    );
+    for rule in flowpack_core::validate::RULES {
+        assert!(
+            text.contains(&format!("{} {}", rule.code, rule.name)),
+            "{} missing from --help",
+            rule.code
+        );
+    }
+}
