@@ -24,6 +24,7 @@ struct Cli {
 enum Command {
     Validate(commands::validate::Args),
     Migrate(commands::migrate::Args),
+    Inspect(commands::inspect::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
     };
     match result {
         Ok(code) => code,

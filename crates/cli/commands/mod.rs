@@ -1,4 +1,5 @@
 //! One module per command: parse flags, call one operation, render its report.
 
+pub mod inspect;
 pub mod migrate;
 pub mod validate;
