@@ -1,3 +1,8 @@
 //! One module per command: parse flags, call one operation, render its report.
 
+pub mod keygen;
+pub mod pack;
+pub mod sign;
+pub mod unpack;
 pub mod validate;
+pub mod verify;
