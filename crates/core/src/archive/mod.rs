@@ -52,7 +52,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// An entry breaks a safety rule.
-    #[error("{archive}: entry {entry:?}: {reason}")]
+    #[error("{archive}: entry \"{entry}\": {reason}")]
     Hostile {
         /// The archive.
         archive: String,
@@ -81,7 +81,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// A flow entry does not match its manifest record.
-    #[error("{archive}: entry {entry:?}: {reason}")]
+    #[error("{archive}: entry \"{entry}\": {reason}")]
     Digest {
         /// The archive.
         archive: String,

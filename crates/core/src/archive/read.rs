@@ -83,7 +83,10 @@ fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
 }
 
 fn display_name(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).escape_debug().to_string()
+    match std::str::from_utf8(name) {
+        Ok(s) => s.escape_debug().to_string(),
+        Err(_) => name.escape_ascii().to_string(),
+    }
 }
 
 impl Archive {
@@ -98,6 +101,13 @@ impl Archive {
             archive: origin.clone(),
             reason: e.to_string(),
         })?;
+        if let Some(dup) = reader.duplicate_name() {
+            return Err(ArchiveError::Hostile {
+                archive: origin,
+                entry: display_name(&dup),
+                reason: "duplicate entry name".into(),
+            });
+        }
         if reader.len() > limits.max_entries {
             return Err(ArchiveError::Limit {
                 archive: origin,
