@@ -817,3 +817,49 @@ fn more_than_100000_entries_are_rejected() {
         stdout(&o)
     );
 }
+
+#[test]
+fn keygen_encrypts_with_the_env_password_and_refuses_to_overwrite() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let pw = [("FLOWPACK_KEY_PASSWORD", "hunter22")];
+    let o = run(d, &["keygen", "-o", "rel"], &pw);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["keygen", "-o", "rel"], &pw);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("rel.key: already exists; refusing to overwrite a key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(d, &["keygen", "-o", "nopw"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("no password: set FLOWPACK_KEY_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+    let r = reference();
+    let o = run(
+        d,
+        &[
+            "pack",
+            &r,
+            "-o",
+            "a.flowpack",
+            "--name",
+            "demo",
+            "--version",
+            "1.0.0",
+            "--sign",
+            "rel.key",
+        ],
+        &[
+            ("FLOWPACK_KEY_PASSWORD", "hunter22"),
+            ("SOURCE_DATE_EPOCH", EPOCH),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = verify(d, &d.join("a.flowpack"), &["--trusted-key", "rel.pub"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}

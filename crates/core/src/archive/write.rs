@@ -628,6 +628,78 @@ pub fn slugify(name: &str) -> String {
 mod tests {
     use super::*;
 
+    fn doc(name: &str, priority: u32) -> Vec<u8> {
+        format!(
+            r#"{{"metadata":{{"company_name":"Acme","flow_name":"{name}","exported_at":"2026-01-01T00:00:00Z"}},
+            "flow":{{"name":"{name}","priority":{priority},"versions":[]}},"systems":[],"scripts":[],"dependencies":[]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn pack(dir: &Path, out: &str, order: &[(&str, u32)]) -> (Vec<u8>, PackReport) {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.threads = 3;
+        let path = dir.join(out);
+        let mut w = ArchiveWriter::create(&path, opts).unwrap();
+        for (i, (name, prio)) in order.iter().enumerate() {
+            w.add_flow(FlowInput {
+                bytes: doc(name, *prio),
+                origin: format!("doc{i}"),
+                source_id: String::new(),
+                name: None,
+            })
+            .unwrap();
+        }
+        let report = w
+            .finish(
+                ManifestParams {
+                    name: "p".into(),
+                    version: semver::Version::new(1, 0, 0),
+                    kind: PackageKind::Release,
+                    description: String::new(),
+                    generator: "test".into(),
+                    source: SourceInfo::default(),
+                },
+                &[],
+            )
+            .unwrap();
+        (std::fs::read(&path).unwrap(), report)
+    }
+
+    #[test]
+    fn the_order_documents_arrive_in_does_not_change_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = [
+            ("Orders", 1),
+            ("Orders", 2),
+            ("Customers!", 3),
+            ("orders", 4),
+        ];
+        let (a, report) = pack(dir.path(), "a.flowpack", &flows);
+        let mut reversed = flows;
+        reversed.reverse();
+        let (b, _) = pack(dir.path(), "b.flowpack", &reversed);
+        assert_eq!(a, b);
+        let paths: Vec<&str> = report
+            .manifest
+            .flows
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "flows/customers/export.json",
+                "flows/orders-2/export.json",
+                "flows/orders-3/export.json",
+                "flows/orders/export.json",
+            ]
+        );
+        // The bare slug goes to the first in (name, source id, digest) order: "Orders" < "orders".
+        assert_eq!(report.manifest.flows[3].name, "Orders");
+    }
+
     #[test]
     fn slugs_are_lowercase_dashes() {
         assert_eq!(
