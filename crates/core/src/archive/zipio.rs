@@ -269,3 +269,16 @@ fn first_duplicate_name(file: &mut File) -> io::Result<Option<Vec<u8>>> {
     }
     Ok(None)
 }
+
+/// A zip of `(name, bytes)` entries with default options, for tests that need arbitrary
+/// archives.
+#[cfg(test)]
+pub(crate) fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = ZipWriter::new(io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, SimpleFileOptions::default())
+            .expect("start entry");
+        w.write_all(data).expect("write entry");
+    }
+    w.finish().expect("finish zip").into_inner()
+}
