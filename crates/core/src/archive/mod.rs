@@ -24,7 +24,9 @@ pub use read::{
     Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
     UnpackOptions, UnpackReport, VerifiedFlows, VerifyReport, sign_archive, unpack, verify_archive,
 };
-pub use write::{ArchiveWriter, FlowInput, ManifestParams, PackReport, WriterOptions, slugify};
+pub use write::{
+    ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
+};
 
 /// The manifest's entry path.
 pub const MANIFEST_PATH: &str = "flowpack.json";
