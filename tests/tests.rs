@@ -2,5 +2,6 @@
 
 mod inspect;
 mod migrate;
+mod archive;
 mod util;
 mod validate;

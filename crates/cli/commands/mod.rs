@@ -2,4 +2,9 @@
 
 pub mod inspect;
 pub mod migrate;
+pub mod keygen;
+pub mod pack;
+pub mod sign;
+pub mod unpack;
 pub mod validate;
+pub mod verify;
