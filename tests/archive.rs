@@ -782,6 +782,13 @@ fn hostile_archives_are_rejected_naming_the_entry() {
         assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{name}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"));
+        // inspect and validate read archives too, through the same safe reader.
+        for cmd in ["inspect", "validate"] {
+            let o = run(d, &[cmd, &f], &[]);
+            assert_eq!(code(&o), 2, "{cmd} {name}: {}", stderr(&o));
+            assert!(stderr(&o).contains(want), "{cmd} {name}: {}", stderr(&o));
+            assert!(!stderr(&o).contains("panicked"));
+        }
         // Nothing written: not the target, not beside it, not above it.
         let left: Vec<_> = std::fs::read_dir(d)
             .unwrap()
@@ -862,4 +869,41 @@ fn keygen_encrypts_with_the_env_password_and_refuses_to_overwrite() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = verify(d, &d.join("a.flowpack"), &["--trusted-key", "rel.pub"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
+}
+
+#[test]
+fn validate_and_inspect_read_every_flow_of_an_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let a = pack(d, "a.flowpack", &[]);
+    let a = a.display().to_string();
+    let o = run(d, &["validate", &a, "--format", "json"], &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            format!("{a}!flows/shopify-hubspot-customers/export.json"),
+            format!("{a}!flows/shopify-netsuite-orders/export.json"),
+        ]
+    );
+    let o = run(d, &["inspect", &a, "--format", "json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["manifest"]["flows"].as_array().unwrap().len(), 2);
+    assert_eq!(v["flows"][0]["format_version"], 1);
+    assert_eq!(v["flows"][1]["format_version"], 2);
+    assert_eq!(v["flows"][1]["versions"][0]["steps"], 6);
+    assert_eq!(
+        v["flows"][1]["entry"],
+        "flows/shopify-netsuite-orders/export.json"
+    );
+    // The manifest counts the steps of the version the platform summarises (the deployed one).
+    assert_eq!(v["manifest"]["flows"][1]["steps"], 6);
 }

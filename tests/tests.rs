@@ -1,7 +1,7 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
+mod archive;
 mod inspect;
 mod migrate;
-mod archive;
 mod util;
 mod validate;

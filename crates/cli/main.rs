@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod inputs;
 mod output;
+mod process;
 
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
@@ -33,6 +35,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    process::restore_sigpipe();
+    process::bound_heap_growth();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),

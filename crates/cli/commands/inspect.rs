@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use flowpack_core::Document;
+use flowpack_core::archive::Manifest;
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
+use crate::inputs::{Loaded, load};
 use crate::output::print_json;
 
 /// Output formats of `inspect`.
@@ -31,11 +32,13 @@ JSON shape:\n  {\"format_version\": 2, \"format_detection\": \"inferred\"|\"stam
 \"schedules\": [\"*/15 * * * *\"], \"variables\": [{\"key\", \"is_secret\", \"has_value\"}]}],\n   \
 \"systems\": [{\"name\", \"protocol\", \"auth_implementations\"}],\n   \
 \"scripts\": [{\"name\", \"language\"}], \"filled_secrets\": 0}\n\
-Missing or mistyped fields show as null (run `flowpack validate` to see why).\n\n\
+Missing or mistyped fields show as null (run `flowpack validate` to see why).\n\
+For an archive: {\"archive\", \"manifest\": {...}, \"flows\": [{\"entry\", ...the shape above}]}\n\
+(`flowpack verify` checks an archive's digests and signatures; inspect reads its content).\n\n\
 Exit codes: 0 inspected, 2 could not read the file."
 )]
 pub struct Args {
-    /// The export document.
+    /// The export document or `.flowpack` archive.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Output format.
@@ -45,13 +48,90 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let doc = Document::read(&args.file)?;
-    let inspection = inspect(&doc, &SecretRules::default());
-    match args.format {
-        InspectFormat::Human => print_human(&args.file.display().to_string(), &inspection),
-        InspectFormat::Json => print_json(&inspection)?,
+    let rules = SecretRules::default();
+    match load(&args.file)? {
+        Loaded::Document(input) => {
+            let inspection = inspect(&input.document, &rules);
+            match args.format {
+                InspectFormat::Human => print_human(&input.origin, &inspection),
+                InspectFormat::Json => print_json(&inspection)?,
+            }
+        }
+        Loaded::Archive { manifest, flows } => {
+            let inspections: Vec<(String, Inspection)> = flows
+                .iter()
+                .map(|f| {
+                    let entry = f
+                        .origin
+                        .rsplit_once('!')
+                        .map_or(f.origin.as_str(), |(_, e)| e);
+                    (entry.to_string(), inspect(&f.document, &rules))
+                })
+                .collect();
+            match args.format {
+                InspectFormat::Human => {
+                    print_manifest(&args.file.display().to_string(), &manifest);
+                    for (entry, inspection) in &inspections {
+                        println!();
+                        print_human(entry, inspection);
+                    }
+                }
+                InspectFormat::Json => {
+                    let flows: Vec<serde_json::Value> = inspections
+                        .iter()
+                        .map(|(entry, i)| {
+                            let mut v = serde_json::to_value(i).expect("an inspection serialises");
+                            if let Some(obj) = v.as_object_mut() {
+                                obj.insert("entry".into(), entry.clone().into());
+                            }
+                            v
+                        })
+                        .collect();
+                    print_json(&serde_json::json!({
+                        "archive": args.file.display().to_string(),
+                        "manifest": manifest,
+                        "flows": flows,
+                    }))?
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_manifest(file: &str, m: &Manifest) {
+    println!("{file}");
+    println!(
+        "  package         {}@{} ({:?}){}",
+        m.package.name,
+        m.package.version,
+        m.package.kind,
+        if m.package.description.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", m.package.description)
+        }
+    );
+    println!("  created         {} by {}", m.created_at, m.generator);
+    println!("  flows           {}", m.flows.len());
+    for f in &m.flows {
+        println!(
+            "    {}  {}  ({} steps, {} bytes)",
+            f.path, f.name, f.steps, f.size
+        );
+    }
+    if !m.inputs.is_empty() {
+        println!("  inputs          {}", m.inputs.len());
+        for i in &m.inputs {
+            println!(
+                "    {:?} {} ({}){}",
+                i.kind,
+                i.name,
+                i.flow,
+                if i.required { ", required" } else { "" }
+            );
+        }
+    }
 }
 
 fn or_dash<T: ToString>(v: &Option<T>) -> String {

@@ -1,8 +1,8 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod inspect;
-pub mod migrate;
 pub mod keygen;
+pub mod migrate;
 pub mod pack;
 pub mod sign;
 pub mod unpack;

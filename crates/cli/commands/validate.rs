@@ -4,15 +4,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
-use flowpack_core::{Document, DocumentError};
 
+use crate::inputs::{Loaded, load};
 use crate::output::{Format, print_json};
 
 /// Check export documents: structure (the JSON Schema of their format version) and the semantic
 /// rules (ids, connections, routes, priorities, cron strings, statuses, references, secrets).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  flowpack validate flows/*.json\n  \
-flowpack validate flows/*.json --format sarif > flowpack.sarif\n\n\
+flowpack validate flows/*.json --format sarif > flowpack.sarif\n  \
+flowpack validate backup.flowpack\n\n\
 Rules: FP0101 schema; FP0201 duplicate-step-id, FP0202 dangling-connection, FP0203 \
 route-to-unknown-step, FP0204 unreachable-step (warning), FP0205 trigger-count (warning); FP0301 \
 priority-range; FP0401 cron-syntax; FP0501 multiple-drafts, FP0502 multiple-deployed, FP0503 \
@@ -20,7 +21,7 @@ is-deployed-mismatch, FP0504 unknown-status; FP0601 unknown-system, FP0602 unkno
 import-summary-count (warning); FP0801 secret-value.\n\n\
 Exit codes: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 could not run.")]
 pub struct Args {
-    /// Export documents to check.
+    /// Export documents or `.flowpack` archives (every flow document inside) to check.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Output format.
@@ -37,14 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     let mut sources = Vec::new();
     for file in &args.files {
-        let path = file.display().to_string();
-        let bytes = std::fs::read(file).map_err(|source| DocumentError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let doc = Document::from_slice(&bytes, &path)?;
-        reports.push((path, validate(&doc, &opts)));
-        sources.push(bytes);
+        let inputs = match load(file)? {
+            Loaded::Document(input) => vec![input],
+            Loaded::Archive { flows, .. } => flows,
+        };
+        for input in inputs {
+            reports.push((input.origin, validate(&input.document, &opts)));
+            sources.push(input.bytes);
+        }
     }
     match args.format {
         Format::Human => print_human(&reports),
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|((path, report), source)| sarif::SarifFile {
                     path,
                     report,
-                    source: Some(source),
+                    source: source.as_deref(),
                 })
                 .collect();
             print_json(&sarif::sarif_log(&files))?

@@ -93,7 +93,7 @@ pub struct FlowRecord {
     pub source_id: String,
     /// The export format version of the document.
     pub export_format: u32,
-    /// Number of steps in the flow's last version.
+    /// Number of steps in the version the platform summarises (the deployed one, else the newest).
     pub steps: u64,
     /// SHA-256 (hex) of the entry's uncompressed bytes.
     pub sha256: String,

@@ -949,7 +949,7 @@ mod tests {
         let mut w = ArchiveWriter::create(&path, WriterOptions::new(created)).unwrap();
         for name in ["A", "B"] {
             let body = format!(
-                r#"{{"metadata":{{"flow_name":"{name}"}},"flow":{{"name":"{name}","priority":1,"versions":[]}},"systems":[],"scripts":[],"dependencies":[],"pad":"{}"}}"#,
+                r#"{{"metadata":{{"company_name":"Acme","flow_name":"{name}","exported_at":"2026-01-01T00:00:00Z"}},"flow":{{"name":"{name}","priority":1,"versions":[]}},"systems":[],"scripts":[],"dependencies":[],"pad":"{}"}}"#,
                 "x".repeat(4000)
             );
             w.add_flow(FlowInput {

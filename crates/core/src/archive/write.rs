@@ -476,10 +476,7 @@ fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), Arch
         input.bytes
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let steps = doc
-        .flow()
-        .and_then(|f| f.versions().last())
-        .map_or(0, |v| v.steps().count() as u64);
+    let steps = crate::summary::summarised_version(&doc).map_or(0, |v| v.steps().count() as u64);
     let systems: Vec<String> = doc
         .systems()
         .filter_map(|s| s.name().map(str::to_string))
