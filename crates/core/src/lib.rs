@@ -17,6 +17,7 @@
 
 pub mod document;
 pub mod fsutil;
+pub mod overlay;
 pub mod secrets;
 pub mod validate;
 
