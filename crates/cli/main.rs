@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod ops;
 mod output;
 
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
@@ -23,12 +24,26 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Validate(commands::validate::Args),
+    Pack(commands::pack::Args),
+    Keygen(commands::keygen::Args),
+    Sign(commands::sign::Args),
+    Verify(commands::verify::Args),
+    Unpack(commands::unpack::Args),
+    Export(commands::export::Args),
+    Push(commands::push::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
+        Command::Pack(args) => commands::pack::run(args),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Sign(args) => commands::sign::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Unpack(args) => commands::unpack::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Push(args) => commands::push::run(args),
     };
     match result {
         Ok(code) => code,

@@ -22,3 +22,5 @@ pub mod secrets;
 pub mod validate;
 
 pub use document::{Document, DocumentError, FormatVersion};
+pub mod archive;
+pub mod sign;

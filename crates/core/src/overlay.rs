@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::document::Document;
@@ -88,45 +88,21 @@ fn format_unresolved(list: &[(String, String)]) -> String {
 
 fn format_inputs(list: &[Input]) -> String {
     list.iter()
-        .map(Input::to_string)
+        .map(describe_input)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// What kind of value an archive's input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputKind {
-    /// A flow variable (supplied by `[variables]` or `[flows."Name".variables]`).
-    Variable,
-    /// A system (supplied by a `[systems]` entry for it).
-    System,
-    /// A credential, named `<system>/<auth implementation>/<key>` (supplied by `[secrets]`).
-    Credential,
-}
+pub use crate::archive::{Input, InputKind};
 
-/// One entry of an archive manifest's `inputs` (DESIGN §6).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Input {
-    /// The flow's name.
-    pub flow: String,
-    /// What kind of value.
-    pub kind: InputKind,
-    /// The variable key, system name, or `<system>/<auth implementation>/<key>`.
-    pub name: String,
-    /// Whether a push must supply it (`false`: it was already empty in the source; warn).
-    pub required: bool,
-}
-
-impl fmt::Display for Input {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            InputKind::Variable => "variable",
-            InputKind::System => "system",
-            InputKind::Credential => "credential",
-        };
-        write!(f, "{kind} {:?} of flow {:?}", self.name, self.flow)
-    }
+/// How an input is named in messages: `credential "Shopify/Admin API token/token" of flow "A"`.
+pub fn describe_input(input: &Input) -> String {
+    let kind = match input.kind {
+        InputKind::Variable => "variable",
+        InputKind::System => "system",
+        InputKind::Credential => "credential",
+    };
+    format!("{kind} {:?} of flow {:?}", input.name, input.flow)
 }
 
 /// A value of the overlay: raw (may hold `${env:...}`) or resolved.
