@@ -445,3 +445,196 @@ fn legacy_documents_are_refused_without_migration() {
         stderr(&o)
     );
 }
+
+#[test]
+fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path());
+    let archive = pack_reference(dir.path());
+    let a = archive.to_str().unwrap();
+    let url = sandbox.url.as_str();
+    let o = run(dir.path(), Some(TOKEN), &[], &["push", a, "--url", url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let overlay = dir.path().join("p1.toml");
+    std::fs::write(
+        &overlay,
+        format!("[flows.\"{ORDER_SYNC}\"]\npriority = 1\n"),
+    )
+    .unwrap();
+    let ov = overlay.to_str().unwrap();
+
+    // Default: a conflict refuses the whole push, nothing written.
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &["push", a, "--url", url, "--overlay", ov],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("conflict   {ORDER_SYNC} (id 1)")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("refused: 1 flow(s) exist in the target with different content"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &["push", a, "--url", url, "--dry-run"],
+    );
+    assert!(
+        stdout(&o).contains(&format!("unchanged  {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            a,
+            "--url",
+            url,
+            "--overlay",
+            ov,
+            "--on-conflict",
+            "skip",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("skipped    {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            a,
+            "--url",
+            url,
+            "--overlay",
+            ov,
+            "--on-conflict",
+            "duplicate",
+            "--deploy",
+            "--enable",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let flow = &report["flows"][0];
+    assert_eq!(flow["outcome"], "duplicated");
+    assert_eq!(flow["enabled"], true);
+    assert!(flow["deployed_version"].is_u64(), "{report}");
+    let back = dir.path().join("back.flowpack");
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &[
+            "export",
+            "--all",
+            "--url",
+            url,
+            "-o",
+            back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let docs = documents(dir.path(), &back);
+    assert_eq!(docs.len(), 2, "{}", stdout(&o));
+    let dup = docs
+        .iter()
+        .find(|d| d["flow"]["priority"] == 1)
+        .expect("the duplicate");
+    assert_eq!(dup["flow"]["is_enabled"], true);
+    // The archive's deployed version was iteration 7: that one is deployed again.
+    let deployed: Vec<&Value> = dup["flow"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "Deployed")
+        .map(|v| &v["iteration"])
+        .collect();
+    assert_eq!(deployed, vec![&Value::from(7)]);
+}
+
+#[test]
+fn push_and_export_ride_out_injected_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(sandbox_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--fail-rate",
+            "0.4",
+            "--seed",
+            "7",
+            "--db",
+        ])
+        .arg(dir.path().join("flaky.db"))
+        .args(["--token", TOKEN])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let sandbox = Sandbox {
+        child,
+        url: line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string(),
+    };
+    let archive = pack_reference(dir.path());
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &["push", archive.to_str().unwrap(), "--url", &sandbox.url],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("created    {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+    let back = dir.path().join("back.flowpack");
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &[
+            "export",
+            "--all",
+            "--url",
+            &sandbox.url,
+            "-o",
+            back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        documents(dir.path(), &back).len(),
+        1,
+        "exactly one flow: no duplicate import"
+    );
+}

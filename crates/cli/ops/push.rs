@@ -14,7 +14,12 @@
 //! routes, variables, schedules, systems (credentials included), scripts, dependencies — must
 //! be equal.
 //!
-//! Each import carries `Idempotency-Key` = hex SHA-256 of (manifest SHA-256 ‖ `\n` ‖ flow path).
+//! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
+//! path, the push's start time and the SHA-256 of the document sent (after the overlay), one per
+//! line. A retry within one push reuses it; another push (a `--on-conflict duplicate`, a re-push
+//! after the flow was deleted, a different overlay) gets a new one, so the platform's replay of a
+//! key never hides a wanted import. Across runs, the plan (a lookup by name) is what prevents
+//! duplicates.
 //! After a transport failure (timeout, dropped connection) the flow is looked up by name first:
 //! a flow of that name that did not exist before the push is taken as the import's result;
 //! otherwise the import is retried (3 attempts in all).
@@ -213,12 +218,24 @@ pub fn normalise(doc: &Value) -> Value {
     v
 }
 
-/// The `Idempotency-Key` of one flow of an archive.
-pub fn idempotency_key(manifest_sha256: &str, path: &str) -> String {
+/// The `Idempotency-Key` of one flow of one push (see the module docs).
+pub fn idempotency_key(
+    manifest_sha256: &str,
+    path: &str,
+    started: &str,
+    document: &Value,
+) -> String {
+    let body = serde_json::to_vec(document).expect("a JSON value serialises");
     let mut h = Sha256::new();
-    h.update(manifest_sha256.as_bytes());
-    h.update(b"\n");
-    h.update(path.as_bytes());
+    for part in [
+        manifest_sha256.as_bytes(),
+        path.as_bytes(),
+        started.as_bytes(),
+    ] {
+        h.update(part);
+        h.update(b"\n");
+    }
+    h.update(hex::encode(Sha256::digest(&body)).as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -378,7 +395,12 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
         let request = ImportRequest {
             document: c.document.clone(),
             as_marketplace,
-            idempotency_key: Some(idempotency_key(&manifest_sha256, &c.path)),
+            idempotency_key: Some(idempotency_key(
+                &manifest_sha256,
+                &c.path,
+                &opts.now,
+                &c.document,
+            )),
         };
         match import_one(platform, &request, &c.name, &existing_ids)
             .and_then(|f| finish_one(platform, f, c, opts, flow))
@@ -492,11 +514,19 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_key_depends_on_manifest_and_path() {
-        let a = idempotency_key("abc", "flows/a/export.json");
+    fn idempotency_key_depends_on_archive_path_run_and_content() {
+        let doc = serde_json::json!({"flow": {"name": "A"}});
+        let t = "2026-01-01T00:00:00Z";
+        let a = idempotency_key("abc", "flows/a/export.json", t, &doc);
         assert_eq!(a.len(), 64);
-        assert_ne!(a, idempotency_key("abd", "flows/a/export.json"));
-        assert_ne!(a, idempotency_key("abc", "flows/b/export.json"));
-        assert_eq!(a, idempotency_key("abc", "flows/a/export.json"));
+        assert_eq!(a, idempotency_key("abc", "flows/a/export.json", t, &doc));
+        assert_ne!(a, idempotency_key("abd", "flows/a/export.json", t, &doc));
+        assert_ne!(a, idempotency_key("abc", "flows/b/export.json", t, &doc));
+        assert_ne!(
+            a,
+            idempotency_key("abc", "flows/a/export.json", "2026-01-01T00:00:01Z", &doc)
+        );
+        let other = serde_json::json!({"flow": {"name": "B"}});
+        assert_ne!(a, idempotency_key("abc", "flows/a/export.json", t, &other));
     }
 }

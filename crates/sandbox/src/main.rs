@@ -100,40 +100,40 @@ fn run(args: Args) -> anyhow::Result<()> {
         let addr = listener
             .local_addr()
             .context("cannot read the bound address")?;
+        let shutdown = shutdown_signal()?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        flowpack_sandbox::server::serve(listener, store, options, shutdown_signal())
+        flowpack_sandbox::server::serve(listener, store, options, shutdown)
             .await
             .context("server failed")
     })
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-        let mut terminated = std::pin::pin!(term.recv());
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called (before
+/// `listening on` is printed), so a signal sent right after that line is not missed.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
         std::future::poll_fn(|cx| {
-            if ctrl_c.as_mut().poll(cx).is_ready() || terminated.as_mut().poll(cx).is_ready() {
+            if term.poll_recv(cx).is_ready() || int.poll_recv(cx).is_ready() {
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending
             }
         })
-        .await;
-    }
-    #[cfg(not(unix))]
-    {
+        .await
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

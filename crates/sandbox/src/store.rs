@@ -113,6 +113,14 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The database's directory could not be created.
+    #[error("{path}: cannot create the sandbox database's directory: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A query failed.
     #[error("sandbox database: {context}: {source}")]
     Sqlite {
@@ -448,8 +456,16 @@ struct NewFlow {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, in WAL mode.
+    /// Opens (creating it and its directory if needed) the database at `path`, in WAL mode.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
         let open_err = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -1597,7 +1613,7 @@ mod tests {
     #[test]
     fn data_survives_reopening_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("local.db");
+        let path = dir.path().join(".flowpack").join("local.db");
         {
             let s = Store::open(&path, StoreOptions::default()).unwrap();
             s.import(&order_sync(), Some("once")).unwrap();

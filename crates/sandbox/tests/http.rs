@@ -518,3 +518,25 @@ fn help_says_it_is_not_a_production_service_and_shows_an_example() {
         "{help}"
     );
 }
+
+#[test]
+fn latency_delays_every_request() {
+    let mut options = ServerOptions::new(KEY);
+    options.latency = std::time::Duration::from_millis(150);
+    let s = start(options);
+    let started = std::time::Instant::now();
+    assert_eq!(s.call("GET", "/flows", None).status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+}
+
+#[cfg(unix)]
+#[test]
+fn binary_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut process, _) = run_binary(&dir.path().join("sandbox.db"));
+    let pid = process.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = process.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

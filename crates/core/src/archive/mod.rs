@@ -24,7 +24,9 @@ pub use read::{
     Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
     UnpackOptions, UnpackReport, VerifiedFlows, VerifyReport, sign_archive, unpack, verify_archive,
 };
-pub use write::{ArchiveWriter, FlowInput, ManifestParams, PackReport, WriterOptions, slugify};
+pub use write::{
+    ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
+};
 
 /// The manifest's entry path.
 pub const MANIFEST_PATH: &str = "flowpack.json";
@@ -52,7 +54,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// An entry breaks a safety rule.
-    #[error("{archive}: entry {entry:?}: {reason}")]
+    #[error("{archive}: entry \"{entry}\": {reason}")]
     Hostile {
         /// The archive.
         archive: String,
@@ -81,7 +83,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// A flow entry does not match its manifest record.
-    #[error("{archive}: entry {entry:?}: {reason}")]
+    #[error("{archive}: entry \"{entry}\": {reason}")]
     Digest {
         /// The archive.
         archive: String,

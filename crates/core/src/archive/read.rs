@@ -83,7 +83,10 @@ fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
 }
 
 fn display_name(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).escape_debug().to_string()
+    match std::str::from_utf8(name) {
+        Ok(s) => s.escape_debug().to_string(),
+        Err(_) => name.escape_ascii().to_string(),
+    }
 }
 
 impl Archive {
@@ -98,6 +101,13 @@ impl Archive {
             archive: origin.clone(),
             reason: e.to_string(),
         })?;
+        if let Some(dup) = reader.duplicate_name() {
+            return Err(ArchiveError::Hostile {
+                archive: origin,
+                entry: display_name(&dup),
+                reason: "duplicate entry name".into(),
+            });
+        }
         if reader.len() > limits.max_entries {
             return Err(ArchiveError::Limit {
                 archive: origin,
@@ -198,7 +208,15 @@ impl Archive {
             .manifest_bytes
             .as_deref()
             .ok_or_else(|| bad("missing".into()))?;
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        if let Some(err) = manifest_validator().iter_errors(&value).next() {
+            return Err(bad(format!(
+                "does not match the manifest schema at {:?}: {err}",
+                err.instance_path().to_string()
+            )));
+        }
+        let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if m.format_version != MANIFEST_FORMAT_VERSION {
             return Err(bad(format!(
                 "unsupported format_version {} (known: {MANIFEST_FORMAT_VERSION})",
@@ -512,6 +530,15 @@ impl Archive {
     fn entry(&self, path: &str) -> Option<Entry> {
         self.entries.iter().find(|e| e.path == path).cloned()
     }
+}
+
+fn manifest_validator() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(super::manifest::MANIFEST_SCHEMA)
+            .expect("the embedded manifest schema is JSON");
+        jsonschema::validator_for(&schema).expect("the embedded manifest schema compiles")
+    })
 }
 
 fn is_signature_path(p: &str) -> bool {
@@ -914,6 +941,87 @@ pub fn sign_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::{ArchiveWriter, FlowInput, ManifestParams, PackageKind, WriterOptions};
+
+    fn packed(dir: &Path) -> PathBuf {
+        let path = dir.join("a.flowpack");
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut w = ArchiveWriter::create(&path, WriterOptions::new(created)).unwrap();
+        for name in ["A", "B"] {
+            let body = format!(
+                r#"{{"metadata":{{"flow_name":"{name}"}},"flow":{{"name":"{name}","priority":1,"versions":[]}},"systems":[],"scripts":[],"dependencies":[],"pad":"{}"}}"#,
+                "x".repeat(4000)
+            );
+            w.add_flow(FlowInput {
+                bytes: body.into_bytes(),
+                origin: name.into(),
+                source_id: String::new(),
+                name: None,
+            })
+            .unwrap();
+        }
+        w.finish(
+            ManifestParams {
+                name: "p".into(),
+                version: semver::Version::new(1, 0, 0),
+                kind: PackageKind::Backup,
+                description: String::new(),
+                generator: "test".into(),
+                source: Default::default(),
+            },
+            &[],
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn entry_and_total_size_limits_are_measured_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = packed(dir.path());
+        let mut a = Archive::open(&path, &Limits::default()).unwrap();
+        assert!(a.verify(&TrustPolicy::default()).ok);
+        let flows: Vec<String> = a.flows().unwrap().map(|f| f.unwrap().0.name).collect();
+        assert_eq!(flows, ["A", "B"]);
+
+        let small_entry = Limits {
+            max_entry_size: 4000,
+            ..Limits::default()
+        };
+        let r = verify_archive(&path, &small_entry, &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert_eq!(f.name, "structure");
+        assert!(
+            f.detail.ends_with(
+                "entry \"flows/a/export.json\": larger than the limit of 4000 bytes uncompressed"
+            ),
+            "{}",
+            f.detail
+        );
+        let small_total = Limits {
+            max_total_size: 6000,
+            ..Limits::default()
+        };
+        let r = verify_archive(&path, &small_total, &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert!(f.detail.contains("entry \"flows/b/export.json\": the archive's total uncompressed size passes the limit of 6000 bytes"), "{}", f.detail);
+    }
+
+    #[test]
+    fn a_manifest_breaking_the_schema_fails_the_manifest_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.flowpack");
+        let manifest: &[u8] = br#"{"format_version": 1, "package": {"name": "p", "version": "1.0.0", "kind": "nightly", "description": ""}}"#;
+        std::fs::write(&path, zipio::zip_bytes(&[("flowpack.json", manifest)])).unwrap();
+        let r = verify_archive(&path, &Limits::default(), &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert_eq!(f.name, "manifest");
+        assert!(
+            f.detail.contains("does not match the manifest schema"),
+            "{}",
+            f.detail
+        );
+    }
 
     #[test]
     fn unsafe_paths_are_named() {

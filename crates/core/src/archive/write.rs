@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -135,7 +136,26 @@ pub struct ArchiveWriter {
     jobs: Option<SyncSender<Job>>,
     workers: Vec<JoinHandle<()>>,
     collector: Option<JoinHandle<Result<Collected, ArchiveError>>>,
-    next_seq: u64,
+    next_seq: Arc<AtomicU64>,
+}
+
+/// A cloneable handle that feeds documents to an [`ArchiveWriter`] from other threads (e.g. the
+/// workers of an export). Every `FlowSender` must be dropped before
+/// [`ArchiveWriter::finish`], which waits for the queue to close.
+#[derive(Clone)]
+pub struct FlowSender {
+    tx: SyncSender<Job>,
+    next_seq: Arc<AtomicU64>,
+}
+
+impl FlowSender {
+    /// Queues one document; blocks while the workers are saturated.
+    pub fn send(&self, input: FlowInput) -> Result<(), ArchiveError> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.tx
+            .send(Job { seq, input })
+            .map_err(|_| ArchiveError::Worker)
+    }
 }
 
 fn entry_options(opts: &WriterOptions) -> EntryOptions {
@@ -183,18 +203,22 @@ impl ArchiveWriter {
             jobs: Some(job_tx),
             workers,
             collector: Some(collector),
-            next_seq: 0,
+            next_seq: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Queues one document; blocks while the workers are saturated. Errors about the document
     /// itself (not JSON, …) are returned by [`finish`](ArchiveWriter::finish).
     pub fn add_flow(&mut self, input: FlowInput) -> Result<(), ArchiveError> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let tx = self.jobs.as_ref().ok_or(ArchiveError::Worker)?;
-        tx.send(Job { seq, input })
-            .map_err(|_| ArchiveError::Worker)
+        self.sender()?.send(input)
+    }
+
+    /// A handle to add documents from other threads (drop every one before `finish`).
+    pub fn sender(&self) -> Result<FlowSender, ArchiveError> {
+        Ok(FlowSender {
+            tx: self.jobs.clone().ok_or(ArchiveError::Worker)?,
+            next_seq: Arc::clone(&self.next_seq),
+        })
     }
 
     /// Waits for the workers, writes the manifest, signs it with each of `signers`, and writes
@@ -627,6 +651,115 @@ pub fn slugify(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn doc(name: &str, priority: u32) -> Vec<u8> {
+        format!(
+            r#"{{"metadata":{{"company_name":"Acme","flow_name":"{name}","exported_at":"2026-01-01T00:00:00Z"}},
+            "flow":{{"name":"{name}","priority":{priority},"versions":[]}},"systems":[],"scripts":[],"dependencies":[]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn pack(dir: &Path, out: &str, order: &[(&str, u32)]) -> (Vec<u8>, PackReport) {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.threads = 3;
+        let path = dir.join(out);
+        let mut w = ArchiveWriter::create(&path, opts).unwrap();
+        for (i, (name, prio)) in order.iter().enumerate() {
+            w.add_flow(FlowInput {
+                bytes: doc(name, *prio),
+                origin: format!("doc{i}"),
+                source_id: String::new(),
+                name: None,
+            })
+            .unwrap();
+        }
+        let report = w
+            .finish(
+                ManifestParams {
+                    name: "p".into(),
+                    version: semver::Version::new(1, 0, 0),
+                    kind: PackageKind::Release,
+                    description: String::new(),
+                    generator: "test".into(),
+                    source: SourceInfo::default(),
+                },
+                &[],
+            )
+            .unwrap();
+        (std::fs::read(&path).unwrap(), report)
+    }
+
+    #[test]
+    fn the_order_documents_arrive_in_does_not_change_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = [
+            ("Orders", 1),
+            ("Orders", 2),
+            ("Customers!", 3),
+            ("orders", 4),
+        ];
+        let (a, report) = pack(dir.path(), "a.flowpack", &flows);
+        let mut reversed = flows;
+        reversed.reverse();
+        let (b, _) = pack(dir.path(), "b.flowpack", &reversed);
+        assert_eq!(a, b);
+        let paths: Vec<&str> = report
+            .manifest
+            .flows
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "flows/customers/export.json",
+                "flows/orders-2/export.json",
+                "flows/orders-3/export.json",
+                "flows/orders/export.json",
+            ]
+        );
+        // The bare slug goes to the first in (name, source id, digest) order: "Orders" < "orders".
+        assert_eq!(report.manifest.flows[3].name, "Orders");
+    }
+
+    #[test]
+    fn documents_sent_from_several_threads_pack_like_sequential_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = [("A", 1), ("B", 2), ("C", 3), ("D", 4)];
+        let (sequential, _) = pack(dir.path(), "s.flowpack", &flows);
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let path = dir.path().join("t.flowpack");
+        let w = ArchiveWriter::create(&path, WriterOptions::new(created)).unwrap();
+        std::thread::scope(|scope| {
+            for (i, (name, prio)) in flows.iter().enumerate() {
+                let tx = w.sender().unwrap();
+                scope.spawn(move || {
+                    tx.send(FlowInput {
+                        bytes: doc(name, *prio),
+                        origin: format!("doc{i}"),
+                        source_id: String::new(),
+                        name: None,
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        w.finish(
+            ManifestParams {
+                name: "p".into(),
+                version: semver::Version::new(1, 0, 0),
+                kind: PackageKind::Release,
+                description: String::new(),
+                generator: "test".into(),
+                source: SourceInfo::default(),
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), sequential);
+    }
 
     #[test]
     fn slugs_are_lowercase_dashes() {

@@ -128,14 +128,23 @@ pub struct RawEntry {
 /// A zip opened for reading.
 pub struct Reader {
     archive: ZipArchive<BufReader<File>>,
+    duplicate: Option<Vec<u8>>,
 }
 
 impl Reader {
     /// Parses the central directory of `file`.
-    pub fn open(file: File) -> Result<Reader, ZipError> {
+    pub fn open(mut file: File) -> Result<Reader, ZipError> {
+        let duplicate = first_duplicate_name(&mut file)?;
+        file.rewind()?;
         Ok(Reader {
             archive: ZipArchive::new(BufReader::new(file))?,
+            duplicate,
         })
+    }
+
+    /// The first name the central directory lists twice (the zip crate keeps one silently).
+    pub fn duplicate_name(&self) -> Option<Vec<u8>> {
+        self.duplicate.clone()
     }
 
     /// Number of entries.
@@ -198,4 +207,78 @@ impl Reader {
             ),
         })
     }
+}
+
+/// Scans the central directory's names for a duplicate. Best effort: a directory this scan
+/// cannot parse is left to the zip crate to reject.
+fn first_duplicate_name(file: &mut File) -> io::Result<Option<Vec<u8>>> {
+    let len = file.seek(io::SeekFrom::End(0))?;
+    let tail_len = len.min(65_557);
+    file.seek(io::SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let Some(eocd) = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+    else {
+        return Ok(None);
+    };
+    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    let u32_at =
+        |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let mut count = u16_at(&tail, eocd + 10);
+    let mut size = u32_at(&tail, eocd + 12);
+    let mut offset = u32_at(&tail, eocd + 16);
+    if (count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF) && eocd >= 20 {
+        let loc = eocd - 20;
+        if tail[loc..loc + 4] == [0x50, 0x4b, 0x06, 0x07] {
+            let z64 = u32_at(&tail, loc + 8) | (u32_at(&tail, loc + 12) << 32);
+            let mut rec = [0u8; 56];
+            file.seek(io::SeekFrom::Start(z64))?;
+            if file.read_exact(&mut rec).is_ok() && rec[0..4] == [0x50, 0x4b, 0x06, 0x06] {
+                let u64_at =
+                    |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().unwrap_or([0; 8]));
+                count = u64_at(32);
+                size = u64_at(40);
+                offset = u64_at(48);
+            }
+        }
+    }
+    if size > 512 * 1024 * 1024 || offset.saturating_add(size) > len {
+        return Ok(None);
+    }
+    let mut cd = vec![0u8; size as usize];
+    file.seek(io::SeekFrom::Start(offset))?;
+    file.read_exact(&mut cd)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0usize;
+    for _ in 0..count {
+        if i + 46 > cd.len() || cd[i..i + 4] != [0x50, 0x4b, 0x01, 0x02] {
+            return Ok(None);
+        }
+        let n = u16_at(&cd, i + 28) as usize;
+        let m = u16_at(&cd, i + 30) as usize;
+        let k = u16_at(&cd, i + 32) as usize;
+        let Some(name) = cd.get(i + 46..i + 46 + n) else {
+            return Ok(None);
+        };
+        if !seen.insert(name) {
+            return Ok(Some(name.to_vec()));
+        }
+        i += 46 + n + m + k;
+    }
+    Ok(None)
+}
+
+/// A zip of `(name, bytes)` entries with default options, for tests that need arbitrary
+/// archives.
+#[cfg(test)]
+pub(crate) fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = ZipWriter::new(io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, SimpleFileOptions::default())
+            .expect("start entry");
+        w.write_all(data).expect("write entry");
+    }
+    w.finish().expect("finish zip").into_inner()
 }

@@ -1,0 +1,865 @@
+//! End-to-end tests of pack, keygen, sign, verify and unpack, with interop against the real
+//! `minisign`, `zip` and `unzip`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use crate::util::{code, fixture, root, stderr, stdout};
+
+const EPOCH: &str = "1767225600";
+
+fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowpack"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("FLOWPACK_KEY_PASSWORD")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run flowpack")
+}
+
+fn tool(cwd: &Path, prog: &str, args: &[&str]) -> Output {
+    Command::new(prog)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {prog}: {e}"))
+}
+
+fn reference() -> String {
+    fixture("reference").display().to_string()
+}
+
+/// Packs the reference fixtures into `dir/name`, optionally signing.
+fn pack(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let r = reference();
+    let mut args = vec![
+        "pack",
+        &r,
+        "-o",
+        name,
+        "--name",
+        "demo",
+        "--version",
+        "1.0.0",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(dir, &args, &[("SOURCE_DATE_EPOCH", EPOCH)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    dir.join(name)
+}
+
+fn keygen(dir: &Path, prefix: &str) {
+    let o = run(dir, &["keygen", "-o", prefix, "--unencrypted"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+fn sha256_file(p: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+fn unzip_to(dir: &Path, archive: &Path, to: &str) -> PathBuf {
+    let o = tool(
+        dir,
+        "unzip",
+        &["-q", "-o", &archive.display().to_string(), "-d", to],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir.join(to)
+}
+
+fn manifest_of(dir: &Path, archive: &Path) -> serde_json::Value {
+    let out = unzip_to(dir, archive, "manifest-view");
+    let m = serde_json::from_slice(&std::fs::read(out.join("flowpack.json")).unwrap()).unwrap();
+    std::fs::remove_dir_all(out).unwrap();
+    m
+}
+
+fn verify(dir: &Path, archive: &Path, extra: &[&str]) -> Output {
+    let a = archive.display().to_string();
+    let mut args = vec!["verify", a.as_str()];
+    args.extend_from_slice(extra);
+    run(dir, &args, &[])
+}
+
+#[test]
+fn two_packs_with_the_same_epoch_are_identical_and_unzip_accepts_them() {
+    let t = tempfile::tempdir().unwrap();
+    let a = pack(t.path(), "a.flowpack", &[]);
+    let b = pack(t.path(), "b.flowpack", &[]);
+    assert_eq!(sha256_file(&a), sha256_file(&b));
+    let o = tool(t.path(), "unzip", &["-t", "a.flowpack"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let listing = stdout(&tool(t.path(), "unzip", &["-Z1", "a.flowpack"]));
+    assert_eq!(
+        listing.lines().collect::<Vec<_>>(),
+        [
+            "flowpack.json",
+            "flows/shopify-hubspot-customers/export.json",
+            "flows/shopify-netsuite-orders/export.json"
+        ]
+    );
+    // Every entry's digest in the manifest is the SHA-256 of its uncompressed bytes.
+    let m = manifest_of(t.path(), &a);
+    let out = unzip_to(t.path(), &a, "x");
+    let files = m["files"].as_object().unwrap();
+    assert_eq!(files.len(), 2);
+    for (path, digest) in files {
+        assert_eq!(
+            digest.as_str().unwrap(),
+            format!("sha256:{}", sha256_file(&out.join(path)))
+        );
+    }
+    assert_eq!(m["created_at"], "2026-01-01T00:00:00Z");
+    // The unstripped reference document keeps its bytes as exported.
+    assert_eq!(
+        std::fs::read(out.join("flows/shopify-netsuite-orders/export.json")).unwrap(),
+        std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap()
+    );
+    // A different epoch gives a different archive.
+    let r = reference();
+    let o = run(
+        t.path(),
+        &[
+            "pack",
+            &r,
+            "-o",
+            "c.flowpack",
+            "--name",
+            "demo",
+            "--version",
+            "1.0.0",
+        ],
+        &[("SOURCE_DATE_EPOCH", "1767312000")],
+    );
+    assert_eq!(code(&o), 0);
+    assert_ne!(sha256_file(&a), sha256_file(&t.path().join("c.flowpack")));
+}
+
+#[test]
+fn written_manifests_validate_against_the_schema() {
+    let t = tempfile::tempdir().unwrap();
+    let a = pack(
+        t.path(),
+        "a.flowpack",
+        &["--kind", "marketplace", "--description", "d"],
+    );
+    let m = manifest_of(t.path(), &a);
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("schemas/manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&m).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(m["package"]["kind"], "marketplace");
+}
+
+#[test]
+fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
+    let t = tempfile::tempdir().unwrap();
+    keygen(t.path(), "k");
+    keygen(t.path(), "other");
+    let a = pack(t.path(), "a.flowpack", &["--sign", "k.key"]);
+    let o = verify(t.path(), &a, &["--trusted-key", "k.pub"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("verified"));
+
+    let o = verify(
+        t.path(),
+        &a,
+        &["--trusted-key", "k.pub", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["structure", "manifest", "signatures", "digests", "unlisted"]
+    );
+
+    let o = verify(t.path(), &a, &["--trusted-key", "other.pub"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("signatures check failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("0 trusted signature(s), 1 required"));
+
+    let o = verify(
+        t.path(),
+        &a,
+        &[
+            "--trusted-key",
+            "k.pub",
+            "--trusted-key",
+            "other.pub",
+            "--threshold",
+            "2",
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("1 trusted signature(s), 2 required"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Without trusted keys, integrity is checked and signatures are reported as not checked.
+    let o = verify(t.path(), &a, &[]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("no trusted keys given; 1 signature(s) not checked"));
+
+    // Unreadable: exit 2.
+    let o = verify(t.path(), &t.path().join("missing.flowpack"), &[]);
+    assert_eq!(code(&o), 2);
+}
+
+/// Rebuilds `dir` (extracted entries) into `out` with Info-ZIP, entries in sorted order.
+fn rezip(cwd: &Path, dir: &str, out: &str) {
+    let mut names: Vec<String> = Vec::new();
+    fn walk(base: &Path, rel: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(base.join(rel)).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &r, out);
+            } else {
+                out.push(r);
+            }
+        }
+    }
+    walk(&cwd.join(dir), "", &mut names);
+    names.sort();
+    let out_path = cwd.join(out).display().to_string();
+    let mut args = vec!["-q", "-X", out_path.as_str()];
+    args.extend(names.iter().map(String::as_str));
+    let o = tool(&cwd.join(dir), "zip", &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn tampering_is_caught_by_the_check_that_owns_it() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    keygen(d, "k");
+    let a = pack(d, "a.flowpack", &["--sign", "k.key"]);
+    let trust = ["--trusted-key", "k.pub"];
+    let flow = "flows/shopify-netsuite-orders/export.json";
+
+    // A flipped byte in a flow document.
+    let x = unzip_to(d, &a, "flip");
+    let p = x.join(flow);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(&p, bytes).unwrap();
+    rezip(d, "flip", "flipped.flowpack");
+    let o = verify(d, &d.join("flipped.flowpack"), &trust);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    assert!(out.contains("digests check failed"), "{out}");
+    assert!(out.contains(&format!("entry \"{flow}\": SHA-256")), "{out}");
+
+    // A flipped byte in the manifest breaks the signature.
+    let x = unzip_to(d, &a, "flipm");
+    let p = x.join("flowpack.json");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"demo\"", "\"dEmo\"");
+    std::fs::write(&p, text).unwrap();
+    rezip(d, "flipm", "flipped-manifest.flowpack");
+    let o = verify(d, &d.join("flipped-manifest.flowpack"), &trust);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("signatures check failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("does not match flowpack.json"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A flipped byte in the compressed data: the CRC check fails while reading.
+    let mut raw = std::fs::read(&a).unwrap();
+    let at = raw.len() / 2;
+    raw[at] ^= 0xff;
+    std::fs::write(d.join("corrupt.flowpack"), raw).unwrap();
+    let o = verify(d, &d.join("corrupt.flowpack"), &trust);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("check failed"), "{}", stdout(&o));
+
+    // A removed entry.
+    std::fs::copy(&a, d.join("removed.flowpack")).unwrap();
+    assert!(
+        tool(d, "zip", &["-q", "-d", "removed.flowpack", flow])
+            .status
+            .success()
+    );
+    let o = verify(d, &d.join("removed.flowpack"), &trust);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains(&format!(
+            "entry \"{flow}\" is listed in the manifest but missing"
+        )),
+        "{}",
+        stdout(&o)
+    );
+
+    // An added entry.
+    std::fs::copy(&a, d.join("added.flowpack")).unwrap();
+    std::fs::create_dir_all(d.join("flows/extra")).unwrap();
+    std::fs::write(d.join("flows/extra/export.json"), b"{}").unwrap();
+    assert!(
+        tool(
+            d,
+            "zip",
+            &["-q", "-X", "added.flowpack", "flows/extra/export.json"]
+        )
+        .status
+        .success()
+    );
+    let o = verify(d, &d.join("added.flowpack"), &trust);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("unlisted check failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("entry \"flows/extra/export.json\" is not listed"));
+
+    // A signature by the trusted key, but over another manifest.
+    let r = reference();
+    let o = run(
+        d,
+        &[
+            "pack",
+            &r,
+            "-o",
+            "other.flowpack",
+            "--name",
+            "other",
+            "--version",
+            "2.0.0",
+            "--sign",
+            "k.key",
+        ],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&o), 0);
+    let other = unzip_to(d, &d.join("other.flowpack"), "other");
+    let swapped = unzip_to(d, &a, "swapped");
+    for e in std::fs::read_dir(other.join("signatures")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), swapped.join("signatures").join(e.file_name())).unwrap();
+    }
+    rezip(d, "swapped", "swapped.flowpack");
+    let o = verify(d, &d.join("swapped.flowpack"), &trust);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("signatures check failed"));
+    assert!(
+        stdout(&o).contains("does not match flowpack.json"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn real_minisign_verifies_our_signatures_and_its_keys_sign_for_us() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    keygen(d, "k");
+    let a = pack(d, "a.flowpack", &["--sign", "k.key"]);
+    let x = unzip_to(d, &a, "x");
+    let sigs: Vec<PathBuf> = std::fs::read_dir(x.join("signatures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sigs.len(), 1);
+    let o = tool(
+        d,
+        "minisign",
+        &[
+            "-V",
+            "-p",
+            "k.pub",
+            "-m",
+            &x.join("flowpack.json").display().to_string(),
+            "-x",
+            &sigs[0].display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let manifest_sha = sha256_file(&x.join("flowpack.json"));
+    assert!(
+        stdout(&o).contains(&format!(
+            "Trusted comment: flowpack demo@1.0.0 sha256:{manifest_sha}"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    // The file is named after the key id minisign prints.
+    let pubkey = std::fs::read_to_string(d.join("k.pub")).unwrap();
+    let id = pubkey
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sigs[0].file_name().unwrap().to_str().unwrap(),
+        format!("{id}.minisig")
+    );
+
+    // Keys made by minisign itself: unencrypted (-W) and encrypted (password on stdin).
+    let o = tool(d, "minisign", &["-G", "-W", "-p", "mu.pub", "-s", "mu.key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new("minisign")
+        .args(["-G", "-p", "me.pub", "-s", "me.key"])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret\ns3cret\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let b = pack(d, "b.flowpack", &[]);
+    let o = run(d, &["sign", "b.flowpack", "--key", "mu.key"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["sign", "b.flowpack", "--key", "me.key"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("me.key: the secret key is encrypted; set FLOWPACK_KEY_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        d,
+        &["sign", "b.flowpack", "--key", "me.key"],
+        &[("FLOWPACK_KEY_PASSWORD", "wrong")],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("wrong password"), "{}", stderr(&o));
+    let o = run(
+        d,
+        &["sign", "b.flowpack", "--key", "me.key"],
+        &[("FLOWPACK_KEY_PASSWORD", "s3cret")],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = verify(
+        d,
+        &b,
+        &[
+            "--trusted-key",
+            "mu.pub",
+            "--trusted-key",
+            "me.pub",
+            "--threshold",
+            "2",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(tool(d, "unzip", &["-t", "b.flowpack"]).status.success());
+}
+
+#[test]
+fn sign_keeps_every_other_entry_byte_for_byte() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    keygen(d, "k");
+    let a = pack(d, "a.flowpack", &[]);
+    let before = std::fs::read(&a).unwrap();
+    let o = run(d, &["sign", "a.flowpack", "--key", "k.key"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = std::fs::read(&a).unwrap();
+    // Unsigned archives start with the manifest and flows; the local entries up to the start of
+    // the central directory are unchanged, the signature is appended after them.
+    let cd = |b: &[u8]| {
+        let eocd = b
+            .windows(4)
+            .rposition(|w| w == [0x50, 0x4b, 0x05, 0x06])
+            .unwrap();
+        u32::from_le_bytes(b[eocd + 16..eocd + 20].try_into().unwrap()) as usize
+    };
+    assert_eq!(&after[..cd(&before)], &before[..cd(&before)]);
+    let o = verify(d, &a, &["--trusted-key", "k.pub"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}
+
+#[test]
+fn pack_strips_filled_secrets_into_required_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+        "shpat_LIVE_VALUE_123".into();
+    doc["flow"]["versions"][0]["variables"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"key": "API_PIN", "value": "pin-4242", "is_secret": true}));
+    std::fs::write(d.join("doc.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let o = run(
+        d,
+        &[
+            "pack",
+            "doc.json",
+            "-o",
+            "s.flowpack",
+            "--name",
+            "s",
+            "--version",
+            "0.1.0",
+        ],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let x = unzip_to(d, &d.join("s.flowpack"), "x");
+    let packed =
+        std::fs::read_to_string(x.join("flows/shopify-netsuite-orders/export.json")).unwrap();
+    assert!(!packed.contains("shpat_LIVE_VALUE_123"));
+    assert!(!packed.contains("pin-4242"));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.join("flowpack.json")).unwrap()).unwrap();
+    let inputs = m["inputs"].as_array().unwrap();
+    let has = |kind: &str, name: &str, required: bool| {
+        inputs.iter().any(|i| {
+            i["kind"] == kind
+                && i["name"] == name
+                && i["required"] == required
+                && i["flow"] == "Shopify > NetSuite Orders"
+        })
+    };
+    assert!(
+        has("credential", "Shopify/Admin API token/token", true),
+        "{inputs:?}"
+    );
+    assert!(has("variable", "API_PIN", true), "{inputs:?}");
+    assert!(has(
+        "credential",
+        "NetSuite/Token based auth/consumer_secret",
+        false
+    ));
+    assert!(has("variable", "NETSUITE_SUBSIDIARY", false));
+    assert!(has("system", "Shopify", false));
+
+    // --allow-secrets keeps the values (and still lists them).
+    let o = run(
+        d,
+        &[
+            "pack",
+            "doc.json",
+            "-o",
+            "k.flowpack",
+            "--name",
+            "s",
+            "--version",
+            "0.1.0",
+            "--allow-secrets",
+        ],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&o), 0);
+    let x = unzip_to(d, &d.join("k.flowpack"), "y");
+    let kept = std::fs::read(x.join("flows/shopify-netsuite-orders/export.json")).unwrap();
+    assert_eq!(kept, std::fs::read(d.join("doc.json")).unwrap());
+}
+
+#[test]
+fn pack_refuses_invalid_documents_naming_file_and_pointer() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    doc["flow"]["priority"] = 9.into();
+    std::fs::create_dir(d.join("in")).unwrap();
+    std::fs::write(d.join("in/bad.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let o = run(
+        d,
+        &[
+            "pack",
+            "in",
+            "-o",
+            "bad.flowpack",
+            "--name",
+            "b",
+            "--version",
+            "1.0.0",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("error[FP0301]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--> in/bad.json#/flow/priority"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("bad.flowpack").exists());
+    let o = run(
+        d,
+        &[
+            "pack",
+            "in",
+            "-o",
+            "bad.flowpack",
+            "--name",
+            "b",
+            "--version",
+            "one",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--version \"one\" is not a semantic version"));
+}
+
+#[test]
+fn unpack_needs_trust_and_writes_the_verified_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    keygen(d, "k");
+    let a = pack(d, "a.flowpack", &["--sign", "k.key"]);
+    let o = run(d, &["unpack", "a.flowpack", "-d", "out"], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("signatures not checked"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("out").exists());
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "out",
+            "--trusted-key",
+            "k.pub",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let x = unzip_to(d, &a, "ref");
+    for rel in ["flowpack.json", "flows/shopify-netsuite-orders/export.json"] {
+        assert_eq!(
+            std::fs::read(d.join("out").join(rel)).unwrap(),
+            std::fs::read(x.join(rel)).unwrap()
+        );
+    }
+    // A non-empty target is refused.
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "out",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("out: the target directory exists and is not empty"));
+}
+
+/// Every hostile fixture: rejected by verify and unpack with a message naming the entry, and
+/// nothing written anywhere.
+#[test]
+fn hostile_archives_are_rejected_naming_the_entry() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "zip_slip_dotdot",
+            "entry \"../evil.json\": the path contains '..'",
+        ),
+        (
+            "absolute_path",
+            "entry \"/tmp/evil.json\": the path is absolute",
+        ),
+        ("backslash", "the name contains a backslash"),
+        (
+            "drive_letter",
+            "entry \"C:/evil.json\": the path starts with a drive letter",
+        ),
+        (
+            "nul_in_name",
+            "entry \"flows/a\\0b/export.json\": the name contains NUL",
+        ),
+        (
+            "non_utf8_name",
+            "entry \"flows/\\xff\\xfe/export.json\": the name is not UTF-8",
+        ),
+        (
+            "symlink",
+            "entry \"flows/link/export.json\": symlinks are not allowed",
+        ),
+        (
+            "fifo",
+            "entry \"flows/pipe/export.json\": not a regular file",
+        ),
+        (
+            "duplicate_names",
+            "entry \"flows/a/export.json\": duplicate entry name",
+        ),
+        (
+            "bomb_42",
+            "entry \"flows/bomb/export.json\": compression ratio over 1000:1",
+        ),
+        (
+            "high_ratio",
+            "entry \"flows/ratio/export.json\": compression ratio over 1000:1",
+        ),
+        (
+            "lying_sizes",
+            "entry \"flows/liar/export.json\": cannot read",
+        ),
+        (
+            "encrypted",
+            "entry \"flows/secret/export.json\": encrypted entries are not allowed",
+        ),
+        ("truncated", "not a readable zip archive"),
+        ("not_a_zip", "not a readable zip archive"),
+    ];
+    for (name, want) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let f = fixture(&format!("archives/{name}.flowpack"))
+            .display()
+            .to_string();
+        let o = run(d, &["verify", &f], &[]);
+        assert_eq!(code(&o), 1, "{name}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(want), "{name}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("structure check failed"),
+            "{name}: {}",
+            stdout(&o)
+        );
+        let o = run(
+            d,
+            &[
+                "unpack",
+                &f,
+                "-d",
+                "target/out",
+                "--insecure-skip-signatures",
+            ],
+            &[],
+        );
+        assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+        // Nothing written: not the target, not beside it, not above it.
+        let left: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.iter().all(|n| n == "target"), "{name}: {left:?}");
+        assert_eq!(
+            std::fs::read_dir(d.join("target"))
+                .map(|r| r.count())
+                .unwrap_or(0),
+            0,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn more_than_100000_entries_are_rejected() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("too_many_entries.flowpack");
+    let script = fixture("archives/make_hostile.py").display().to_string();
+    let o = tool(
+        t.path(),
+        "python3",
+        &[&script, "--too-many-entries", &f.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = verify(t.path(), &f, &[]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("100001 entries, more than the limit of 100000"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn keygen_encrypts_with_the_env_password_and_refuses_to_overwrite() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let pw = [("FLOWPACK_KEY_PASSWORD", "hunter22")];
+    let o = run(d, &["keygen", "-o", "rel"], &pw);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["keygen", "-o", "rel"], &pw);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("rel.key: already exists; refusing to overwrite a key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(d, &["keygen", "-o", "nopw"], &[]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("no password: set FLOWPACK_KEY_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+    let r = reference();
+    let o = run(
+        d,
+        &[
+            "pack",
+            &r,
+            "-o",
+            "a.flowpack",
+            "--name",
+            "demo",
+            "--version",
+            "1.0.0",
+            "--sign",
+            "rel.key",
+        ],
+        &[
+            ("FLOWPACK_KEY_PASSWORD", "hunter22"),
+            ("SOURCE_DATE_EPOCH", EPOCH),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = verify(d, &d.join("a.flowpack"), &["--trusted-key", "rel.pub"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+}
