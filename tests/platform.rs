@@ -638,3 +638,50 @@ fn push_and_export_ride_out_injected_failures() {
         "exactly one flow: no duplicate import"
     );
 }
+
+#[test]
+fn string_import_encoding_and_a_verbose_log_that_masks_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path());
+    let archive = pack_reference(dir.path());
+    std::fs::write(
+        dir.path().join("flowpack.toml"),
+        format!(
+            "[env.staging]\nurl = \"{}\"\ntoken_env = \"STAGING_KEY\"\nimport_encoding = \"string\"\n",
+            sandbox.url
+        ),
+    )
+    .unwrap();
+    let a = archive.to_str().unwrap();
+    let o = run(
+        dir.path(),
+        None,
+        &[("STAGING_KEY", TOKEN)],
+        &["push", a, "--env", "staging", "--verbose"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("created    {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+    let log = stderr(&o);
+    assert!(
+        log.contains("> POST ")
+            && log.contains("/api/v1/flows/import (attempt 1/6) Authorization: ••••"),
+        "{log}"
+    );
+    assert!(!log.contains(TOKEN), "{log}");
+    // What the string form imported is the same flow: a second push plans it unchanged.
+    let o = run(
+        dir.path(),
+        None,
+        &[("STAGING_KEY", TOKEN)],
+        &["push", a, "--env", "staging", "--dry-run"],
+    );
+    assert!(
+        stdout(&o).contains(&format!("unchanged  {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+}

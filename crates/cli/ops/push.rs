@@ -529,4 +529,133 @@ mod tests {
         let other = serde_json::json!({"flow": {"name": "B"}});
         assert_ne!(a, idempotency_key("abc", "flows/a/export.json", t, &other));
     }
+
+    /// A platform whose first import fails with a timeout, having landed (`land`) or not.
+    struct LandsThenTimesOut {
+        flows: std::sync::Mutex<Vec<Flow>>,
+        imports: std::sync::atomic::AtomicU32,
+        land: bool,
+    }
+
+    fn flow(id: FlowId, name: &str) -> Flow {
+        Flow {
+            id,
+            name: name.into(),
+            description: None,
+            enabled_at: None,
+            priority: None,
+            created_at: None,
+            updated_at: None,
+            versions: None,
+        }
+    }
+
+    impl Platform for LandsThenTimesOut {
+        fn list_flows(
+            &self,
+            query: &flowpack_client::ListQuery,
+        ) -> Result<flowpack_client::Page<Flow>, ClientError> {
+            let data: Vec<Flow> = self
+                .flows
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|f| {
+                    query
+                        .name
+                        .as_ref()
+                        .is_none_or(|n| f.name.contains(n.as_str()))
+                })
+                .cloned()
+                .collect();
+            let total = data.len() as u64;
+            Ok(flowpack_client::Page {
+                data,
+                meta: flowpack_client::PageMeta {
+                    current_page: 1,
+                    last_page: 1,
+                    per_page: 100,
+                    total,
+                },
+            })
+        }
+        fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+            let flows = self.flows.lock().unwrap();
+            Ok(flows.iter().find(|f| f.id == id).cloned().unwrap())
+        }
+        fn export_flow(&self, _: FlowId) -> Result<Value, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn import_flow(&self, _: &ImportRequest) -> Result<Flow, ClientError> {
+            let n = self
+                .imports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                if self.land {
+                    self.flows.lock().unwrap().push(flow(2, "Orders"));
+                }
+                return Err(ClientError::Transport {
+                    request: "POST /api/v1/flows/import".into(),
+                    attempts: 1,
+                    message: "timed out".into(),
+                });
+            }
+            let f = flow(3, "Orders");
+            self.flows.lock().unwrap().push(f.clone());
+            Ok(f)
+        }
+        fn list_versions(
+            &self,
+            _: FlowId,
+        ) -> Result<Vec<flowpack_client::FlowVersion>, ClientError> {
+            Ok(Vec::new())
+        }
+        fn deploy_version(
+            &self,
+            _: FlowId,
+            _: flowpack_client::VersionId,
+            _: &str,
+        ) -> Result<flowpack_client::FlowVersion, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn update_flow(&self, _: FlowId, _: &FlowUpdate) -> Result<Flow, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn delete_flow(&self, _: FlowId) -> Result<(), ClientError> {
+            unreachable!("not used by import_one")
+        }
+    }
+
+    fn request() -> ImportRequest {
+        ImportRequest {
+            document: serde_json::json!({}),
+            as_marketplace: false,
+            idempotency_key: Some("k".into()),
+        }
+    }
+
+    #[test]
+    fn a_timed_out_import_that_landed_is_taken_not_repeated() {
+        // Flow 1 "Orders" existed before the push; flow 2 landed during the timed-out import.
+        let p = LandsThenTimesOut {
+            flows: std::sync::Mutex::new(vec![flow(1, "Orders")]),
+            imports: Default::default(),
+            land: true,
+        };
+        let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
+        assert_eq!(got.id, 2);
+        assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_timed_out_import_that_did_not_land_is_retried() {
+        let p = LandsThenTimesOut {
+            flows: std::sync::Mutex::new(vec![flow(1, "Orders")]),
+            imports: Default::default(),
+            land: false,
+        };
+        let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
+        assert_eq!(got.id, 3);
+        assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 }
