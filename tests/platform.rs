@@ -356,6 +356,21 @@ fn trusted_keys_refuse_an_unsigned_archive() {
         "{}",
         stdout(&o)
     );
+    // Signed by the trusted key, the same archive goes in.
+    let o = run(dir.path(), None, &[], &["sign", a, "--key", "release.key"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(
+        dir.path(),
+        None,
+        &[("PROD_KEY", TOKEN)],
+        &["push", a, "--env", "production"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("created    {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
     // A missing token variable names it.
     let o = run(dir.path(), None, &[], &["push", a, "--env", "production"]);
     assert_eq!(code(&o), 2);
@@ -406,9 +421,48 @@ fn local_environment_needs_no_configuration() {
         &work,
         None,
         &[],
-        &["export", "--env", "local", "--all", "-o", "backup.flowpack"],
+        &["keygen", "-o", "backup", "--unencrypted"],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(
+        &work,
+        None,
+        &[],
+        &[
+            "export",
+            "--env",
+            "local",
+            "--all",
+            "-o",
+            "backup.flowpack",
+            "--sign",
+            "backup.key",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("backup.flowpack: 1 flow(s) from local"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(
+        &work,
+        None,
+        &[],
+        &[
+            "verify",
+            "backup.flowpack",
+            "--trusted-key",
+            "backup.pub",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["package"]["name"], "local");
+    assert_eq!(report["package"]["version"], "0.0.0+20260101000000");
+    assert_eq!(report["package"]["kind"], "backup");
     assert_eq!(documents(&work, &work.join("backup.flowpack")).len(), 1);
 }
 

@@ -3,6 +3,20 @@
 //! [`Platform`] is the subset of the Flows API that flowpack uses. Two implementations exist: the
 //! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
 //! sandbox's in-process store (the embedded `local` environment, DESIGN §9).
+//!
+//! ```
+//! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
+//!
+//! // The import body: the export document's keys, `flow`/`metadata` as strings on request.
+//! let doc = serde_json::json!({"metadata": {"flow_name": "A"}, "flow": {"name": "A"}});
+//! let body = import_body(&doc, true, ImportEncoding::String);
+//! assert_eq!(body["flow"], r#"{"name":"A"}"#);
+//! assert_eq!(body["as_marketplace"], true);
+//!
+//! // A client never shows its API key.
+//! let client = HttpPlatform::new(HttpOptions::new("https://core.example.com", "s3cr3t"));
+//! assert!(!format!("{client:?}").contains("s3cr3t"));
+//! ```
 
 use std::collections::BTreeMap;
 
