@@ -739,3 +739,70 @@ fn string_import_encoding_and_a_verbose_log_that_masks_the_key() {
         stdout(&o)
     );
 }
+
+#[test]
+fn required_inputs_must_be_supplied_by_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    // A document carrying a credential: pack strips it into a required input.
+    let mut doc: Value = serde_json::from_slice(
+        &std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+        Value::from("shpat_source_1");
+    let src = dir.path().join("with-secret.json");
+    std::fs::write(&src, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let archive = dir.path().join("s.flowpack");
+    let o = run(
+        dir.path(),
+        None,
+        &[],
+        &[
+            "pack",
+            src.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--name",
+            "s",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let a = archive.to_str().unwrap();
+    let o = run(dir.path(), None, &[], &["push", a, "--env", "local"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "the overlay does not supply 1 required input(s): credential \"Shopify/Admin API token/token\" of flow \"{ORDER_SYNC}\"; nothing was written"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let overlay = dir.path().join("o.toml");
+    std::fs::write(
+        &overlay,
+        "[secrets]\n\"Shopify/Admin API token/token\" = \"${env:SHOP}\"\n",
+    )
+    .unwrap();
+    let o = run(
+        dir.path(),
+        None,
+        &[("SHOP", "shpat_target_2")],
+        &[
+            "push",
+            a,
+            "--env",
+            "local",
+            "--overlay",
+            overlay.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("created    {ORDER_SYNC}")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("shpat_target_2"));
+}
