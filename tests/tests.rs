@@ -3,5 +3,6 @@
 mod archive;
 mod inspect;
 mod migrate;
+mod platform;
 mod util;
 mod validate;

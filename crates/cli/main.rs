@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod inputs;
+mod ops;
 mod output;
 mod process;
 
@@ -32,6 +33,8 @@ enum Command {
     Sign(commands::sign::Args),
     Verify(commands::verify::Args),
     Unpack(commands::unpack::Args),
+    Export(commands::export::Args),
+    Push(commands::push::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => commands::sign::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Push(args) => commands::push::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,9 +1,11 @@
 //! One module per command: parse flags, call one operation, render its report.
 
+pub mod export;
 pub mod inspect;
 pub mod keygen;
 pub mod migrate;
 pub mod pack;
+pub mod push;
 pub mod sign;
 pub mod unpack;
 pub mod validate;

@@ -19,6 +19,7 @@ pub mod document;
 pub mod fsutil;
 pub mod inspect;
 pub mod migrate;
+pub mod overlay;
 pub mod secrets;
 pub mod summary;
 pub mod validate;
