@@ -32,7 +32,7 @@ use anyhow::Result;
 use flowpack_client::{
     ClientError, Flow, FlowId, FlowUpdate, ImportRequest, Platform, find_by_name,
 };
-use flowpack_core::archive::{Archive, Limits, PackageKind, TrustPolicy};
+use flowpack_core::archive::{Archive, InputKind, Limits, PackageKind, TrustPolicy};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
@@ -320,7 +320,9 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
         return Err(Refused::Content(format_errors.join("; ")).into());
     }
     match overlay::check_inputs(&manifest.inputs, opts.overlay.as_ref()) {
-        Ok(optional) => report.warnings.extend(optional.iter().map(|i| {
+        // A system the overlay does not rename keeps its name: nothing to warn about. Empty
+        // credentials and variables do need a value on the target, so they are named.
+        Ok(optional) => report.warnings.extend(optional.iter().filter(|i| i.kind != InputKind::System).map(|i| {
             format!(
                 "{} is not supplied by the overlay; the flow may need it set after the push",
                 describe_input(i)
