@@ -506,7 +506,10 @@ fn both_reference_documents_round_trip_through_push_and_export() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     // Values the target still needs are named; systems keeping their names are not.
     let err = stderr(&o);
-    assert!(err.contains("warning: variable \"NETSUITE_SUBSIDIARY\""), "{err}");
+    assert!(
+        err.contains("warning: variable \"NETSUITE_SUBSIDIARY\""),
+        "{err}"
+    );
     assert!(!err.contains("system \"Shopify\""), "{err}");
     // Pushing again: both unchanged, the migrated legacy flow included.
     let o = run(d, Some(TOKEN), &[], &["push", a, "--url", url]);
