@@ -63,17 +63,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let env = resolve(&args.env, &cwd, &|k| std::env::var(k).ok())?;
-    let created_at = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) => {
-            let secs: i64 = s
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH {s:?} is not a number"))?;
-            time::OffsetDateTime::from_unix_timestamp(secs)?
-        }
-        Err(_) => time::OffsetDateTime::now_utc(),
-    }
-    .replace_nanosecond(0)?;
+    let created_at = crate::clock::created_at()?;
     let version = match &args.version {
         Some(v) => semver::Version::parse(v)
             .with_context(|| format!("--version {v:?} is not a semantic version"))?,

@@ -63,18 +63,7 @@ pub enum Kind {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let version = semver::Version::parse(&args.version)
         .with_context(|| format!("--version {:?} is not a semantic version", args.version))?;
-    let created_at = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) => {
-            let secs: i64 = s
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH {s:?} is not a number"))?;
-            time::OffsetDateTime::from_unix_timestamp(secs)
-                .with_context(|| format!("SOURCE_DATE_EPOCH {s:?} is out of range"))?
-        }
-        Err(_) => time::OffsetDateTime::now_utc(),
-    };
-    let created_at = created_at.replace_nanosecond(0)?;
+    let created_at = crate::clock::created_at()?;
     let signers = args
         .sign
         .iter()
