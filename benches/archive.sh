@@ -2,7 +2,8 @@
 # Archive benchmarks (DESIGN §11): pack + sign, verify, validate and peak memory, each against
 # the peers run here on the same corpus.
 #
-#   benches/archive.sh [--flows 2000] [--seed 1] [--runs 5] [--big] [--big-mb 1000] [--big-flows 4000]
+#   benches/archive.sh [--flows 2000] [--seed 1] [--runs 5] [--validate-runs 3] [--big]
+#                      [--big-mb 1000] [--big-flows 4000]
 #
 # - pack + sign: `flowpack pack DIR -o X --sign KEY` vs sha256sum over the files + `zip -r -X -q`
 #   + `minisign -S` over the zip (target: ratio <= 0.7);
@@ -12,28 +13,31 @@
 #   `check-jsonschema --schemafile schemas/export-v2.schema.json DIR/*.json` (target <= 0.05);
 # - peak memory (`/usr/bin/time -v`) of pack and verify; with --big on a corpus of --big-mb MB
 #   (target <= 128 MiB each).
-# Wall times are hyperfine medians of --runs runs. Work files go to a temporary directory that is
-# removed on exit; corpora are cached under target/bench-corpus (they are deterministic).
+# Wall times are hyperfine medians of --runs runs (--validate-runs for validate, whose peer is
+# slow; the check that both sides accept the corpus serves as its warm-up). Work files go to a
+# temporary directory removed on exit; corpora are cached under target/bench-corpus (they are
+# deterministic). FLOWPACK=/path/to/flowpack and BENCH_NO_BUILD=1 measure a prebuilt binary.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-FLOWS=2000 SEED=1 RUNS=5 BIG=0 BIG_MB=1000 BIG_FLOWS=4000
+FLOWS=2000 SEED=1 RUNS=5 VALIDATE_RUNS=3 BIG=0 BIG_MB=1000 BIG_FLOWS=4000
 while [ $# -gt 0 ]; do
   case "$1" in
     --flows) FLOWS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
+    --validate-runs) VALIDATE_RUNS=$2; shift 2 ;;
     --big) BIG=1; shift ;;
     --big-mb) BIG_MB=$2; shift 2 ;;
     --big-flows) BIG_FLOWS=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 ensure_tools --jsonschema
 build_release flowpack flowpack-bench
-SCHEMA="$ROOT/schemas/export-v2.schema.json"
+SCHEMA="${SCHEMA:-$ROOT/schemas/export-v2.schema.json}"
 [ -f "$SCHEMA" ] || die "$SCHEMA is missing"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowpack-bench-archive.XXXXXX")
@@ -61,8 +65,10 @@ hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/pack.json
   --prepare "rm -f $WORK/fp.flowpack $WORK/peer.zip $WORK/peer.zip.minisig" \
   -n "flowpack pack --sign" "$FP_PACK" \
   -n "sha256sum + zip -r -X + minisign -S" "$PEER_PACK" >&2
-# hyperfine's last runs left both archives in place for the verify benchmark.
-[ -f "$WORK/fp.flowpack" ] && [ -f "$WORK/peer.zip.minisig" ] || die "pack did not write its archive"
+# Both archives again (hyperfine's --prepare removed one), for the verify benchmark.
+rm -f "$WORK/fp.flowpack" "$WORK/peer.zip" "$WORK/peer.zip.minisig"
+eval "$FP_PACK" >/dev/null
+eval "$PEER_PACK"
 
 FP_VERIFY="$FP verify $WORK/fp.flowpack --trusted-key $WORK/bench.pub"
 PEER_VERIFY="unzip -q -d $WORK/x $WORK/peer.zip && (cd $WORK/x && sha256sum -c --quiet SHA256SUMS) && \
@@ -79,7 +85,7 @@ PEER_VALIDATE="check-jsonschema --schemafile $SCHEMA $CORPUS/*.json"
 eval "$FP_VALIDATE" >/dev/null || die "flowpack validate found errors in the corpus"
 eval "$PEER_VALIDATE" >/dev/null || die "check-jsonschema rejected documents of the corpus"
 log "validate"
-hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/validate.json" \
+hyperfine --style basic --runs "$VALIDATE_RUNS" --export-json "$WORK/validate.json" \
   -n "flowpack validate" "$FP_VALIDATE >/dev/null" \
   -n "check-jsonschema" "$PEER_VALIDATE >/dev/null" >&2
 
@@ -115,7 +121,7 @@ row() { # name json target
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
-echo "corpus: $NFILES flows, $SIZE_MB MB, seed $SEED; hyperfine median of $RUNS runs"
+echo "corpus: $NFILES flows, $SIZE_MB MB, seed $SEED; hyperfine median of $RUNS runs ($VALIDATE_RUNS for validate)"
 echo
 echo "| operation        | flowpack s |   peer s | ratio | target   | met |"
 echo "|------------------|-----------:|---------:|------:|----------|-----|"

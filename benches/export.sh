@@ -74,17 +74,19 @@ start_sandbox "$WORK/c.log" "$WORK/c.db" "$TOKEN" "${FAULTS[@]}"
 URL_C=$SANDBOX_URL
 PID_C=$SANDBOX_PID
 
+# --verbose logs every request and every retry (`! REQUEST: WHY; retrying in N ms`) to stderr.
 t0=$(date +%s.%N)
 "$FP" export --all --url "$URL_B" -o "$WORK/fault.flowpack" --jobs 4 --sign "$WORK/bench.key" \
-  --format json >"$WORK/fault-export.json" 2>"$WORK/fault-export.err" ||
-  { cat "$WORK/fault-export.err" >&2; die "flowpack export failed under faults"; }
+  --verbose >"$WORK/fault-export.out" 2>"$WORK/fault-export.err" ||
+  { tail -20 "$WORK/fault-export.err" >&2; die "flowpack export failed under faults"; }
 t1=$(date +%s.%N)
 "$FP" push "$WORK/fault.flowpack" --url "$URL_C" --trusted-key "$WORK/bench.pub" \
-  --format json >"$WORK/fault-push.json" 2>"$WORK/fault-push.err" ||
-  { cat "$WORK/fault-push.err" >&2; die "flowpack push failed under faults"; }
+  --format json --verbose >"$WORK/fault-push.json" 2>"$WORK/fault-push.err" ||
+  { tail -20 "$WORK/fault-push.err" >&2; die "flowpack push failed under faults"; }
 t2=$(date +%s.%N)
-EXPORT_RETRIES=$(jq -r '.retries // .stats.retries // "n/a"' "$WORK/fault-export.json")
-PUSH_RETRIES=$(jq -r '.retries // .stats.retries // "n/a"' "$WORK/fault-push.json")
+EXPORT_RETRIES=$(grep -c '; retrying in' "$WORK/fault-export.err" || true)
+PUSH_RETRIES=$(grep -c '; retrying in' "$WORK/fault-push.err" || true)
+EXPORT_SUMMARY=$(tail -1 "$WORK/fault-export.out")
 
 # Check the target without faults: restart it on the same database.
 stop_sandbox "$PID_C"
@@ -130,6 +132,8 @@ echo "| step                | wall s | retries |"
 echo "|---------------------|-------:|--------:|"
 printf '| export --all        | %6s | %7s |\n' "$E" "$EXPORT_RETRIES"
 printf '| push (empty target) | %6s | %7s |\n' "$P" "$PUSH_RETRIES"
+echo
+echo "flowpack export said: $EXPORT_SUMMARY"
 echo
 echo "landed: $LANDED flows (expected $FAULT_FLOWS); names landed exactly once: $NAMES_LANDED of $NAMES_SOURCE; documents differing after normalisation: $DIFFERENT lines"
 if [ "$LANDED" = "$FAULT_FLOWS" ] && [ "$NAMES_LANDED" = "$FAULT_FLOWS" ] && [ "$DIFFERENT" = 0 ]; then

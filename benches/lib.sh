@@ -2,9 +2,11 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FP="$ROOT/target/release/flowpack"
-FPB="$ROOT/target/release/flowpack-bench"
-FPS="$ROOT/target/release/flowpack-sandbox"
+# The binaries under test; FLOWPACK, FLOWPACK_BENCH and FLOWPACK_SANDBOX override them (with
+# BENCH_NO_BUILD=1, nothing is built).
+FP="${FLOWPACK:-$ROOT/target/release/flowpack}"
+FPB="${FLOWPACK_BENCH:-$ROOT/target/release/flowpack-bench}"
+FPS="${FLOWPACK_SANDBOX:-$ROOT/target/release/flowpack-sandbox}"
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
@@ -36,6 +38,7 @@ ensure_tools() {
 
 # Builds the binaries in release mode: build_release PACKAGE...
 build_release() {
+  [ "${BENCH_NO_BUILD:-0}" = 1 ] && return 0
   local args=()
   for p in "$@"; do args+=(-p "$p"); done
   log "cargo build --release ${args[*]}"
