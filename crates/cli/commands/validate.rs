@@ -4,17 +4,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flowpack_core::Document;
-use flowpack_core::validate::{Report, Severity, ValidateOptions, validate};
+use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
 
 use crate::output::{Format, print_json};
 
 /// Check export documents: structure (the JSON Schema of their format version) and the semantic
 /// rules (ids, connections, routes, priorities, cron strings, statuses, references, secrets).
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Example:\n  flowpack validate flows/*.json --format sarif > flowpack.sarif\n\n\
-Exit codes: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 could not run."
-)]
+#[command(after_help = "Examples:\n  flowpack validate flows/*.json\n  \
+flowpack validate flows/*.json --format sarif > flowpack.sarif\n\n\
+Rules: FP0101 schema; FP0201 duplicate-step-id, FP0202 dangling-connection, FP0203 \
+route-to-unknown-step, FP0204 unreachable-step (warning), FP0205 trigger-count (warning); FP0301 \
+priority-range; FP0401 cron-syntax; FP0501 multiple-drafts, FP0502 multiple-deployed, FP0503 \
+is-deployed-mismatch, FP0504 unknown-status; FP0601 unknown-system, FP0602 unknown-script; FP0701 \
+import-summary-count (warning); FP0801 secret-value.\n\n\
+Exit codes: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 could not run.")]
 pub struct Args {
     /// Export documents to check.
     #[arg(required = true, value_name = "FILE")]
@@ -45,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "findings": r.findings,
             })).collect::<Vec<_>>()
         }))?,
-        Format::Sarif => anyhow::bail!("--format sarif is not available yet"),
+        Format::Sarif => print_json(&sarif::sarif_log(&reports))?,
     }
     let failed = reports.iter().any(|(_, r)| r.fails(args.deny_warnings));
     Ok(if failed {

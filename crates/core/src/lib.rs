@@ -17,6 +17,7 @@
 
 pub mod document;
 pub mod fsutil;
+pub mod inspect;
 pub mod secrets;
 pub mod summary;
 pub mod validate;
