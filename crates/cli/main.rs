@@ -24,6 +24,11 @@ struct Cli {
 enum Command {
     Validate(commands::validate::Args),
     Inspect(commands::inspect::Args),
+    Pack(commands::pack::Args),
+    Keygen(commands::keygen::Args),
+    Sign(commands::sign::Args),
+    Verify(commands::verify::Args),
+    Unpack(commands::unpack::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +36,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Pack(args) => commands::pack::run(args),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Sign(args) => commands::sign::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Unpack(args) => commands::unpack::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,9 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod inspect;
+pub mod keygen;
+pub mod pack;
+pub mod sign;
+pub mod unpack;
 pub mod validate;
+pub mod verify;

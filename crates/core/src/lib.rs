@@ -23,3 +23,5 @@ pub mod summary;
 pub mod validate;
 
 pub use document::{Document, DocumentError, FormatVersion};
+pub mod archive;
+pub mod sign;

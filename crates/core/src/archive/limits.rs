@@ -1,0 +1,26 @@
+//! Resource limits for reading untrusted archives (DESIGN §6 "Hostile input").
+
+/// Limits applied while reading an archive. Sizes are measured while decompressing, never taken
+/// from the sizes the archive declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries an archive may hold.
+    pub max_entries: usize,
+    /// Largest uncompressed entry, in bytes.
+    pub max_entry_size: u64,
+    /// Largest total of all uncompressed entries, in bytes.
+    pub max_total_size: u64,
+    /// Largest ratio of uncompressed to compressed bytes of one entry.
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: 100_000,
+            max_entry_size: 64 * 1024 * 1024,
+            max_total_size: 1024 * 1024 * 1024,
+            max_ratio: 1000,
+        }
+    }
+}

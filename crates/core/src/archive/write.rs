@@ -1,0 +1,640 @@
+//! Packing: a streaming [`ArchiveWriter`] with parallel compression and bounded memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::manifest::{
+    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package, PackageKind,
+    Requires, SourceInfo, file_digest,
+};
+use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
+use super::{ArchiveError, MANIFEST_PATH};
+use crate::document::{Document, to_pretty_bytes};
+use crate::secrets::{SecretKind, SecretRules, find_secrets};
+use crate::sign::{SigningKey, trusted_comment};
+
+/// How to pack.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// The archive's `created_at` and every entry's timestamp (from `SOURCE_DATE_EPOCH` or the
+    /// caller's clock; the library never reads the clock).
+    pub created_at: time::OffsetDateTime,
+    /// Deflate level, 0-9 (default 6).
+    pub compression_level: u32,
+    /// Compression worker threads (at least 1).
+    pub threads: usize,
+    /// Keep secret values instead of stripping them (they are still listed as inputs).
+    pub allow_secrets: bool,
+    /// Which keys are credentials.
+    pub secret_rules: SecretRules,
+    /// Validate each document (on the worker); error findings other than FP0801 (secret values,
+    /// which packing strips) fail the pack, all listed in [`ArchiveError::Invalid`].
+    pub validate: bool,
+}
+
+impl WriterOptions {
+    /// Defaults: level 6, one thread per available core, secrets stripped.
+    pub fn new(created_at: time::OffsetDateTime) -> WriterOptions {
+        WriterOptions {
+            created_at,
+            compression_level: 6,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            allow_secrets: false,
+            secret_rules: SecretRules::default(),
+            validate: true,
+        }
+    }
+}
+
+/// One export document to pack.
+#[derive(Debug, Clone)]
+pub struct FlowInput {
+    /// The document's bytes as exported.
+    pub bytes: Vec<u8>,
+    /// Where it came from (a file path, `flow 42`), for error messages.
+    pub origin: String,
+    /// The flow's id in the source environment (empty when unknown).
+    pub source_id: String,
+    /// The flow's name; `None` takes it from the document.
+    pub name: Option<String>,
+}
+
+/// The manifest fields the caller decides.
+#[derive(Debug, Clone)]
+pub struct ManifestParams {
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: semver::Version,
+    /// Package kind.
+    pub kind: PackageKind,
+    /// Free text.
+    pub description: String,
+    /// Written as `generator`, e.g. `flowpack 0.1.0`.
+    pub generator: String,
+    /// Where the flows came from; an empty `company` is filled from the documents when they
+    /// all name the same one.
+    pub source: SourceInfo,
+}
+
+/// What a pack produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackReport {
+    /// The archive written.
+    pub path: PathBuf,
+    /// The manifest written into it.
+    pub manifest: Manifest,
+    /// SHA-256 (hex) of `flowpack.json`'s bytes.
+    pub manifest_sha256: String,
+    /// Key ids that signed it.
+    pub signatures: Vec<String>,
+    /// How many secret values were stripped.
+    pub secrets_stripped: usize,
+}
+
+struct Job {
+    seq: u64,
+    input: FlowInput,
+}
+
+struct Packed {
+    seq: u64,
+    name: String,
+    source_id: String,
+    slug: String,
+    export_format: u32,
+    steps: u64,
+    sha256: String,
+    size: u64,
+    company: Option<String>,
+    systems: Vec<String>,
+    scripts: Vec<String>,
+    inputs: Vec<Input>,
+    stripped: usize,
+}
+
+struct Collected {
+    spool: Spool,
+    packed: Vec<(Packed, usize)>,
+}
+
+/// A streaming archive writer: [`add_flow`](ArchiveWriter::add_flow) hands each document to a
+/// pool of worker threads (parse, strip secrets, hash, compress) and returns at once unless the
+/// bounded queue is full; a collector spools compressed entries to an anonymous temporary file;
+/// [`finish`](ArchiveWriter::finish) writes the manifest, signatures and the sorted entries to
+/// the output atomically. Memory is bounded by the few documents in flight.
+pub struct ArchiveWriter {
+    out: PathBuf,
+    opts: WriterOptions,
+    jobs: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    collector: Option<JoinHandle<Result<Collected, ArchiveError>>>,
+    next_seq: u64,
+}
+
+fn entry_options(opts: &WriterOptions) -> EntryOptions {
+    let t = opts.created_at.to_offset(time::UtcOffset::UTC);
+    EntryOptions {
+        level: opts.compression_level,
+        mtime: (
+            u16::try_from(t.year()).unwrap_or(1980),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+        ),
+    }
+}
+
+impl ArchiveWriter {
+    /// Starts an archive to be written at `out` (nothing appears there before `finish`).
+    pub fn create(out: &Path, opts: WriterOptions) -> Result<ArchiveWriter, ArchiveError> {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let spool_file = tempfile::tempfile_in(&dir).map_err(|error| ArchiveError::Io {
+            path: dir.display().to_string(),
+            error,
+        })?;
+        let threads = opts.threads.max(1);
+        let (job_tx, job_rx) = sync_channel::<Job>(threads);
+        let (res_tx, res_rx) = sync_channel::<Result<(Packed, Compressed), ArchiveError>>(threads);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let job_rx = Arc::clone(&job_rx);
+            let res_tx = res_tx.clone();
+            let wopts = opts.clone();
+            workers.push(std::thread::spawn(move || worker(&job_rx, &res_tx, &wopts)));
+        }
+        drop(res_tx);
+        let collector = std::thread::spawn(move || collect(res_rx, Spool::new(spool_file)));
+        Ok(ArchiveWriter {
+            out: out.to_path_buf(),
+            opts,
+            jobs: Some(job_tx),
+            workers,
+            collector: Some(collector),
+            next_seq: 0,
+        })
+    }
+
+    /// Queues one document; blocks while the workers are saturated. Errors about the document
+    /// itself (not JSON, …) are returned by [`finish`](ArchiveWriter::finish).
+    pub fn add_flow(&mut self, input: FlowInput) -> Result<(), ArchiveError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let tx = self.jobs.as_ref().ok_or(ArchiveError::Worker)?;
+        tx.send(Job { seq, input })
+            .map_err(|_| ArchiveError::Worker)
+    }
+
+    /// Waits for the workers, writes the manifest, signs it with each of `signers`, and writes
+    /// the archive atomically in path order.
+    pub fn finish(
+        mut self,
+        params: ManifestParams,
+        signers: &[SigningKey],
+    ) -> Result<PackReport, ArchiveError> {
+        drop(self.jobs.take());
+        for w in self.workers.drain(..) {
+            w.join().map_err(|_| ArchiveError::Worker)?;
+        }
+        let collected = self
+            .collector
+            .take()
+            .ok_or(ArchiveError::Worker)?
+            .join()
+            .map_err(|_| ArchiveError::Worker)??;
+        if params.name.trim().is_empty() {
+            return Err(ArchiveError::Params("the package name is empty".into()));
+        }
+        let mut packed = collected.packed;
+        packed.sort_by(|(a, _), (b, _)| {
+            (&a.slug, &a.name, &a.source_id, &a.sha256, a.seq).cmp(&(
+                &b.slug,
+                &b.name,
+                &b.source_id,
+                &b.sha256,
+                b.seq,
+            ))
+        });
+        // Unique slugs: the first keeps the bare slug, later ones get -2, -3, …
+        let mut used = BTreeSet::new();
+        let mut placed = Vec::with_capacity(packed.len());
+        for (p, index) in packed {
+            let mut slug = p.slug.clone();
+            let mut n = 1;
+            while !used.insert(slug.clone()) {
+                n += 1;
+                slug = format!("{}-{n}", p.slug);
+            }
+            placed.push((format!("flows/{slug}/export.json"), p, index));
+        }
+        placed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+
+        let manifest = build_manifest(&self.opts, &params, &placed)?;
+        let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| ArchiveError::Params(e.to_string()))?;
+        manifest_bytes.push(b'\n');
+        let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
+        let eopts = entry_options(&self.opts);
+        let zerr = |e: zipio::ZipError| ArchiveError::Io {
+            path: self.out.display().to_string(),
+            error: std::io::Error::other(e.to_string()),
+        };
+        let manifest_entry =
+            zipio::compress(MANIFEST_PATH, &manifest_bytes, eopts).map_err(zerr)?;
+        let comment = trusted_comment(&params.name, &params.version.to_string(), &manifest_bytes);
+        let mut sigs = BTreeMap::new();
+        for key in signers {
+            let text = key.sign(&manifest_bytes, &comment)?;
+            sigs.insert(key.key_id(), text);
+        }
+        let mut sig_entries = Vec::new();
+        for (id, text) in &sigs {
+            let name = format!("signatures/{id}.minisig");
+            let c = zipio::compress(&name, text.as_bytes(), eopts).map_err(zerr)?;
+            sig_entries.push((name, c));
+        }
+        let mut spool = collected.spool.into_reader().map_err(zerr)?;
+        let out = self.out.clone();
+        crate::fsutil::write_atomic(&out, |w| {
+            let mut entries: Vec<(String, Source)> = Vec::new();
+            entries.push((MANIFEST_PATH.to_string(), Source::Fresh(manifest_entry)));
+            for (path, _, index) in &placed {
+                entries.push((path.clone(), Source::Spooled(*index)));
+            }
+            for (name, c) in sig_entries {
+                entries.push((name, Source::Fresh(c)));
+            }
+            zipio::write_sorted(&mut *w, &mut spool, entries)
+                .map(|_| ())
+                .map_err(|e| ArchiveError::Io {
+                    path: out.display().to_string(),
+                    error: std::io::Error::other(e.to_string()),
+                })
+        })?;
+        let secrets_stripped = placed.iter().map(|(_, p, _)| p.stripped).sum();
+        Ok(PackReport {
+            path: self.out.clone(),
+            manifest,
+            manifest_sha256,
+            signatures: sigs.into_keys().collect(),
+            secrets_stripped,
+        })
+    }
+}
+
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(c) = self.collector.take() {
+            let _ = c.join();
+        }
+    }
+}
+
+fn build_manifest(
+    opts: &WriterOptions,
+    params: &ManifestParams,
+    placed: &[(String, Packed, usize)],
+) -> Result<Manifest, ArchiveError> {
+    let created_at = opts
+        .created_at
+        .to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| ArchiveError::Params(format!("created_at: {e}")))?;
+    let mut flows = Vec::new();
+    let mut files = BTreeMap::new();
+    let mut systems = BTreeSet::new();
+    let mut scripts = BTreeSet::new();
+    let mut inputs = Vec::new();
+    let mut companies = BTreeSet::new();
+    let mut export_format = 0;
+    for (path, p, _) in placed {
+        flows.push(FlowRecord {
+            path: path.clone(),
+            name: p.name.clone(),
+            source_id: p.source_id.clone(),
+            export_format: p.export_format,
+            steps: p.steps,
+            sha256: p.sha256.clone(),
+            size: p.size,
+        });
+        files.insert(path.clone(), file_digest(&p.sha256));
+        systems.extend(p.systems.iter().cloned());
+        scripts.extend(p.scripts.iter().cloned());
+        inputs.extend(p.inputs.iter().cloned());
+        companies.insert(p.company.clone().unwrap_or_default());
+        export_format = export_format.max(p.export_format);
+    }
+    let mut source = params.source.clone();
+    if source.company.is_empty() && companies.len() == 1 {
+        source.company = companies.into_iter().next().unwrap_or_default();
+    }
+    Ok(Manifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        package: Package {
+            name: params.name.clone(),
+            version: params.version.to_string(),
+            kind: params.kind,
+            description: params.description.clone(),
+        },
+        created_at,
+        generator: params.generator.clone(),
+        source,
+        flows,
+        files,
+        requires: Requires {
+            export_format,
+            systems: systems.into_iter().collect(),
+            scripts: scripts.into_iter().collect(),
+        },
+        inputs,
+    })
+}
+
+fn collect(
+    rx: Receiver<Result<(Packed, Compressed), ArchiveError>>,
+    mut spool: Spool,
+) -> Result<Collected, ArchiveError> {
+    let mut packed = Vec::new();
+    let mut first_err = None;
+    let mut invalid = Vec::new();
+    for item in rx {
+        match item {
+            Err(ArchiveError::Invalid(mut list)) => invalid.append(&mut list),
+            Ok((p, c)) if first_err.is_none() => {
+                if let Err(e) = spool.add(c) {
+                    first_err = Some(ArchiveError::Io {
+                        path: "spool".into(),
+                        error: std::io::Error::other(e.to_string()),
+                    });
+                    continue;
+                }
+                let index = packed.len();
+                packed.push((p, index));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    invalid.sort_by(|a: &(String, _), b| a.0.cmp(&b.0));
+    match first_err {
+        Some(e) => Err(e),
+        None if !invalid.is_empty() => Err(ArchiveError::Invalid(invalid)),
+        None => Ok(Collected { spool, packed }),
+    }
+}
+
+fn worker(
+    jobs: &Mutex<Receiver<Job>>,
+    results: &SyncSender<Result<(Packed, Compressed), ArchiveError>>,
+    opts: &WriterOptions,
+) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let r = pack_one(job, opts);
+        if results.send(r).is_err() {
+            return;
+        }
+    }
+}
+
+fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), ArchiveError> {
+    let Job { seq, input } = job;
+    let mut doc = Document::from_slice(&input.bytes, &input.origin)?;
+    if opts.validate {
+        let report = crate::validate::validate(
+            &doc,
+            &crate::validate::ValidateOptions {
+                secret_rules: opts.secret_rules.clone(),
+            },
+        );
+        let errors: Vec<_> = report
+            .findings
+            .into_iter()
+            .filter(|f| f.severity == crate::validate::Severity::Error && f.code != "FP0801")
+            .collect();
+        if !errors.is_empty() {
+            return Err(ArchiveError::Invalid(vec![(input.origin, errors)]));
+        }
+    }
+    let name = input
+        .name
+        .clone()
+        .or_else(|| doc.flow_name().map(str::to_string))
+        .unwrap_or_else(|| input.origin.clone());
+    let (inputs, stripped) = strip_secrets(&mut doc, &name, opts);
+    let bytes = if stripped > 0 {
+        to_pretty_bytes(doc.value())
+    } else {
+        input.bytes
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let steps = doc
+        .flow()
+        .and_then(|f| f.versions().last())
+        .map_or(0, |v| v.steps().count() as u64);
+    let systems: Vec<String> = doc
+        .systems()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect();
+    let scripts: Vec<String> = doc
+        .scripts()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect();
+    let company = doc
+        .metadata()
+        .and_then(|m| m.get("company_name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let spool_name = format!("spool/{seq}");
+    let compressed = zipio::compress(&spool_name, &bytes, entry_options(opts)).map_err(|e| {
+        ArchiveError::Io {
+            path: input.origin.clone(),
+            error: std::io::Error::other(e.to_string()),
+        }
+    })?;
+    Ok((
+        Packed {
+            seq,
+            slug: slugify(&name),
+            name,
+            source_id: input.source_id,
+            export_format: doc.format_version().number(),
+            steps,
+            sha256,
+            size: bytes.len() as u64,
+            company,
+            systems,
+            scripts,
+            inputs,
+            stripped,
+        },
+        compressed,
+    ))
+}
+
+/// Lists the document's inputs (secrets, empty slots, systems) and, unless secrets are allowed,
+/// blanks every filled secret. Returns the inputs and how many values were blanked.
+fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<Input>, usize) {
+    let slots = find_secrets(doc.value(), &opts.secret_rules);
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut stripped = 0;
+    for slot in &slots {
+        let (kind, name) = match &slot.kind {
+            SecretKind::Variable { name } => (InputKind::Variable, name.clone()),
+            SecretKind::Credential { key } => (
+                InputKind::Credential,
+                credential_name(doc.value(), &slot.pointer, key),
+            ),
+        };
+        if let Some(existing) = inputs.iter_mut().find(|i| i.kind == kind && i.name == name) {
+            existing.required |= slot.filled;
+        } else {
+            inputs.push(Input {
+                flow: flow.to_string(),
+                kind,
+                name,
+                required: slot.filled,
+            });
+        }
+        if slot.filled && !opts.allow_secrets {
+            if let Some(v) = doc.value_mut().pointer_mut(&slot.pointer) {
+                *v = Value::String(String::new());
+                stripped += 1;
+            }
+        }
+    }
+    // Plain variables the source left empty are inputs too (the platform asks for a value).
+    let mut empty_vars = Vec::new();
+    if let Some(flow_view) = doc.flow() {
+        for version in flow_view.versions() {
+            for var in version.variables() {
+                let empty = var
+                    .value()
+                    .is_none_or(|v| v.as_str() == Some("") || v.is_null());
+                if let (Some(key), true) = (var.key(), empty) {
+                    empty_vars.push(key.to_string());
+                }
+            }
+        }
+    }
+    for key in empty_vars {
+        if !inputs
+            .iter()
+            .any(|i| i.kind == InputKind::Variable && i.name == key)
+        {
+            inputs.push(Input {
+                flow: flow.to_string(),
+                kind: InputKind::Variable,
+                name: key,
+                required: false,
+            });
+        }
+    }
+    let systems: Vec<String> = doc
+        .systems()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect();
+    for s in systems {
+        if !inputs
+            .iter()
+            .any(|i| i.kind == InputKind::System && i.name == s)
+        {
+            inputs.push(Input {
+                flow: flow.to_string(),
+                kind: InputKind::System,
+                name: s,
+                required: false,
+            });
+        }
+    }
+    (inputs, stripped)
+}
+
+/// `<system name>/<auth implementation name>/<key>` for a credential under a system (the key an
+/// overlay's `[secrets]` table uses); the JSON pointer for a credential anywhere else.
+fn credential_name(doc: &Value, pointer: &str, key: &str) -> String {
+    let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
+    if let [
+        "systems",
+        si,
+        "system",
+        "authentication_implementations",
+        ai,
+        "credentials",
+        _,
+    ] = tokens.as_slice()
+    {
+        let sys = doc
+            .pointer(&format!("/systems/{si}/system/name"))
+            .and_then(Value::as_str);
+        let auth = doc
+            .pointer(&format!(
+                "/systems/{si}/system/authentication_implementations/{ai}/name"
+            ))
+            .and_then(Value::as_str);
+        if let (Some(sys), Some(auth)) = (sys, auth) {
+            return format!("{sys}/{auth}/{key}");
+        }
+    }
+    pointer.to_string()
+}
+
+/// The slug of a flow name: lowercase ASCII letters and digits, other runs become one `-`;
+/// `flow` when nothing is left.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "flow".to_string()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_dashes() {
+        assert_eq!(
+            slugify("Shopify > NetSuite Orders"),
+            "shopify-netsuite-orders"
+        );
+        assert_eq!(slugify("  ***  "), "flow");
+        assert_eq!(slugify("Ünïcode Flow 2"), "n-code-flow-2");
+    }
+}

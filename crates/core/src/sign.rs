@@ -1,0 +1,377 @@
+//! Signatures (DESIGN §6): minisign format (Ed25519, prehashed) over the exact bytes of
+//! `flowpack.json`, so the stock `minisign -V` verifies them.
+//!
+//! Key files are minisign's: `PREFIX.key` (secret, encrypted with a password or not) and
+//! `PREFIX.pub`. Keys made by `minisign -G` load too, including the unencrypted keys of
+//! `minisign -G -W` 0.11, which carry an all-zero key checksum.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
+use sha2::{Digest, Sha256};
+
+/// Errors handling keys and signatures; each names the file or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// A key file could not be read.
+    #[error("{path}: cannot read key: {source}")]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key file is not a minisign key.
+    #[error("{path}: not a minisign {what} key: {reason}")]
+    BadKey {
+        /// The key file.
+        path: String,
+        /// `secret` or `public`.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An encrypted secret key needs a password.
+    #[error("{path}: the secret key is encrypted; give its password (FLOWPACK_KEY_PASSWORD)")]
+    NeedsPassword {
+        /// The key file.
+        path: String,
+    },
+    /// The password does not decrypt the key.
+    #[error("{path}: wrong password for this secret key")]
+    WrongPassword {
+        /// The key file.
+        path: String,
+    },
+    /// A file to create exists already.
+    #[error("{path}: already exists; refusing to overwrite a key")]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// Writing a key failed.
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::WriteError),
+    /// The minisign library failed.
+    #[error("{context}: {reason}")]
+    Minisign {
+        /// What was being done.
+        context: String,
+        /// The library's message.
+        reason: String,
+    },
+}
+
+/// A secret key ready to sign, with its public half.
+#[derive(Clone)]
+pub struct SigningKey {
+    sk: SecretKey,
+    pk: Option<PublicKey>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.key_id())
+    }
+}
+
+/// A trusted public key.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    pk: PublicKey,
+}
+
+/// The key id as minisign prints it: 16 uppercase hex digits.
+fn key_id_of(keynum: &[u8]) -> String {
+    keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
+}
+
+impl SigningKey {
+    /// Loads a minisign secret key file. `password` decrypts an encrypted key.
+    pub fn load(path: &Path, password: Option<&str>) -> Result<SigningKey, SignError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SignError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        SigningKey::from_text(&text, &path.display().to_string(), password)
+    }
+
+    /// Parses a minisign secret key (`origin` names it in errors).
+    pub fn from_text(
+        text: &str,
+        origin: &str,
+        password: Option<&str>,
+    ) -> Result<SigningKey, SignError> {
+        let bad = |reason: &str| SignError::BadKey {
+            path: origin.to_string(),
+            what: "secret",
+            reason: reason.to_string(),
+        };
+        let line = text
+            .lines()
+            .nth(1)
+            .ok_or_else(|| bad("missing the key line"))?
+            .trim();
+        let raw = decode_base64(line).ok_or_else(|| bad("the key line is not base64"))?;
+        if raw.len() != 158 || &raw[0..2] != b"Ed" {
+            return Err(bad("unexpected key length or algorithm"));
+        }
+        let encrypted = raw[2..4] != [0, 0];
+        let sk = if encrypted {
+            let pw = password.ok_or_else(|| SignError::NeedsPassword {
+                path: origin.to_string(),
+            })?;
+            SecretKey::from_box(
+                SecretKeyBox::from_string(text).map_err(|e| bad(&e.to_string()))?,
+                Some(pw.to_string()),
+            )
+            .map_err(|_| SignError::WrongPassword {
+                path: origin.to_string(),
+            })?
+        } else if raw[126..158].iter().all(|b| *b == 0) {
+            // minisign 0.11 `-G -W` writes unencrypted keys with an all-zero checksum.
+            SecretKey::from_bytes(&raw).map_err(|e| bad(&e.to_string()))?
+        } else {
+            SecretKey::from_unencrypted_box(
+                SecretKeyBox::from_string(text).map_err(|e| bad(&e.to_string()))?,
+            )
+            .map_err(|e| bad(&e.to_string()))?
+        };
+        let pk = PublicKey::from_secret_key(&sk).ok();
+        Ok(SigningKey { sk, pk })
+    }
+
+    /// The key id, as minisign prints it (16 uppercase hex digits).
+    pub fn key_id(&self) -> String {
+        key_id_of(self.sk.keynum())
+    }
+
+    /// Signs `data` (prehashed Ed25519) with `trusted_comment`; returns the `.minisig` text.
+    pub fn sign(&self, data: &[u8], trusted_comment: &str) -> Result<String, SignError> {
+        let untrusted = format!("signature from flowpack key {}", self.key_id());
+        let sig = minisign::sign(
+            self.pk.as_ref(),
+            &self.sk,
+            Cursor::new(data),
+            Some(trusted_comment),
+            Some(&untrusted),
+        )
+        .map_err(|e| SignError::Minisign {
+            context: format!("signing with key {}", self.key_id()),
+            reason: e.to_string(),
+        })?;
+        Ok(sig.into_string())
+    }
+}
+
+impl TrustedKey {
+    /// Loads a minisign public key file.
+    pub fn load(path: &Path) -> Result<TrustedKey, SignError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SignError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        TrustedKey::from_text(&text, &path.display().to_string())
+    }
+
+    /// Parses a minisign public key (`origin` names it in errors); accepts the two-line file or
+    /// the bare base64 line.
+    pub fn from_text(text: &str, origin: &str) -> Result<TrustedKey, SignError> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
+            .unwrap_or("");
+        let pk = PublicKey::from_base64(line).map_err(|e| SignError::BadKey {
+            path: origin.to_string(),
+            what: "public",
+            reason: e.to_string(),
+        })?;
+        Ok(TrustedKey { pk })
+    }
+
+    /// The key id, as minisign prints it.
+    pub fn key_id(&self) -> String {
+        key_id_of(self.pk.keynum())
+    }
+
+    /// Checks a `.minisig` over `data`; returns its trusted comment.
+    pub fn verify(&self, data: &[u8], minisig: &str) -> Result<String, String> {
+        let sig = SignatureBox::from_string(minisig).map_err(|e| e.to_string())?;
+        minisign::verify(&self.pk, &sig, Cursor::new(data), true, false, false)
+            .map_err(|e| e.to_string())?;
+        sig.trusted_comment().map_err(|e| e.to_string())
+    }
+}
+
+/// The key id a `.minisig` names, when it parses.
+pub fn signature_key_id(minisig: &str) -> Option<String> {
+    let sig = SignatureBox::from_string(minisig).ok()?;
+    Some(key_id_of(sig.keynum()))
+}
+
+/// The trusted comment flowpack writes: `flowpack <name>@<version> sha256:<manifest digest>`.
+pub fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
+    format!(
+        "flowpack {name}@{version} sha256:{}",
+        hex::encode(Sha256::digest(manifest))
+    )
+}
+
+/// Options for [`keygen`].
+#[derive(Debug, Clone)]
+pub struct KeygenOptions {
+    /// Writes `PREFIX.key` and `PREFIX.pub`.
+    pub prefix: PathBuf,
+    /// Encrypts the secret key with this password; `None` writes it unencrypted.
+    pub password: Option<String>,
+}
+
+/// What [`keygen`] wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeygenReport {
+    /// The secret key file.
+    pub secret_key: PathBuf,
+    /// The public key file.
+    pub public_key: PathBuf,
+    /// The key id.
+    pub key_id: String,
+}
+
+/// Makes a new key pair in minisign's file format. Refuses to overwrite existing files.
+pub fn keygen(opts: &KeygenOptions) -> Result<KeygenReport, SignError> {
+    let with_ext = |ext: &str| {
+        let mut s = opts.prefix.clone().into_os_string();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let (sk_path, pk_path) = (with_ext(".key"), with_ext(".pub"));
+    for p in [&sk_path, &pk_path] {
+        if p.exists() {
+            return Err(SignError::Exists { path: p.clone() });
+        }
+    }
+    let mlib = |e: minisign::PError| SignError::Minisign {
+        context: "generating a key pair".into(),
+        reason: e.to_string(),
+    };
+    let kp = match &opts.password {
+        Some(pw) => KeyPair::generate_encrypted_keypair(Some(pw.clone())).map_err(mlib)?,
+        None => KeyPair::generate_unencrypted_keypair().map_err(mlib)?,
+    };
+    let key_id = key_id_of(kp.pk.keynum());
+    let sk_box = kp
+        .sk
+        .to_box(Some(&format!("flowpack secret key {key_id}")))
+        .map_err(mlib)?;
+    let pk_box: PublicKeyBox = kp.pk.to_box().map_err(mlib)?;
+    crate::fsutil::write_bytes_atomic(&sk_path, sk_box.to_string().as_bytes())?;
+    crate::fsutil::write_bytes_atomic(&pk_path, pk_box.to_string().as_bytes())?;
+    Ok(KeygenReport {
+        secret_key: sk_path,
+        public_key: pk_path,
+        key_id,
+    })
+}
+
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_unencrypted_key_signs_and_its_public_key_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = keygen(&KeygenOptions {
+            prefix: dir.path().join("k"),
+            password: None,
+        })
+        .unwrap();
+        let sk = SigningKey::load(&r.secret_key, None).unwrap();
+        let pk = TrustedKey::load(&r.public_key).unwrap();
+        assert_eq!(sk.key_id(), pk.key_id());
+        let sig = sk.sign(b"manifest", "flowpack p@1.0.0").unwrap();
+        assert_eq!(signature_key_id(&sig).unwrap(), r.key_id);
+        assert_eq!(pk.verify(b"manifest", &sig).unwrap(), "flowpack p@1.0.0");
+        assert!(pk.verify(b"manifesT", &sig).is_err());
+        let again = keygen(&KeygenOptions {
+            prefix: dir.path().join("k"),
+            password: None,
+        });
+        assert!(matches!(again, Err(SignError::Exists { .. })));
+    }
+
+    #[test]
+    fn an_unencrypted_key_with_a_zero_checksum_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = keygen(&KeygenOptions {
+            prefix: dir.path().join("k"),
+            password: None,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&r.secret_key).unwrap();
+        let mut raw = decode_base64(text.lines().nth(1).unwrap()).unwrap();
+        raw[126..].fill(0);
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut b64 = String::new();
+        for chunk in raw.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                b64.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        while b64.len() % 4 != 0 {
+            b64.push('=');
+        }
+        let zeroed = format!("untrusted comment: x\n{b64}\n");
+        let sk = SigningKey::from_text(&zeroed, "zero.key", None).unwrap();
+        let pk = TrustedKey::load(&r.public_key).unwrap();
+        let sig = sk.sign(b"data", "c").unwrap();
+        assert!(pk.verify(b"data", &sig).is_ok());
+    }
+
+    #[test]
+    fn an_encrypted_key_needs_the_right_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = keygen(&KeygenOptions {
+            prefix: dir.path().join("k"),
+            password: Some("pw".into()),
+        })
+        .unwrap();
+        assert!(matches!(
+            SigningKey::load(&r.secret_key, None),
+            Err(SignError::NeedsPassword { .. })
+        ));
+        assert!(matches!(
+            SigningKey::load(&r.secret_key, Some("nope")),
+            Err(SignError::WrongPassword { .. })
+        ));
+        assert_eq!(
+            SigningKey::load(&r.secret_key, Some("pw"))
+                .unwrap()
+                .key_id(),
+            r.key_id
+        );
+    }
+}
