@@ -27,6 +27,8 @@
 //! assert!(validate(&doc, &ValidateOptions::default()).findings.is_empty());
 //! ```
 
+pub mod profile;
+
 use std::path::{Path, PathBuf};
 
 use flowpack_core::Document;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use flowpack_bench::profile::profile;
 use flowpack_bench::{GenOptions, generate_corpus};
 
 /// The benchmark corpus generator of flowpack.
@@ -18,6 +19,22 @@ Documents weigh 2-300 KB (mean 100 KB) unless --target-mb scales them; files are
 flow-NNNNN.json."
     )]
     Gen(GenArgs),
+    /// Time each phase of validating and packing a corpus on one thread (a breakdown of
+    /// `flowpack validate` and `flowpack pack`).
+    #[command(
+        after_help = "Example:\n  flowpack-bench profile target/bench-corpus/flows-2000-seed-1"
+    )]
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProfileArgs {
+    /// A corpus directory (its *.json files).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Where the scratch archives go (removed after).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    scratch: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +84,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.min_bytes as f64 / 1e3,
                 report.max_bytes as f64 / 1e3,
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cli::Profile(args) => {
+            let p = profile(&args.dir, &args.scratch)?;
+            let mb = p.bytes as f64 / 1e6;
+            println!("{} documents, {mb:.1} MB, one thread", p.documents);
+            println!("| phase                            |  total s |  MB/s |");
+            println!("|----------------------------------|---------:|------:|");
+            for (name, d) in &p.phases {
+                let s = d.as_secs_f64();
+                println!("| {name:<32} | {s:8.3} | {:5.0} |", mb / s.max(1e-9));
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
