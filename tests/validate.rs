@@ -134,8 +134,34 @@ fn sarif_output_annotates_each_finding() {
         );
     }
     assert_eq!(results[2]["ruleId"], "FP0301");
+    let line = results[2]["locations"][0]["physicalLocation"]["region"]["startLine"]
+        .as_u64()
+        .unwrap() as usize;
+    let text = std::fs::read_to_string(&faulty).unwrap();
+    assert_eq!(
+        text.lines().nth(line - 1).unwrap().trim(),
+        "\"priority\": 9,"
+    );
     assert_eq!(
         results[2]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
         "/flow/priority"
     );
+}
+
+#[test]
+fn help_lists_every_rule_and_an_example() {
+    let out = flowpack(&["validate", "--help"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out).replace('\n', " ");
+    assert!(
+        text.contains("flowpack validate flows/*.json --format sarif"),
+        "{text}"
+    );
+    for rule in flowpack_core::validate::RULES {
+        assert!(
+            text.contains(&format!("{} {}", rule.code, rule.name)),
+            "{} missing from --help",
+            rule.code
+        );
+    }
 }

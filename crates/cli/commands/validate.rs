@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flowpack_core::Document;
 use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
+use flowpack_core::{Document, DocumentError};
 
 use crate::output::{Format, print_json};
 
@@ -35,9 +35,16 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ValidateOptions::default();
     let mut reports = Vec::new();
+    let mut sources = Vec::new();
     for file in &args.files {
-        let doc = Document::read(file)?;
-        reports.push((file.display().to_string(), validate(&doc, &opts)));
+        let path = file.display().to_string();
+        let bytes = std::fs::read(file).map_err(|source| DocumentError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let doc = Document::from_slice(&bytes, &path)?;
+        reports.push((path, validate(&doc, &opts)));
+        sources.push(bytes);
     }
     match args.format {
         Format::Human => print_human(&reports),
@@ -49,7 +56,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "findings": r.findings,
             })).collect::<Vec<_>>()
         }))?,
-        Format::Sarif => print_json(&sarif::sarif_log(&reports))?,
+        Format::Sarif => {
+            let files: Vec<sarif::SarifFile<'_>> = reports
+                .iter()
+                .zip(&sources)
+                .map(|((path, report), source)| sarif::SarifFile {
+                    path,
+                    report,
+                    source: Some(source),
+                })
+                .collect();
+            print_json(&sarif::sarif_log(&files))?
+        }
     }
     let failed = reports.iter().any(|(_, r)| r.fails(args.deny_warnings));
     Ok(if failed {

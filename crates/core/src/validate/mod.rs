@@ -914,13 +914,31 @@ mod tests {
             })
         }
 
-        fn exercise(doc: &Document) {
+        fn exercise(doc: &Document, source: &[u8]) {
             let report = validate(doc, &ValidateOptions::default());
             for f in &report.findings {
                 assert!(rule(f.code).is_some());
                 assert!(f.pointer.is_empty() || f.pointer.starts_with('/'));
             }
-            let _ = sarif::sarif_log(&[("x".into(), report)]);
+            let log = sarif::sarif_log(&[sarif::SarifFile {
+                path: "x",
+                report: &report,
+                source: Some(source),
+            }]);
+            for (f, result) in report
+                .findings
+                .iter()
+                .zip(log["runs"][0]["results"].as_array().unwrap())
+            {
+                // Every finding points at a value that exists, so it has a line.
+                if doc.value().pointer(&f.pointer).is_some() {
+                    assert!(
+                        result["locations"][0]["physicalLocation"]["region"]["startLine"].is_u64(),
+                        "{}",
+                        f.pointer
+                    );
+                }
+            }
             let _ = inspect(doc, &SecretRules::default());
         }
 
@@ -950,7 +968,7 @@ mod tests {
             #[test]
             fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
                 if let Ok(doc) = Document::from_slice(&bytes, "x") {
-                    exercise(&doc);
+                    exercise(&doc, &bytes);
                 }
             }
 
@@ -958,7 +976,7 @@ mod tests {
             fn arbitrary_json(value in json()) {
                 let text = serde_json::to_vec(&value).unwrap();
                 if let Ok(doc) = Document::from_slice(&text, "x") {
-                    exercise(&doc);
+                    exercise(&doc, &text);
                 }
             }
 
@@ -975,8 +993,9 @@ mod tests {
                 })
                 .unwrap();
                 mutate(&mut value, at, replacement);
-                if let Ok(doc) = Document::from_value(value, "x") {
-                    exercise(&doc);
+                let text = crate::document::to_pretty_bytes(&value);
+                if let Ok(doc) = Document::from_slice(&text, "x") {
+                    exercise(&doc, &text);
                 }
             }
         }
