@@ -1,5 +1,6 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
 mod inspect;
+mod platform;
 mod util;
 mod validate;

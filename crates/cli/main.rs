@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod ops;
 mod output;
 
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
@@ -29,6 +30,8 @@ enum Command {
     Sign(commands::sign::Args),
     Verify(commands::verify::Args),
     Unpack(commands::unpack::Args),
+    Export(commands::export::Args),
+    Push(commands::push::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => commands::sign::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Unpack(args) => commands::unpack::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Push(args) => commands::push::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,10 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod inspect;
+pub mod export;
 pub mod keygen;
 pub mod pack;
+pub mod push;
 pub mod sign;
 pub mod unpack;
 pub mod validate;

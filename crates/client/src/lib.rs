@@ -6,6 +6,10 @@
 
 use std::collections::BTreeMap;
 
+pub mod http;
+
+pub use http::{HttpOptions, HttpPlatform};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -235,4 +239,74 @@ pub trait Platform: Send + Sync {
     fn update_flow(&self, flow: FlowId, update: &FlowUpdate) -> Result<Flow, ClientError>;
     /// `DELETE /api/v1/flows/{flow}`.
     fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError>;
+}
+
+/// How the import body carries the export document (DESIGN §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportEncoding {
+    /// The document's keys as JSON objects (what the vendor's own client posts). The default.
+    #[default]
+    Object,
+    /// `flow` and `metadata` as JSON-encoded strings, as the API reference documents them.
+    String,
+}
+
+/// The body of `POST /api/v1/flows/import`: the export document's keys, `flow` and `metadata`
+/// JSON-encoded as strings when `encoding` says so, plus `as_marketplace: true` when asked.
+pub fn import_body(document: &Value, as_marketplace: bool, encoding: ImportEncoding) -> Value {
+    let mut body = match document {
+        Value::Object(map) => map.clone(),
+        other => {
+            let mut map = serde_json::Map::new();
+            map.insert("flow".to_string(), other.clone());
+            map
+        }
+    };
+    if encoding == ImportEncoding::String {
+        for key in ["metadata", "flow"] {
+            if let Some(v) = body.get_mut(key) {
+                if !v.is_string() {
+                    *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
+                }
+            }
+        }
+    }
+    if as_marketplace {
+        body.insert("as_marketplace".to_string(), Value::Bool(true));
+    }
+    Value::Object(body)
+}
+
+/// Every flow matching `query` (its `page` and `per_page` are ignored): pages through the list
+/// 100 at a time until the last page.
+pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>, ClientError> {
+    let mut flows = Vec::new();
+    let mut page = 1;
+    loop {
+        let q = ListQuery {
+            page,
+            per_page: 100,
+            ..query.clone()
+        };
+        let result = platform.list_flows(&q)?;
+        let empty = result.data.is_empty();
+        flows.extend(result.data);
+        if empty || result.meta.current_page >= result.meta.last_page {
+            return Ok(flows);
+        }
+        page = result.meta.current_page + 1;
+    }
+}
+
+/// The flows whose name is exactly `name` (the platform's `filter[name]` may match partially).
+pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, ClientError> {
+    let query = ListQuery {
+        name: Some(name.to_string()),
+        ..ListQuery::default()
+    };
+    Ok(list_all(platform, &query)?
+        .into_iter()
+        .filter(|f| f.name == name)
+        .collect())
 }

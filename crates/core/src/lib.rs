@@ -18,6 +18,7 @@
 pub mod document;
 pub mod fsutil;
 pub mod inspect;
+pub mod overlay;
 pub mod secrets;
 pub mod summary;
 pub mod validate;

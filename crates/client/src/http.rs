@@ -1,0 +1,906 @@
+//! [`HttpPlatform`]: the [`Platform`] over HTTP (a real environment or a `flowpack-sandbox`).
+//!
+//! Every request carries `Authorization: Bearer <token>` and `Accept: application/json`, has a
+//! connect timeout and an overall timeout, and is retried with exponential backoff and full
+//! jitter. What is retried:
+//! - `429`, `502`, `503`, `504`: always (these say "nothing was done, come back later");
+//!   `Retry-After` (seconds) is honoured instead of the backoff when the server sends it;
+//! - `500`: for every request except an import without an `Idempotency-Key` — the reads, the
+//!   export and the `PUT`s are idempotent, and an import carrying a key cannot create a second
+//!   flow (a platform that fails with 500 before doing any work, such as the sandbox's
+//!   `--fail-rate`, is then ridden out);
+//! - connection errors and timeouts: for every request except the import. A timed-out import may
+//!   have landed, so it is returned at once as [`ClientError::Transport`]; the caller (push) first
+//!   looks the flow up by name and only then retries with the same `Idempotency-Key`.
+//!
+//! Attempts are bounded ([`HttpOptions::max_attempts`]); the retries made are counted
+//! ([`HttpPlatform::retries`]). The API key is never printed: `Debug` masks it, and the request log
+//! ([`HttpOptions::log`]) shows `Authorization: ••••`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use ureq::http;
+
+use crate::{
+    ClientError, Flow, FlowId, FlowUpdate, FlowVersion, ImportEncoding, ImportRequest, ListQuery,
+    Page, PageMeta, Platform, VersionId, import_body,
+};
+
+/// What the API key prints as.
+pub const MASK: &str = "••••";
+
+/// Returns a number in `[0, 1)`; scales the backoff delay (full jitter).
+pub type JitterFn = Arc<dyn Fn() -> f64 + Send + Sync>;
+/// Waits for a duration (the backoff between attempts).
+pub type SleepFn = Arc<dyn Fn(Duration) + Send + Sync>;
+/// Receives one line per request attempt and response (`--verbose`), the key masked.
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How an [`HttpPlatform`] connects, times out and retries.
+#[derive(Clone)]
+pub struct HttpOptions {
+    /// The environment's base URL, without `/api/v1` (e.g. `https://core.example.com`).
+    pub base_url: String,
+    /// The API key, sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Time allowed to open the connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole attempt (connect, send, receive).
+    pub timeout: Duration,
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The backoff before the second attempt; doubled for each further one.
+    pub base_delay: Duration,
+    /// The backoff never exceeds this (before jitter).
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is cut to it.
+    pub max_retry_after: Duration,
+    /// How import bodies are encoded.
+    pub import_encoding: ImportEncoding,
+    /// The jitter source: `[0, 1)`. Defaults to a time-seeded generator.
+    pub jitter: JitterFn,
+    /// The sleep between attempts. Defaults to `std::thread::sleep`.
+    pub sleep: SleepFn,
+    /// The request log (`--verbose`), if any.
+    pub log: Option<LogFn>,
+}
+
+impl HttpOptions {
+    /// Options with the defaults: 10 s connect, 60 s per attempt, 6 attempts, backoff from
+    /// 250 ms up to 8 s, `Retry-After` up to 60 s, object-encoded imports.
+    pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> HttpOptions {
+        HttpOptions {
+            base_url: base_url.into(),
+            token: token.into(),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_attempts: 6,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+            import_encoding: ImportEncoding::Object,
+            jitter: default_jitter(),
+            sleep: Arc::new(std::thread::sleep),
+            log: None,
+        }
+    }
+}
+
+impl fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("base_url", &self.base_url)
+            .field("token", &MASK)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("base_delay", &self.base_delay)
+            .field("max_delay", &self.max_delay)
+            .field("import_encoding", &self.import_encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A xorshift generator seeded from the clock and a counter: jitter needs spread, not secrecy.
+fn default_jitter() -> JitterFn {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15)
+        | 1;
+    let state = Arc::new(AtomicU64::new(seed));
+    Arc::new(move || {
+        let mut x = state.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.store(x, Ordering::Relaxed);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+/// The platform over HTTP.
+pub struct HttpPlatform {
+    options: HttpOptions,
+    api: String,
+    agent: ureq::Agent,
+    retries: AtomicU64,
+}
+
+impl fmt::Debug for HttpPlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpPlatform")
+            .field("options", &self.options)
+            .field("retries", &self.retries())
+            .finish()
+    }
+}
+
+/// Whether a request may be retried after a 500 or a transport failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Safety {
+    /// Reads, export, PUT, DELETE.
+    Idempotent,
+    /// An import with an `Idempotency-Key`: 500 retried, transport failures returned.
+    KeyedImport,
+    /// An import without a key: neither.
+    Import,
+}
+
+struct Outgoing<'a> {
+    method: http::Method,
+    url: String,
+    body: Option<Vec<u8>>,
+    idempotency_key: Option<&'a str>,
+    safety: Safety,
+}
+
+impl HttpPlatform {
+    /// A client for `options.base_url` + `/api/v1`.
+    pub fn new(options: HttpOptions) -> HttpPlatform {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.timeout))
+            .max_redirects(0)
+            .user_agent(concat!("flowpack/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let api = format!("{}/api/v1", options.base_url.trim_end_matches('/'));
+        HttpPlatform {
+            agent: ureq::Agent::new_with_config(config),
+            api,
+            options,
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    /// Retries made so far (attempts beyond each request's first), over all requests.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &HttpOptions {
+        &self.options
+    }
+
+    fn log(&self, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.options.log {
+            log(&line());
+        }
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .options
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let cap = exp.min(self.options.max_delay);
+        let j = (self.options.jitter)().clamp(0.0, 1.0);
+        cap.mul_f64(j)
+    }
+
+    /// Sends with retries; returns the status and body of the final 2xx response.
+    fn send(&self, out: Outgoing<'_>) -> Result<Vec<u8>, ClientError> {
+        let label = format!("{} {}", out.method, out.url);
+        let max = self.options.max_attempts.max(1);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut builder = http::Request::builder()
+                .method(out.method.clone())
+                .uri(&out.url)
+                .header("Authorization", format!("Bearer {}", self.options.token))
+                .header("Accept", "application/json");
+            if out.body.is_some() {
+                builder = builder.header("Content-Type", "application/json");
+            }
+            if let Some(key) = out.idempotency_key {
+                builder = builder.header("Idempotency-Key", key);
+            }
+            self.log(|| {
+                let mut line = format!("> {label} (attempt {attempt}/{max}) Authorization: {MASK}");
+                if let Some(key) = out.idempotency_key {
+                    line.push_str(&format!(" Idempotency-Key: {key}"));
+                }
+                line
+            });
+            let body = out.body.clone().unwrap_or_default();
+            let request = builder.body(body).map_err(|e| ClientError::Decode {
+                request: label.clone(),
+                message: format!("could not build the request: {e}"),
+            })?;
+            let (retry_after, failure) = match self.agent.run(request) {
+                Ok(mut response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let bytes = response
+                        .body_mut()
+                        .with_config()
+                        .limit(256 * 1024 * 1024)
+                        .read_to_vec();
+                    self.log(|| format!("< {label} {status}"));
+                    let bytes = match bytes {
+                        Ok(b) => b,
+                        Err(e) if attempt < max && out.safety == Safety::Idempotent => {
+                            self.wait(attempt, None, &label, &e.to_string());
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(ClientError::Transport {
+                                request: label,
+                                attempts: attempt,
+                                message: format!("reading the response failed: {e}"),
+                            });
+                        }
+                    };
+                    if (200..300).contains(&status) {
+                        return Ok(bytes);
+                    }
+                    let retryable = matches!(status, 429 | 502 | 503 | 504)
+                        || (status == 500 && out.safety != Safety::Import);
+                    if !retryable || attempt >= max {
+                        return Err(status_error(label, status, attempt, &bytes));
+                    }
+                    (retry_after, format!("HTTP {status}"))
+                }
+                Err(e) => {
+                    let message = transport_message(&e);
+                    if out.safety != Safety::Idempotent || attempt >= max {
+                        return Err(ClientError::Transport {
+                            request: label,
+                            attempts: attempt,
+                            message,
+                        });
+                    }
+                    (None, message)
+                }
+            };
+            self.wait(attempt, retry_after, &label, &failure);
+        }
+    }
+
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>, label: &str, why: &str) {
+        let delay = match retry_after {
+            Some(d) => d.min(self.options.max_retry_after),
+            None => self.backoff(attempt),
+        };
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.log(|| format!("! {label}: {why}; retrying in {} ms", delay.as_millis()));
+        (self.options.sleep)(delay);
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, url: String) -> Result<T, ClientError> {
+        let label = format!("GET {url}");
+        let bytes = self.send(Outgoing {
+            method: http::Method::GET,
+            url,
+            body: None,
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        decode_data(&label, &bytes)
+    }
+
+    fn send_json<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        url: String,
+        body: &Value,
+    ) -> Result<T, ClientError> {
+        let label = format!("{method} {url}");
+        let bytes = self.send(Outgoing {
+            method,
+            url,
+            body: Some(serde_json::to_vec(body).expect("a JSON value serialises")),
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        decode_data(&label, &bytes)
+    }
+}
+
+fn transport_message(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Maps a non-2xx status to its [`ClientError`].
+fn status_error(request: String, status: u16, attempts: u32, body: &[u8]) -> ClientError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let cut: String = text.chars().take(200).collect();
+            if cut.is_empty() {
+                "(no body)".to_string()
+            } else {
+                cut
+            }
+        });
+    match status {
+        401 => ClientError::Unauthenticated { request },
+        403 => ClientError::Forbidden { request, message },
+        404 => ClientError::NotFound { request, message },
+        413 => ClientError::TooLarge { request },
+        422 => {
+            let mut errors = std::collections::BTreeMap::new();
+            if let Some(Value::Object(map)) = parsed.as_ref().and_then(|v| v.get("errors")) {
+                for (field, msgs) in map {
+                    let list = match msgs {
+                        Value::Array(items) => items
+                            .iter()
+                            .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+                            .collect(),
+                        Value::String(s) => vec![s.clone()],
+                        other => vec![other.to_string()],
+                    };
+                    errors.insert(field.clone(), list);
+                }
+            }
+            ClientError::Validation {
+                request,
+                message,
+                errors,
+            }
+        }
+        429 => ClientError::RateLimited { request, attempts },
+        _ => ClientError::Status {
+            request,
+            status,
+            attempts,
+            message,
+        },
+    }
+}
+
+/// Decodes `{data: X}` or a bare `X`.
+fn decode_data<T: DeserializeOwned>(request: &str, bytes: &[u8]) -> Result<T, ClientError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
+        request: request.to_string(),
+        message: format!("not JSON: {e}"),
+    })?;
+    let inner = match value {
+        Value::Object(mut map) if map.contains_key("data") => {
+            map.remove("data").unwrap_or_default()
+        }
+        other => other,
+    };
+    serde_json::from_value(inner).map_err(|e| ClientError::Decode {
+        request: request.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The query string of a list request.
+fn list_query_string(q: &ListQuery) -> String {
+    let mut parts = vec![
+        format!("page={}", q.page.max(1)),
+        format!("per_page={}", q.per_page.clamp(1, 100)),
+    ];
+    if let Some(name) = &q.name {
+        parts.push(format!("filter%5Bname%5D={}", encode(name)));
+    }
+    if let Some(enabled) = q.enabled {
+        parts.push(format!("filter%5Benabled%5D={enabled}"));
+    }
+    if let Some(sort) = &q.sort {
+        parts.push(format!("sort={}", encode(sort)));
+    }
+    if let Some(include) = &q.include {
+        parts.push(format!("include={}", encode(include)));
+    }
+    parts.join("&")
+}
+
+impl Platform for HttpPlatform {
+    fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError> {
+        let url = format!("{}/flows?{}", self.api, list_query_string(query));
+        let label = format!("GET {url}");
+        let bytes = self.send(Outgoing {
+            method: http::Method::GET,
+            url,
+            body: None,
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            request: label.clone(),
+            message: format!("not JSON: {e}"),
+        })?;
+        match value {
+            Value::Array(_) => {
+                let data: Vec<Flow> =
+                    serde_json::from_value(value).map_err(|e| ClientError::Decode {
+                        request: label,
+                        message: e.to_string(),
+                    })?;
+                let n = data.len() as u64;
+                Ok(Page {
+                    data,
+                    meta: PageMeta {
+                        current_page: 1,
+                        last_page: 1,
+                        per_page: n,
+                        total: n,
+                    },
+                })
+            }
+            other => {
+                let mut map = match other {
+                    Value::Object(map) => map,
+                    _ => {
+                        return Err(ClientError::Decode {
+                            request: label,
+                            message: "expected {data, meta} or an array".to_string(),
+                        });
+                    }
+                };
+                let data = map.remove("data").unwrap_or(Value::Array(Vec::new()));
+                let data: Vec<Flow> =
+                    serde_json::from_value(data).map_err(|e| ClientError::Decode {
+                        request: label.clone(),
+                        message: format!("data: {e}"),
+                    })?;
+                let meta = match map.remove("meta") {
+                    Some(meta) => {
+                        serde_json::from_value(meta).map_err(|e| ClientError::Decode {
+                            request: label,
+                            message: format!("meta: {e}"),
+                        })?
+                    }
+                    None => {
+                        let n = data.len() as u64;
+                        PageMeta {
+                            current_page: 1,
+                            last_page: 1,
+                            per_page: n,
+                            total: n,
+                        }
+                    }
+                };
+                Ok(Page { data, meta })
+            }
+        }
+    }
+
+    fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+        self.get_json(format!("{}/flows/{id}?include=versions", self.api))
+    }
+
+    fn export_flow(&self, id: FlowId) -> Result<Value, ClientError> {
+        self.send_json(
+            http::Method::POST,
+            format!("{}/flows/export", self.api),
+            &serde_json::json!({ "flow_id": id }),
+        )
+    }
+
+    fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
+        let url = format!("{}/flows/import", self.api);
+        let label = format!("POST {url}");
+        let body = import_body(
+            &request.document,
+            request.as_marketplace,
+            self.options.import_encoding,
+        );
+        let bytes = self.send(Outgoing {
+            method: http::Method::POST,
+            url,
+            body: Some(serde_json::to_vec(&body).expect("a JSON value serialises")),
+            idempotency_key: request.idempotency_key.as_deref(),
+            safety: if request.idempotency_key.is_some() {
+                Safety::KeyedImport
+            } else {
+                Safety::Import
+            },
+        })?;
+        decode_data(&label, &bytes)
+    }
+
+    fn list_versions(&self, flow: FlowId) -> Result<Vec<FlowVersion>, ClientError> {
+        self.get_json(format!("{}/flows/{flow}/versions", self.api))
+    }
+
+    fn deploy_version(
+        &self,
+        flow: FlowId,
+        version: VersionId,
+        deployed_at: &str,
+    ) -> Result<FlowVersion, ClientError> {
+        self.send_json(
+            http::Method::PUT,
+            format!("{}/flows/{flow}/versions/{version}", self.api),
+            &serde_json::json!({ "deployed_at": deployed_at }),
+        )
+    }
+
+    fn update_flow(&self, flow: FlowId, update: &FlowUpdate) -> Result<Flow, ClientError> {
+        let body = serde_json::json!({ "flow": update });
+        self.send_json(
+            http::Method::PUT,
+            format!("{}/flows/{flow}", self.api),
+            &body,
+        )
+    }
+
+    fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError> {
+        self.send(Outgoing {
+            method: http::Method::DELETE,
+            url: format!("{}/flows/{flow}", self.api),
+            body: None,
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Mutex;
+
+    /// One request as the scripted server saw it.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        line: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    }
+
+    impl Seen {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// A scripted response: status, extra headers, body.
+    type Scripted = (u16, Vec<(&'static str, String)>, String);
+
+    /// Serves the scripted responses `(status, extra headers, body)` in order, one per connection,
+    /// recording the requests.
+    fn serve(script: Vec<Scripted>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for (status, headers, body) in script {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut hdrs = Vec::new();
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end().to_string();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    hdrs.push((k.to_string(), v.trim().to_string()));
+                }
+                let mut buf = vec![0; len];
+                reader.read_exact(&mut buf).unwrap();
+                record.lock().unwrap().push(Seen {
+                    line: line.trim_end().to_string(),
+                    headers: hdrs,
+                    body: String::from_utf8(buf).unwrap(),
+                });
+                let mut stream = reader.into_inner();
+                let mut resp = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (k, v) in headers {
+                    resp.push_str(&format!("{k}: {v}\r\n"));
+                }
+                resp.push_str("\r\n");
+                resp.push_str(&body);
+                stream.write_all(resp.as_bytes()).unwrap();
+            }
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    /// A client whose sleeps are recorded, not slept, and whose jitter is fixed at 0.5.
+    fn client(url: &str, token: &str) -> (HttpPlatform, Arc<Mutex<Vec<Duration>>>) {
+        let slept = Arc::new(Mutex::new(Vec::new()));
+        let rec = slept.clone();
+        let mut options = HttpOptions::new(url, token);
+        options.jitter = Arc::new(|| 0.5);
+        options.sleep = Arc::new(move |d| rec.lock().unwrap().push(d));
+        options.timeout = Duration::from_secs(10);
+        (HttpPlatform::new(options), slept)
+    }
+
+    fn flow_json(id: u64, name: &str) -> String {
+        format!(r#"{{"id":{id},"name":"{name}"}}"#)
+    }
+
+    #[test]
+    fn retries_503_then_succeeds_with_bearer_and_backoff() {
+        let (url, seen) = serve(vec![
+            (503, vec![], r#"{"message":"busy"}"#.into()),
+            (503, vec![], r#"{"message":"busy"}"#.into()),
+            (200, vec![], format!(r#"{{"data":{}}}"#, flow_json(7, "A"))),
+        ]);
+        let (c, slept) = client(&url, "sekrit");
+        let flow = c.show_flow(7).unwrap();
+        assert_eq!(flow.id, 7);
+        assert_eq!(c.retries(), 2);
+        // base 250 ms, doubled, times the fixed jitter 0.5.
+        assert_eq!(
+            *slept.lock().unwrap(),
+            vec![Duration::from_millis(125), Duration::from_millis(250)]
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen[2].line,
+            "GET /api/v1/flows/7?include=versions HTTP/1.1"
+        );
+        assert_eq!(seen[2].header("authorization"), Some("Bearer sekrit"));
+        assert_eq!(seen[2].header("accept"), Some("application/json"));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let (url, _) = serve(vec![
+            (429, vec![("Retry-After", "3".into())], "{}".into()),
+            (200, vec![], flow_json(1, "A")),
+        ]);
+        let (c, slept) = client(&url, "t");
+        assert_eq!(c.show_flow(1).unwrap().name, "A");
+        assert_eq!(*slept.lock().unwrap(), vec![Duration::from_secs(3)]);
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let (url, seen) = serve(vec![(502, vec![], "bad gateway".into()); 3]);
+        let (mut c, _) = client(&url, "t");
+        c.options.max_attempts = 3;
+        let err = c.export_flow(5).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("POST {url}/api/v1/flows/export: HTTP 502 after 3 attempt(s): bad gateway")
+        );
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert_eq!(c.retries(), 2);
+        assert_eq!(seen.lock().unwrap()[0].body, r#"{"flow_id":5}"#);
+    }
+
+    #[test]
+    fn unauthenticated_message_omits_the_token() {
+        let (url, _) = serve(vec![(
+            401,
+            vec![],
+            r#"{"message":"Unauthenticated."}"#.into(),
+        )]);
+        let (c, _) = client(&url, "very-secret-token");
+        let err = c.show_flow(1).unwrap_err();
+        assert!(matches!(err, ClientError::Unauthenticated { .. }));
+        let text = err.to_string();
+        assert!(text.contains("authentication failed"), "{text}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("very-secret-token"), "{debug}");
+        assert!(debug.contains(MASK), "{debug}");
+    }
+
+    #[test]
+    fn validation_errors_are_surfaced() {
+        let body = r#"{"message":"The given data was invalid.","errors":{"flow":["The flow field is required."]}}"#;
+        let (url, _) = serve(vec![(422, vec![], body.into())]);
+        let (c, _) = client(&url, "t");
+        let err = c
+            .import_flow(&ImportRequest {
+                document: serde_json::json!({"metadata": {}}),
+                as_marketplace: false,
+                idempotency_key: None,
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "POST {url}/api/v1/flows/import: rejected (422): The given data was invalid.; flow: The flow field is required."
+            )
+        );
+    }
+
+    #[test]
+    fn import_sends_key_and_retries_500_only_with_a_key() {
+        let (url, seen) = serve(vec![
+            (500, vec![], "{}".into()),
+            (200, vec![], format!(r#"{{"data":{}}}"#, flow_json(9, "A"))),
+            (500, vec![], r#"{"message":"boom"}"#.into()),
+        ]);
+        let (c, _) = client(&url, "t");
+        let doc = serde_json::json!({"metadata": {"flow_name": "A"}, "flow": {"name": "A"}});
+        let keyed = ImportRequest {
+            document: doc.clone(),
+            as_marketplace: true,
+            idempotency_key: Some("k1".into()),
+        };
+        assert_eq!(c.import_flow(&keyed).unwrap().id, 9);
+        let unkeyed = ImportRequest {
+            document: doc,
+            as_marketplace: false,
+            idempotency_key: None,
+        };
+        let err = c.import_flow(&unkeyed).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Status {
+                    status: 500,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0].header("idempotency-key"), Some("k1"));
+        assert_eq!(
+            seen[1].body,
+            r#"{"metadata":{"flow_name":"A"},"flow":{"name":"A"},"as_marketplace":true}"#
+        );
+        assert_eq!(seen[2].header("idempotency-key"), None);
+    }
+
+    #[test]
+    fn string_encoding_sends_flow_and_metadata_as_strings() {
+        let (url, seen) = serve(vec![(200, vec![], flow_json(3, "A"))]);
+        let mut options = HttpOptions::new(url, "t");
+        options.import_encoding = ImportEncoding::String;
+        let c = HttpPlatform::new(options);
+        c.import_flow(&ImportRequest {
+            document: serde_json::json!({"metadata": {"a": 1}, "flow": {"name": "A"}, "systems": []}),
+            as_marketplace: false,
+            idempotency_key: None,
+        })
+        .unwrap();
+        assert_eq!(
+            seen.lock().unwrap()[0].body,
+            r#"{"metadata":"{\"a\":1}","flow":"{\"name\":\"A\"}","systems":[]}"#
+        );
+    }
+
+    #[test]
+    fn connection_errors_are_retried_for_reads_but_not_imports() {
+        // A port nobody listens on: bind, learn the port, drop.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let (mut c, slept) = client(&url, "t");
+        c.options.max_attempts = 4;
+        let err = c.show_flow(1).unwrap_err();
+        assert!(
+            matches!(err, ClientError::Transport { attempts: 4, .. }),
+            "{err}"
+        );
+        assert_eq!(slept.lock().unwrap().len(), 3);
+        let err = c
+            .import_flow(&ImportRequest {
+                document: serde_json::json!({}),
+                as_marketplace: false,
+                idempotency_key: Some("k".into()),
+            })
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::Transport { attempts: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pagination_walks_every_page_with_per_page_100() {
+        let page = |n: u64, last: u64, ids: &[u64]| {
+            let data: Vec<String> = ids.iter().map(|i| flow_json(*i, "F")).collect();
+            format!(
+                r#"{{"data":[{}],"meta":{{"current_page":{n},"last_page":{last},"per_page":100,"total":3}},"links":{{}}}}"#,
+                data.join(",")
+            )
+        };
+        let (url, seen) = serve(vec![
+            (200, vec![], page(1, 2, &[1, 2])),
+            (200, vec![], page(2, 2, &[3])),
+        ]);
+        let (c, _) = client(&url, "t");
+        let query = ListQuery {
+            name: Some("Orders & more".into()),
+            ..ListQuery::default()
+        };
+        let flows = crate::list_all(&c, &query).unwrap();
+        assert_eq!(
+            flows.iter().map(|f| f.id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen[1].line,
+            "GET /api/v1/flows?page=2&per_page=100&filter%5Bname%5D=Orders%20%26%20more HTTP/1.1"
+        );
+    }
+
+    #[test]
+    fn request_log_masks_the_key() {
+        let (url, _) = serve(vec![(200, vec![], flow_json(1, "A"))]);
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let rec = lines.clone();
+        let mut options = HttpOptions::new(url, "tok-123");
+        options.log = Some(Arc::new(move |l: &str| {
+            rec.lock().unwrap().push(l.to_string())
+        }));
+        HttpPlatform::new(options).show_flow(1).unwrap();
+        let lines = lines.lock().unwrap();
+        assert!(lines[0].ends_with("Authorization: ••••"), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("tok-123")));
+    }
+}
