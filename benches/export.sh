@@ -52,7 +52,11 @@ hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/export.js
   -n "flowpack export --all --jobs 4 --sign" "$FP_EXPORT >/dev/null 2>&1" \
   -n "curl loop, sequential" "$CURL_EXPORT $URL_A $TOKEN $WORK/seq 1" \
   -n "curl loop, xargs -P4" "$CURL_EXPORT $URL_A $TOKEN $WORK/par 4" >&2
+# Once more each (hyperfine's --prepare removed the others' output), to check what they wrote.
+rm -rf "$WORK/par"
+"$CURL_EXPORT" "$URL_A" "$TOKEN" "$WORK/par" 4
 [ "$(find "$WORK/par" -name '*.json' | wc -l)" = "$FLOWS" ] || die "the curl loop did not export $FLOWS flows"
+eval "$FP_EXPORT" >/dev/null 2>&1 || die "flowpack export failed"
 "$FP" verify "$WORK/export.flowpack" --trusted-key "$WORK/bench.pub" >/dev/null ||
   die "the exported archive does not verify"
 stop_sandbox "$SANDBOX_PID"
@@ -87,6 +91,7 @@ t2=$(date +%s.%N)
 EXPORT_RETRIES=$(grep -c '; retrying in' "$WORK/fault-export.err" || true)
 PUSH_RETRIES=$(grep -c '; retrying in' "$WORK/fault-push.err" || true)
 EXPORT_SUMMARY=$(tail -1 "$WORK/fault-export.out")
+PUSH_OUTCOMES=$(jq -r '[.flows[].outcome] | group_by(.) | map("\(.[0]) \(length)") | join(", ")' "$WORK/fault-push.json")
 
 # Check the target without faults: restart it on the same database.
 stop_sandbox "$PID_C"
@@ -134,6 +139,7 @@ printf '| export --all        | %6s | %7s |\n' "$E" "$EXPORT_RETRIES"
 printf '| push (empty target) | %6s | %7s |\n' "$P" "$PUSH_RETRIES"
 echo
 echo "flowpack export said: $EXPORT_SUMMARY"
+echo "flowpack push outcomes: $PUSH_OUTCOMES"
 echo
 echo "landed: $LANDED flows (expected $FAULT_FLOWS); names landed exactly once: $NAMES_LANDED of $NAMES_SOURCE; documents differing after normalisation: $DIFFERENT lines"
 if [ "$LANDED" = "$FAULT_FLOWS" ] && [ "$NAMES_LANDED" = "$FAULT_FLOWS" ] && [ "$DIFFERENT" = 0 ]; then

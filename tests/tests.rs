@@ -4,3 +4,4 @@ mod inspect;
 mod platform;
 mod util;
 mod validate;
+mod validate_many;

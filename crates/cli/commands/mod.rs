@@ -1,7 +1,7 @@
 //! One module per command: parse flags, call one operation, render its report.
 
-pub mod inspect;
 pub mod export;
+pub mod inspect;
 pub mod keygen;
 pub mod pack;
 pub mod push;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
 use flowpack_core::{Document, DocumentError};
@@ -34,16 +35,11 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ValidateOptions::default();
+    let keep_sources = args.format == Format::Sarif;
     let mut reports = Vec::new();
     let mut sources = Vec::new();
-    for file in &args.files {
-        let path = file.display().to_string();
-        let bytes = std::fs::read(file).map_err(|source| DocumentError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let doc = Document::from_slice(&bytes, &path)?;
-        reports.push((path, validate(&doc, &opts)));
+    for (path, report, bytes) in check_files(&args.files, &opts, keep_sources)? {
+        reports.push((path, report));
         sources.push(bytes);
     }
     match args.format {
@@ -75,6 +71,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Reads and validates every file, on one thread per core (files taken in turn, so big and small
+/// ones balance), and returns the reports in file order; the first unreadable file in file order
+/// is the error. Each file's bytes are kept only when `keep_sources` (SARIF needs them).
+fn check_files(
+    files: &[PathBuf],
+    opts: &ValidateOptions,
+    keep_sources: bool,
+) -> Result<Vec<(String, Report, Vec<u8>)>, DocumentError> {
+    let check = |file: &PathBuf| {
+        let path = file.display().to_string();
+        let bytes = std::fs::read(file).map_err(|source| DocumentError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let report = validate(&Document::from_slice(&bytes, &path)?, opts);
+        Ok((path, report, if keep_sources { bytes } else { Vec::new() }))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<_, DocumentError>>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        done.push((i, check(file)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("a validation thread panicked") {
+                slots[i] = Some(result);
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.expect("every file was checked"))
+        .collect()
 }
 
 fn print_human(reports: &[(String, Report)]) {
