@@ -10,6 +10,11 @@ mod commands;
 mod ops;
 mod output;
 
+/// mimalloc keeps peak memory bounded when worker threads free what another thread allocated
+/// (see the note on the dependency in Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
 /// environment.
