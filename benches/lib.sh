@@ -100,12 +100,13 @@ SANDBOX_PIDS=()
 start_sandbox() {
   local log=$1 db=$2 token=$3 i
   shift 3
+  : >"$log"
   "$FPS" --listen 127.0.0.1:0 --db "$db" --token "$token" "$@" >"$log" 2>&1 &
   SANDBOX_PID=$!
   SANDBOX_PIDS+=("$SANDBOX_PID")
   SANDBOX_URL=""
   for i in $(seq 300); do
-    SANDBOX_URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$log" | head -1)
+    SANDBOX_URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$log" | head -1 || true)
     [ -n "$SANDBOX_URL" ] && return 0
     kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$log" >&2; die "flowpack-sandbox exited"; }
     sleep 0.1
