@@ -6,3 +6,4 @@ mod migrate;
 mod platform;
 mod util;
 mod validate;
+mod validate_many;

@@ -13,6 +13,11 @@ mod ops;
 mod output;
 mod process;
 
+/// mimalloc keeps peak memory bounded when worker threads free what another thread allocated
+/// (see the note on the dependency in Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
 /// environment.
@@ -40,7 +45,6 @@ enum Command {
 
 fn main() -> ExitCode {
     process::restore_sigpipe();
-    process::bound_heap_growth();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),

@@ -17,23 +17,3 @@ pub fn restore_sigpipe() {
         }
     }
 }
-
-/// Keeps glibc from growing the heap without bound while documents of a few hundred KB are
-/// allocated on worker threads and freed on others: glibc raises its mmap threshold after the
-/// first large free, after which such buffers fragment the heap (a 100 MB corpus peaked at
-/// 135 MB RSS; with a fixed threshold, 10 MB). A fixed 128 KiB threshold keeps large buffers in
-/// mmap, returned to the system on free.
-pub fn bound_heap_growth() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const M_MMAP_THRESHOLD: i32 = -3;
-        unsafe extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        // SAFETY: mallopt only adjusts allocator tunables; it is called with a documented
-        // parameter and a valid value, and does not touch Rust-managed memory.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-        }
-    }
-}

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
 
@@ -35,17 +36,12 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ValidateOptions::default();
+    let keep_sources = args.format == Format::Sarif;
     let mut reports = Vec::new();
     let mut sources = Vec::new();
-    for file in &args.files {
-        let inputs = match load(file)? {
-            Loaded::Document(input) => vec![input],
-            Loaded::Archive { flows, .. } => flows,
-        };
-        for input in inputs {
-            reports.push((input.origin, validate(&input.document, &opts)));
-            sources.push(input.bytes);
-        }
+    for (origin, report, bytes) in check_files(&args.files, &opts, keep_sources)? {
+        reports.push((origin, report));
+        sources.push(bytes);
     }
     match args.format {
         Format::Human => print_human(&reports),
@@ -76,6 +72,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One checked document: where it came from, its report, and its bytes when kept for SARIF.
+type Checked = (String, Report, Option<Vec<u8>>);
+
+/// Reads and validates every file (a document, or each flow of an archive) on one thread per
+/// core, files taken in turn so big and small ones balance, and returns the reports in argument
+/// order; the first unreadable file in argument order is the error. A file's bytes are kept only
+/// when `keep_sources` (SARIF needs them for line numbers).
+fn check_files(
+    files: &[PathBuf],
+    opts: &ValidateOptions,
+    keep_sources: bool,
+) -> anyhow::Result<Vec<Checked>> {
+    let check = |file: &PathBuf| -> anyhow::Result<Vec<Checked>> {
+        let inputs = match load(file)? {
+            Loaded::Document(input) => vec![input],
+            Loaded::Archive { flows, .. } => flows,
+        };
+        Ok(inputs
+            .into_iter()
+            .map(|input| {
+                let report = validate(&input.document, opts);
+                let bytes = if keep_sources { input.bytes } else { None };
+                (input.origin, report, bytes)
+            })
+            .collect())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<anyhow::Result<Vec<Checked>>>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        done.push((i, check(file)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("a validation thread panicked") {
+                slots[i] = Some(result);
+            }
+        }
+    });
+    let mut out = Vec::new();
+    for slot in slots {
+        out.extend(slot.expect("every file was checked")?);
+    }
+    Ok(out)
 }
 
 fn print_human(reports: &[(String, Report)]) {

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Archive benchmarks (DESIGN §11): pack + sign, verify, validate and peak memory, each against
+# the peers run here on the same corpus.
+#
+#   benches/archive.sh [--flows 2000] [--seed 1] [--runs 5] [--validate-runs 3] [--big]
+#                      [--big-mb 1000] [--big-flows 4000]
+#
+# - pack + sign: `flowpack pack DIR -o X --sign KEY` vs sha256sum over the files + `zip -r -X -q`
+#   + `minisign -S` over the zip (target: ratio <= 0.7);
+# - verify: `flowpack verify X --trusted-key PUB` vs `unzip -q -d TMP` + `sha256sum -c` +
+#   `minisign -V` (target <= 0.5);
+# - validate every document: `flowpack validate DIR/*.json` vs
+#   `check-jsonschema --schemafile schemas/export-v2.schema.json DIR/*.json` (target <= 0.05);
+# - peak memory (`/usr/bin/time -v`) of pack and verify; with --big on a corpus of --big-mb MB
+#   (target <= 128 MiB each).
+# Wall times are hyperfine medians of --runs runs (--validate-runs for validate, whose peer is
+# slow; the check that both sides accept the corpus serves as its warm-up). Work files go to a
+# temporary directory removed on exit; corpora are cached under target/bench-corpus (they are
+# deterministic). FLOWPACK=/path/to/flowpack and BENCH_NO_BUILD=1 measure a prebuilt binary.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+FLOWS=2000 SEED=1 RUNS=5 VALIDATE_RUNS=3 BIG=0 BIG_MB=1000 BIG_FLOWS=4000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --flows) FLOWS=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --validate-runs) VALIDATE_RUNS=$2; shift 2 ;;
+    --big) BIG=1; shift ;;
+    --big-mb) BIG_MB=$2; shift 2 ;;
+    --big-flows) BIG_FLOWS=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+
+ensure_tools --jsonschema
+build_release flowpack flowpack-bench
+SCHEMA="${SCHEMA:-$ROOT/schemas/export-v2.schema.json}"
+[ -f "$SCHEMA" ] || die "$SCHEMA is missing"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowpack-bench-archive.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export SOURCE_DATE_EPOCH=1767225600
+
+CORPUS=$(corpus "$FLOWS" "$SEED")
+NFILES=$(find "$CORPUS" -name '*.json' | wc -l)
+SIZE_MB=$(du -sm --apparent-size "$CORPUS" | cut -f1)
+machine
+log "corpus: $NFILES documents, $SIZE_MB MB ($CORPUS)"
+
+# One key pair for both sides: an unencrypted minisign key (flowpack reads minisign keys).
+minisign -G -W -f -p "$WORK/bench.pub" -s "$WORK/bench.key" >/dev/null
+
+FP_PACK="$FP pack $CORPUS -o $WORK/fp.flowpack --name bench --version 1.0.0 --sign $WORK/bench.key"
+# The peer: a sums file over the documents, a zip of the documents and the sums (flat, as the
+# corpus is), a minisign signature over the zip. The corpus directory is left as generated.
+PEER_PACK="(cd $CORPUS && sha256sum -- *.json > $WORK/SHA256SUMS) && \
+zip -r -X -q -j $WORK/peer.zip $CORPUS/*.json $WORK/SHA256SUMS && \
+minisign -S -s $WORK/bench.key -m $WORK/peer.zip >/dev/null"
+
+log "pack + sign"
+hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/pack.json" \
+  --prepare "rm -f $WORK/fp.flowpack $WORK/peer.zip $WORK/peer.zip.minisig" \
+  -n "flowpack pack --sign" "$FP_PACK" \
+  -n "sha256sum + zip -r -X + minisign -S" "$PEER_PACK" >&2
+# Both archives again (hyperfine's --prepare removed one), for the verify benchmark.
+rm -f "$WORK/fp.flowpack" "$WORK/peer.zip" "$WORK/peer.zip.minisig"
+eval "$FP_PACK" >/dev/null
+eval "$PEER_PACK"
+
+FP_VERIFY="$FP verify $WORK/fp.flowpack --trusted-key $WORK/bench.pub"
+PEER_VERIFY="unzip -q -d $WORK/x $WORK/peer.zip && (cd $WORK/x && sha256sum -c --quiet SHA256SUMS) && \
+minisign -V -q -p $WORK/bench.pub -m $WORK/peer.zip"
+log "verify"
+hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/verify.json" \
+  --prepare "rm -rf $WORK/x" \
+  -n "flowpack verify" "$FP_VERIFY" \
+  -n "unzip -d + sha256sum -c + minisign -V" "$PEER_VERIFY" >&2
+
+FP_VALIDATE="$FP validate $CORPUS/*.json"
+PEER_VALIDATE="check-jsonschema --schemafile $SCHEMA $CORPUS/*.json"
+# Both must accept every document, or the timing means nothing.
+eval "$FP_VALIDATE" >/dev/null || die "flowpack validate found errors in the corpus"
+eval "$PEER_VALIDATE" >/dev/null || die "check-jsonschema rejected documents of the corpus"
+log "validate"
+hyperfine --style basic --runs "$VALIDATE_RUNS" --export-json "$WORK/validate.json" \
+  -n "flowpack validate" "$FP_VALIDATE >/dev/null" \
+  -n "check-jsonschema" "$PEER_VALIDATE >/dev/null" >&2
+
+log "peak memory"
+rm -f "$WORK/fp.flowpack"
+PACK_KIB=$(peak_kib bash -c "$FP_PACK")
+VERIFY_KIB=$(peak_kib bash -c "$FP_VERIFY")
+rm -f "$WORK/peer.zip" "$WORK/peer.zip.minisig"
+PEER_PACK_KIB=$(peak_kib bash -c "$PEER_PACK")
+rm -rf "$WORK/x"
+PEER_VERIFY_KIB=$(peak_kib bash -c "$PEER_VERIFY")
+
+if [ "$BIG" = 1 ]; then
+  BIG_CORPUS=$(corpus "$BIG_FLOWS" "$SEED" "$BIG_MB")
+  BIG_SIZE_MB=$(du -sm --apparent-size "$BIG_CORPUS" | cut -f1)
+  log "big corpus: $BIG_FLOWS documents, $BIG_SIZE_MB MB"
+  rm -f "$WORK/fp.flowpack"
+  BIG_PACK_CMD="$FP pack $BIG_CORPUS -o $WORK/big.flowpack --name bench --version 1.0.0 --sign $WORK/bench.key"
+  BIG_PACK_S=$( { /usr/bin/time -f %e bash -c "$BIG_PACK_CMD" >/dev/null; } 2>&1 | tail -1)
+  rm -f "$WORK/big.flowpack"
+  BIG_PACK_KIB=$(peak_kib bash -c "$BIG_PACK_CMD")
+  BIG_VERIFY_CMD="$FP verify $WORK/big.flowpack --trusted-key $WORK/bench.pub"
+  BIG_VERIFY_S=$( { /usr/bin/time -f %e bash -c "$BIG_VERIFY_CMD" >/dev/null; } 2>&1 | tail -1)
+  BIG_VERIFY_KIB=$(peak_kib bash -c "$BIG_VERIFY_CMD")
+fi
+
+m() { median "$WORK/$1.json" "$2"; }
+row() { # name json target
+  local a b
+  a=$(m "$2" 0); b=$(m "$2" 1)
+  printf '| %-16s | %9.3f | %9.3f | %6s | <= %-5s | %-3s |\n' "$1" "$a" "$b" "$(ratio "$a" "$b")" "$3" "$(meets "$a" "$b" "$3")"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+echo
+echo "corpus: $NFILES flows, $SIZE_MB MB, seed $SEED; hyperfine median of $RUNS runs ($VALIDATE_RUNS for validate)"
+echo
+echo "| operation        | flowpack s |   peer s | ratio | target   | met |"
+echo "|------------------|-----------:|---------:|------:|----------|-----|"
+row "pack + sign" pack 0.7
+row "verify" verify 0.5
+row "validate" validate 0.05
+echo
+echo "| peak RSS (MiB)   | flowpack | peer  | target  |"
+echo "|------------------|---------:|------:|---------|"
+printf '| pack + sign      | %8s | %5s | <= 128  |\n' "$(mib "$PACK_KIB")" "$(mib "$PEER_PACK_KIB")"
+printf '| verify           | %8s | %5s | <= 128  |\n' "$(mib "$VERIFY_KIB")" "$(mib "$PEER_VERIFY_KIB")"
+if [ "$BIG" = 1 ]; then
+  echo
+  echo "big corpus: $BIG_FLOWS flows, $BIG_SIZE_MB MB"
+  echo
+  echo "| operation        | wall s | peak RSS MiB | target RSS | met |"
+  echo "|------------------|-------:|-------------:|------------|-----|"
+  printf '| pack + sign      | %6s | %12s | <= 128 MiB | %-3s |\n' "$BIG_PACK_S" "$(mib "$BIG_PACK_KIB")" \
+    "$(awk -v k="$BIG_PACK_KIB" 'BEGIN { print (k <= 131072 ? "yes" : "NO") }')"
+  printf '| verify           | %6s | %12s | <= 128 MiB | %-3s |\n' "$BIG_VERIFY_S" "$(mib "$BIG_VERIFY_KIB")" \
+    "$(awk -v k="$BIG_VERIFY_KIB" 'BEGIN { print (k <= 131072 ? "yes" : "NO") }')"
+fi
