@@ -16,7 +16,6 @@ use flowpack_client::{FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{
     ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, SourceInfo, WriterOptions,
 };
-use flowpack_core::document::to_pretty_bytes;
 use flowpack_core::sign::SigningKey;
 
 /// Which flows to export.
@@ -96,7 +95,7 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
             loop {
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some(id) = next else { break };
-                let result = platform.export_flow(id);
+                let result = platform.export_flow_bytes(id);
                 let failed = result.is_err();
                 if tx.send((id, result)).is_err() || failed {
                     break;
@@ -109,9 +108,9 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
     let mut failure = None;
     for (id, result) in rx {
         match result {
-            Ok(doc) => {
+            Ok(bytes) => {
                 writer.add_flow(FlowInput {
-                    bytes: to_pretty_bytes(&doc),
+                    bytes,
                     origin: format!("flow {id}"),
                     source_id: id.to_string(),
                     name: None,

@@ -411,6 +411,21 @@ fn decode_data<T: DeserializeOwned>(request: &str, bytes: &[u8]) -> Result<T, Cl
     })
 }
 
+/// The bytes of a response's payload: the body itself, or the exact text of `X` when the body is
+/// `{"data": X}` (as [`decode_data`] reads it). Only checks that the body is a JSON object: the
+/// document's own parse happens once, where it is used.
+fn unwrap_data_raw(request: &str, bytes: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+    let fields: std::collections::HashMap<String, &serde_json::value::RawValue> =
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            request: request.to_string(),
+            message: format!("not a JSON object: {e}"),
+        })?;
+    match fields.get("data") {
+        Some(data) => Ok(data.get().as_bytes().to_vec()),
+        None => Ok(bytes),
+    }
+}
+
 /// Percent-encodes a query component (RFC 3986 unreserved characters kept).
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -528,6 +543,19 @@ impl Platform for HttpPlatform {
         )
     }
 
+    fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}/flows/export", self.api);
+        let label = format!("POST {url}");
+        let bytes = self.send(Outgoing {
+            method: http::Method::POST,
+            url,
+            body: Some(serde_json::to_vec(&serde_json::json!({ "flow_id": id })).expect("JSON")),
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        unwrap_data_raw(&label, bytes)
+    }
+
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
         let url = format!("{}/flows/import", self.api);
         let label = format!("POST {url}");
@@ -591,6 +619,23 @@ impl Platform for HttpPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_bytes_are_the_payload_exactly_as_sent() {
+        let doc = br#"{"metadata":{"n":1.50},"flow":{"name":"A"}}"#;
+        assert_eq!(unwrap_data_raw("r", doc.to_vec()).unwrap(), doc.to_vec());
+        let wrapped = br#"{"data": {"metadata":{"n":1.50},"flow":{"name":"A"}} }"#;
+        assert_eq!(
+            unwrap_data_raw("r", wrapped.to_vec()).unwrap(),
+            doc.to_vec()
+        );
+        let err = unwrap_data_raw("POST /api/v1/flows/export", b"[1]".to_vec()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("POST /api/v1/flows/export: unexpected response: not a JSON object"),
+            "{err}"
+        );
+    }
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::Mutex;

@@ -237,6 +237,12 @@ pub trait Platform: Send + Sync {
     fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError>;
     /// `POST /api/v1/flows/export`: the flow's export document (version 2).
     fn export_flow(&self, id: FlowId) -> Result<Value, ClientError>;
+    /// `POST /api/v1/flows/export` as the bytes of the document the platform sent, so archives
+    /// keep documents as exported (DESIGN §6) and nothing is parsed twice. The default
+    /// serialises [`Platform::export_flow`] as compact JSON.
+    fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
+        Ok(serde_json::to_vec(&self.export_flow(id)?).expect("a JSON value serialises"))
+    }
     /// `POST /api/v1/flows/import`: the new flow, with its versions.
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError>;
     /// `GET /api/v1/flows/{flow}/versions`.
