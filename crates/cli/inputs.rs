@@ -49,16 +49,25 @@ pub fn is_archive(path: &Path) -> bool {
 
 /// Loads a document or an archive's documents; errors name the file or entry.
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
+    load_with(path, &mut Vec::new(), true)
+}
+
+/// [`load`] reading a plain document through `buf`, a buffer the caller reuses from file to file
+/// (no fresh pages to fault in for every document), keeping the bytes only when `keep_bytes`.
+pub fn load_with(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> anyhow::Result<Loaded> {
     let shown = path.display().to_string();
     if !is_archive(path) {
-        let bytes = std::fs::read(path).map_err(|cause| DocumentError::Read {
-            path: shown.clone(),
-            cause,
-        })?;
-        let document = Document::from_slice(&bytes, &shown)?;
+        buf.clear();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(buf))
+            .map_err(|cause| DocumentError::Read {
+                path: shown.clone(),
+                cause,
+            })?;
+        let document = Document::from_slice(buf, &shown)?;
         return Ok(Loaded::Document(Input {
             origin: shown,
-            bytes: Some(bytes),
+            bytes: keep_bytes.then(|| buf.clone()),
             document,
         }));
     }

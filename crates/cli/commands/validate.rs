@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
 
-use crate::inputs::{Loaded, load};
+use crate::inputs::{Loaded, load_with};
 use crate::output::{Format, print_json};
 
 /// Check export documents: structure (the JSON Schema of their format version) and the semantic
@@ -86,8 +86,8 @@ fn check_files(
     opts: &ValidateOptions,
     keep_sources: bool,
 ) -> anyhow::Result<Vec<Checked>> {
-    let check = |file: &PathBuf| -> anyhow::Result<Vec<Checked>> {
-        let inputs = match load(file)? {
+    let check = |file: &PathBuf, buf: &mut Vec<u8>| -> anyhow::Result<Vec<Checked>> {
+        let inputs = match load_with(file, buf, keep_sources)? {
             Loaded::Document(input) => vec![input],
             Loaded::Archive { flows, .. } => flows,
         };
@@ -95,8 +95,7 @@ fn check_files(
             .into_iter()
             .map(|input| {
                 let report = validate(&input.document, opts);
-                let bytes = if keep_sources { input.bytes } else { None };
-                (input.origin, report, bytes)
+                (input.origin, report, input.bytes)
             })
             .collect())
     };
@@ -111,10 +110,11 @@ fn check_files(
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
+                    let mut buf = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(file) = files.get(i) else { break };
-                        done.push((i, check(file)));
+                        done.push((i, check(file, &mut buf)));
                     }
                     done
                 })

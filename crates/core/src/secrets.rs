@@ -50,7 +50,9 @@ impl SecretRules {
 
     /// Whether `key` is credential-like.
     pub fn is_secret_key(&self, key: &str) -> bool {
-        self.keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+        self.keys
+            .iter()
+            .any(|k| k.len() == key.len() && k.eq_ignore_ascii_case(key))
     }
 }
 
@@ -95,18 +97,41 @@ pub struct SecretSlot {
 /// ```
 pub fn find_secrets(doc: &Value, rules: &SecretRules) -> Vec<SecretSlot> {
     let mut out = Vec::new();
-    walk(doc, &mut String::new(), rules, &mut out);
+    walk(doc, &mut Vec::new(), rules, &mut out);
     out
 }
 
-fn walk(v: &Value, pointer: &mut String, rules: &SecretRules, out: &mut Vec<SecretSlot>) {
+/// One step of the path from the root to the value being walked.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The RFC 6901 pointer of `path` followed by `last`. Built only when a slot is found: the walk
+/// visits every key of documents of hundreds of kilobytes, and escaping each on the way was the
+/// bulk of the scan's time.
+fn pointer_of(path: &[Segment<'_>], last: &str) -> String {
+    let mut p = String::new();
+    for seg in path.iter().chain(std::iter::once(&Segment::Key(last))) {
+        p.push('/');
+        match seg {
+            Segment::Key(k) => p.push_str(&escape_pointer_token(k)),
+            Segment::Index(i) => p.push_str(&i.to_string()),
+        }
+    }
+    p
+}
+
+fn walk<'a>(
+    v: &'a Value,
+    path: &mut Vec<Segment<'a>>,
+    rules: &SecretRules,
+    out: &mut Vec<SecretSlot>,
+) {
     match v {
         Value::Object(map) => {
             let secret_var = map.get("is_secret").and_then(Value::as_bool) == Some(true);
             for (k, child) in map {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&escape_pointer_token(k));
                 if secret_var && k == "value" {
                     let name = map
                         .get("key")
@@ -114,30 +139,32 @@ fn walk(v: &Value, pointer: &mut String, rules: &SecretRules, out: &mut Vec<Secr
                         .unwrap_or("")
                         .to_string();
                     out.push(SecretSlot {
-                        pointer: pointer.clone(),
+                        pointer: pointer_of(path, k),
                         kind: SecretKind::Variable { name },
                         filled: is_filled(child),
                     });
-                } else if rules.is_secret_key(k) && matches!(child, Value::String(_) | Value::Null)
-                {
-                    out.push(SecretSlot {
-                        pointer: pointer.clone(),
-                        kind: SecretKind::Credential { key: k.clone() },
-                        filled: is_filled(child),
-                    });
-                } else {
-                    walk(child, pointer, rules, out);
+                } else if matches!(child, Value::String(_) | Value::Null) {
+                    if rules.is_secret_key(k) {
+                        out.push(SecretSlot {
+                            pointer: pointer_of(path, k),
+                            kind: SecretKind::Credential { key: k.clone() },
+                            filled: is_filled(child),
+                        });
+                    }
+                } else if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    path.push(Segment::Key(k));
+                    walk(child, path, rules, out);
+                    path.pop();
                 }
-                pointer.truncate(len);
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                walk(child, pointer, rules, out);
-                pointer.truncate(len);
+                if matches!(child, Value::Object(_) | Value::Array(_)) {
+                    path.push(Segment::Index(i));
+                    walk(child, path, rules, out);
+                    path.pop();
+                }
             }
         }
         _ => {}
