@@ -960,18 +960,8 @@ mod tests {
             })
             .unwrap();
         }
-        w.finish(
-            ManifestParams {
-                name: "p".into(),
-                version: semver::Version::new(1, 0, 0),
-                kind: PackageKind::Backup,
-                description: String::new(),
-                generator: "test".into(),
-                source: Default::default(),
-            },
-            &[],
-        )
-        .unwrap();
+        w.finish(ManifestParams::for_tests(PackageKind::Backup), &[])
+            .unwrap();
         path
     }
 

@@ -84,6 +84,21 @@ pub struct ManifestParams {
     pub source: SourceInfo,
 }
 
+#[cfg(test)]
+impl ManifestParams {
+    /// Parameters for tests: `p@1.0.0`, a release, by `test`.
+    pub(crate) fn for_tests(kind: PackageKind) -> ManifestParams {
+        ManifestParams {
+            name: "p".into(),
+            version: semver::Version::new(1, 0, 0),
+            kind,
+            description: String::new(),
+            generator: "test".into(),
+            source: SourceInfo::default(),
+        }
+    }
+}
+
 /// What a pack produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PackReport {
@@ -673,17 +688,7 @@ mod tests {
             .unwrap();
         }
         let report = w
-            .finish(
-                ManifestParams {
-                    name: "p".into(),
-                    version: semver::Version::new(1, 0, 0),
-                    kind: PackageKind::Release,
-                    description: String::new(),
-                    generator: "test".into(),
-                    source: SourceInfo::default(),
-                },
-                &[],
-            )
+            .finish(ManifestParams::for_tests(PackageKind::Release), &[])
             .unwrap();
         (std::fs::read(&path).unwrap(), report)
     }
@@ -743,18 +748,8 @@ mod tests {
                 });
             }
         });
-        w.finish(
-            ManifestParams {
-                name: "p".into(),
-                version: semver::Version::new(1, 0, 0),
-                kind: PackageKind::Release,
-                description: String::new(),
-                generator: "test".into(),
-                source: SourceInfo::default(),
-            },
-            &[],
-        )
-        .unwrap();
+        w.finish(ManifestParams::for_tests(PackageKind::Release), &[])
+            .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), sequential);
     }
 
