@@ -11,6 +11,7 @@ fn the_reference_documents_validate() {
     }
 }
 
+/// `validate` and `inspect` read their inputs through the same loader: one line naming the file.
 #[test]
 fn unreadable_inputs_exit_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -19,12 +20,16 @@ fn unreadable_inputs_exit_2_naming_the_file() {
     std::fs::write(&notjson, "this is not json").unwrap();
     let array = dir.path().join("array.json");
     std::fs::write(&array, "[1, 2]").unwrap();
-    for p in [&missing, &notjson, &array] {
-        let out = flowpack(&["validate", p.to_str().unwrap()]);
-        assert_eq!(code(&out), 2, "{}", stderr(&out));
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains(p.to_str().unwrap()), "{err}");
+    for cmd in ["validate", "inspect"] {
+        for p in [&missing, &notjson, &array] {
+            let out = flowpack(&[cmd, p.to_str().unwrap()]);
+            assert_eq!(code(&out), 2, "{cmd}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+            assert!(err.starts_with("flowpack: error: "), "{cmd}: {err}");
+            assert!(err.contains(p.to_str().unwrap()), "{cmd}: {err}");
+            assert!(stdout(&out).is_empty(), "{cmd}");
+        }
     }
 }
 
