@@ -300,7 +300,8 @@ impl HttpPlatform {
         (self.options.sleep)(delay);
     }
 
-    fn get_json<T: DeserializeOwned>(&self, url: String) -> Result<T, ClientError> {
+    /// A GET: the request's label (for errors) and the response body.
+    fn get(&self, url: String) -> Result<(String, Vec<u8>), ClientError> {
         let label = format!("GET {url}");
         let bytes = self.send(Outgoing {
             method: http::Method::GET,
@@ -309,6 +310,11 @@ impl HttpPlatform {
             idempotency_key: None,
             safety: Safety::Idempotent,
         })?;
+        Ok((label, bytes))
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, url: String) -> Result<T, ClientError> {
+        let (label, bytes) = self.get(url)?;
         decode_data(&label, &bytes)
     }
 
@@ -462,15 +468,8 @@ fn list_query_string(q: &ListQuery) -> String {
 
 impl Platform for HttpPlatform {
     fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError> {
-        let url = format!("{}/flows?{}", self.api, list_query_string(query));
-        let label = format!("GET {url}");
-        let bytes = self.send(Outgoing {
-            method: http::Method::GET,
-            url,
-            body: None,
-            idempotency_key: None,
-            safety: Safety::Idempotent,
-        })?;
+        let (label, bytes) =
+            self.get(format!("{}/flows?{}", self.api, list_query_string(query)))?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             request: label.clone(),
             message: format!("not JSON: {e}"),
