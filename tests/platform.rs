@@ -466,7 +466,7 @@ fn local_environment_needs_no_configuration() {
     assert_eq!(documents(&work, &work.join("backup.flowpack")).len(), 1);
 }
 
-/// DESIGN §8 / issue 4's acceptance: an archive of both reference documents (one of them
+/// Push migrates each document to the target's export format: an archive of both reference documents (one of them
 /// version 1) is pushed, migrated on the way, and exported back with the same content.
 #[test]
 fn both_reference_documents_round_trip_through_push_and_export() {

@@ -16,7 +16,8 @@
 //!   iteration arrives as `Draft`, the others `Inactive`), and so are `flow_name` and
 //!   `flow_priority`: they repeat the flow's own name and priority, and the platform reports the
 //!   flow's current values there on export, whatever the imported document said. The flow's
-//!   `name` and `priority` themselves are compared.
+//!   `name` and `priority` themselves are compared; a flow without `priority` (or with `null`)
+//!   compares as priority 3, the value the platform gives it on import.
 //! - Secret values are never compared by value: every credential-like string (a key such as
 //!   `password`, `token`, `api_key`, … anywhere in the document), every value of a variable with
 //!   `is_secret: true` and every value under a system's
@@ -93,6 +94,10 @@ use crate::secrets::{MASK, SecretRules, find_secrets};
 
 /// Values whose JSON text is longer than this many characters are shortened in a [`Change`].
 pub const VALUE_LIMIT: usize = 200;
+
+/// The priority a flow without `flow.priority` gets on import (the platform's default); a
+/// missing priority compares as this.
+pub const DEFAULT_PRIORITY: i64 = 3;
 
 /// Fields of `flow` that are not compared.
 pub const IGNORED_FLOW_FIELDS: &[&str] =
@@ -187,6 +192,9 @@ pub fn normalise(doc: &Document, origin: &str) -> Result<Normalised, DiffError> 
         if let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut) {
             for k in IGNORED_FLOW_FIELDS {
                 flow.shift_remove(*k);
+            }
+            if flow.get("priority").is_none_or(Value::is_null) {
+                flow.insert("priority".into(), Value::from(DEFAULT_PRIORITY));
             }
             if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
                 for version in versions.iter_mut().filter_map(Value::as_object_mut) {
@@ -655,6 +663,24 @@ mod tests {
             v["flow_priority"] = json!(2);
         }
         assert_eq!(diff(base(), live), []);
+    }
+
+    #[test]
+    fn a_missing_priority_is_the_platform_default() {
+        let mut left = base();
+        left["flow"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("priority");
+        let mut right = base();
+        right["flow"]["priority"] = json!(DEFAULT_PRIORITY);
+        assert_eq!(diff(left.clone(), right), []);
+        let got = diff(left, base());
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].old.clone(), got[0].new.clone()),
+            (Some(json!(3)), Some(json!(2)))
+        );
     }
 
     #[test]

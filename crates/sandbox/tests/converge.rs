@@ -212,7 +212,11 @@ fn generated_documents_converge_as_version_2_and_version_1() {
     let mut several_versions = 0;
     for i in 0..opts.flows {
         let origin = format!("generated document {i}");
-        let v = with_statuses(generate_document(&opts, i), i);
+        let mut v = with_statuses(generate_document(&opts, i), i);
+        if i % 4 == 1 {
+            // `flow.priority` is optional; the platform imports such a flow with priority 3.
+            v["flow"].as_object_mut().unwrap().shift_remove("priority");
+        }
         let doc = Document::from_value(v, &origin).unwrap();
         let report = validate(&doc, &ValidateOptions::default());
         assert!(!report.fails(false), "{origin}: {:?}", report.findings);
