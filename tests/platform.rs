@@ -236,7 +236,7 @@ fn overlay_sets_variables_and_system_names() {
     std::fs::write(
         &overlay,
         "[variables]\nNETSUITE_SUBSIDIARY = \"7\"\n[systems]\n\"Shopify\" = \"Shopify (production)\"\n\
-         [secrets]\n\"Shopify/Admin API token/token\" = \"${env:SHOP_TOKEN}\"\n",
+         [secrets.\"Shopify\".\"Admin API token\"]\ntoken = \"${env:SHOP_TOKEN}\"\n",
     )
     .unwrap();
     let o = run(
@@ -255,7 +255,7 @@ fn overlay_sets_variables_and_system_names() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(
-        all.contains("credential Shopify/Admin API token/token = ••••"),
+        all.contains("credential [secrets.\"Shopify\".\"Admin API token\"].token = ••••"),
         "{all}"
     );
     assert!(!all.contains("shpat_live_99"), "{all}");
@@ -290,7 +290,7 @@ fn unresolved_overlay_variable_stops_before_any_request() {
     let overlay = dir.path().join("prod.toml");
     std::fs::write(
         &overlay,
-        "[secrets]\n\"Shopify/Admin API token/token\" = \"${env:FLOWPACK_TEST_UNSET_9}\"\n",
+        "[secrets.\"Shopify\".\"Admin API token\"]\ntoken = \"${env:FLOWPACK_TEST_UNSET_9}\"\n",
     )
     .unwrap();
     // Nothing listens at this URL: a request would fail differently.
@@ -309,7 +309,7 @@ fn unresolved_overlay_variable_stops_before_any_request() {
     );
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("environment variable FLOWPACK_TEST_UNSET_9 is not set (used in [secrets].\"Shopify/Admin API token/token\")"),
+        stderr(&o).contains("environment variable FLOWPACK_TEST_UNSET_9 is not set (used in [secrets.\"Shopify\".\"Admin API token\"].token)"),
         "{}",
         stderr(&o)
     );
@@ -466,7 +466,7 @@ fn local_environment_needs_no_configuration() {
     assert_eq!(documents(&work, &work.join("backup.flowpack")).len(), 1);
 }
 
-/// DESIGN §8 / issue 4's acceptance: an archive of both reference documents (one of them
+/// Push migrates each document to the target's export format: an archive of both reference documents (one of them
 /// version 1) is pushed, migrated on the way, and exported back with the same content.
 #[test]
 fn both_reference_documents_round_trip_through_push_and_export() {
@@ -845,7 +845,11 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
-            "the overlay does not supply 1 required input(s): credential \"Shopify/Admin API token/token\" of flow \"{ORDER_SYNC}\"; nothing was written"
+            "1 required input(s) need a value and no overlay was given: \
+             credential [secrets.\"Shopify\".\"Admin API token\"].token of flow \"{ORDER_SYNC}\"; \
+             give an overlay with these lines:\n\
+             [secrets.\"Shopify\".\"Admin API token\"]\n\
+             token = \"${{env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}}\"; nothing was written"
         )),
         "{}",
         stderr(&o)
@@ -853,7 +857,7 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
     let overlay = dir.path().join("o.toml");
     std::fs::write(
         &overlay,
-        "[secrets]\n\"Shopify/Admin API token/token\" = \"${env:SHOP}\"\n",
+        "[secrets.\"Shopify\".\"Admin API token\"]\ntoken = \"${env:SHOP}\"\n",
     )
     .unwrap();
     let o = run(

@@ -15,10 +15,12 @@
 //! assert!(report.findings.iter().any(|f| f.pointer == "/flow/priority"));
 //! ```
 
+pub mod diff;
 pub mod document;
 pub mod fsutil;
 pub mod inspect;
 pub mod migrate;
+pub mod names;
 pub mod overlay;
 pub mod secrets;
 pub mod summary;

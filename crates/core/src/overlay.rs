@@ -1,5 +1,5 @@
-//! Overlays (DESIGN §7): one environment's replacements, applied to export documents at push
-//! time and never stored in an archive.
+//! Overlays: one environment's replacements, applied to export documents at push time and
+//! never stored in an archive.
 //!
 //! ```toml
 //! [variables]                      # flow variables, every flow
@@ -10,8 +10,8 @@
 //! priority = 1
 //! [systems]                        # system name in the archive -> name in the target
 //! "Shopify" = "Shopify (production)"
-//! [secrets]                        # "<system>/<auth implementation>/<credential key>"
-//! "Shopify/Admin API token/token" = "${env:SHOPIFY_PROD_TOKEN}"
+//! [secrets."Shopify"."Admin API token"]   # system, authentication implementation
+//! token = "${env:SHOPIFY_PROD_TOKEN}"     # credential key = value
 //! ```
 //!
 //! Rules (decisions a user relies on):
@@ -20,18 +20,32 @@
 //! - `${env:NAME}` anywhere in a value is replaced by that environment variable, looked up
 //!   through an injected function ([`Overlay::resolve`]). Any unresolved reference is an error
 //!   naming every missing variable and where it is used; nothing is sent before resolution.
+//! - **Every key must match something in the archive** ([`check_unmatched`], run before any
+//!   request): a `[variables]` key some flow has, a `[flows."X"]` naming a flow, a
+//!   `[flows."X".variables]` key flow X has, a `[systems]` key naming a system, a
+//!   `[secrets."S"."A"]` key naming an existing credential of authentication implementation A
+//!   of system S. Every unmatched key is listed at once with the nearest existing name ("did
+//!   you mean `WAREHOUSE`?"). [`OnUnmatched::Warn`] turns them into warnings: the CLI's
+//!   `--allow-unmatched`, and the environment's own overlay, which serves many archives.
 //! - `[variables]` sets the value of a variable **that the flow already has**, on every version
-//!   that lists it (a global overlay names variables of many flows; adding them all to every flow
-//!   would change flows that do not use them). `[flows."Name".variables]` does the same and, for
-//!   a key no version has, appends `{key, value, is_secret: false}` to every version that has a
-//!   `variables` list: naming the flow is explicit intent. Per-flow values win over global ones.
+//!   that lists it (a global overlay names variables of many flows). `[flows."Name".variables]`
+//!   does the same and, for a key no version has (an unmatched key, so only when unmatched keys
+//!   are allowed), appends `{key, value, is_secret: false}` to every version that has a
+//!   `variables` list: naming the flow is explicit intent.
+//!   Per-flow values win over global ones.
 //! - `priority` (1–5) sets `flow.priority` and every version's `flow_priority`.
 //! - `[systems]` renames a system everywhere the document names it: `systems[].system.name`,
 //!   every connector step's `config.system`, and `dependencies` entries of type `system`.
-//! - `[secrets]` keys name the system by its name **in the archive** (before any rename); the
-//!   value is set as that authentication implementation's credential.
+//! - `[secrets."System"."Auth implementation"]` tables name the system by its name **in the
+//!   archive** (before any rename); each `key = value` sets that existing credential of that
+//!   authentication implementation. A key the implementation does not have is never added.
+//!   Names may contain `/`. The flat `"System/Auth/key" = …` form of the first release is
+//!   refused with the nested rewrite in the message. A credential is addressed by a
+//!   [`CredentialRef`] everywhere.
 //! - Secret values (every `[secrets]` value and variables marked `is_secret`) print as `••••`
 //!   in reports, `Display` and `Debug`.
+//! - Required inputs the overlay does not supply ([`check_inputs`]) are refused with the exact
+//!   TOML lines to add.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -44,6 +58,7 @@ use crate::secrets::MASK;
 
 /// Errors reading, resolving or checking an overlay; each names the overlay and the entry.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OverlayError {
     /// The file is not TOML.
     #[error("{origin}: not a valid overlay: {message}")]
@@ -71,9 +86,19 @@ pub enum OverlayError {
         /// (variable, where it is used), in the overlay's order.
         unresolved: Vec<(String, String)>,
     },
-    /// Required inputs of the archive that the overlay does not supply.
-    #[error("the overlay does not supply {} required input(s): {}", missing.len(), format_inputs(missing))]
+    /// Overlay keys that match nothing in the archive.
+    #[error("{origin}: {} key(s) match nothing in the archive: {}", unmatched.len(), format_list(unmatched))]
+    Unmatched {
+        /// The overlay's path.
+        origin: String,
+        /// Every unmatched key, in the overlay's order.
+        unmatched: Vec<Unmatched>,
+    },
+    /// Required inputs of the archive that no overlay supplies.
+    #[error("{}", format_missing(overlay.as_deref(), missing))]
     MissingInputs {
+        /// The overlay's path, or `None` when no overlay was given.
+        overlay: Option<String>,
         /// Every missing required input.
         missing: Vec<Input>,
     },
@@ -86,23 +111,192 @@ fn format_unresolved(list: &[(String, String)]) -> String {
         .join("; ")
 }
 
-fn format_inputs(list: &[Input]) -> String {
+fn format_list<T: fmt::Display>(list: &[T]) -> String {
     list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn format_missing(overlay: Option<&str>, missing: &[Input]) -> String {
+    let what = missing
+        .iter()
         .map(describe_input)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    let lines = toml_lines(missing);
+    match overlay {
+        Some(o) => format!(
+            "the overlay {o} does not supply {} required input(s): {what}; add these lines to it:\n{lines}",
+            missing.len()
+        ),
+        None => format!(
+            "{} required input(s) need a value and no overlay was given: {what}; give an overlay with these lines:\n{lines}",
+            missing.len()
+        ),
+    }
 }
 
 pub use crate::archive::{Input, InputKind};
 
-/// How an input is named in messages: `credential "Shopify/Admin API token/token" of flow "A"`.
+/// A credential of a document: key `key` of authentication implementation `auth` of system
+/// `system` (the system's name in the archive). Written in an overlay as
+/// `[secrets."system"."auth"] key = "…"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct CredentialRef {
+    /// The system's name.
+    pub system: String,
+    /// The authentication implementation's name.
+    pub auth: String,
+    /// The credential's key.
+    pub key: String,
+}
+
+impl CredentialRef {
+    /// A reference from its three names.
+    pub fn new(
+        system: impl Into<String>,
+        auth: impl Into<String>,
+        key: impl Into<String>,
+    ) -> CredentialRef {
+        CredentialRef {
+            system: system.into(),
+            auth: auth.into(),
+            key: key.into(),
+        }
+    }
+
+    /// The name a version-1 manifest gives a credential input: `system/auth/key`.
+    pub fn legacy_name(&self) -> String {
+        format!("{}/{}/{}", self.system, self.auth, self.key)
+    }
+
+    /// The credential an input of kind `credential` names. Version-1 manifests name it
+    /// `system/auth/key`; a name with more than two `/` is split at the first and the last (a
+    /// guess: only the names themselves can tell). This is the one place that parses it.
+    pub fn from_input(input: &Input) -> Option<CredentialRef> {
+        if input.kind != InputKind::Credential {
+            return None;
+        }
+        let (system, rest) = input.name.split_once('/')?;
+        let (auth, key) = rest.rsplit_once('/')?;
+        Some(CredentialRef::new(system, auth, key))
+    }
+
+    /// Whether this is the credential `input` names.
+    pub fn is_input(&self, input: &Input) -> bool {
+        input.kind == InputKind::Credential && input.name == self.legacy_name()
+    }
+
+    /// The overlay table holding it: `[secrets."System"."Auth"]`.
+    pub fn table(&self) -> String {
+        format!(
+            "[secrets.{}.{}]",
+            toml_string(&self.system),
+            toml_string(&self.auth)
+        )
+    }
+}
+
+impl fmt::Display for CredentialRef {
+    /// `[secrets."System"."Auth"].key`: where it sits in an overlay.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.table(), quote_key(&self.key))
+    }
+}
+
+/// How an input is named in messages: `credential [secrets."Shopify"."Admin API token"].token
+/// of flow "A"`, `variable "PAGE" of flow "A"`.
 pub fn describe_input(input: &Input) -> String {
-    let kind = match input.kind {
-        InputKind::Variable => "variable",
-        InputKind::System => "system",
-        InputKind::Credential => "credential",
+    match (input.kind, CredentialRef::from_input(input)) {
+        (InputKind::Credential, Some(c)) => format!("credential {c} of flow {:?}", input.flow),
+        (kind, _) => {
+            let kind = match kind {
+                InputKind::Variable => "variable",
+                InputKind::System => "system",
+                InputKind::Credential => "credential",
+            };
+            format!("{kind} {:?} of flow {:?}", input.name, input.flow)
+        }
+    }
+}
+
+/// A TOML basic string holding `s`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An environment variable name for a value: upper-case letters and digits, other runs `_`.
+fn env_name(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for c in parts.join("_").chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_uppercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// The overlay lines that would supply `inputs`, grouped under their tables in order of first
+/// appearance; values are `${env:…}` references to set (or replace).
+pub fn toml_lines(inputs: &[Input]) -> String {
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |table: String, line: String| match tables.iter_mut().find(|(t, _)| *t == table) {
+        Some((_, lines)) => {
+            if !lines.contains(&line) {
+                lines.push(line)
+            }
+        }
+        None => tables.push((table, vec![line])),
     };
-    format!("{kind} {:?} of flow {:?}", input.name, input.flow)
+    for input in inputs {
+        match (input.kind, CredentialRef::from_input(input)) {
+            (InputKind::Credential, Some(c)) => {
+                let env = env_name(&[&c.system, &c.auth, &c.key]);
+                add(
+                    c.table(),
+                    format!("{} = \"${{env:{env}}}\"", quote_key(&c.key)),
+                );
+            }
+            (InputKind::Credential, None) => add(
+                "# not a system/auth/key credential".to_string(),
+                format!("# {}", input.name),
+            ),
+            (InputKind::Variable, _) => add(
+                format!("[flows.{}.variables]", toml_string(&input.flow)),
+                format!(
+                    "{} = \"${{env:{}}}\"",
+                    quote_key(&input.name),
+                    env_name(&[&input.name])
+                ),
+            ),
+            (InputKind::System, _) => add(
+                "[systems]".to_string(),
+                format!("{} = {}", quote_key(&input.name), toml_string(&input.name)),
+            ),
+        }
+    }
+    tables
+        .into_iter()
+        .map(|(t, lines)| format!("{t}\n{}", lines.join("\n")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A value of the overlay: raw (may hold `${env:...}`) or resolved.
@@ -155,8 +349,8 @@ pub struct Overlay {
     pub flows: BTreeMap<String, FlowOverlay>,
     /// `[systems]`: archive name → target name.
     pub systems: BTreeMap<String, OverlayValue>,
-    /// `[secrets]`: `<system>/<auth implementation>/<key>` → value.
-    pub secrets: BTreeMap<String, OverlayValue>,
+    /// `[secrets."System"."Auth"]` tables: credential → value.
+    pub secrets: BTreeMap<CredentialRef, OverlayValue>,
 }
 
 /// An overlay whose `${env:...}` references are all resolved: ready to apply.
@@ -178,7 +372,7 @@ fn quote_key(key: &str) -> String {
     {
         key.to_string()
     } else {
-        format!("{key:?}")
+        toml_string(key)
     }
 }
 
@@ -225,6 +419,54 @@ fn string_map(
     Ok(out)
 }
 
+/// `[secrets."System"."Auth"] key = "…"` tables; the flat `"System/Auth/key" = "…"` form is
+/// refused with its nested rewrite.
+fn parse_secrets(
+    origin: &str,
+    value: &toml::Value,
+) -> Result<BTreeMap<CredentialRef, OverlayValue>, OverlayError> {
+    let mut out = BTreeMap::new();
+    let root = table(origin, "[secrets]", value)?;
+    // Every flat key first, so the hint rewrites them all at once.
+    let flat: Vec<&String> = root
+        .iter()
+        .filter(|(_, v)| !v.is_table())
+        .map(|(k, _)| k)
+        .collect();
+    if !flat.is_empty() {
+        let inputs: Vec<Input> = flat
+            .iter()
+            .map(|k| Input {
+                flow: String::new(),
+                kind: InputKind::Credential,
+                name: (*k).clone(),
+                required: true,
+            })
+            .collect();
+        let rewrite = toml_lines(&inputs).replace("\n", "\n    ");
+        return Err(OverlayError::Shape {
+            origin: origin.to_string(),
+            at: format!("[secrets].{}", quote_key(flat[0])),
+            message: format!(
+                "the flat \"<system>/<auth implementation>/<key>\" form is no longer read \
+                 (names may contain `/`); write credentials as nested tables, e.g.:\n    {rewrite}"
+            ),
+        });
+    }
+    for (system, auths) in root {
+        let at = format!("[secrets.{}]", toml_string(system));
+        for (auth, keys) in table(origin, &at, auths)? {
+            let at = format!("[secrets.{}.{}]", toml_string(system), toml_string(auth));
+            for (key, v) in table(origin, &at, keys)? {
+                let at = format!("{at}.{}", quote_key(key));
+                let value = scalar(origin, &at, v, true)?;
+                out.insert(CredentialRef::new(system, auth, key), value);
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Overlay {
     /// Parses an overlay's TOML; `origin` (its path) names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Overlay, OverlayError> {
@@ -240,20 +482,7 @@ impl Overlay {
             match key.as_str() {
                 "variables" => overlay.variables = string_map(origin, "[variables]", value, false)?,
                 "systems" => overlay.systems = string_map(origin, "[systems]", value, false)?,
-                "secrets" => {
-                    overlay.secrets = string_map(origin, "[secrets]", value, true)?;
-                    for key in overlay.secrets.keys() {
-                        if key.split('/').count() != 3 || key.split('/').any(str::is_empty) {
-                            return Err(OverlayError::Shape {
-                                origin: origin.to_string(),
-                                at: format!("[secrets].{}", quote_key(key)),
-                                message:
-                                    "expected \"<system>/<auth implementation>/<credential key>\""
-                                        .to_string(),
-                            });
-                        }
-                    }
-                }
+                "secrets" => overlay.secrets = parse_secrets(origin, value)?,
                 "flows" => {
                     for (name, section) in table(origin, "[flows]", value)? {
                         let at = format!("[flows.{}]", quote_key(name));
@@ -340,8 +569,8 @@ impl Overlay {
         for (k, v) in &mut out.systems {
             fix(format!("[systems].{}", quote_key(k)), v);
         }
-        for (k, v) in &mut out.secrets {
-            fix(format!("[secrets].{}", quote_key(k)), v);
+        for (c, v) in &mut out.secrets {
+            fix(c.to_string(), v);
         }
         if unresolved.is_empty() {
             Ok(ResolvedOverlay(out))
@@ -423,8 +652,8 @@ pub enum OverlayChange {
     },
     /// A credential was set (its value is never reported).
     CredentialSet {
-        /// `<system>/<auth implementation>/<key>`.
-        name: String,
+        /// The credential.
+        credential: CredentialRef,
     },
 }
 
@@ -452,7 +681,9 @@ impl fmt::Display for OverlayChange {
             OverlayChange::SystemRenamed { from, to, places } => {
                 write!(f, "system {from:?} -> {to:?} ({places} place(s))")
             }
-            OverlayChange::CredentialSet { name } => write!(f, "credential {name} = {MASK}"),
+            OverlayChange::CredentialSet { credential } => {
+                write!(f, "credential {credential} = {MASK}")
+            }
         }
     }
 }
@@ -562,12 +793,10 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
         }
     }
 
-    // Secrets before renames: their keys name systems as the archive does.
-    for (name, value) in &o.secrets {
-        let mut parts = name.splitn(3, '/');
-        let (Some(sys), Some(auth), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
+    // Secrets before renames: they name systems as the archive does. Only existing credential
+    // keys are set: a key the implementation does not have is an unmatched overlay key, never
+    // added.
+    for (c, value) in &o.secrets {
         let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) else {
             continue;
         };
@@ -576,7 +805,7 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
             let Some(system) = s.get_mut("system") else {
                 continue;
             };
-            if system.get("name").and_then(Value::as_str) != Some(sys) {
+            if system.get("name").and_then(Value::as_str) != Some(c.system.as_str()) {
                 continue;
             }
             let Some(impls) = system
@@ -586,25 +815,23 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
                 continue;
             };
             for imp in impls.iter_mut() {
-                if imp.get("name").and_then(Value::as_str) != Some(auth) {
+                if imp.get("name").and_then(Value::as_str) != Some(c.auth.as_str()) {
                     continue;
                 }
-                let Some(imp) = imp.as_object_mut() else {
-                    continue;
-                };
-                let creds = imp
-                    .entry("credentials")
-                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
-                if let Some(creds) = creds.as_object_mut() {
-                    creds.insert(key.to_string(), Value::String(value.value.clone()));
+                if let Some(slot) = imp
+                    .get_mut("credentials")
+                    .and_then(Value::as_object_mut)
+                    .and_then(|creds| creds.get_mut(&c.key))
+                {
+                    *slot = Value::String(value.value.clone());
                     hit = true;
                 }
             }
         }
         if hit {
-            report
-                .changes
-                .push(OverlayChange::CredentialSet { name: name.clone() });
+            report.changes.push(OverlayChange::CredentialSet {
+                credential: c.clone(),
+            });
         }
     }
 
@@ -663,6 +890,217 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
     report
 }
 
+/// The names an overlay's keys can match: flows, their variables, systems and credentials,
+/// collected from an archive's documents (before any overlay is applied).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    /// Flow name → the variable keys any of its versions has.
+    flows: BTreeMap<String, BTreeSet<String>>,
+    /// System names (`systems[].system.name`, connector `config.system`, system dependencies).
+    systems: BTreeSet<String>,
+    /// System → authentication implementation → credential keys.
+    credentials: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl Targets {
+    /// No names yet.
+    pub fn new() -> Targets {
+        Targets::default()
+    }
+
+    /// Adds the names of one flow's document (its flow name, variables, systems, credentials).
+    pub fn add(&mut self, doc: &Document) {
+        let name = doc.flow_name().unwrap_or_default().to_string();
+        let vars = self.flows.entry(name).or_default();
+        if let Some(flow) = doc.flow() {
+            for version in flow.versions() {
+                vars.extend(
+                    version
+                        .variables()
+                        .filter_map(|v| v.key())
+                        .map(str::to_string),
+                );
+                for step in version.steps() {
+                    if step.kind() == Some("connector")
+                        && let Some(system) = step.config_str("system")
+                    {
+                        self.systems.insert(system.to_string());
+                    }
+                }
+            }
+        }
+        for (kind, name) in doc.dependencies() {
+            if let (Some("system"), Some(name)) = (kind, name) {
+                self.systems.insert(name.to_string());
+            }
+        }
+        for system in doc.systems() {
+            let Some(name) = system.name() else {
+                continue;
+            };
+            self.systems.insert(name.to_string());
+            let auths = self.credentials.entry(name.to_string()).or_default();
+            for imp in system.auth_implementations() {
+                let Some(auth) = imp.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let keys = auths.entry(auth.to_string()).or_default();
+                if let Some(creds) = imp.get("credentials").and_then(Value::as_object) {
+                    keys.extend(creds.keys().cloned());
+                }
+            }
+        }
+    }
+}
+
+/// One overlay key that matches nothing in the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    /// Where it is in the overlay, e.g. `[variables].WAREHOUS`.
+    pub key: String,
+    /// What it should have named, e.g. `no flow has variable "WAREHOUS"`.
+    pub problem: String,
+    /// The nearest existing name, if the archive has any of that kind.
+    pub nearest: Option<String>,
+}
+
+impl fmt::Display for Unmatched {
+    /// `` [variables].WAREHOUS: no flow has variable "WAREHOUS" (did you mean `WAREHOUSE`?) ``
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)?;
+        match &self.nearest {
+            Some(n) => write!(f, " (did you mean `{n}`?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What unmatched overlay keys do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUnmatched {
+    /// Refuse (an overlay given for this push: a typo would silently do nothing).
+    #[default]
+    Refuse,
+    /// Warn and go on (`--allow-unmatched`, or an environment's own overlay).
+    Warn,
+}
+
+/// The existing name nearest to `name` (edit distance, ignoring case; ties go to the first in
+/// order), if there is any candidate.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(&lower, &c.to_lowercase()), c))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+/// Every key of `overlay` that matches nothing in `targets`, in the overlay's order (see the
+/// module docs).
+pub fn unmatched(overlay: &Overlay, targets: &Targets) -> Vec<Unmatched> {
+    let mut out = Vec::new();
+    let all_vars: BTreeSet<&str> = targets
+        .flows
+        .values()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for key in overlay.variables.keys() {
+        if !all_vars.contains(key.as_str()) {
+            out.push(Unmatched {
+                key: format!("[variables].{}", quote_key(key)),
+                problem: format!("no flow of the archive has variable {key:?}"),
+                nearest: nearest(key, all_vars.iter().copied()),
+            });
+        }
+    }
+    for (name, flow) in &overlay.flows {
+        let table = format!("[flows.{}]", toml_string(name));
+        let Some(vars) = targets.flows.get(name) else {
+            out.push(Unmatched {
+                key: table,
+                problem: format!("the archive has no flow {name:?}"),
+                nearest: nearest(name, targets.flows.keys().map(String::as_str)),
+            });
+            continue;
+        };
+        for key in flow.variables.keys() {
+            if !vars.contains(key) {
+                out.push(Unmatched {
+                    key: format!("[flows.{}.variables].{}", toml_string(name), quote_key(key)),
+                    problem: format!("flow {name:?} has no variable {key:?}"),
+                    nearest: nearest(key, vars.iter().map(String::as_str)),
+                });
+            }
+        }
+    }
+    for name in overlay.systems.keys() {
+        if !targets.systems.contains(name) {
+            out.push(Unmatched {
+                key: format!("[systems].{}", quote_key(name)),
+                problem: format!("the archive has no system {name:?}"),
+                nearest: nearest(name, targets.systems.iter().map(String::as_str)),
+            });
+        }
+    }
+    for c in overlay.secrets.keys() {
+        let problem = match targets.credentials.get(&c.system) {
+            None => Some((
+                format!(
+                    "the archive has no system {:?} with authentication implementations",
+                    c.system
+                ),
+                nearest(&c.system, targets.credentials.keys().map(String::as_str)),
+            )),
+            Some(auths) => match auths.get(&c.auth) {
+                None => Some((
+                    format!(
+                        "system {:?} has no authentication implementation {:?}",
+                        c.system, c.auth
+                    ),
+                    nearest(&c.auth, auths.keys().map(String::as_str)),
+                )),
+                Some(keys) if !keys.contains(&c.key) => Some((
+                    format!(
+                        "authentication implementation {:?} of system {:?} has no credential {:?}",
+                        c.auth, c.system, c.key
+                    ),
+                    nearest(&c.key, keys.iter().map(String::as_str)),
+                )),
+                Some(_) => None,
+            },
+        };
+        if let Some((problem, nearest)) = problem {
+            out.push(Unmatched {
+                key: c.to_string(),
+                problem,
+                nearest,
+            });
+        }
+    }
+    out
+}
+
+/// Checks that every key of `overlay` matches something in `targets`. With
+/// [`OnUnmatched::Refuse`], any unmatched key is an error listing all of them; with
+/// [`OnUnmatched::Warn`], they are returned as warnings.
+pub fn check_unmatched(
+    overlay: &Overlay,
+    targets: &Targets,
+    on_unmatched: OnUnmatched,
+) -> Result<Vec<Unmatched>, OverlayError> {
+    let found = unmatched(overlay, targets);
+    if found.is_empty() || on_unmatched == OnUnmatched::Warn {
+        Ok(found)
+    } else {
+        Err(OverlayError::Unmatched {
+            origin: overlay.origin.clone(),
+            unmatched: found,
+        })
+    }
+}
+
 /// Whether the overlay supplies `input`.
 fn supplies(o: &Overlay, input: &Input) -> bool {
     match input.kind {
@@ -673,7 +1111,7 @@ fn supplies(o: &Overlay, input: &Input) -> bool {
                     .is_some_and(|f| f.variables.contains_key(&input.name))
         }
         InputKind::System => o.systems.contains_key(&input.name),
-        InputKind::Credential => o.secrets.contains_key(&input.name),
+        InputKind::Credential => o.secrets.keys().any(|c| c.is_input(input)),
     }
 }
 
@@ -686,6 +1124,7 @@ pub fn check_inputs(
 ) -> Result<Vec<Input>, OverlayError> {
     let empty = Overlay::default();
     let o = overlay.map_or(&empty, ResolvedOverlay::overlay);
+    let origin = overlay.map(|o| o.overlay().origin.clone());
     let (missing, warnings): (Vec<Input>, Vec<Input>) = inputs
         .iter()
         .filter(|i| !supplies(o, i))
@@ -694,7 +1133,10 @@ pub fn check_inputs(
     if missing.is_empty() {
         Ok(warnings)
     } else {
-        Err(OverlayError::MissingInputs { missing })
+        Err(OverlayError::MissingInputs {
+            overlay: origin,
+            missing,
+        })
     }
 }
 
@@ -716,8 +1158,8 @@ NEW_ONE = "${env:REGION}-eu"
 priority = 1
 [systems]
 "Shopify" = "Shopify (production)"
-[secrets]
-"Shopify/Admin API token/token" = "${env:SHOPIFY_PROD_TOKEN}"
+[secrets."Shopify"."Admin API token"]
+token = "${env:SHOPIFY_PROD_TOKEN}"
 "#;
 
     fn env(name: &str) -> Option<String> {
@@ -767,7 +1209,9 @@ priority = 1
             "shpat_live_123"
         );
         let lines: Vec<String> = report.changes.iter().map(ToString::to_string).collect();
-        assert!(lines.contains(&"credential Shopify/Admin API token/token = ••••".to_string()));
+        assert!(lines.contains(
+            &"credential [secrets.\"Shopify\".\"Admin API token\"].token = ••••".to_string()
+        ));
         assert!(
             lines.contains(
                 &"system \"Shopify\" -> \"Shopify (production)\" (3 place(s))".to_string()
@@ -788,7 +1232,7 @@ priority = 1
         assert_eq!(
             err.to_string(),
             "production.toml: environment variable REGION is not set (used in [flows.\"Shopify > NetSuite Orders\".variables].NEW_ONE); \
-             environment variable SHOPIFY_PROD_TOKEN is not set (used in [secrets].\"Shopify/Admin API token/token\")"
+             environment variable SHOPIFY_PROD_TOKEN is not set (used in [secrets.\"Shopify\".\"Admin API token\"].token)"
         );
     }
 
@@ -804,11 +1248,10 @@ priority = 1
             err.to_string(),
             "o.toml: variable: unknown table (expected variables, flows, systems or secrets)"
         );
-        let err = Overlay::parse("[secrets]\n\"Shopify/token\" = \"x\"\n", "o.toml").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("o.toml: [secrets].\"Shopify/token\": expected"),
-            "{err}"
+        let err = Overlay::parse("[secrets.\"Shopify\"]\ntoken = \"x\"\n", "o.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: [secrets.\"Shopify\".\"token\"]: expected a table, found a string"
         );
         let err = Overlay::parse("[variables]\nA = [1]\n", "o.toml").unwrap_err();
         assert_eq!(
@@ -821,14 +1264,17 @@ priority = 1
         ));
     }
 
-    #[test]
-    fn inputs_missing_required_are_listed_optional_warned() {
-        let input = |kind, name: &str, required| Input {
+    fn input(kind: InputKind, name: &str, required: bool) -> Input {
+        Input {
             flow: FLOW.into(),
             kind,
             name: name.into(),
             required,
-        };
+        }
+    }
+
+    #[test]
+    fn inputs_missing_required_are_listed_with_the_lines_to_add() {
         let inputs = vec![
             input(InputKind::Credential, "Shopify/Admin API token/token", true),
             input(
@@ -847,9 +1293,13 @@ priority = 1
         let err = check_inputs(&inputs, Some(&resolved())).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the overlay does not supply 2 required input(s): \
-             credential \"NetSuite/Token based auth/token_secret\" of flow \"Shopify > NetSuite Orders\", \
-             credential \"NetSuite/Token based auth/consumer_secret\" of flow \"Shopify > NetSuite Orders\""
+            "the overlay production.toml does not supply 2 required input(s): \
+             credential [secrets.\"NetSuite\".\"Token based auth\"].token_secret of flow \"Shopify > NetSuite Orders\", \
+             credential [secrets.\"NetSuite\".\"Token based auth\"].consumer_secret of flow \"Shopify > NetSuite Orders\"; \
+             add these lines to it:\n\
+             [secrets.\"NetSuite\".\"Token based auth\"]\n\
+             token_secret = \"${env:NETSUITE_TOKEN_BASED_AUTH_TOKEN_SECRET}\"\n\
+             consumer_secret = \"${env:NETSUITE_TOKEN_BASED_AUTH_CONSUMER_SECRET}\""
         );
         let warnings = check_inputs(
             &inputs[..1]
@@ -861,6 +1311,157 @@ priority = 1
         )
         .unwrap();
         assert_eq!(warnings, vec![inputs[4].clone()]);
-        assert!(check_inputs(&inputs[..1], None).is_err());
+
+        // Without an overlay the message does not speak of "the overlay".
+        let err = check_inputs(&inputs[..1], None).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "1 required input(s) need a value and no overlay was given: credential"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("the overlay"), "{err}");
+    }
+
+    #[test]
+    fn the_lines_to_add_are_an_overlay_that_supplies_the_inputs() {
+        let inputs = vec![
+            input(InputKind::Credential, "ERP/OAuth \"2\"/client_secret", true),
+            input(InputKind::Variable, "API KEY", true),
+            input(InputKind::System, "Ware house", true),
+        ];
+        let err = check_inputs(&inputs, None).unwrap_err().to_string();
+        let lines = err.split_once("lines:\n").unwrap().1;
+        let overlay = Overlay::parse(lines, "added.toml").unwrap();
+        let resolved = overlay.resolve(&|_| Some("v".into())).unwrap();
+        assert_eq!(check_inputs(&inputs, Some(&resolved)), Ok(vec![]));
+    }
+
+    #[test]
+    fn the_flat_secrets_form_is_refused_with_the_nested_rewrite() {
+        let text = "[secrets]\n\"Shopify/Admin API token/token\" = \"${env:T}\"\n";
+        let err = Overlay::parse(text, "o.toml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("o.toml: [secrets].\"Shopify/Admin API token/token\": the flat"),
+            "{err}"
+        );
+        assert!(
+            err.contains("[secrets.\"Shopify\".\"Admin API token\"]\n    token = \"${env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credential_names_may_contain_slashes() {
+        let text = "[secrets.\"ERP/EU\".\"OAuth 2.0 / client\"]\nclient_secret = \"s3cret\"\n";
+        let o = Overlay::parse(text, "o.toml").unwrap();
+        let c = CredentialRef::new("ERP/EU", "OAuth 2.0 / client", "client_secret");
+        assert_eq!(o.secrets.keys().collect::<Vec<_>>(), [&c]);
+        assert!(c.is_input(&input(
+            InputKind::Credential,
+            "ERP/EU/OAuth 2.0 / client/client_secret",
+            true
+        )));
+        let mut doc = Document::from_value(
+            serde_json::json!({"flow": {"name": FLOW, "versions": []}, "systems": [{"system": {
+                "name": "ERP/EU", "authentication_implementations": [{"name": "OAuth 2.0 / client",
+                "credentials": {"client_id": "abc", "client_secret": ""}}]}}]}),
+            "d.json",
+        )
+        .unwrap();
+        let report = apply(&mut doc, FLOW, &o.resolve(&|_| None).unwrap());
+        assert_eq!(
+            doc.value()["systems"][0]["system"]["authentication_implementations"][0]["credentials"]
+                ["client_secret"],
+            "s3cret"
+        );
+        assert_eq!(
+            report.changes,
+            [OverlayChange::CredentialSet { credential: c }]
+        );
+    }
+
+    fn order_sync_targets() -> Targets {
+        let mut t = Targets::new();
+        t.add(&Document::from_slice(ORDER_SYNC.as_bytes(), "order-sync.json").unwrap());
+        t
+    }
+
+    #[test]
+    fn a_misspelled_credential_key_is_not_added() {
+        let text = "[secrets.\"Shopify\".\"Admin API token\"]\ntokn = \"live\"\n";
+        let o = Overlay::parse(text, "o.toml").unwrap();
+        let mut doc = Document::from_slice(ORDER_SYNC.as_bytes(), "order-sync.json").unwrap();
+        let before = doc.clone();
+        let report = apply(&mut doc, FLOW, &o.resolve(&|_| None).unwrap());
+        assert_eq!(doc, before);
+        assert!(report.changes.is_empty());
+        let err = check_unmatched(&o, &order_sync_targets(), OnUnmatched::Refuse).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: 1 key(s) match nothing in the archive: [secrets.\"Shopify\".\"Admin API token\"].tokn: \
+             authentication implementation \"Admin API token\" of system \"Shopify\" has no credential \"tokn\" \
+             (did you mean `token`?)"
+        );
+    }
+
+    #[test]
+    fn every_unmatched_key_is_listed_with_the_nearest_name() {
+        let text = r#"
+[variables]
+NETSUITE_SUBSIDIARY = "7"
+NETSUITE_SUBSIDARY = "7"
+[flows."Shopify > NetSuite Order"]
+priority = 1
+[flows."Shopify > NetSuite Orders".variables]
+SHOPIFY_PAGESIZE = "1"
+[systems]
+"Shopfy" = "Shopify (production)"
+[secrets."NetSuite"."Token auth"]
+token_secret = "x"
+[secrets."Netsuite"."Token based auth"]
+token_secret = "x"
+"#;
+        let o = Overlay::parse(text, "prod.toml").unwrap();
+        let found = unmatched(&o, &order_sync_targets());
+        let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "[variables].NETSUITE_SUBSIDARY: no flow of the archive has variable \"NETSUITE_SUBSIDARY\" (did you mean `NETSUITE_SUBSIDIARY`?)",
+                "[flows.\"Shopify > NetSuite Order\"]: the archive has no flow \"Shopify > NetSuite Order\" (did you mean `Shopify > NetSuite Orders`?)",
+                "[flows.\"Shopify > NetSuite Orders\".variables].SHOPIFY_PAGESIZE: flow \"Shopify > NetSuite Orders\" has no variable \"SHOPIFY_PAGESIZE\" (did you mean `SHOPIFY_PAGE_SIZE`?)",
+                "[systems].Shopfy: the archive has no system \"Shopfy\" (did you mean `Shopify`?)",
+                "[secrets.\"NetSuite\".\"Token auth\"].token_secret: system \"NetSuite\" has no authentication implementation \"Token auth\" (did you mean `Token based auth`?)",
+                "[secrets.\"Netsuite\".\"Token based auth\"].token_secret: the archive has no system \"Netsuite\" with authentication implementations (did you mean `NetSuite`?)",
+            ]
+        );
+        // As warnings: the same list, no error.
+        assert_eq!(
+            check_unmatched(&o, &order_sync_targets(), OnUnmatched::Warn),
+            Ok(found)
+        );
+        // The production overlay of these tests matches everything but its one global extra.
+        let prod = unmatched(
+            &Overlay::parse(PRODUCTION, "p.toml").unwrap(),
+            &order_sync_targets(),
+        );
+        let keys: Vec<&str> = prod.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "[variables].UNUSED_ELSEWHERE",
+                "[flows.\"Shopify > NetSuite Orders\".variables].NEW_ONE"
+            ]
+        );
+    }
+
+    #[test]
+    fn nearest_ignores_case_and_needs_candidates() {
+        assert_eq!(
+            nearest("warehouse", ["WAREHOUSE", "WARE"]),
+            Some("WAREHOUSE".into())
+        );
+        assert_eq!(nearest("x", std::iter::empty()), None);
     }
 }
