@@ -645,3 +645,92 @@ pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, Cl
         .filter(|f| f.name == name)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A platform with none of the optional methods.
+    struct Minimal;
+
+    impl Platform for Minimal {
+        fn list_flows(&self, _: &ListQuery) -> Result<Page<Flow>, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn show_flow(&self, _: FlowId) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn export_flow(&self, _: FlowId) -> Result<Value, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn import_flow(&self, _: &ImportRequest) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn list_versions(&self, _: FlowId) -> Result<Vec<FlowVersion>, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn deploy_version(
+            &self,
+            _: FlowId,
+            _: VersionId,
+            _: &str,
+        ) -> Result<FlowVersion, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn update_flow(&self, _: FlowId, _: &FlowUpdate) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn delete_flow(&self, _: FlowId) -> Result<(), ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+    }
+
+    #[test]
+    fn optional_methods_default_to_unsupported_naming_the_call() {
+        let p = Minimal;
+        let err = p.list_webhooks(7).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/flows/7/webhooks: not supported by this platform"
+        );
+        assert!(matches!(
+            p.update_callback(7, 2, &CallbackRequest::default()),
+            Err(ClientError::Unsupported { operation }) if operation == "PUT /api/v1/flows/7/callbacks/2"
+        ));
+        assert!(matches!(
+            p.set_layout_direction(7, "vertical"),
+            Err(ClientError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn request_bodies_follow_the_reference_and_never_show_the_secret() {
+        let update = FlowSettingsUpdate {
+            name: Some("A".into()),
+            enabled_at: Some(None),
+            prod_flag: Some(true),
+            labels: Some(vec![4]),
+            notification_groups: Some(vec![]),
+            ..FlowSettingsUpdate::default()
+        };
+        assert_eq!(
+            update.to_body(),
+            serde_json::json!({
+                "flow": {"name": "A", "enabled_at": null, "prod_flag": true},
+                "labels": [{"id": 4}],
+                "notification_groups": []
+            })
+        );
+        let webhook = WebhookRequest {
+            status: Some("active".into()),
+            hmac_secret_key: Some(Some("s3cr3t".into())),
+            body: Some(None),
+            ..WebhookRequest::default()
+        };
+        assert_eq!(
+            webhook.to_body(),
+            serde_json::json!({"status": "active", "body": null, "hmac_secret_key": "s3cr3t"})
+        );
+        assert!(!format!("{webhook:?}").contains("s3cr3t"));
+    }
+}
