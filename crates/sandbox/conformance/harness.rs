@@ -622,6 +622,11 @@ fn show_flow(t: &dyn Transport) {
     );
     assert_eq!(flow["webhooks_count"], 1);
     assert_eq!(flow["callbacks"][0]["id"], f.callback);
+    let flow = ok(t, "GET", &format!("/api/v1/flows/{}?include=labels,notificationGroups,notificationGroups_count,labelsExists", f.flow), None)["data"].clone();
+    assert_eq!(flow["labels"], json!([4, 9]), "always ids");
+    assert_eq!(flow["notification_groups"], json!([2]), "always ids");
+    assert_eq!(flow["notification_groups_count"], 1);
+    assert_eq!(flow["labels_exists"], true);
 }
 
 fn update_flow(t: &dyn Transport) {

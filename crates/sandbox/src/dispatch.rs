@@ -694,8 +694,13 @@ impl Dispatcher {
                 .collect()),
             _ => Ok(Value::Array(Vec::new())),
         })?;
-        // `labels` stays the list of ids whatever the includes say (backups read it).
+        // `labels` and `notification_groups` stay lists of ids whatever the includes say
+        // (backups read them; the sandbox has no label or group objects).
         m.insert("labels".into(), Value::from(rec.labels.clone()));
+        m.insert(
+            "notification_groups".into(),
+            Value::from(rec.notification_groups.clone()),
+        );
         Ok(m)
     }
 
