@@ -4,7 +4,7 @@
 //! the HTTP server and the tests call), and in process as the embedded `local` environment
 //! through its [`flowpack_client::Platform`] implementation.
 //!
-//! Its parts: [`sql`] (the schema and shared queries), [`request`] (query strings and bodies
+//! Its parts: `sql` (the schema and shared queries), [`request`] (query strings and bodies
 //! read into typed requests, with 422 errors naming the field), [`import`] (validation and
 //! migration of import bodies), the operations in this module and in `hooks` (webhooks,
 //! callbacks, runs), and the `Platform` implementation.
