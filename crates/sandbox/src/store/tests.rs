@@ -472,3 +472,47 @@ fn platform_errors_name_the_request() {
         "local: GET /api/v1/flows/3: not found (404): Flow 3 not found."
     );
 }
+
+#[test]
+fn a_database_written_by_an_older_sandbox_opens_with_default_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE flows (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, \
+             description TEXT, priority INTEGER NOT NULL, enabled_at TEXT, created_at TEXT NOT NULL, \
+             updated_at TEXT NOT NULL, document TEXT NOT NULL, marketplace INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id INTEGER NOT NULL \
+             REFERENCES flows(id) ON DELETE CASCADE, position INTEGER NOT NULL, \
+             iteration INTEGER NOT NULL, status TEXT NOT NULL, deployed_at TEXT);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO flows (name, priority, created_at, updated_at, document) \
+             VALUES ('Old', 2, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', ?1)",
+            [ORDER_SYNC],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO versions (flow_id, position, iteration, status) VALUES (1, 0, 7, 'Draft')",
+            [],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path, StoreOptions::default()).unwrap();
+    let flow = s.flow_record(1).unwrap();
+    assert_eq!(flow.name, "Old");
+    assert!(!flow.prod_flag && flow.labels.is_empty() && flow.layout_direction.is_none());
+    let versions = s.version_list(1).unwrap();
+    assert_eq!(versions[0].created_at, "2025-01-01T00:00:00Z");
+    assert_eq!(
+        s.export(1).unwrap()["flow"]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let webhook = s.create_webhook(1, &WebhookChanges::default()).unwrap();
+    assert_eq!(webhook.status, "active");
+}
