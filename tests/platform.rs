@@ -27,14 +27,7 @@ impl Drop for Sandbox {
 
 /// The sandbox binary: built next to the flowpack binary (`cargo test --workspace` builds it).
 fn sandbox_bin() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_flowpack")).parent().unwrap();
-    let bin = dir.join(format!("flowpack-sandbox{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p flowpack-sandbox` (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_flowpack-sandbox"))
 }
 
 fn start_sandbox(dir: &Path) -> Sandbox {

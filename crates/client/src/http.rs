@@ -27,8 +27,9 @@ use serde_json::Value;
 use ureq::http;
 
 use crate::{
-    ClientError, Flow, FlowId, FlowUpdate, FlowVersion, ImportEncoding, ImportRequest, ListQuery,
-    Page, PageMeta, Platform, VersionId, import_body,
+    Callback, CallbackId, CallbackRequest, ClientError, Flow, FlowId, FlowSettings,
+    FlowSettingsUpdate, FlowUpdate, FlowVersion, ImportEncoding, ImportRequest, ListQuery, Page,
+    PageMeta, Platform, VersionId, Webhook, WebhookId, WebhookRequest, import_body,
 };
 
 /// What the API key prints as.
@@ -336,6 +337,45 @@ impl HttpPlatform {
     }
 }
 
+impl HttpPlatform {
+    /// A request whose response body is not needed (DELETE, the 204 of a PATCH); retried like
+    /// any idempotent request.
+    fn send_no_content(
+        &self,
+        method: http::Method,
+        url: String,
+        body: Option<&Value>,
+    ) -> Result<(), ClientError> {
+        self.send(Outgoing {
+            method,
+            url,
+            body: body.map(|b| serde_json::to_vec(b).expect("a JSON value serialises")),
+            idempotency_key: None,
+            safety: Safety::Idempotent,
+        })?;
+        Ok(())
+    }
+
+    /// A request that creates something: like an import without a key, it is not retried after
+    /// a 500 or a lost connection (a retry could create it twice).
+    fn send_once<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        url: String,
+        body: &Value,
+    ) -> Result<T, ClientError> {
+        let label = format!("{method} {url}");
+        let bytes = self.send(Outgoing {
+            method,
+            url,
+            body: Some(serde_json::to_vec(body).expect("a JSON value serialises")),
+            idempotency_key: None,
+            safety: Safety::Import,
+        })?;
+        decode_data(&label, &bytes)
+    }
+}
+
 fn transport_message(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
@@ -578,7 +618,42 @@ impl Platform for HttpPlatform {
     }
 
     fn list_versions(&self, flow: FlowId) -> Result<Vec<FlowVersion>, ClientError> {
-        self.get_json(format!("{}/flows/{flow}/versions", self.api))
+        // The index is paginated: walk every page, 100 at a time (a platform that does not
+        // paginate answers the whole list without `meta`).
+        let mut all = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let (label, bytes) = self.get(format!(
+                "{}/flows/{flow}/versions?page={page}&per_page=100",
+                self.api
+            ))?;
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+                request: label.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
+            let last_page = value
+                .get("meta")
+                .and_then(|m| m.get("last_page"))
+                .and_then(Value::as_u64)
+                .unwrap_or(page);
+            let data = match value {
+                Value::Object(mut map) if map.contains_key("data") => {
+                    map.remove("data").unwrap_or_default()
+                }
+                other => other,
+            };
+            let items: Vec<FlowVersion> =
+                serde_json::from_value(data).map_err(|e| ClientError::Decode {
+                    request: label,
+                    message: e.to_string(),
+                })?;
+            let empty = items.is_empty();
+            all.extend(items);
+            if empty || page >= last_page {
+                return Ok(all);
+            }
+            page += 1;
+        }
     }
 
     fn deploy_version(
@@ -604,14 +679,109 @@ impl Platform for HttpPlatform {
     }
 
     fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError> {
-        self.send(Outgoing {
-            method: http::Method::DELETE,
-            url: format!("{}/flows/{flow}", self.api),
-            body: None,
-            idempotency_key: None,
-            safety: Safety::Idempotent,
-        })?;
-        Ok(())
+        self.send_no_content(
+            http::Method::DELETE,
+            format!("{}/flows/{flow}", self.api),
+            None,
+        )
+    }
+
+    fn show_flow_settings(&self, flow: FlowId) -> Result<FlowSettings, ClientError> {
+        self.get_json(format!("{}/flows/{flow}", self.api))
+    }
+
+    fn update_flow_settings(
+        &self,
+        flow: FlowId,
+        update: &FlowSettingsUpdate,
+    ) -> Result<FlowSettings, ClientError> {
+        self.send_json(
+            http::Method::PUT,
+            format!("{}/flows/{flow}", self.api),
+            &update.to_body(),
+        )
+    }
+
+    fn set_layout_direction(&self, flow: FlowId, direction: &str) -> Result<(), ClientError> {
+        self.send_no_content(
+            http::Method::PATCH,
+            format!("{}/flows/{flow}/layout-direction", self.api),
+            Some(&serde_json::json!({ "layout_direction": direction })),
+        )
+    }
+
+    fn list_webhooks(&self, flow: FlowId) -> Result<Vec<Webhook>, ClientError> {
+        self.get_json(format!("{}/flows/{flow}/webhooks", self.api))
+    }
+
+    fn create_webhook(
+        &self,
+        flow: FlowId,
+        request: &WebhookRequest,
+    ) -> Result<Webhook, ClientError> {
+        self.send_once(
+            http::Method::POST,
+            format!("{}/flows/{flow}/webhooks", self.api),
+            &request.to_body(),
+        )
+    }
+
+    fn update_webhook(
+        &self,
+        flow: FlowId,
+        webhook: WebhookId,
+        request: &WebhookRequest,
+    ) -> Result<Webhook, ClientError> {
+        self.send_json(
+            http::Method::PUT,
+            format!("{}/flows/{flow}/webhooks/{webhook}", self.api),
+            &request.to_body(),
+        )
+    }
+
+    fn delete_webhook(&self, flow: FlowId, webhook: WebhookId) -> Result<(), ClientError> {
+        self.send_no_content(
+            http::Method::DELETE,
+            format!("{}/flows/{flow}/webhooks/{webhook}", self.api),
+            None,
+        )
+    }
+
+    fn list_callbacks(&self, flow: FlowId) -> Result<Vec<Callback>, ClientError> {
+        self.get_json(format!("{}/flows/{flow}/callbacks", self.api))
+    }
+
+    fn create_callback(
+        &self,
+        flow: FlowId,
+        request: &CallbackRequest,
+    ) -> Result<Callback, ClientError> {
+        self.send_once(
+            http::Method::POST,
+            format!("{}/flows/{flow}/callbacks", self.api),
+            &serde_json::to_value(request).expect("a request serialises"),
+        )
+    }
+
+    fn update_callback(
+        &self,
+        flow: FlowId,
+        callback: CallbackId,
+        request: &CallbackRequest,
+    ) -> Result<Callback, ClientError> {
+        self.send_json(
+            http::Method::PUT,
+            format!("{}/flows/{flow}/callbacks/{callback}", self.api),
+            &serde_json::to_value(request).expect("a request serialises"),
+        )
+    }
+
+    fn delete_callback(&self, flow: FlowId, callback: CallbackId) -> Result<(), ClientError> {
+        self.send_no_content(
+            http::Method::DELETE,
+            format!("{}/flows/{flow}/callbacks/{callback}", self.api),
+            None,
+        )
     }
 }
 

@@ -1,8 +1,10 @@
-//! flowpack's client of the platform's Core API (DESIGN §2).
+//! flowpack's client of the platform's Core API (the Flows section; `docs/platform-api.md`).
 //!
-//! [`Platform`] is the subset of the Flows API that flowpack uses. Two implementations exist: the
+//! [`Platform`] is the part of the Flows API that flowpack uses. Two implementations exist: the
 //! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
-//! sandbox's in-process store (the embedded `local` environment, DESIGN §9).
+//! sandbox's in-process store (the embedded `local` environment, backed by `.flowpack/local.db`).
+//! Methods a platform may lack (webhooks, callbacks, settings) have default bodies answering
+//! [`ClientError::Unsupported`].
 //!
 //! ```
 //! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
@@ -220,6 +222,246 @@ pub enum ClientError {
     /// The in-process store failed (the embedded `local` environment).
     #[error("local environment: {0}")]
     Local(String),
+    /// This platform implementation does not offer the operation (a default trait method).
+    #[error("{operation}: not supported by this platform")]
+    Unsupported {
+        /// The operation, e.g. `GET /api/v1/flows/7/webhooks`.
+        operation: String,
+    },
+}
+
+/// A webhook's id on the platform.
+pub type WebhookId = u64;
+/// A callback's id on the platform.
+pub type CallbackId = u64;
+
+/// A flow with the settings a backup restores (`GET /api/v1/flows/{flow}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSettings {
+    /// The flow's id.
+    pub id: FlowId,
+    /// The flow's name.
+    pub name: String,
+    /// The flow's description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When the flow was enabled; `None` when disabled.
+    #[serde(default)]
+    pub enabled_at: Option<String>,
+    /// Priority, 1 (highest) to 5.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// Whether the flow is flagged as production.
+    #[serde(default)]
+    pub prod_flag: bool,
+    /// Whether runs use the time they were queued.
+    #[serde(default)]
+    pub use_queued_time: bool,
+    /// Whether payloads of failed runs are removed.
+    #[serde(default)]
+    pub remove_failed_payloads: bool,
+    /// The editor's layout direction (opaque).
+    #[serde(default)]
+    pub layout_direction: Option<String>,
+    /// Ids of the flow's labels (ids of one environment).
+    #[serde(default)]
+    pub labels: Vec<u64>,
+    /// Ids of the flow's notification groups (ids of one environment).
+    #[serde(default)]
+    pub notification_groups: Vec<u64>,
+}
+
+/// The body of `PUT /api/v1/flows/{flow}` with every field the reference lists: `{flow: {name,
+/// description, enabled_at, priority, prod_flag, use_queued_time, remove_failed_payloads},
+/// labels: [{id}], notification_groups: [ids]}`. `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowSettingsUpdate {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new description, or none (`Some(None)`).
+    pub description: Option<Option<String>>,
+    /// Enable (a timestamp) or disable (`Some(None)`).
+    pub enabled_at: Option<Option<String>>,
+    /// Priority, 1 to 5.
+    pub priority: Option<i64>,
+    /// The production flag.
+    pub prod_flag: Option<bool>,
+    /// Use the queued time.
+    pub use_queued_time: Option<bool>,
+    /// Remove payloads of failed runs.
+    pub remove_failed_payloads: Option<bool>,
+    /// The labels (replacing the current ones).
+    pub labels: Option<Vec<u64>>,
+    /// The notification groups (replacing the current ones).
+    pub notification_groups: Option<Vec<u64>>,
+}
+
+impl FlowSettingsUpdate {
+    /// The request body, as the reference lays it out.
+    pub fn to_body(&self) -> Value {
+        let mut flow = serde_json::Map::new();
+        if let Some(v) = &self.name {
+            flow.insert("name".into(), Value::from(v.clone()));
+        }
+        if let Some(v) = &self.description {
+            flow.insert(
+                "description".into(),
+                v.clone().map_or(Value::Null, Value::from),
+            );
+        }
+        if let Some(v) = &self.enabled_at {
+            flow.insert(
+                "enabled_at".into(),
+                v.clone().map_or(Value::Null, Value::from),
+            );
+        }
+        if let Some(v) = self.priority {
+            flow.insert("priority".into(), Value::from(v));
+        }
+        for (key, v) in [
+            ("prod_flag", self.prod_flag),
+            ("use_queued_time", self.use_queued_time),
+            ("remove_failed_payloads", self.remove_failed_payloads),
+        ] {
+            if let Some(v) = v {
+                flow.insert(key.into(), Value::Bool(v));
+            }
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("flow".into(), Value::Object(flow));
+        if let Some(labels) = &self.labels {
+            let list = labels
+                .iter()
+                .map(|id| serde_json::json!({ "id": id }))
+                .collect();
+            body.insert("labels".into(), Value::Array(list));
+        }
+        if let Some(groups) = &self.notification_groups {
+            body.insert("notification_groups".into(), Value::from(groups.clone()));
+        }
+        Value::Object(body)
+    }
+}
+
+/// A webhook of a flow. The HMAC secret is write-only: only whether one is set is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// The webhook's id.
+    pub id: WebhookId,
+    /// The flow it belongs to.
+    pub flow_id: FlowId,
+    /// Its status (opaque to flowpack).
+    pub status: String,
+    /// Its format (opaque to flowpack).
+    pub format: String,
+    /// Its body template, if any.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The HMAC algorithm, if any.
+    #[serde(default)]
+    pub hmac_algorithm: Option<String>,
+    /// Whether an HMAC secret key is set.
+    #[serde(default)]
+    pub has_hmac_secret_key: bool,
+    /// Creation time (RFC 3339).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Last update time (RFC 3339).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+/// The body of `POST`/`PUT /api/v1/flows/{flow}/webhooks[/{webhook}]`; `None` leaves a field
+/// alone (or takes the platform's default on create). The platform ignores `hmac_*` on create:
+/// set them with an update. `Debug` never shows the secret.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// Status (1 to 64 characters, stored verbatim).
+    pub status: Option<String>,
+    /// Format (1 to 64 characters, stored verbatim).
+    pub format: Option<String>,
+    /// Body template, or none (`Some(None)`).
+    pub body: Option<Option<String>>,
+    /// HMAC algorithm, or none (`Some(None)`).
+    pub hmac_algorithm: Option<Option<String>>,
+    /// HMAC secret key (at most 128 characters), or none (`Some(None)`).
+    pub hmac_secret_key: Option<Option<String>>,
+}
+
+impl std::fmt::Debug for WebhookRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRequest")
+            .field("status", &self.status)
+            .field("format", &self.format)
+            .field("body", &self.body)
+            .field("hmac_algorithm", &self.hmac_algorithm)
+            .field(
+                "hmac_secret_key",
+                &self
+                    .hmac_secret_key
+                    .as_ref()
+                    .map(|k| k.as_ref().map(|_| "••••")),
+            )
+            .finish()
+    }
+}
+
+impl WebhookRequest {
+    /// The request body (only the fields that are set).
+    pub fn to_body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        if let Some(v) = &self.status {
+            body.insert("status".into(), Value::from(v.clone()));
+        }
+        if let Some(v) = &self.format {
+            body.insert("format".into(), Value::from(v.clone()));
+        }
+        for (key, v) in [
+            ("body", &self.body),
+            ("hmac_algorithm", &self.hmac_algorithm),
+            ("hmac_secret_key", &self.hmac_secret_key),
+        ] {
+            if let Some(v) = v {
+                body.insert(key.into(), v.clone().map_or(Value::Null, Value::from));
+            }
+        }
+        Value::Object(body)
+    }
+}
+
+/// A callback of a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// The callback's id.
+    pub id: CallbackId,
+    /// The flow it belongs to.
+    pub flow_id: FlowId,
+    /// Its status (opaque to flowpack).
+    pub status: String,
+    /// Its format (opaque to flowpack).
+    pub format: String,
+    /// Creation time (RFC 3339).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Last update time (RFC 3339).
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+/// The body of `POST`/`PUT /api/v1/flows/{flow}/callbacks[/{callback}]`; `None` leaves a field
+/// alone (or takes the platform's default on create).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CallbackRequest {
+    /// Status (1 to 64 characters, stored verbatim).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Format (1 to 64 characters, stored verbatim).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+fn unsupported<T>(operation: String) -> Result<T, ClientError> {
+    Err(ClientError::Unsupported { operation })
 }
 
 fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
@@ -229,7 +471,7 @@ fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
         .collect()
 }
 
-/// The calls flowpack makes to the platform (DESIGN §2).
+/// The calls flowpack makes to the platform (`docs/platform-api.md`).
 pub trait Platform: Send + Sync {
     /// `GET /api/v1/flows`: one page.
     fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError>;
@@ -238,7 +480,7 @@ pub trait Platform: Send + Sync {
     /// `POST /api/v1/flows/export`: the flow's export document (version 2).
     fn export_flow(&self, id: FlowId) -> Result<Value, ClientError>;
     /// `POST /api/v1/flows/export` as the bytes of the document the platform sent, so archives
-    /// keep documents as exported (DESIGN §6) and nothing is parsed twice. The default
+    /// keep documents byte for byte as exported and nothing is parsed twice. The default
     /// serialises [`Platform::export_flow`] as compact JSON.
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         Ok(serde_json::to_vec(&self.export_flow(id)?).expect("a JSON value serialises"))
@@ -259,9 +501,82 @@ pub trait Platform: Send + Sync {
     fn update_flow(&self, flow: FlowId, update: &FlowUpdate) -> Result<Flow, ClientError>;
     /// `DELETE /api/v1/flows/{flow}`.
     fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError>;
+    /// `GET /api/v1/flows/{flow}`: the flow with its settings (what a backup restores).
+    fn show_flow_settings(&self, flow: FlowId) -> Result<FlowSettings, ClientError> {
+        unsupported(format!("GET /api/v1/flows/{flow} (settings)"))
+    }
+    /// `PUT /api/v1/flows/{flow}` with every settings field the reference lists.
+    fn update_flow_settings(
+        &self,
+        flow: FlowId,
+        update: &FlowSettingsUpdate,
+    ) -> Result<FlowSettings, ClientError> {
+        let _ = update;
+        unsupported(format!("PUT /api/v1/flows/{flow} (settings)"))
+    }
+    /// `PATCH /api/v1/flows/{flow}/layout-direction` with `{layout_direction}`.
+    fn set_layout_direction(&self, flow: FlowId, direction: &str) -> Result<(), ClientError> {
+        let _ = direction;
+        unsupported(format!("PATCH /api/v1/flows/{flow}/layout-direction"))
+    }
+    /// `GET /api/v1/flows/{flow}/webhooks`.
+    fn list_webhooks(&self, flow: FlowId) -> Result<Vec<Webhook>, ClientError> {
+        unsupported(format!("GET /api/v1/flows/{flow}/webhooks"))
+    }
+    /// `POST /api/v1/flows/{flow}/webhooks` (the platform ignores `hmac_*` here).
+    fn create_webhook(
+        &self,
+        flow: FlowId,
+        request: &WebhookRequest,
+    ) -> Result<Webhook, ClientError> {
+        let _ = request;
+        unsupported(format!("POST /api/v1/flows/{flow}/webhooks"))
+    }
+    /// `PUT /api/v1/flows/{flow}/webhooks/{webhook}`.
+    fn update_webhook(
+        &self,
+        flow: FlowId,
+        webhook: WebhookId,
+        request: &WebhookRequest,
+    ) -> Result<Webhook, ClientError> {
+        let _ = request;
+        unsupported(format!("PUT /api/v1/flows/{flow}/webhooks/{webhook}"))
+    }
+    /// `DELETE /api/v1/flows/{flow}/webhooks/{webhook}`.
+    fn delete_webhook(&self, flow: FlowId, webhook: WebhookId) -> Result<(), ClientError> {
+        unsupported(format!("DELETE /api/v1/flows/{flow}/webhooks/{webhook}"))
+    }
+    /// `GET /api/v1/flows/{flow}/callbacks`.
+    fn list_callbacks(&self, flow: FlowId) -> Result<Vec<Callback>, ClientError> {
+        unsupported(format!("GET /api/v1/flows/{flow}/callbacks"))
+    }
+    /// `POST /api/v1/flows/{flow}/callbacks`.
+    fn create_callback(
+        &self,
+        flow: FlowId,
+        request: &CallbackRequest,
+    ) -> Result<Callback, ClientError> {
+        let _ = request;
+        unsupported(format!("POST /api/v1/flows/{flow}/callbacks"))
+    }
+    /// `PUT /api/v1/flows/{flow}/callbacks/{callback}`.
+    fn update_callback(
+        &self,
+        flow: FlowId,
+        callback: CallbackId,
+        request: &CallbackRequest,
+    ) -> Result<Callback, ClientError> {
+        let _ = request;
+        unsupported(format!("PUT /api/v1/flows/{flow}/callbacks/{callback}"))
+    }
+    /// `DELETE /api/v1/flows/{flow}/callbacks/{callback}`.
+    fn delete_callback(&self, flow: FlowId, callback: CallbackId) -> Result<(), ClientError> {
+        unsupported(format!("DELETE /api/v1/flows/{flow}/callbacks/{callback}"))
+    }
 }
 
-/// How the import body carries the export document (DESIGN §2).
+/// How the import body carries the export document: the vendor's client posts objects, the API
+/// reference documents strings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportEncoding {
@@ -329,4 +644,93 @@ pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, Cl
         .into_iter()
         .filter(|f| f.name == name)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A platform with none of the optional methods.
+    struct Minimal;
+
+    impl Platform for Minimal {
+        fn list_flows(&self, _: &ListQuery) -> Result<Page<Flow>, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn show_flow(&self, _: FlowId) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn export_flow(&self, _: FlowId) -> Result<Value, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn import_flow(&self, _: &ImportRequest) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn list_versions(&self, _: FlowId) -> Result<Vec<FlowVersion>, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn deploy_version(
+            &self,
+            _: FlowId,
+            _: VersionId,
+            _: &str,
+        ) -> Result<FlowVersion, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn update_flow(&self, _: FlowId, _: &FlowUpdate) -> Result<Flow, ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+        fn delete_flow(&self, _: FlowId) -> Result<(), ClientError> {
+            Err(ClientError::Local("no flows".into()))
+        }
+    }
+
+    #[test]
+    fn optional_methods_default_to_unsupported_naming_the_call() {
+        let p = Minimal;
+        let err = p.list_webhooks(7).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/flows/7/webhooks: not supported by this platform"
+        );
+        assert!(matches!(
+            p.update_callback(7, 2, &CallbackRequest::default()),
+            Err(ClientError::Unsupported { operation }) if operation == "PUT /api/v1/flows/7/callbacks/2"
+        ));
+        assert!(matches!(
+            p.set_layout_direction(7, "vertical"),
+            Err(ClientError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn request_bodies_follow_the_reference_and_never_show_the_secret() {
+        let update = FlowSettingsUpdate {
+            name: Some("A".into()),
+            enabled_at: Some(None),
+            prod_flag: Some(true),
+            labels: Some(vec![4]),
+            notification_groups: Some(vec![]),
+            ..FlowSettingsUpdate::default()
+        };
+        assert_eq!(
+            update.to_body(),
+            serde_json::json!({
+                "flow": {"name": "A", "enabled_at": null, "prod_flag": true},
+                "labels": [{"id": 4}],
+                "notification_groups": []
+            })
+        );
+        let webhook = WebhookRequest {
+            status: Some("active".into()),
+            hmac_secret_key: Some(Some("s3cr3t".into())),
+            body: Some(None),
+            ..WebhookRequest::default()
+        };
+        assert_eq!(
+            webhook.to_body(),
+            serde_json::json!({"status": "active", "body": null, "hmac_secret_key": "s3cr3t"})
+        );
+        assert!(!format!("{webhook:?}").contains("s3cr3t"));
+    }
 }

@@ -1,45 +1,19 @@
-//! flowpack-sandbox: a local stand-in for the platform's Core API (the flows subset flowpack
-//! uses, DESIGN §2 and §10), for rehearsals and tests. Not a production service.
+//! flowpack-sandbox: a local stand-in for the platform's Core API (the whole Flows section of
+//! the API reference, all 26 method/path pairs), for rehearsals, tests and users' own scripts.
+//! Not a production service.
 //!
 //! - [`store::Store`]: the platform's semantics over SQLite (pagination, filters, sorts,
-//!   imports arriving disabled with a draft, one deployed version per flow, export of a
-//!   version-2 document, idempotent imports). It implements [`flowpack_client::Platform`], so the
-//!   embedded `local` environment (DESIGN §9) uses it in process.
-//! - [`server`]: an axum server of the same semantics under `/api/v1`, with fault injection.
-//! - the `flowpack-sandbox` binary: `flowpack-sandbox --listen 127.0.0.1:0 --db sandbox.db
-//!   --token KEY` prints `listening on http://ADDR` once ready.
+//!   includes, imports arriving disabled with a draft, one deployed version per flow, export of
+//!   a version-2 document, idempotent imports, webhooks, callbacks, runs). It implements
+//!   [`flowpack_client::Platform`], so the embedded `local` environment uses it in process.
+//! - [`dispatch::Dispatcher`]: transport-free request handling (method, path, query, headers,
+//!   body → status, JSON body), used by the server, the tests and the conformance test.
+//! - `server` and `cli` (cargo feature `server`, on by default): the axum server with fault
+//!   injection, and the `flowpack-sandbox` command line: `flowpack-sandbox --listen 127.0.0.1:0
+//!   --db sandbox.db --token KEY` prints `listening on http://ADDR` once ready. The `flowpack`
+//!   binary uses the store without this feature's stack.
 //!
-//! # HTTP responses
-//!
-//! | call | 200 body |
-//! |---|---|
-//! | `GET /api/v1/flows` | `{data: [flow], meta: {current_page, last_page, per_page, total}, links: {first, last, prev, next}}` (`prev`/`next` are `null` at the ends) |
-//! | `GET /api/v1/flows/{flow}` | `{data: flow}` (`flow.versions` only with `include=versions`) |
-//! | `POST /api/v1/flows/export` `{flow_id}` | the export document itself (not wrapped) |
-//! | `POST /api/v1/flows/import` | `{data: flow}` with `versions` |
-//! | `GET /api/v1/flows/{flow}/versions` | `{data: [version]}` |
-//! | `PUT /api/v1/flows/{flow}/versions/{version}` `{deployed_at}` | `{data: version}` |
-//! | `PUT /api/v1/flows/{flow}` `{flow: {enabled_at, priority, name, description}}` | `{data: flow}` (no `versions`) |
-//! | `DELETE /api/v1/flows/{flow}` | `{message: "Flow 7 deleted."}` |
-//!
-//! A `flow` is `{id, name, description, enabled_at, priority, created_at, updated_at[, versions]}`
-//! and a `version` is `{id, flow_id, iteration, status, is_deployed, deployed_at}`: the
-//! [`flowpack_client::Flow`] and [`flowpack_client::FlowVersion`] wire types.
-//!
-//! Errors: 401 `{message: "Unauthenticated."}`; 404 `{message}` (unknown flow, version or
-//! path; also for export of an unknown `flow_id`); 413 `{message}` over 8 MB; 422
-//! `{message, errors: {field: [messages]}}`; 429 `{message: "Too Many Attempts."}` with
-//! `Retry-After: 1`; injected 500/503 `{message}`.
-//!
-//! # Performance
-//!
-//! The store keeps one SQLite connection (WAL mode, `synchronous=NORMAL`, cached prepared
-//! statements) behind a mutex that is held only for the SQL; the JSON work of an export
-//! (parsing the stored document, patching it, serialising the response) runs outside the lock
-//! on the blocking pool, so concurrent exports proceed in parallel. Measured on a 2-core machine
-//! shared with builds (debug build): 1,000 exports of `export-v2-order-sync.json` flows by 4
-//! concurrent `curl` loops took 12.9 s, the same as 1,000 requests to an unknown path (13.4 s):
-//! the time is the clients' process start-up, not the sandbox.
+//! Every endpoint, body, error and decision is listed in `docs/platform-api.md`.
 //!
 //! # Example
 //!
@@ -65,8 +39,14 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "server")]
+pub mod cli;
+pub mod dispatch;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod store;
 
+pub use dispatch::{Dispatcher, FailOn};
+#[cfg(feature = "server")]
 pub use server::{RunningServer, ServerOptions};
 pub use store::{Clock, FixedClock, FlowChanges, Store, StoreError, StoreOptions, SystemClock};

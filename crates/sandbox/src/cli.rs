@@ -1,5 +1,7 @@
-//! `flowpack-sandbox`: serves the Core API flows subset from a SQLite file (a stand-in for
-//! rehearsals and tests, not a production service).
+//! The `flowpack-sandbox` command line (cargo feature `server`): serves the Core API's Flows
+//! section from a SQLite file (a stand-in for rehearsals and tests, not a production service).
+//! The binary itself is a shim in the root package calling [`main`], so that
+//! `cargo install --path .` installs it beside `flowpack`.
 
 use std::future::Future;
 use std::io::Write;
@@ -9,12 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dispatch::FailOn;
+use crate::server::ServerOptions;
+use crate::store::{Store, StoreOptions};
 use anyhow::Context;
 use clap::Parser;
-use flowpack_sandbox::{ServerOptions, Store, StoreOptions};
 
-/// A local stand-in for the platform's Core API (the flows subset flowpack uses), backed by a
-/// SQLite file. For rehearsals and tests only: it is NOT a production service (one API key, no
+/// A local stand-in for the platform's Core API (the whole Flows section), backed by a SQLite
+/// file. For rehearsals and tests only: it is NOT a production service (one API key, no
 /// users, no TLS, injected faults on request).
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +57,11 @@ struct Args {
     /// Seed of the fault injection (default: from the clock).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
+    /// Fail the first N requests matching METHOD and PATH-GLOB with 500 (every matching request
+    /// without `:N`); `*` matches any characters, paths are under /api/v1 unless they start
+    /// with /api/. Repeatable, e.g. --fail-on "PUT /flows/*/versions/*:1".
+    #[arg(long, value_name = "METHOD PATH-GLOB[:N]", value_parser = FailOn::parse)]
+    fail_on: Vec<FailOn>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -64,7 +73,8 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn main() -> ExitCode {
+/// Runs the `flowpack-sandbox` command line (parses `std::env::args`).
+pub fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -88,6 +98,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         latency: Duration::from_millis(args.latency_ms),
         rate_limit: args.rate_limit,
         seed,
+        fail_on: args.fail_on,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,7 +116,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        flowpack_sandbox::server::serve(listener, store, options, shutdown)
+        crate::server::serve(listener, store, options, shutdown)
             .await
             .context("server failed")
     })
