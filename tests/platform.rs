@@ -216,7 +216,7 @@ fn push_plan_unchanged_and_export_round_trip() {
         ],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("1 flow(s)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(": 1 flow from "), "{}", stdout(&o));
     let exported = documents(dir.path(), &back);
     let pushed = documents(dir.path(), &archive);
     assert_eq!(exported.len(), 1);
@@ -441,7 +441,7 @@ fn local_environment_needs_no_configuration() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("backup.flowpack: 1 flow(s) from local"),
+        stdout(&o).contains("backup.flowpack: 1 flow from local"),
         "{}",
         stdout(&o)
     );
@@ -466,7 +466,7 @@ fn local_environment_needs_no_configuration() {
     assert_eq!(documents(&work, &work.join("backup.flowpack")).len(), 1);
 }
 
-/// DESIGN §8 / issue 4's acceptance: an archive of both reference documents (one of them
+/// Issue 4's acceptance: an archive of both reference documents (one of them
 /// version 1) is pushed, migrated on the way, and exported back with the same content.
 #[test]
 fn both_reference_documents_round_trip_through_push_and_export() {
@@ -602,7 +602,7 @@ fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
         stdout(&o)
     );
     assert!(
-        stderr(&o).contains("refused: 1 flow(s) exist in the target with different content"),
+        stderr(&o).contains("refused: 1 flow exists in the target with different content"),
         "{}",
         stderr(&o)
     );
@@ -876,4 +876,34 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
         stdout(&o)
     );
     assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("shpat_target_2"));
+}
+
+#[test]
+fn a_url_given_with_the_api_path_is_not_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path());
+    let archive = pack_reference(dir.path());
+    for url in [
+        format!("{}/api/v1", sandbox.url),
+        format!("{}/api/v1/", sandbox.url),
+    ] {
+        let o = run(
+            dir.path(),
+            Some(TOKEN),
+            &[],
+            &[
+                "push",
+                archive.to_str().unwrap(),
+                "--url",
+                &url,
+                "--dry-run",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{url}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("create     {ORDER_SYNC}")),
+            "{url}: {}",
+            stdout(&o)
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! `push`: an archive into an environment (DESIGN §8).
+//! `push`: an archive into an environment.
 //!
 //! Order: verify the archive against the trust policy → read every flow → check its export
 //! format → apply the overlay → check the manifest's inputs (all of this before any request) →
@@ -23,16 +23,23 @@
 //! After a transport failure (timeout, dropped connection) the flow is looked up by name first:
 //! a flow of that name that did not exist before the push is taken as the import's result;
 //! otherwise the import is retried (3 attempts in all).
+//!
+//! Failures: anything found before the first write (verification, formats, inputs, conflicts)
+//! refuses the whole push ([`PushError::Refused`], rejected); a platform that cannot be reached
+//! or does not accept the API key before the first write is [`PushError::Client`] (could not
+//! run); a flow whose import fails after its retries is reported as `failed` with the other
+//! flows' outcomes ([`PushReport::failed`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
 use flowpack_client::{
     ClientError, Flow, FlowId, FlowUpdate, ImportRequest, Platform, find_by_name,
 };
-use flowpack_core::archive::{Archive, InputKind, Limits, PackageKind, TrustPolicy};
+use flowpack_core::archive::{
+    Archive, ArchiveError, Input, InputKind, Limits, PackageKind, TrustPolicy,
+};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
@@ -40,9 +47,13 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::error::{Categorize, Category, plural};
+use crate::input::{InputError, entry_origin, expect_archive};
+
 /// What to do with a flow whose name exists in the target with different content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum OnConflict {
     /// Refuse the whole push before anything is written.
     #[default]
@@ -55,6 +66,7 @@ pub enum OnConflict {
 
 /// How to push.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PushOptions {
     /// The archive.
     pub archive: PathBuf,
@@ -76,13 +88,34 @@ pub struct PushOptions {
     pub as_marketplace: bool,
     /// The target's export format version.
     pub export_format: u32,
-    /// The time used for `deployed_at` and `enabled_at` (RFC 3339).
+    /// The push's start time (RFC 3339): `deployed_at`, `enabled_at` and the idempotency keys.
     pub now: String,
+}
+
+impl PushOptions {
+    /// Pushes `archive` into `platform` at time `now` (RFC 3339): no signature check, no
+    /// overlay, conflicts refuse, export format 2, nothing deployed or enabled.
+    pub fn new(archive: PathBuf, platform: Arc<dyn Platform>, now: String) -> PushOptions {
+        PushOptions {
+            archive,
+            platform,
+            policy: TrustPolicy::default(),
+            overlay: None,
+            dry_run: false,
+            on_conflict: OnConflict::Fail,
+            deploy: false,
+            enable: false,
+            as_marketplace: false,
+            export_format: 2,
+            now,
+        }
+    }
 }
 
 /// The plan for one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Plan {
     /// No flow of that name exists.
     Create,
@@ -106,6 +139,7 @@ impl Plan {
 /// What happened to one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Planned only (dry run, or the push was refused).
     Planned,
@@ -121,8 +155,23 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The outcome as the report's JSON spells it (`planned`, `created`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Created => "created",
+            Outcome::Duplicated => "duplicated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// One flow of the report.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct FlowReport {
     /// The flow's name (after the overlay).
     pub name: String,
@@ -146,6 +195,7 @@ pub struct FlowReport {
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PushReport {
     /// The archive.
     pub archive: String,
@@ -159,7 +209,7 @@ pub struct PushReport {
     pub flows: Vec<FlowReport>,
     /// What the overlay changed, per flow (secrets masked).
     pub overlay: Vec<OverlayReport>,
-    /// Optional inputs not supplied, and other notes.
+    /// Optional inputs not supplied (each once per push, naming its flows), and other notes.
     pub warnings: Vec<String>,
 }
 
@@ -173,6 +223,7 @@ impl PushReport {
 /// A push refused before anything was sent (exit 1): the archive, its contents or the overlay
 /// do not pass the checks.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refused {
     /// The archive did not verify against the trust policy.
     #[error("{archive}: refused: the {check} check failed: {detail}; nothing was written")]
@@ -187,6 +238,38 @@ pub enum Refused {
     /// Required inputs not supplied, or a document in a format the target does not take.
     #[error("{0}; nothing was written")]
     Content(String),
+}
+
+/// Errors of a push.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The file is not an archive (a document: pack it first), or cannot be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The archive could not be read safely.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Refused before anything was written.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The platform failed before the first write (authentication, network), or refused the
+    /// API key during the push.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl Categorize for PushError {
+    fn category(&self) -> Category {
+        match self {
+            PushError::Input(e) => e.category(),
+            PushError::Archive(e) => e.category(),
+            PushError::Refused(_) => Category::Rejected,
+            // Before any write, every platform failure (a 422 on a lookup included) means the
+            // push could not run.
+            PushError::Client(_) => Category::CouldNotRun,
+        }
+    }
 }
 
 /// The normalised form compared for `unchanged` (see the module docs).
@@ -247,9 +330,46 @@ struct Candidate {
     deployed_iteration: Option<i64>,
 }
 
+/// The warnings for optional inputs the overlay does not supply: one per input, however many
+/// flows carry it (naming them all). Systems are left out: one the overlay does not rename keeps
+/// its name.
+fn input_warnings(optional: &[Input]) -> Vec<String> {
+    let mut grouped: Vec<(&Input, Vec<&str>)> = Vec::new();
+    for i in optional.iter().filter(|i| i.kind != InputKind::System) {
+        match grouped
+            .iter_mut()
+            .find(|(first, _)| first.kind == i.kind && first.name == i.name)
+        {
+            Some((_, flows)) if flows.contains(&i.flow.as_str()) => {}
+            Some((_, flows)) => flows.push(&i.flow),
+            None => grouped.push((i, vec![&i.flow])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(first, flows)| {
+            let described = if flows.len() == 1 {
+                describe_input(first)
+            } else {
+                let kind = match first.kind {
+                    InputKind::Variable => "variable",
+                    InputKind::Credential => "credential",
+                    InputKind::System => "system",
+                };
+                let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
+                format!("{kind} {:?} of flows {}", first.name, names.join(", "))
+            };
+            format!(
+                "{described} is not supplied by the overlay; it may need to be set after the push"
+            )
+        })
+        .collect()
+}
+
 /// Runs a push.
-pub fn push(opts: &PushOptions) -> Result<PushReport> {
+pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     let origin = opts.archive.display().to_string();
+    expect_archive(&opts.archive)?;
     let mut archive = Archive::open(&opts.archive, &Limits::default())?;
     let verified = archive.verify(&opts.policy);
     if let Some(failed) = verified.first_failure() {
@@ -279,11 +399,11 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
     let mut format_errors = Vec::new();
     for item in archive.flows()? {
         let (record, mut doc) = item?;
-        // Migrate to the target's export format (DESIGN §8); a migration that would lose
+        // Migrate to the target's export format; a migration that would lose
         // something refuses the push before any request, naming the flow and what would be lost.
         if doc.format_version().number() != opts.export_format {
             let mut mopts = MigrateOptions::new(Target::Version(u64::from(opts.export_format)));
-            mopts.origin = format!("{origin}:{}", record.path);
+            mopts.origin = entry_origin(&origin, &record.path);
             match migrate(doc, &mopts) {
                 Ok(migrated) => {
                     doc = migrated.document;
@@ -322,12 +442,7 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
     match overlay::check_inputs(&manifest.inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
-        Ok(optional) => report.warnings.extend(optional.iter().filter(|i| i.kind != InputKind::System).map(|i| {
-            format!(
-                "{} is not supplied by the overlay; the flow may need it set after the push",
-                describe_input(i)
-            )
-        })),
+        Ok(optional) => report.warnings.extend(input_warnings(&optional)),
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 
@@ -370,8 +485,12 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
         .collect();
     if !conflicts.is_empty() && opts.on_conflict == OnConflict::Fail {
         report.refused = Some(format!(
-            "{} flow(s) exist in the target with different content: {} (use --on-conflict skip|duplicate)",
-            conflicts.len(),
+            "{} in the target with different content: {} (use --on-conflict skip|duplicate)",
+            if conflicts.len() == 1 {
+                "1 flow exists".to_string()
+            } else {
+                format!("{} exist", plural(conflicts.len(), "flow", "flows"))
+            },
             conflicts.join(", ")
         ));
         return Ok(report);
@@ -414,7 +533,7 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
                 };
             }
             Err(ClientError::Unauthenticated { request }) => {
-                return Err(ClientError::Unauthenticated { request }.into());
+                return Err(PushError::Client(ClientError::Unauthenticated { request }));
             }
             Err(e) => {
                 flow.outcome = Outcome::Failed;
@@ -488,6 +607,32 @@ fn finish_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn input(flow: &str, kind: InputKind, name: &str) -> Input {
+        Input {
+            flow: flow.into(),
+            kind,
+            name: name.into(),
+            required: false,
+        }
+    }
+
+    #[test]
+    fn an_input_missing_from_the_overlay_is_warned_about_once_per_push() {
+        let warnings = input_warnings(&[
+            input("A", InputKind::Variable, "REGION"),
+            input("B", InputKind::Variable, "REGION"),
+            input("B", InputKind::System, "Shopify"),
+            input("B", InputKind::Credential, "Shopify/key/token"),
+        ]);
+        assert_eq!(
+            warnings,
+            vec![
+                "variable \"REGION\" of flows \"A\", \"B\" is not supplied by the overlay; it may need to be set after the push",
+                "credential \"Shopify/key/token\" of flow \"B\" is not supplied by the overlay; it may need to be set after the push",
+            ]
+        );
+    }
 
     #[test]
     fn normalise_ignores_metadata_ids_and_import_set_statuses() {
