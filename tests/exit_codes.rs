@@ -376,3 +376,26 @@ fn migrate_check_answers_2_for_input_it_cannot_check() {
     let o = flowpack_in(d, &["migrate", "bad.json", "--to", "2"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
 }
+
+/// A platform that cannot be reached before any write: the push could not run (2).
+#[test]
+fn push_to_an_unreachable_platform_is_2() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let o = pack(d, &[&reference()], "a.flowpack");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["push", "a.flowpack", "--url", "http://127.0.0.1:9/api/v1"])
+        .current_dir(d)
+        .env("FLOWPACK_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", all(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "flowpack: error: push to http://127.0.0.1:9: GET http://127.0.0.1:9/api/v1/flows"
+        ),
+        "{err}"
+    );
+}

@@ -16,7 +16,7 @@
 //!
 //! Trust policies (keys and a threshold) are made by [`trust::policy`] for every action that
 //! checks signatures; environments (`flowpack.toml`, a base URL, the embedded `local` sandbox)
-//! are resolved and opened by [`env`].
+//! are resolved and opened by [`mod@env`].
 //!
 //! ```
 //! use flowpack_action::{pack, trust, verify};

@@ -780,6 +780,156 @@ mod tests {
         }
     }
 
+    /// The embedded sandbox, with imports of one flow failing (HTTP 500 after the retries) or
+    /// every request refused as unauthenticated.
+    struct Faulty {
+        inner: flowpack_sandbox::Store,
+        fail_import_of: Option<&'static str>,
+        unauthenticated: bool,
+        imports: std::sync::atomic::AtomicU32,
+    }
+
+    impl Faulty {
+        fn auth(&self, request: &str) -> Result<(), ClientError> {
+            if self.unauthenticated {
+                return Err(ClientError::Unauthenticated {
+                    request: request.into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Platform for Faulty {
+        fn list_flows(
+            &self,
+            q: &flowpack_client::ListQuery,
+        ) -> Result<flowpack_client::Page<Flow>, ClientError> {
+            self.auth("GET /api/v1/flows")?;
+            self.inner.list_flows(q)
+        }
+        fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+            self.inner.show_flow(id)
+        }
+        fn export_flow(&self, id: FlowId) -> Result<Value, ClientError> {
+            self.inner.export_flow(id)
+        }
+        fn import_flow(&self, r: &ImportRequest) -> Result<Flow, ClientError> {
+            self.imports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self
+                .fail_import_of
+                .is_some_and(|n| r.document["flow"]["name"] == n)
+            {
+                return Err(ClientError::Status {
+                    request: "POST /api/v1/flows/import".into(),
+                    status: 500,
+                    attempts: 6,
+                    message: "server error".into(),
+                });
+            }
+            self.inner.import_flow(r)
+        }
+        fn list_versions(
+            &self,
+            f: FlowId,
+        ) -> Result<Vec<flowpack_client::FlowVersion>, ClientError> {
+            self.inner.list_versions(f)
+        }
+        fn deploy_version(
+            &self,
+            f: FlowId,
+            v: flowpack_client::VersionId,
+            at: &str,
+        ) -> Result<flowpack_client::FlowVersion, ClientError> {
+            self.inner.deploy_version(f, v, at)
+        }
+        fn update_flow(&self, f: FlowId, u: &FlowUpdate) -> Result<Flow, ClientError> {
+            self.inner.update_flow(f, u)
+        }
+        fn delete_flow(&self, f: FlowId) -> Result<(), ClientError> {
+            self.inner.delete_flow(f)
+        }
+    }
+
+    fn both_references(dir: &std::path::Path) -> PathBuf {
+        let refs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+        let out = dir.join("both.flowpack");
+        crate::pack::run(&crate::pack::PackOptions::new(
+            vec![refs],
+            out.clone(),
+            "both".into(),
+            semver::Version::new(1, 0, 0),
+            time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap(),
+        ))
+        .unwrap();
+        out
+    }
+
+    fn faulty(fail_import_of: Option<&'static str>, unauthenticated: bool) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner: flowpack_sandbox::Store::open_in_memory(Default::default()).unwrap(),
+            fail_import_of,
+            unauthenticated,
+            imports: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_flow_failing_after_its_retries_is_reported_with_the_others_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(Some("Shopify > NetSuite Orders"), false);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let report = run(&opts).unwrap();
+        assert!(report.failed());
+        let outcomes: Vec<(&str, Outcome)> = report
+            .flows
+            .iter()
+            .map(|f| (f.name.as_str(), f.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            outcomes.contains(&("Shopify > NetSuite Orders", Outcome::Failed)),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(|(_, o)| *o == Outcome::Created),
+            "{outcomes:?}"
+        );
+        let failed = report
+            .flows
+            .iter()
+            .find(|f| f.outcome == Outcome::Failed)
+            .unwrap();
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("HTTP 500 after 6 attempt(s)")
+        );
+    }
+
+    #[test]
+    fn authentication_failing_before_any_write_could_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, true);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let err = run(&opts).unwrap_err();
+        assert!(
+            matches!(err, PushError::Client(ClientError::Unauthenticated { .. })),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::CouldNotRun);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+    }
+
     #[test]
     fn a_timed_out_import_that_landed_is_taken_not_repeated() {
         // Flow 1 "Orders" existed before the push; flow 2 landed during the timed-out import.
