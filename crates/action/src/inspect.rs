@@ -45,7 +45,6 @@ pub struct InspectedFlow {
 
 /// What inspect found.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum InspectReport {
     /// A plain export document.
     Document {

@@ -74,7 +74,6 @@ impl MigrateOptions {
 
 /// What migrate did.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum MigrateReport {
     /// `check`: where the document is and where it would go.
     Checked {

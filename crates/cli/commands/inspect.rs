@@ -83,7 +83,6 @@ pub fn run(args: Args) -> Outcome {
                 }))?
             }
         },
-        _ => unreachable!("inspect reports a document or an archive"),
     }
     Ok(Verdict::Success)
 }
