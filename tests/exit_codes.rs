@@ -352,6 +352,11 @@ fn an_input_the_overlay_does_not_supply_is_warned_about_once_per_push() {
         1,
         "one warning for both flows: {err}"
     );
+    assert_eq!(
+        err.matches("warning: ").count(),
+        1,
+        "one warning per push: {err}"
+    );
     assert!(
         err.contains("variable \"NETSUITE_SUBSIDIARY\" of flows \"Orders (EU)\", \"Shopify > NetSuite Orders\"")
             || err.contains("variable \"NETSUITE_SUBSIDIARY\" of flows \"Shopify > NetSuite Orders\", \"Orders (EU)\""),

@@ -507,8 +507,13 @@ fn both_reference_documents_round_trip_through_push_and_export() {
     // Values the target still needs are named; systems keeping their names are not.
     let err = stderr(&o);
     assert!(
-        err.contains("warning: variable \"NETSUITE_SUBSIDIARY\""),
+        err.contains("\n  variable \"NETSUITE_SUBSIDIARY\" of flow \"Shopify > NetSuite Orders\""),
         "{err}"
+    );
+    assert_eq!(
+        err.matches("warning: ").count(),
+        1,
+        "one warning per push: {err}"
     );
     assert!(!err.contains("system \"Shopify\""), "{err}");
     // Pushing again: both unchanged, the migrated legacy flow included.

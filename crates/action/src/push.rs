@@ -209,7 +209,8 @@ pub struct PushReport {
     pub flows: Vec<FlowReport>,
     /// What the overlay changed, per flow (secrets masked).
     pub overlay: Vec<OverlayReport>,
-    /// Optional inputs not supplied (each once per push, naming its flows), and other notes.
+    /// Notes: one warning listing the optional inputs the overlay does not supply (each input
+    /// once, naming its flows).
     pub warnings: Vec<String>,
 }
 
@@ -330,10 +331,10 @@ struct Candidate {
     deployed_iteration: Option<i64>,
 }
 
-/// The warnings for optional inputs the overlay does not supply: one per input, however many
-/// flows carry it (naming them all). Systems are left out: one the overlay does not rename keeps
-/// its name.
-fn input_warnings(optional: &[Input]) -> Vec<String> {
+/// The one warning of a push about optional inputs the overlay does not supply (`None` when
+/// there are none): one line per input, however many flows carry it (naming them all). Systems
+/// are left out: one the overlay does not rename keeps its name.
+fn input_warning(optional: &[Input]) -> Option<String> {
     let mut grouped: Vec<(&Input, Vec<&str>)> = Vec::new();
     for i in optional.iter().filter(|i| i.kind != InputKind::System) {
         match grouped
@@ -345,25 +346,34 @@ fn input_warnings(optional: &[Input]) -> Vec<String> {
             None => grouped.push((i, vec![&i.flow])),
         }
     }
-    grouped
-        .into_iter()
-        .map(|(first, flows)| {
-            let described = if flows.len() == 1 {
-                describe_input(first)
-            } else {
-                let kind = match first.kind {
-                    InputKind::Variable => "variable",
-                    InputKind::Credential => "credential",
-                    InputKind::System => "system",
-                };
-                let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
-                format!("{kind} {:?} of flows {}", first.name, names.join(", "))
+    if grouped.is_empty() {
+        return None;
+    }
+    let mut warning = format!(
+        "{} not supplied by the overlay; set in the target after the push if the flows need {}:",
+        if grouped.len() == 1 {
+            "1 optional input is".to_string()
+        } else {
+            format!("{} optional inputs are", grouped.len())
+        },
+        if grouped.len() == 1 { "it" } else { "them" }
+    );
+    for (first, flows) in grouped {
+        let line = if flows.len() == 1 {
+            describe_input(first)
+        } else {
+            let kind = match first.kind {
+                InputKind::Variable => "variable",
+                InputKind::Credential => "credential",
+                InputKind::System => "system",
             };
-            format!(
-                "{described} is not supplied by the overlay; it may need to be set after the push"
-            )
-        })
-        .collect()
+            let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
+            format!("{kind} {:?} of flows {}", first.name, names.join(", "))
+        };
+        warning.push_str("\n  ");
+        warning.push_str(&line);
+    }
+    Some(warning)
 }
 
 /// Runs a push.
@@ -442,7 +452,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     match overlay::check_inputs(&manifest.inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
-        Ok(optional) => report.warnings.extend(input_warnings(&optional)),
+        Ok(optional) => report.warnings.extend(input_warning(&optional)),
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 
@@ -618,19 +628,29 @@ mod tests {
     }
 
     #[test]
-    fn an_input_missing_from_the_overlay_is_warned_about_once_per_push() {
-        let warnings = input_warnings(&[
+    fn inputs_missing_from_the_overlay_are_one_warning_per_push() {
+        let warning = input_warning(&[
             input("A", InputKind::Variable, "REGION"),
             input("B", InputKind::Variable, "REGION"),
             input("B", InputKind::System, "Shopify"),
             input("B", InputKind::Credential, "Shopify/key/token"),
         ]);
         assert_eq!(
-            warnings,
-            vec![
-                "variable \"REGION\" of flows \"A\", \"B\" is not supplied by the overlay; it may need to be set after the push",
-                "credential \"Shopify/key/token\" of flow \"B\" is not supplied by the overlay; it may need to be set after the push",
-            ]
+            warning.as_deref(),
+            Some(
+                "2 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
+                 variable \"REGION\" of flows \"A\", \"B\"\n  \
+                 credential \"Shopify/key/token\" of flow \"B\""
+            )
+        );
+        assert_eq!(
+            input_warning(&[input("A", InputKind::System, "Shopify")]),
+            None
+        );
+        assert!(
+            input_warning(&[input("A", InputKind::Variable, "X")])
+                .unwrap()
+                .starts_with("1 optional input is not supplied by the overlay; set in the target after the push if the flows need it:")
         );
     }
 
