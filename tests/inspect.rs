@@ -61,7 +61,7 @@ fn counts_filled_secrets_without_showing_them() {
         stdout(&out)
     );
     assert!(
-        stdout(&out).contains("[0] iteration 7  Deployed  6 step(s): connector 2, flow-control 1, script 1, trigger 1, try-catch 1"),
+        stdout(&out).contains("[0] iteration 7  Deployed  6 steps: connector 2, flow-control 1, script 1, trigger 1, try-catch 1"),
         "{}",
         stdout(&out)
     );

@@ -154,8 +154,10 @@ fn check_says_whether_the_document_is_at_the_target() {
     );
 }
 
+/// A file that cannot be read and an unknown target are 2 (could not run); a document that
+/// cannot be migrated is 1 (rejected input).
 #[test]
-fn unreadable_or_unmigratable_inputs_exit_2_naming_the_file() {
+fn unreadable_inputs_exit_2_unmigratable_ones_1_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.json");
     let out = flowpack(&["migrate", missing.to_str().unwrap(), "--to", "2"]);
@@ -173,7 +175,7 @@ fn unreadable_or_unmigratable_inputs_exit_2_naming_the_file() {
     )
     .unwrap();
     let out = flowpack(&["migrate", broken.to_str().unwrap(), "--to", "2"]);
-    assert_eq!(code(&out), 2);
+    assert_eq!(code(&out), 1);
     assert_eq!(
         stderr(&out),
         format!(

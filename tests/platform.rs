@@ -209,7 +209,7 @@ fn push_plan_unchanged_and_export_round_trip() {
         ],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stdout(&o).contains("1 flow(s)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(": 1 flow from "), "{}", stdout(&o));
     let exported = documents(dir.path(), &back);
     let pushed = documents(dir.path(), &archive);
     assert_eq!(exported.len(), 1);
@@ -434,7 +434,7 @@ fn local_environment_needs_no_configuration() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("backup.flowpack: 1 flow(s) from local"),
+        stdout(&o).contains("backup.flowpack: 1 flow from local"),
         "{}",
         stdout(&o)
     );
@@ -500,8 +500,13 @@ fn both_reference_documents_round_trip_through_push_and_export() {
     // Values the target still needs are named; systems keeping their names are not.
     let err = stderr(&o);
     assert!(
-        err.contains("warning: variable \"NETSUITE_SUBSIDIARY\""),
+        err.contains("\n  variable \"NETSUITE_SUBSIDIARY\" of flow \"Shopify > NetSuite Orders\""),
         "{err}"
+    );
+    assert_eq!(
+        err.matches("warning: ").count(),
+        1,
+        "one warning per push: {err}"
     );
     assert!(!err.contains("system \"Shopify\""), "{err}");
     // Pushing again: both unchanged, the migrated legacy flow included.
@@ -595,7 +600,7 @@ fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
         stdout(&o)
     );
     assert!(
-        stderr(&o).contains("refused: 1 flow(s) exist in the target with different content"),
+        stderr(&o).contains("refused: 1 flow exists in the target with different content"),
         "{}",
         stderr(&o)
     );
@@ -873,4 +878,34 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
         stdout(&o)
     );
     assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("shpat_target_2"));
+}
+
+#[test]
+fn a_url_given_with_the_api_path_is_not_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox(dir.path());
+    let archive = pack_reference(dir.path());
+    for url in [
+        format!("{}/api/v1", sandbox.url),
+        format!("{}/api/v1/", sandbox.url),
+    ] {
+        let o = run(
+            dir.path(),
+            Some(TOKEN),
+            &[],
+            &[
+                "push",
+                archive.to_str().unwrap(),
+                "--url",
+                &url,
+                "--dry-run",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{url}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("create     {ORDER_SYNC}")),
+            "{url}: {}",
+            stdout(&o)
+        );
+    }
 }

@@ -11,9 +11,11 @@ fn the_reference_documents_validate() {
     }
 }
 
-/// `validate` and `inspect` read their inputs through the same loader: one line naming the file.
+/// `validate` and `inspect` read their inputs through the same loader: one line naming the file;
+/// a file that cannot be read is 2 (could not run), one that is not an export document is 1
+/// (rejected).
 #[test]
-fn unreadable_inputs_exit_2_naming_the_file() {
+fn unreadable_inputs_exit_2_and_malformed_ones_1_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.json");
     let notjson = dir.path().join("notjson.json");
@@ -21,9 +23,9 @@ fn unreadable_inputs_exit_2_naming_the_file() {
     let array = dir.path().join("array.json");
     std::fs::write(&array, "[1, 2]").unwrap();
     for cmd in ["validate", "inspect"] {
-        for p in [&missing, &notjson, &array] {
+        for (p, want) in [(&missing, 2), (&notjson, 1), (&array, 1)] {
             let out = flowpack(&[cmd, p.to_str().unwrap()]);
-            assert_eq!(code(&out), 2, "{cmd}: {}", stderr(&out));
+            assert_eq!(code(&out), want, "{cmd}: {}", stderr(&out));
             let err = stderr(&out);
             assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
             assert!(err.starts_with("flowpack: error: "), "{cmd}: {err}");

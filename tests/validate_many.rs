@@ -54,7 +54,8 @@ fn the_first_unreadable_file_in_argument_order_is_named() {
     args.push(second_bad.display().to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = flowpack(&args);
-    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // The first bad file is not JSON (rejected: 1); the second, missing, would be 2.
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains(first_bad.to_str().unwrap()), "{err}");
     assert!(!err.contains(second_bad.to_str().unwrap()), "{err}");

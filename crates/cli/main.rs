@@ -1,17 +1,25 @@
-//! The `flowpack` command line: parses flags, calls one library operation per command, renders
-//! its report. Exit codes: 0 success, 1 the check failed (findings, verification, a refused or
-//! partly failed push), 2 could not run (bad usage, unreadable input, I/O).
+//! The `flowpack` command line: parses flags, calls one action of `flowpack-action` per command,
+//! renders its report.
+//!
+//! Exit codes, one policy for every command, decided here and nowhere else ([`exit_code`]):
+//! 0 success; 1 the input was rejected or a check failed (an invalid, malformed or hostile
+//! document or archive, a failed verification, a refused or partly failed push); 2 could not run
+//! (usage, the user's own files unreadable, configuration, authentication, network).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use flowpack_action::Category;
 
 mod clock;
 mod commands;
-mod inputs;
-mod ops;
+mod flags;
+mod keys;
+mod outcome;
 mod output;
 mod process;
+
+use outcome::{Outcome, Verdict};
 
 /// mimalloc keeps peak memory bounded when worker threads free what another thread allocated
 /// (see the note on the dependency in Cargo.toml).
@@ -58,11 +66,39 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Push(args) => commands::push::run(args),
     };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("flowpack: error: {err:#}");
-            ExitCode::from(2)
-        }
+    if let Err(failure) = &result {
+        eprintln!("flowpack: error: {}", failure.message);
+    }
+    ExitCode::from(exit_code(&result))
+}
+
+/// The one mapping from a command's outcome to the process's exit code.
+fn exit_code(outcome: &Outcome) -> u8 {
+    let category = match outcome {
+        Ok(Verdict::Success) => return 0,
+        Ok(Verdict::Failed) => Category::Rejected,
+        Err(failure) => failure.category,
+    };
+    match category {
+        Category::Rejected => 1,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outcome::Failure;
+
+    #[test]
+    fn rejected_is_1_could_not_run_is_2() {
+        assert_eq!(exit_code(&Ok(Verdict::Success)), 0);
+        assert_eq!(exit_code(&Ok(Verdict::Failed)), 1);
+        let rejected = Failure {
+            category: Category::Rejected,
+            message: String::new(),
+        };
+        assert_eq!(exit_code(&Err(rejected)), 1);
+        assert_eq!(exit_code(&Err(Failure::usage("x"))), 2);
     }
 }

@@ -4,6 +4,8 @@ use std::io::Write;
 
 use clap::ValueEnum;
 
+use crate::outcome::Failure;
+
 /// The output formats a report can be rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -16,10 +18,33 @@ pub enum Format {
     Sarif,
 }
 
-/// Prints a value as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+/// Refuses `--format sarif` for a command other than validate.
+pub fn no_sarif(format: Format) -> Result<(), Failure> {
+    if format == Format::Sarif {
+        return Err(Failure::usage("--format sarif is only for validate"));
+    }
     Ok(())
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))
+}
+
+/// `n` and the noun in the right number: `count(1, "flow", "flows")` is `1 flow`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The signers of a report: `unsigned`, or `signed by A, B`.
+pub fn signed_by(signatures: &[String]) -> String {
+    if signatures.is_empty() {
+        "unsigned".to_string()
+    } else {
+        format!("signed by {}", signatures.join(", "))
+    }
 }

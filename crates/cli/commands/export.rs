@@ -2,15 +2,15 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use flowpack_action::export::{self, ExportOptions, ProgressFn, Selection, default_version};
 use flowpack_core::archive::SourceInfo;
 
-use super::keygen::load_signing_key;
-use crate::ops::env::{EnvArgs, connect, resolve};
-use crate::ops::export::{ExportOptions, Selection, default_version, export};
+use crate::flags::EnvArgs;
+use crate::keys::load_signing_keys;
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{count, signed_by};
 
 /// Export flows of an environment into one archive (a backup).
 #[derive(Debug, clap::Args)]
@@ -19,7 +19,9 @@ use crate::ops::export::{ExportOptions, Selection, default_version, export};
 flowpack export --flow 12 --flow 40 --env local -o two.flowpack\n\n\
 The package name defaults to the environment's name and the version to \
 0.0.0+<YYYYMMDDhhmmss> (SOURCE_DATE_EPOCH when set, else now). Secret values are stripped.\n\
-Exit codes: 0 written, 2 could not run (nothing written).",
+A --filter that matches no flow is refused (exit 1, nothing written).\n\
+Exit codes: 0 written, 1 nothing matched the filter (nothing written), 2 could not run \
+(nothing written).",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -60,13 +62,12 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cwd = std::env::current_dir()?;
-    let env = resolve(&args.env, &cwd, &|k| std::env::var(k).ok())?;
+pub fn run(args: Args) -> Outcome {
+    let env = args.env.resolve()?;
     let created_at = crate::clock::created_at()?;
     let version = match &args.version {
         Some(v) => semver::Version::parse(v)
-            .with_context(|| format!("--version {v:?} is not a semantic version"))?,
+            .map_err(|_| Failure::usage(format!("--version {v:?} is not a semantic version")))?,
         None => default_version(created_at),
     };
     let selection = if args.all {
@@ -74,62 +75,65 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
             Some(f) => match f.split_once('=') {
                 Some(("name", v)) => Some(v.to_string()),
-                _ => bail!("--filter {f:?}: expected name=TEXT"),
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "--filter {f:?}: expected name=TEXT"
+                    )));
+                }
             },
         };
         Selection::All { name }
     } else {
         Selection::Ids(args.flows.clone())
     };
-    let signers = args
-        .sign
-        .iter()
-        .map(|p| load_signing_key(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let conn = connect(&env, args.env.verbose)?;
+    let signers = load_signing_keys(&args.sign)?;
+    let conn = args.env.connect(&env)?;
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         bar
     });
-    let progress = bar.clone().map(|bar| {
+    let source = SourceInfo {
+        environment: env.name.clone(),
+        url: env.location(),
+        company: String::new(),
+    };
+    let mut opts = ExportOptions::new(
+        conn.platform.clone(),
+        source,
+        selection,
+        args.output.clone(),
+        args.name.clone().unwrap_or_else(|| env.name.clone()),
+        version,
+        created_at,
+    );
+    opts.signers = signers;
+    opts.jobs = args.jobs;
+    opts.progress = bar.clone().map(|bar| {
         Arc::new(move |done: u64, total: u64| {
             bar.set_length(total);
             bar.set_position(done);
-        }) as crate::ops::export::ProgressFn
+        }) as ProgressFn
     });
-    let report = export(&ExportOptions {
-        platform: conn.platform.clone(),
-        source: SourceInfo {
-            environment: env.name.clone(),
-            url: env.location(),
-            company: String::new(),
-        },
-        selection,
-        output: args.output.clone(),
-        name: args.name.clone().unwrap_or_else(|| env.name.clone()),
-        version,
-        created_at,
-        signers,
-        jobs: args.jobs,
-        progress,
-    })?;
+    let result = export::run(&opts);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let report = result?;
     if !args.quiet {
         let p = &report.pack;
+        let retries = conn.retries();
         println!(
-            "{}: {} flow(s) from {}, manifest sha256 {}, {} secret value(s) stripped, signed by [{}], {} retr{}",
+            "{}: {} from {}, manifest sha256 {}, {} stripped, {}, {} retr{}",
             p.path.display(),
-            p.manifest.flows.len(),
+            count(p.manifest.flows.len(), "flow", "flows"),
             env.name,
             p.manifest_sha256,
-            p.secrets_stripped,
-            p.signatures.join(", "),
-            conn.retries(),
-            if conn.retries() == 1 { "y" } else { "ies" }
+            count(p.secrets_stripped, "secret value", "secret values"),
+            signed_by(&p.signatures),
+            retries,
+            if retries == 1 { "y" } else { "ies" }
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Success)
 }

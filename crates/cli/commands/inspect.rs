@@ -1,15 +1,14 @@
 //! `flowpack inspect FILE`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::ValueEnum;
+use flowpack_action::inspect::{self, InspectOptions, InspectReport};
 use flowpack_core::archive::Manifest;
-use flowpack_core::inspect::{Inspection, inspect};
-use flowpack_core::secrets::SecretRules;
+use flowpack_core::inspect::Inspection;
 
-use crate::inputs::{Loaded, load};
-use crate::output::print_json;
+use crate::outcome::{Outcome, Verdict};
+use crate::output::{count, print_json};
 
 /// Output formats of `inspect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -35,7 +34,7 @@ JSON shape:\n  {\"format_version\": 2, \"format_detection\": \"inferred\"|\"stam
 Missing or mistyped fields show as null (run `flowpack validate` to see why).\n\
 For an archive: {\"archive\", \"manifest\": {...}, \"flows\": [{\"entry\", ...the shape above}]}\n\
 (`flowpack verify` checks an archive's digests and signatures; inspect reads its content).\n\n\
-Exit codes: 0 inspected, 2 could not read the file."
+Exit codes: 0 inspected, 1 not an export document or a safe archive, 2 could not read the file."
 )]
 pub struct Args {
     /// The export document or `.flowpack` archive.
@@ -47,56 +46,45 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rules = SecretRules::default();
-    match load(&args.file)? {
-        Loaded::Document(input) => {
-            let inspection = inspect(&input.document, &rules);
-            match args.format {
-                InspectFormat::Human => print_human(&input.origin, &inspection),
-                InspectFormat::Json => print_json(&inspection)?,
-            }
-        }
-        Loaded::Archive { manifest, flows } => {
-            let inspections: Vec<(String, Inspection)> = flows
-                .iter()
-                .map(|f| {
-                    let entry = f
-                        .origin
-                        .rsplit_once('!')
-                        .map_or(f.origin.as_str(), |(_, e)| e);
-                    (entry.to_string(), inspect(&f.document, &rules))
-                })
-                .collect();
-            match args.format {
-                InspectFormat::Human => {
-                    print_manifest(&args.file.display().to_string(), &manifest);
-                    for (entry, inspection) in &inspections {
-                        println!();
-                        print_human(entry, inspection);
-                    }
-                }
-                InspectFormat::Json => {
-                    let flows: Vec<serde_json::Value> = inspections
-                        .iter()
-                        .map(|(entry, i)| {
-                            let mut v = serde_json::to_value(i).expect("an inspection serialises");
-                            if let Some(obj) = v.as_object_mut() {
-                                obj.insert("entry".into(), entry.clone().into());
-                            }
-                            v
-                        })
-                        .collect();
-                    print_json(&serde_json::json!({
-                        "archive": args.file.display().to_string(),
-                        "manifest": manifest,
-                        "flows": flows,
-                    }))?
+pub fn run(args: Args) -> Outcome {
+    match inspect::run(&InspectOptions::new(args.file))? {
+        InspectReport::Document { file, inspection } => match args.format {
+            InspectFormat::Human => print_human(&file, &inspection),
+            InspectFormat::Json => print_json(&inspection)?,
+        },
+        InspectReport::Archive {
+            archive,
+            manifest,
+            flows,
+        } => match args.format {
+            InspectFormat::Human => {
+                print_manifest(&archive, &manifest);
+                for f in &flows {
+                    println!();
+                    print_human(&f.entry, &f.inspection);
                 }
             }
-        }
+            InspectFormat::Json => {
+                let flows: Vec<serde_json::Value> = flows
+                    .iter()
+                    .map(|f| {
+                        let mut v =
+                            serde_json::to_value(&f.inspection).expect("an inspection serialises");
+                        if let Some(obj) = v.as_object_mut() {
+                            obj.insert("entry".into(), f.entry.clone().into());
+                        }
+                        v
+                    })
+                    .collect();
+                print_json(&serde_json::json!({
+                    "archive": archive,
+                    "manifest": manifest,
+                    "flows": flows,
+                }))?
+            }
+        },
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Verdict::Success)
 }
 
 fn print_manifest(file: &str, m: &Manifest) {
@@ -116,8 +104,11 @@ fn print_manifest(file: &str, m: &Manifest) {
     println!("  flows           {}", m.flows.len());
     for f in &m.flows {
         println!(
-            "    {}  {}  ({} steps, {} bytes)",
-            f.path, f.name, f.steps, f.size
+            "    {}  {}  ({}, {})",
+            f.path,
+            f.name,
+            count(f.steps as usize, "step", "steps"),
+            count(f.size as usize, "byte", "bytes")
         );
     }
     if !m.inputs.is_empty() {
@@ -162,10 +153,10 @@ fn print_human(file: &str, i: &Inspection) {
             .map(|(t, c)| format!("{t} {c}"))
             .collect();
         println!(
-            "    [{n}] iteration {}  {}  {} step(s): {}",
+            "    [{n}] iteration {}  {}  {}: {}",
             or_dash(&v.iteration),
             or_dash(&v.status),
-            v.steps,
+            count(v.steps, "step", "steps"),
             types.join(", ")
         );
         for s in &v.schedules {
@@ -183,10 +174,14 @@ fn print_human(file: &str, i: &Inspection) {
     println!("  systems         {}", i.systems.len());
     for s in &i.systems {
         println!(
-            "    {} ({}), {} auth implementation(s)",
+            "    {} ({}), {}",
             or_dash(&s.name),
             or_dash(&s.protocol),
-            s.auth_implementations
+            count(
+                s.auth_implementations,
+                "auth implementation",
+                "auth implementations"
+            )
         );
     }
     println!("  scripts         {}", i.scripts.len());

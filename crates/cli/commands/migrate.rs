@@ -2,12 +2,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use anyhow::Context;
-use flowpack_core::Document;
-use flowpack_core::fsutil::write_bytes_atomic;
-use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate, resolve_target};
+use flowpack_action::migrate::{self, MigrateError, MigrateOptions, MigrateReport};
+use flowpack_core::migrate::{MigrateError as CoreMigrateError, Target};
+
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::count;
 
 /// Migrate an export document to another format version (1 is legacy, 2 current). Without `-o`
 /// the migrated document goes to stdout. Migrating down to a version that cannot hold everything
@@ -39,61 +39,83 @@ pub struct Args {
     allow_loss: bool,
 }
 
-/// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let origin = args.file.display().to_string();
-    let doc = Document::read(&args.file)?;
-    if args.check {
-        let from = doc.format_version();
-        let to = resolve_target(args.to, &origin)?;
-        if from == to {
-            println!("{origin}: at format version {to}");
-            return Ok(ExitCode::SUCCESS);
-        }
-        println!("{origin}: at format version {from}, would migrate to {to}");
-        return Ok(ExitCode::from(1));
+/// Runs the command. With `--check`, whose 1 means "would change", input it cannot check is 2.
+pub fn run(args: Args) -> Outcome {
+    let check = args.check;
+    let result = migrate_or_check(args);
+    if check {
+        result.map_err(Failure::could_not_run)
+    } else {
+        result
     }
-    let opts = MigrateOptions {
-        to: args.to,
-        allow_loss: args.allow_loss,
-        origin: origin.clone(),
-    };
-    let migrated = match migrate(doc, &opts) {
-        Ok(m) => m,
-        Err(MigrateError::LossRefused { from, to, loss, .. }) => {
-            eprintln!(
-                "flowpack: error: {origin}: migrating from format version {from} to {to} would \
-                 lose {} item(s); pass --allow-loss to migrate anyway:",
-                loss.items.len()
+}
+
+fn migrate_or_check(args: Args) -> Outcome {
+    let mut opts = MigrateOptions::new(args.file, args.to);
+    opts.allow_loss = args.allow_loss;
+    opts.check = args.check;
+    opts.output = args.output;
+    let report = match migrate::run(&opts) {
+        Ok(r) => r,
+        Err(MigrateError::Migrate(CoreMigrateError::LossRefused {
+            document,
+            from,
+            to,
+            loss,
+        })) => {
+            let mut message = format!(
+                "{document}: migrating from format version {from} to {to} would lose {}; pass \
+                 --allow-loss to migrate anyway:",
+                count(loss.items.len(), "item", "items")
             );
             for item in &loss.items {
-                eprintln!("  {item}");
+                message.push_str(&format!("\n  {item}"));
             }
-            return Ok(ExitCode::from(1));
+            return Err(
+                Failure::from(MigrateError::Migrate(CoreMigrateError::LossRefused {
+                    document: document.clone(),
+                    from,
+                    to,
+                    loss,
+                }))
+                .with_message(message),
+            );
         }
         Err(e) => return Err(e.into()),
     };
-    let bytes = migrated.document.to_pretty_bytes();
-    match &args.output {
-        Some(out) => write_bytes_atomic(out, &bytes)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&bytes)
-                .and_then(|()| stdout.flush())
-                .context("cannot write to stdout")?;
+    match report {
+        MigrateReport::Checked { file, from, to } if from == to => {
+            println!("{file}: at format version {to}");
+            Ok(Verdict::Success)
+        }
+        MigrateReport::Checked { file, from, to } => {
+            println!("{file}: at format version {from}, would migrate to {to}");
+            Ok(Verdict::Failed)
+        }
+        MigrateReport::Migrated {
+            file,
+            migrated,
+            bytes,
+        } => {
+            if let Some(bytes) = bytes {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(&bytes)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
+            }
+            if !migrated.loss.is_empty() {
+                eprintln!(
+                    "flowpack: warning: {file}: migrating from format version {} to {} lost {}:",
+                    migrated.from,
+                    migrated.to,
+                    count(migrated.loss.items.len(), "item", "items")
+                );
+                for item in &migrated.loss.items {
+                    eprintln!("  {item}");
+                }
+            }
+            Ok(Verdict::Success)
         }
     }
-    if !migrated.loss.is_empty() {
-        eprintln!(
-            "flowpack: warning: {origin}: migrating from format version {} to {} lost {} item(s):",
-            migrated.from,
-            migrated.to,
-            migrated.loss.items.len()
-        );
-        for item in &migrated.loss.items {
-            eprintln!("  {item}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

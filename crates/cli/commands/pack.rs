@@ -1,14 +1,13 @@
 //! `flowpack pack INPUT... -o OUT.flowpack --name N --version V`
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackageKind, SourceInfo, WriterOptions,
-};
+use flowpack_action::pack::{self, PackError, PackOptions};
+use flowpack_core::archive::{ArchiveError, PackageKind};
 
-use super::keygen::load_signing_key;
+use crate::keys::load_signing_keys;
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{count, signed_by};
 
 /// Pack export documents into a reproducible archive, stripping secret values and optionally
 /// signing it.
@@ -18,7 +17,7 @@ use super::keygen::load_signing_key;
 --name app --version 1.2.0 --kind release --sign keys/release.key\n\n\
 Inputs are export documents or directories of them (*.json, recursively, sorted). The \
 timestamp is SOURCE_DATE_EPOCH when set, else now.\n\
-Exit codes: 0 written, 1 an input failed validation, 2 could not run.",
+Exit codes: 0 written, 1 an input failed validation (or is an archive), 2 could not run.",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -60,90 +59,52 @@ pub enum Kind {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let version = semver::Version::parse(&args.version)
-        .with_context(|| format!("--version {:?} is not a semantic version", args.version))?;
+pub fn run(args: Args) -> Outcome {
+    let version = semver::Version::parse(&args.version).map_err(|_| {
+        Failure::usage(format!(
+            "--version {:?} is not a semantic version",
+            args.version
+        ))
+    })?;
     let created_at = crate::clock::created_at()?;
-    let signers = args
-        .sign
-        .iter()
-        .map(|p| load_signing_key(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut files = Vec::new();
-    for input in &args.inputs {
-        collect(input, &mut files)?;
-    }
-    anyhow::ensure!(!files.is_empty(), "no *.json documents found in the inputs");
-    let mut opts = WriterOptions::new(created_at);
-    opts.allow_secrets = args.allow_secrets;
-    let mut writer = ArchiveWriter::create(&args.output, opts)?;
-    for file in &files {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
-        writer.add_flow(FlowInput {
-            bytes,
-            origin: file.display().to_string(),
-            source_id: String::new(),
-            name: None,
-        })?;
-    }
-    let params = ManifestParams {
-        name: args.name,
-        version,
-        kind: match args.kind {
-            Kind::Backup => PackageKind::Backup,
-            Kind::Release => PackageKind::Release,
-            Kind::Marketplace => PackageKind::Marketplace,
-        },
-        description: args.description,
-        generator: format!("flowpack {}", env!("CARGO_PKG_VERSION")),
-        source: SourceInfo::default(),
+    let mut opts = PackOptions::new(args.inputs, args.output, args.name, version, created_at);
+    opts.signers = load_signing_keys(&args.sign)?;
+    opts.kind = match args.kind {
+        Kind::Backup => PackageKind::Backup,
+        Kind::Release => PackageKind::Release,
+        Kind::Marketplace => PackageKind::Marketplace,
     };
-    match writer.finish(params, &signers) {
+    opts.description = args.description;
+    opts.allow_secrets = args.allow_secrets;
+    match pack::run(&opts) {
         Ok(r) => {
             println!(
-                "{}: {} flow(s), manifest sha256 {}, {} secret value(s) stripped, signed by [{}]",
+                "{}: {}, manifest sha256 {}, {} stripped, {}",
                 r.path.display(),
-                r.manifest.flows.len(),
+                count(r.manifest.flows.len(), "flow", "flows"),
                 r.manifest_sha256,
-                r.secrets_stripped,
-                r.signatures.join(", ")
+                count(r.secrets_stripped, "secret value", "secret values"),
+                signed_by(&r.signatures)
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Verdict::Success)
         }
-        Err(ArchiveError::Invalid(list)) => {
+        Err(PackError::Archive(ArchiveError::Invalid(list))) => {
             for (origin, findings) in &list {
                 for f in findings {
                     eprintln!("error[{}]: {}", f.code, f.message);
                     eprintln!("  --> {origin}#{}", f.pointer);
                 }
             }
-            eprintln!(
-                "flowpack: {} input document(s) failed validation; nothing written",
-                list.len()
-            );
-            Ok(ExitCode::from(1))
+            let n = list.len();
+            Err(
+                Failure::from(PackError::Archive(ArchiveError::Invalid(list))).with_message(
+                    format!(
+                        "{} failed validation; nothing written",
+                        count(n, "input document", "input documents")
+                    ),
+                ),
+            )
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if meta.is_dir() {
-        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("{}: cannot list", path.display()))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        children.sort();
-        for c in children {
-            if c.is_dir() || c.extension().is_some_and(|e| e == "json") {
-                collect(&c, out)?;
-            }
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }

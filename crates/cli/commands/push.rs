@@ -1,16 +1,26 @@
 //! `flowpack push ARCHIVE --env E [--overlay FILE] [--dry-run] [--on-conflict ...]`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use anyhow::Context;
-use flowpack_core::archive::TrustPolicy;
+use flowpack_action::push::{self, Outcome as FlowOutcome, PushOptions, PushReport};
+use flowpack_action::trust::{self, TrustOptions};
 use flowpack_core::overlay::Overlay;
-use flowpack_core::sign::TrustedKey;
 
-use crate::ops::env::{EnvArgs, connect, resolve};
-use crate::ops::push::{OnConflict, Outcome, PushOptions, PushReport, Refused, push};
-use crate::output::{Format, print_json};
+use crate::flags::EnvArgs;
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{Format, no_sarif, print_json};
+
+/// What a conflict does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnConflict {
+    /// Refuse the whole push before anything is written.
+    #[default]
+    Fail,
+    /// Leave the existing flow, import nothing for it.
+    Skip,
+    /// Import anyway (a second flow of that name).
+    Duplicate,
+}
 
 /// Push an archive's flows into an environment: verify, overlay, plan, import.
 #[derive(Debug, clap::Args)]
@@ -19,8 +29,9 @@ use crate::output::{Format, print_json};
 flowpack push release.flowpack --env production --overlay overlays/production.toml --deploy --enable\n\n\
 The plan says per flow: create (no flow of that name), unchanged (same content: nothing is \
 written), conflict (same name, different content; refused unless --on-conflict skip|duplicate).\n\
-Exit codes: 0 pushed, 1 refused (verification, inputs, conflicts) or a flow failed, 2 could \
-not run (configuration, authentication, the platform unreachable).",
+Exit codes: 0 pushed, 1 refused (not an archive, verification, inputs, conflicts) or a flow \
+failed after its retries (the others' outcomes still reported), 2 could not run \
+(configuration, authentication, the platform unreachable before any write).",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -35,7 +46,7 @@ pub struct Args {
     #[arg(long)]
     dry_run: bool,
     /// What a conflict does.
-    #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
+    #[arg(long, value_enum, default_value_t)]
     on_conflict: OnConflict,
     /// Deploy the imported version matching the archive's deployed one (else the draft).
     #[arg(long)]
@@ -53,73 +64,59 @@ pub struct Args {
     #[arg(long = "trusted-key", value_name = "PUB")]
     trusted_keys: Vec<PathBuf>,
     /// How many distinct trusted keys must have signed (default: the environment's, else 1
-    /// when keys are given).
+    /// when keys are given; 0 is refused).
     #[arg(long, value_name = "N")]
     threshold: Option<usize>,
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.format == Format::Sarif {
-        anyhow::bail!("--format sarif is only for validate");
-    }
-    let cwd = std::env::current_dir()?;
-    let env = resolve(&args.env, &cwd, &|k| std::env::var(k).ok())?;
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
+    // A file that is no archive is refused before the environment is touched.
+    flowpack_action::input::expect_archive(&args.archive)?;
+    let env = args.env.resolve()?;
     let mut key_paths = env.trusted_keys.clone();
     key_paths.extend(args.trusted_keys.iter().cloned());
-    let keys = key_paths
-        .iter()
-        .map(|p| TrustedKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let threshold = args
-        .threshold
-        .or(env.threshold)
-        .unwrap_or(if keys.is_empty() { 0 } else { 1 });
-    anyhow::ensure!(
-        threshold <= keys.len(),
-        "a threshold of {threshold} needs at least {threshold} trusted key(s), {} given",
-        keys.len()
-    );
+    let policy = trust::policy(&TrustOptions::new(
+        key_paths,
+        args.threshold.or(env.threshold),
+    ))?;
     // The overlay is read and resolved before any request is sent.
     let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
         Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
         None => None,
     };
-    let conn = connect(&env, args.env.verbose)?;
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)?
-        .format(&time::format_description::well_known::Rfc3339)?;
-    let result = push(&PushOptions {
-        archive: args.archive.clone(),
-        platform: conn.platform.clone(),
-        policy: TrustPolicy { keys, threshold },
-        overlay,
-        dry_run: args.dry_run,
-        on_conflict: args.on_conflict,
-        deploy: args.deploy,
-        enable: args.enable,
-        as_marketplace: args.as_marketplace,
-        export_format: env.export_format,
-        now,
-    });
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => match e.downcast::<Refused>() {
-            Ok(refused) => {
-                eprintln!("flowpack: {refused}");
-                return Ok(ExitCode::from(1));
-            }
-            Err(e) => return Err(e).with_context(|| format!("push to {}", env.name)),
-        },
+    let conn = args.env.connect(&env)?;
+    let mut opts = PushOptions::new(
+        args.archive.clone(),
+        conn.platform.clone(),
+        crate::clock::now_rfc3339(),
+    );
+    opts.policy = policy;
+    opts.overlay = overlay;
+    opts.dry_run = args.dry_run;
+    opts.on_conflict = match args.on_conflict {
+        OnConflict::Fail => push::OnConflict::Fail,
+        OnConflict::Skip => push::OnConflict::Skip,
+        OnConflict::Duplicate => push::OnConflict::Duplicate,
     };
+    opts.deploy = args.deploy;
+    opts.enable = args.enable;
+    opts.as_marketplace = args.as_marketplace;
+    opts.export_format = env.export_format;
+    let report = push::run(&opts).map_err(|e| {
+        let f = Failure::from(e);
+        let message = format!("push to {}: {}", env.name, f.message);
+        f.with_message(message)
+    })?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name),
     }
     Ok(if report.failed() {
-        ExitCode::from(1)
+        Verdict::Failed
     } else {
-        ExitCode::SUCCESS
+        Verdict::Success
     })
 }
 
@@ -134,12 +131,8 @@ fn print_human(report: &PushReport, env: &str) {
     }
     for f in &report.flows {
         let word = match f.outcome {
-            Outcome::Planned => f.plan.as_str(),
-            Outcome::Created => "created",
-            Outcome::Duplicated => "duplicated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Skipped => "skipped",
-            Outcome::Failed => "failed",
+            FlowOutcome::Planned => f.plan.as_str(),
+            done => done.as_str(),
         };
         let mut line = format!("{word:<10} {}", f.name);
         if let Some(id) = f.id.or(f.existing_id) {
@@ -156,8 +149,19 @@ fn print_human(report: &PushReport, env: &str) {
         }
         println!("{line}");
     }
+    let failed = report
+        .flows
+        .iter()
+        .filter(|f| f.outcome == FlowOutcome::Failed)
+        .count();
     if let Some(why) = &report.refused {
         eprintln!("flowpack: push to {env} refused: {why}; nothing was written");
+    } else if failed > 0 {
+        eprintln!(
+            "flowpack: push to {env}: {} of {} failed (the others' outcomes are above)",
+            failed,
+            crate::output::count(report.flows.len(), "flow", "flows")
+        );
     } else if report.dry_run {
         println!("dry run: nothing was written to {env}");
     }

@@ -1,17 +1,17 @@
 //! `flowpack sign ARCHIVE --key KEY`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use flowpack_core::archive::{Limits, SignArchiveOptions, sign_archive};
+use flowpack_action::sign::{self, SignOptions};
 
-use super::keygen::load_signing_key;
+use crate::keys::load_signing_key;
+use crate::outcome::{Outcome, Verdict};
 
 /// Add a signature to an archive (over its flowpack.json); every other entry keeps its bytes.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  flowpack sign app.flowpack --key keys/release.key\n\n\
-Exit codes: 0 signed, 1 the archive failed its checks, 2 could not run."
+Exit codes: 0 signed, 1 the archive failed its checks (or is not an archive), 2 could not run."
 )]
 pub struct Args {
     /// The archive to sign (rewritten atomically).
@@ -23,28 +23,14 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> Outcome {
     let key = load_signing_key(&args.key)?;
-    match sign_archive(
-        &args.archive,
-        &key,
-        &SignArchiveOptions {
-            limits: Limits::default(),
-        },
-    ) {
-        Ok(r) => {
-            println!(
-                "{}: signed by {}{}",
-                r.archive.display(),
-                r.key_id,
-                if r.replaced { " (replaced)" } else { "" }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e @ flowpack_core::archive::ArchiveError::Verification { .. }) => {
-            eprintln!("flowpack: {e}");
-            Ok(ExitCode::from(1))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let r = sign::run(&SignOptions::new(args.archive, key))?;
+    println!(
+        "{}: signed by {}{}",
+        r.archive.display(),
+        r.key_id,
+        if r.replaced { " (replaced)" } else { "" }
+    );
+    Ok(Verdict::Success)
 }

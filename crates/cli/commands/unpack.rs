@@ -1,11 +1,15 @@
 //! `flowpack unpack ARCHIVE -d DIR`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use flowpack_core::archive::{ArchiveError, Limits, UnpackOptions, unpack};
+use flowpack_action::Categorize;
+use flowpack_action::unpack::{self, UnpackError, UnpackOptions};
+use flowpack_core::archive::ArchiveError;
 
-use super::verify::{TrustArgs, print_human};
+use super::verify::print_human;
+use crate::flags::TrustArgs;
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::count;
 
 /// Verify an archive and extract it into a directory (written beside it, renamed into place
 /// only when everything verified).
@@ -13,7 +17,7 @@ use super::verify::{TrustArgs, print_human};
 #[command(
     after_help = "Example:\n  flowpack unpack app.flowpack -d app/ --trusted-key keys/release.pub\n\n\
 Refuses archives whose signatures were not checked unless --insecure-skip-signatures.\n\
-Exit codes: 0 unpacked, 1 a check failed, 2 could not run."
+Exit codes: 0 unpacked, 1 a check failed (or the file is not an archive), 2 could not run."
 )]
 pub struct Args {
     /// The archive.
@@ -30,35 +34,31 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> Outcome {
     let policy = args.trust.policy()?;
-    let opts = UnpackOptions {
-        limits: Limits::default(),
-        policy,
-        skip_signatures: args.insecure_skip_signatures,
-    };
-    match unpack(&args.archive, &args.dir, &opts) {
+    let mut opts = UnpackOptions::new(args.archive.clone(), args.dir, policy);
+    opts.skip_signatures = args.insecure_skip_signatures;
+    match unpack::run(&opts) {
         Ok(r) => {
-            println!("{}: {} file(s) unpacked", r.dir.display(), r.files.len());
-            Ok(ExitCode::SUCCESS)
+            println!(
+                "{}: {} unpacked",
+                r.dir.display(),
+                count(r.files.len(), "file", "files")
+            );
+            Ok(Verdict::Success)
         }
-        Err(ArchiveError::Verification {
-            report, summary, ..
-        }) => {
-            print_human(&report);
-            eprintln!("flowpack: {}: refused: {summary}", args.archive.display());
-            Ok(ExitCode::from(1))
+        Err(e) => {
+            if let UnpackError::Archive(ArchiveError::Verification {
+                report, summary, ..
+            }) = &e
+            {
+                print_human(report);
+                return Err(Failure {
+                    category: e.category(),
+                    message: format!("{}: refused: {summary}", args.archive.display()),
+                });
+            }
+            Err(e.into())
         }
-        Err(
-            e @ (ArchiveError::Hostile { .. }
-            | ArchiveError::Malformed { .. }
-            | ArchiveError::Limit { .. }
-            | ArchiveError::Digest { .. }
-            | ArchiveError::Manifest { .. }),
-        ) => {
-            eprintln!("flowpack: {e}");
-            Ok(ExitCode::from(1))
-        }
-        Err(e) => Err(e.into()),
     }
 }

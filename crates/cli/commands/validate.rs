@@ -1,13 +1,12 @@
 //! `flowpack validate FILE...`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use flowpack_core::validate::{Report, Severity, ValidateOptions, sarif, validate};
+use flowpack_action::validate::{self, Checked, ValidateOptions};
+use flowpack_core::validate::{Severity, sarif};
 
-use crate::inputs::{Loaded, load_with};
-use crate::output::{Format, print_json};
+use crate::outcome::{Outcome, Verdict};
+use crate::output::{Format, count, print_json};
 
 /// Check export documents: structure (the JSON Schema of their format version) and the semantic
 /// rules (ids, connections, routes, priorities, cron strings, statuses, references, secrets).
@@ -20,7 +19,8 @@ route-to-unknown-step, FP0204 unreachable-step (warning), FP0205 trigger-count (
 priority-range; FP0401 cron-syntax; FP0501 multiple-drafts, FP0502 multiple-deployed, FP0503 \
 is-deployed-mismatch, FP0504 unknown-status; FP0601 unknown-system, FP0602 unknown-script; FP0701 \
 import-summary-count (warning); FP0801 secret-value.\n\n\
-Exit codes: 0 no errors, 1 errors (or warnings with --deny-warnings), 2 could not run.")]
+Exit codes: 0 no errors, 1 errors (or warnings with --deny-warnings; or a file is not an export \
+document or a safe archive), 2 could not run.")]
 pub struct Args {
     /// Export documents or `.flowpack` archives (every flow document inside) to check.
     #[arg(required = true, value_name = "FILE")]
@@ -34,107 +34,47 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = ValidateOptions::default();
-    let keep_sources = args.format == Format::Sarif;
-    let mut reports = Vec::new();
-    let mut sources = Vec::new();
-    for (origin, report, bytes) in check_files(&args.files, &opts, keep_sources)? {
-        reports.push((origin, report));
-        sources.push(bytes);
-    }
+pub fn run(args: Args) -> Outcome {
+    let mut opts = ValidateOptions::new(args.files);
+    opts.keep_sources = args.format == Format::Sarif;
+    let report = validate::run(&opts)?;
+    let docs = &report.documents;
     match args.format {
-        Format::Human => print_human(&reports),
+        Format::Human => print_human(docs),
         Format::Json => print_json(&serde_json::json!({
-            "files": reports.iter().map(|(file, r)| serde_json::json!({
-                "file": file,
-                "errors": r.count(Severity::Error),
-                "warnings": r.count(Severity::Warning),
-                "findings": r.findings,
+            "files": docs.iter().map(|c| serde_json::json!({
+                "file": c.origin,
+                "errors": c.report.count(Severity::Error),
+                "warnings": c.report.count(Severity::Warning),
+                "findings": c.report.findings,
             })).collect::<Vec<_>>()
         }))?,
         Format::Sarif => {
-            let files: Vec<sarif::SarifFile<'_>> = reports
+            let files: Vec<sarif::SarifFile<'_>> = docs
                 .iter()
-                .zip(&sources)
-                .map(|((path, report), source)| sarif::SarifFile {
-                    path,
-                    report,
-                    source: source.as_deref(),
+                .map(|c| sarif::SarifFile {
+                    path: &c.origin,
+                    report: &c.report,
+                    source: c.source.as_deref(),
                 })
                 .collect();
             print_json(&sarif::sarif_log(&files))?
         }
     }
-    let failed = reports.iter().any(|(_, r)| r.fails(args.deny_warnings));
-    Ok(if failed {
-        ExitCode::from(1)
+    Ok(if report.fails(args.deny_warnings) {
+        Verdict::Failed
     } else {
-        ExitCode::SUCCESS
+        Verdict::Success
     })
 }
 
-/// One checked document: where it came from, its report, and its bytes when kept for SARIF.
-type Checked = (String, Report, Option<Vec<u8>>);
-
-/// Reads and validates every file (a document, or each flow of an archive) on one thread per
-/// core, files taken in turn so big and small ones balance, and returns the reports in argument
-/// order; the first unreadable file in argument order is the error. A file's bytes are kept only
-/// when `keep_sources` (SARIF needs them for line numbers).
-fn check_files(
-    files: &[PathBuf],
-    opts: &ValidateOptions,
-    keep_sources: bool,
-) -> anyhow::Result<Vec<Checked>> {
-    let check = |file: &PathBuf, buf: &mut Vec<u8>| -> anyhow::Result<Vec<Checked>> {
-        let inputs = match load_with(file, buf, keep_sources)? {
-            Loaded::Document(input) => vec![input],
-            Loaded::Archive { flows, .. } => flows,
-        };
-        Ok(inputs
-            .into_iter()
-            .map(|input| {
-                let report = validate(&input.document, opts);
-                (input.origin, report, input.bytes)
-            })
-            .collect())
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<anyhow::Result<Vec<Checked>>>> = files.iter().map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    let mut buf = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        done.push((i, check(file, &mut buf)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for worker in workers {
-            for (i, result) in worker.join().expect("a validation thread panicked") {
-                slots[i] = Some(result);
-            }
-        }
-    });
-    let mut out = Vec::new();
-    for slot in slots {
-        out.extend(slot.expect("every file was checked")?);
-    }
-    Ok(out)
-}
-
-fn print_human(reports: &[(String, Report)]) {
-    for (file, report) in reports {
+fn print_human(docs: &[Checked]) {
+    for Checked {
+        origin: file,
+        report,
+        ..
+    } in docs
+    {
         for f in &report.findings {
             println!("{}[{}]: {}", f.severity.as_str(), f.code, f.message);
             println!("  --> {file}#{}", f.pointer);
@@ -142,9 +82,9 @@ fn print_human(reports: &[(String, Report)]) {
             println!();
         }
         println!(
-            "{file}: {} error(s), {} warning(s)",
-            report.count(Severity::Error),
-            report.count(Severity::Warning)
+            "{file}: {}, {}",
+            count(report.count(Severity::Error), "error", "errors"),
+            count(report.count(Severity::Warning), "warning", "warnings")
         );
     }
 }

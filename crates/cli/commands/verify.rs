@@ -1,20 +1,23 @@
 //! `flowpack verify ARCHIVE [--trusted-key PUB]... [--threshold N] [--format json]`
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use flowpack_core::archive::{CheckStatus, Limits, TrustPolicy, VerifyReport, verify_archive};
-use flowpack_core::sign::TrustedKey;
+use flowpack_action::verify::{self, VerifyOptions};
+use flowpack_core::archive::{CheckStatus, VerifyReport};
 
-use crate::output::{Format, print_json};
+use crate::flags::TrustArgs;
+use crate::outcome::{Outcome, Verdict};
+use crate::output::{Format, no_sarif, print_json};
 
 /// Verify an archive: safe structure, manifest, signatures against the trusted keys, every
 /// entry's SHA-256, no unlisted entry.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  flowpack verify app.flowpack --trusted-key keys/release.pub --threshold 1\n\n\
-Without --trusted-key, signatures are not checked (the report says so).\n\
-Exit codes: 0 verified, 1 a check failed, 2 could not run (unreadable file, bad key)."
+Without --trusted-key, signatures are not checked (the report says so); --threshold 0 is \
+refused.\n\
+Exit codes: 0 verified, 1 a check failed (or the file is not an archive), 2 could not run \
+(unreadable file, bad key, bad threshold)."
 )]
 pub struct Args {
     /// The archive.
@@ -27,49 +30,19 @@ pub struct Args {
     format: Format,
 }
 
-/// The trust policy flags shared by verify and unpack.
-#[derive(Debug, clap::Args)]
-pub struct TrustArgs {
-    /// A trusted minisign public key (repeatable).
-    #[arg(long = "trusted-key", value_name = "PUB")]
-    trusted_keys: Vec<PathBuf>,
-    /// How many distinct trusted keys must have signed (default 1 when keys are given).
-    #[arg(long, value_name = "N")]
-    threshold: Option<usize>,
-}
-
-impl TrustArgs {
-    /// Loads the keys into a policy.
-    pub fn policy(&self) -> anyhow::Result<TrustPolicy> {
-        let keys = self
-            .trusted_keys
-            .iter()
-            .map(|p| TrustedKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let threshold = self
-            .threshold
-            .unwrap_or(if keys.is_empty() { 0 } else { 1 });
-        anyhow::ensure!(
-            threshold <= keys.len() || keys.is_empty(),
-            "--threshold {threshold} needs at least {threshold} --trusted-key"
-        );
-        Ok(TrustPolicy { keys, threshold })
-    }
-}
-
 /// Runs the command.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
     let policy = args.trust.policy()?;
-    let report = verify_archive(&args.archive, &Limits::default(), &policy)?;
+    let report = verify::run(&VerifyOptions::new(args.archive, policy))?;
     match args.format {
         Format::Json => print_json(&report)?,
-        Format::Human => print_human(&report),
-        Format::Sarif => anyhow::bail!("--format sarif is only for validate"),
+        _ => print_human(&report),
     }
     Ok(if report.ok {
-        ExitCode::SUCCESS
+        Verdict::Success
     } else {
-        ExitCode::from(1)
+        Verdict::Failed
     })
 }
 

@@ -302,7 +302,7 @@ impl Archive {
         Ok(bytes)
     }
 
-    /// Runs every check in order (DESIGN §6): structure (every entry read through the limits)
+    /// Runs every check in order: structure (every entry read through the limits)
     /// → manifest parses → signatures against `policy` → every listed entry present with the
     /// right digest → no unlisted entry. Later checks are skipped once one fails.
     pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
@@ -581,7 +581,7 @@ impl Iterator for VerifiedFlows<'_> {
                     ),
                 });
             }
-            let doc = Document::from_slice(&bytes, &format!("{origin}:{}", record.path))?;
+            let doc = Document::from_slice(&bytes, &format!("{origin}!{}", record.path))?;
             Ok((record, doc))
         })())
     }
@@ -602,7 +602,7 @@ impl Iterator for FlowDocuments<'_> {
         Some((|| {
             let bytes = self.archive.read_all(&entry, &mut self.total)?;
             let doc =
-                Document::from_slice(&bytes, &format!("{}:{}", self.archive.origin, entry.path))?;
+                Document::from_slice(&bytes, &format!("{}!{}", self.archive.origin, entry.path))?;
             Ok((entry.path.clone(), doc))
         })())
     }

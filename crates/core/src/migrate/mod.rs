@@ -250,8 +250,9 @@ pub enum MigrateError {
     },
     /// A down-migration would lose data and loss was not allowed.
     #[error(
-        "{document}: migrating to format version {to} would lose {} item(s) (allow loss to go on): {loss}",
-        loss.items.len()
+        "{document}: migrating to format version {to} would lose {} {} (allow loss to go on): {loss}",
+        loss.items.len(),
+        if loss.items.len() == 1 { "item" } else { "items" }
     )]
     LossRefused {
         /// The document.

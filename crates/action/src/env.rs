@@ -1,5 +1,5 @@
-//! Environments (DESIGN §9): `flowpack.toml`, `--url` + `FLOWPACK_TOKEN`, and the embedded
-//! `local` environment.
+//! Environments: `flowpack.toml`, a base URL with the `FLOWPACK_TOKEN` variable, and the
+//! embedded `local` environment.
 //!
 //! ```toml
 //! [env.production]
@@ -12,40 +12,131 @@
 //! export_format = 2                   # the target's export format version (default 2)
 //! ```
 //!
-//! Paths in the config are relative to the config file's directory. `--env local` needs no
-//! configuration (unless the config defines an `env.local`): it is the embedded sandbox store at
-//! `.flowpack/local.db` in the current directory, created on first use.
+//! Paths in the config are relative to the config file's directory. The environment `local`
+//! needs no configuration (unless the config defines an `env.local`): it is the embedded sandbox
+//! store at `.flowpack/local.db` in the current directory, created on first use, so a new user
+//! can export and push with no platform account.
+//!
+//! A base URL is the platform's root (`https://core.example.com`); one given with the API path
+//! (`https://core.example.com/api/v1` or `.../api/v1/`) is taken without it, so the path is never
+//! doubled.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
 use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, Platform};
 use serde::Deserialize;
 
+use crate::error::{Categorize, Category};
+
 /// The config file's name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "flowpack.toml";
-/// The token variable used with `--url`.
+/// The token variable used with a base URL given without a config.
 pub const TOKEN_VAR: &str = "FLOWPACK_TOKEN";
 /// The embedded environment's name.
 pub const LOCAL: &str = "local";
 
-/// The flags that choose an environment, shared by the commands that talk to one.
-#[derive(Debug, Clone, clap::Args)]
-pub struct EnvArgs {
-    /// The environment, from flowpack.toml (`local`: the embedded sandbox, no configuration).
-    #[arg(long = "env", value_name = "NAME", conflicts_with = "url")]
+/// Called with each request line the HTTP client logs (the API key masked).
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Errors choosing or opening an environment; all are configuration errors ("could not run").
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    /// Neither an environment name nor a URL.
+    #[error("no environment: give --env NAME (from {CONFIG_FILE}, or `local`) or --url URL")]
+    NoEnvironment,
+    /// A URL without the token variable.
+    #[error("--url needs the API key in the environment variable {TOKEN_VAR}, which is not set")]
+    NoUrlToken,
+    /// The config file could not be read.
+    #[error("{path}: cannot read: {cause}")]
+    ReadConfig {
+        /// The config file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("{path}: {message}")]
+    BadConfig {
+        /// The config file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A config file given explicitly does not exist.
+    #[error("{path}: no such config file")]
+    NoConfig {
+        /// The config file.
+        path: String,
+    },
+    /// The environment is not in the config.
+    #[error("{path}: no environment {name:?} (known: {known}; `local` needs no configuration)")]
+    UnknownEnvironment {
+        /// The config file.
+        path: String,
+        /// The name asked for.
+        name: String,
+        /// The names it knows, comma-separated (`none` when empty).
+        known: String,
+    },
+    /// The API key variable is not set.
+    #[error("environment {name:?}: the API key variable {var} is not set")]
+    NoToken {
+        /// The environment.
+        name: String,
+        /// The variable.
+        var: String,
+    },
+    /// The embedded store could not be opened.
+    #[error(transparent)]
+    Local(#[from] flowpack_sandbox::StoreError),
+    /// The embedded store's directory could not be created.
+    #[error("{path}: cannot create: {cause}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+}
+
+impl Categorize for EnvError {
+    fn category(&self) -> Category {
+        Category::CouldNotRun
+    }
+}
+
+/// How an environment is chosen: a name from the config (or `local`), or a base URL.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EnvSelector {
+    /// The environment's name.
     pub env: Option<String>,
-    /// A platform base URL, without a config (the API key from FLOWPACK_TOKEN).
-    #[arg(long, value_name = "URL")]
+    /// A platform base URL, without a config (the API key from [`TOKEN_VAR`]).
     pub url: Option<String>,
-    /// The config file (default: ./flowpack.toml).
-    #[arg(long, value_name = "FILE")]
+    /// The config file (default: `flowpack.toml` in the current directory).
     pub config: Option<PathBuf>,
-    /// Log every request (the API key shown as ••••) on stderr.
-    #[arg(long)]
-    pub verbose: bool,
+}
+
+impl EnvSelector {
+    /// The environment `name`.
+    pub fn named(name: impl Into<String>) -> EnvSelector {
+        EnvSelector {
+            env: Some(name.into()),
+            ..EnvSelector::default()
+        }
+    }
+
+    /// The platform at `url`.
+    pub fn url(url: impl Into<String>) -> EnvSelector {
+        EnvSelector {
+            url: Some(url.into()),
+            ..EnvSelector::default()
+        }
+    }
 }
 
 /// One `[env.NAME]` table.
@@ -72,10 +163,11 @@ struct ConfigFile {
 
 /// Where an environment's flows live.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Target {
     /// A platform (or a `flowpack-sandbox` server) over HTTP.
     Http {
-        /// The base URL.
+        /// The base URL, without `/api/v1`.
         url: String,
         /// The API key (never printed; `Debug` of the client masks it).
         token: String,
@@ -89,8 +181,9 @@ pub enum Target {
 
 /// A resolved environment.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Environment {
-    /// Its name (`--env`), or the URL when `--url` was given.
+    /// Its name, or the URL when a URL was given.
     pub name: String,
     /// Where it is.
     pub target: Target,
@@ -116,24 +209,30 @@ impl Environment {
     }
 }
 
-/// Resolves the environment from the flags; `lookup` reads environment variables.
+/// A base URL without trailing slashes and without the API path the client adds itself.
+pub fn base_url(url: &str) -> String {
+    let t = url.trim_end_matches('/');
+    t.strip_suffix("/api/v1")
+        .unwrap_or(t)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Resolves the environment; `cwd` is where `flowpack.toml` and `.flowpack/` are looked for and
+/// `lookup` reads environment variables.
 pub fn resolve(
-    args: &EnvArgs,
+    sel: &EnvSelector,
     cwd: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Environment> {
-    if let Some(url) = &args.url {
-        let token = lookup(TOKEN_VAR).filter(|t| !t.is_empty()).ok_or_else(|| {
-            anyhow!(
-                "--url needs the API key in the environment variable {TOKEN_VAR}, which is not set"
-            )
-        })?;
+) -> Result<Environment, EnvError> {
+    if let Some(url) = &sel.url {
+        let token = lookup(TOKEN_VAR)
+            .filter(|t| !t.is_empty())
+            .ok_or(EnvError::NoUrlToken)?;
+        let url = base_url(url);
         return Ok(Environment {
             name: url.clone(),
-            target: Target::Http {
-                url: url.clone(),
-                token,
-            },
+            target: Target::Http { url, token },
             overlay: None,
             trusted_keys: Vec::new(),
             threshold: None,
@@ -141,43 +240,44 @@ pub fn resolve(
             export_format: 2,
         });
     }
-    let Some(name) = &args.env else {
-        bail!("no environment: give --env NAME (from {CONFIG_FILE}, or `local`) or --url URL");
+    let Some(name) = &sel.env else {
+        return Err(EnvError::NoEnvironment);
     };
-    let config_path = args.config.clone().unwrap_or_else(|| cwd.join(CONFIG_FILE));
+    let config_path = sel.config.clone().unwrap_or_else(|| cwd.join(CONFIG_FILE));
+    let shown = config_path.display().to_string();
+    let bad = |message: String| EnvError::BadConfig {
+        path: shown.clone(),
+        message,
+    };
     let config = if config_path.exists() {
-        let text = std::fs::read_to_string(&config_path)
-            .with_context(|| format!("{}: cannot read", config_path.display()))?;
-        toml::from_str::<ConfigFile>(&text)
-            .map_err(|e| anyhow!("{}: {}", config_path.display(), e.to_string().trim()))?
-    } else if args.config.is_some() {
-        bail!("{}: no such config file", config_path.display());
+        let text = std::fs::read_to_string(&config_path).map_err(|cause| EnvError::ReadConfig {
+            path: shown.clone(),
+            cause,
+        })?;
+        toml::from_str::<ConfigFile>(&text).map_err(|e| bad(e.to_string().trim().to_string()))?
+    } else if sel.config.is_some() {
+        return Err(EnvError::NoConfig { path: shown });
     } else {
         ConfigFile::default()
     };
     let base = config_path
         .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| cwd.to_path_buf());
-    let base = if base.as_os_str().is_empty() {
-        cwd.to_path_buf()
-    } else {
-        base
-    };
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
     let table = match config.env.get(name) {
         Some(t) => t.clone(),
         None if name == LOCAL => EnvTable::default(),
         None => {
             let known: Vec<&str> = config.env.keys().map(String::as_str).collect();
-            bail!(
-                "{}: no environment {name:?} (known: {}; `local` needs no configuration)",
-                config_path.display(),
-                if known.is_empty() {
+            return Err(EnvError::UnknownEnvironment {
+                path: shown,
+                name: name.clone(),
+                known: if known.is_empty() {
                     "none".to_string()
                 } else {
                     known.join(", ")
-                }
-            );
+                },
+            });
         }
     };
     let at = |p: &PathBuf| {
@@ -190,30 +290,36 @@ pub fn resolve(
     let target = match &table.url {
         Some(url) => {
             let var = table.token_env.as_deref().ok_or_else(|| {
-                anyhow!(
-                    "{}: [env.{name}] has a url but no token_env (the variable holding the API key)",
-                    config_path.display()
-                )
+                bad(format!(
+                    "[env.{name}] has a url but no token_env (the variable holding the API key)"
+                ))
             })?;
-            let token = lookup(var).filter(|t| !t.is_empty()).ok_or_else(|| {
-                anyhow!("environment {name:?}: the API key variable {var} is not set")
-            })?;
+            let token = lookup(var)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| EnvError::NoToken {
+                    name: name.clone(),
+                    var: var.to_string(),
+                })?;
             Target::Http {
-                url: url.clone(),
+                url: base_url(url),
                 token,
             }
         }
         None if name == LOCAL => Target::Local {
             db: cwd.join(".flowpack").join("local.db"),
         },
-        None => bail!("{}: [env.{name}] has no url", config_path.display()),
+        None => return Err(bad(format!("[env.{name}] has no url"))),
     };
     let export_format = table.export_format.unwrap_or(2);
     if !(1..=2).contains(&export_format) {
-        bail!(
-            "{}: [env.{name}] export_format = {export_format}: flowpack knows versions 1 and 2",
-            config_path.display()
-        );
+        return Err(bad(format!(
+            "[env.{name}] export_format = {export_format}: flowpack knows versions 1 and 2"
+        )));
+    }
+    if table.threshold == Some(0) {
+        return Err(bad(format!(
+            "[env.{name}] threshold = 0: a threshold must be 1 or more (leave out trusted_keys to skip the signature check)"
+        )));
     }
     Ok(Environment {
         name: name.clone(),
@@ -227,6 +333,7 @@ pub fn resolve(
 }
 
 /// A connection to an environment.
+#[non_exhaustive]
 pub struct Connection {
     /// The platform calls.
     pub platform: Arc<dyn Platform>,
@@ -241,15 +348,14 @@ impl Connection {
     }
 }
 
-/// Opens the environment: an HTTP client, or the local store (created on first use).
-pub fn connect(env: &Environment, verbose: bool) -> Result<Connection> {
+/// Opens the environment: an HTTP client (logging each request to `log`, the API key masked),
+/// or the local store (created on first use).
+pub fn connect(env: &Environment, log: Option<LogFn>) -> Result<Connection, EnvError> {
     match &env.target {
         Target::Http { url, token } => {
             let mut options = HttpOptions::new(url.clone(), token.clone());
             options.import_encoding = env.import_encoding;
-            if verbose {
-                options.log = Some(Arc::new(|line: &str| eprintln!("{line}")));
-            }
+            options.log = log;
             let http = Arc::new(HttpPlatform::new(options));
             Ok(Connection {
                 platform: http.clone(),
@@ -258,8 +364,10 @@ pub fn connect(env: &Environment, verbose: bool) -> Result<Connection> {
         }
         Target::Local { db } => {
             if let Some(dir) = db.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|cause| EnvError::CreateDir {
+                    path: dir.display().to_string(),
+                    cause,
+                })?;
             }
             let store =
                 flowpack_sandbox::Store::open(db, flowpack_sandbox::StoreOptions::default())?;
@@ -275,12 +383,11 @@ pub fn connect(env: &Environment, verbose: bool) -> Result<Connection> {
 mod tests {
     use super::*;
 
-    fn args(env: Option<&str>, url: Option<&str>, config: Option<&Path>) -> EnvArgs {
-        EnvArgs {
+    fn args(env: Option<&str>, url: Option<&str>, config: Option<&Path>) -> EnvSelector {
+        EnvSelector {
             env: env.map(str::to_string),
             url: url.map(str::to_string),
             config: config.map(Path::to_path_buf),
-            verbose: false,
         }
     }
 
@@ -330,5 +437,32 @@ mod tests {
         assert!(matches!(&env.target, Target::Http { url, .. } if url == "http://127.0.0.1:1"));
         let err = resolve(&args(None, Some("http://x"), None), dir.path(), &|_| None).unwrap_err();
         assert!(err.to_string().contains("FLOWPACK_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn a_url_with_the_api_path_is_not_doubled() {
+        for given in [
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:1/",
+            "http://127.0.0.1:1/api/v1",
+            "http://127.0.0.1:1/api/v1/",
+        ] {
+            assert_eq!(base_url(given), "http://127.0.0.1:1", "{given}");
+        }
+        assert_eq!(
+            base_url("https://x.example/core/api/v1"),
+            "https://x.example/core"
+        );
+    }
+
+    #[test]
+    fn a_threshold_of_0_in_the_config_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "[env.local]\nthreshold = 0\n").unwrap();
+        let err = resolve(&args(Some("local"), None, None), dir.path(), &vars).unwrap_err();
+        assert!(
+            err.to_string().contains("[env.local] threshold = 0"),
+            "{err}"
+        );
     }
 }

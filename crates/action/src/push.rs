@@ -1,4 +1,4 @@
-//! `push`: an archive into an environment (DESIGN §8).
+//! `push`: an archive into an environment.
 //!
 //! Order: verify the archive against the trust policy → read every flow → check its export
 //! format → apply the overlay → check the manifest's inputs (all of this before any request) →
@@ -23,16 +23,23 @@
 //! After a transport failure (timeout, dropped connection) the flow is looked up by name first:
 //! a flow of that name that did not exist before the push is taken as the import's result;
 //! otherwise the import is retried (3 attempts in all).
+//!
+//! Failures: anything found before the first write (verification, formats, inputs, conflicts)
+//! refuses the whole push ([`PushError::Refused`], rejected); a platform that cannot be reached
+//! or does not accept the API key before the first write is [`PushError::Client`] (could not
+//! run); a flow whose import fails after its retries is reported as `failed` with the other
+//! flows' outcomes ([`PushReport::failed`]).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
 use flowpack_client::{
     ClientError, Flow, FlowId, FlowUpdate, ImportRequest, Platform, find_by_name,
 };
-use flowpack_core::archive::{Archive, InputKind, Limits, PackageKind, TrustPolicy};
+use flowpack_core::archive::{
+    Archive, ArchiveError, Input, InputKind, Limits, PackageKind, TrustPolicy,
+};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
@@ -40,9 +47,13 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::error::{Categorize, Category, plural};
+use crate::input::{InputError, entry_origin, expect_archive};
+
 /// What to do with a flow whose name exists in the target with different content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum OnConflict {
     /// Refuse the whole push before anything is written.
     #[default]
@@ -55,6 +66,7 @@ pub enum OnConflict {
 
 /// How to push.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PushOptions {
     /// The archive.
     pub archive: PathBuf,
@@ -76,13 +88,34 @@ pub struct PushOptions {
     pub as_marketplace: bool,
     /// The target's export format version.
     pub export_format: u32,
-    /// The time used for `deployed_at` and `enabled_at` (RFC 3339).
+    /// The push's start time (RFC 3339): `deployed_at`, `enabled_at` and the idempotency keys.
     pub now: String,
+}
+
+impl PushOptions {
+    /// Pushes `archive` into `platform` at time `now` (RFC 3339): no signature check, no
+    /// overlay, conflicts refuse, export format 2, nothing deployed or enabled.
+    pub fn new(archive: PathBuf, platform: Arc<dyn Platform>, now: String) -> PushOptions {
+        PushOptions {
+            archive,
+            platform,
+            policy: TrustPolicy::default(),
+            overlay: None,
+            dry_run: false,
+            on_conflict: OnConflict::Fail,
+            deploy: false,
+            enable: false,
+            as_marketplace: false,
+            export_format: 2,
+            now,
+        }
+    }
 }
 
 /// The plan for one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Plan {
     /// No flow of that name exists.
     Create,
@@ -106,6 +139,7 @@ impl Plan {
 /// What happened to one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Planned only (dry run, or the push was refused).
     Planned,
@@ -121,8 +155,23 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The outcome as the report's JSON spells it (`planned`, `created`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Created => "created",
+            Outcome::Duplicated => "duplicated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// One flow of the report.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct FlowReport {
     /// The flow's name (after the overlay).
     pub name: String,
@@ -146,6 +195,7 @@ pub struct FlowReport {
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PushReport {
     /// The archive.
     pub archive: String,
@@ -159,7 +209,8 @@ pub struct PushReport {
     pub flows: Vec<FlowReport>,
     /// What the overlay changed, per flow (secrets masked).
     pub overlay: Vec<OverlayReport>,
-    /// Optional inputs not supplied, and other notes.
+    /// Notes: one warning listing the optional inputs the overlay does not supply (each input
+    /// once, naming its flows).
     pub warnings: Vec<String>,
 }
 
@@ -173,6 +224,7 @@ impl PushReport {
 /// A push refused before anything was sent (exit 1): the archive, its contents or the overlay
 /// do not pass the checks.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refused {
     /// The archive did not verify against the trust policy.
     #[error("{archive}: refused: the {check} check failed: {detail}; nothing was written")]
@@ -187,6 +239,38 @@ pub enum Refused {
     /// Required inputs not supplied, or a document in a format the target does not take.
     #[error("{0}; nothing was written")]
     Content(String),
+}
+
+/// Errors of a push.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The file is not an archive (a document: pack it first), or cannot be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The archive could not be read safely.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Refused before anything was written.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The platform failed before the first write (authentication, network), or refused the
+    /// API key during the push.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl Categorize for PushError {
+    fn category(&self) -> Category {
+        match self {
+            PushError::Input(e) => e.category(),
+            PushError::Archive(e) => e.category(),
+            PushError::Refused(_) => Category::Rejected,
+            // Before any write, every platform failure (a 422 on a lookup included) means the
+            // push could not run.
+            PushError::Client(_) => Category::CouldNotRun,
+        }
+    }
 }
 
 /// The normalised form compared for `unchanged` (see the module docs).
@@ -247,9 +331,55 @@ struct Candidate {
     deployed_iteration: Option<i64>,
 }
 
+/// The one warning of a push about optional inputs the overlay does not supply (`None` when
+/// there are none): one line per input, however many flows carry it (naming them all). Systems
+/// are left out: one the overlay does not rename keeps its name.
+fn input_warning(optional: &[Input]) -> Option<String> {
+    let mut grouped: Vec<(&Input, Vec<&str>)> = Vec::new();
+    for i in optional.iter().filter(|i| i.kind != InputKind::System) {
+        match grouped
+            .iter_mut()
+            .find(|(first, _)| first.kind == i.kind && first.name == i.name)
+        {
+            Some((_, flows)) if flows.contains(&i.flow.as_str()) => {}
+            Some((_, flows)) => flows.push(&i.flow),
+            None => grouped.push((i, vec![&i.flow])),
+        }
+    }
+    if grouped.is_empty() {
+        return None;
+    }
+    let mut warning = format!(
+        "{} not supplied by the overlay; set in the target after the push if the flows need {}:",
+        if grouped.len() == 1 {
+            "1 optional input is".to_string()
+        } else {
+            format!("{} optional inputs are", grouped.len())
+        },
+        if grouped.len() == 1 { "it" } else { "them" }
+    );
+    for (first, flows) in grouped {
+        let line = if flows.len() == 1 {
+            describe_input(first)
+        } else {
+            let kind = match first.kind {
+                InputKind::Variable => "variable",
+                InputKind::Credential => "credential",
+                InputKind::System => "system",
+            };
+            let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
+            format!("{kind} {:?} of flows {}", first.name, names.join(", "))
+        };
+        warning.push_str("\n  ");
+        warning.push_str(&line);
+    }
+    Some(warning)
+}
+
 /// Runs a push.
-pub fn push(opts: &PushOptions) -> Result<PushReport> {
+pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     let origin = opts.archive.display().to_string();
+    expect_archive(&opts.archive)?;
     let mut archive = Archive::open(&opts.archive, &Limits::default())?;
     let verified = archive.verify(&opts.policy);
     if let Some(failed) = verified.first_failure() {
@@ -279,11 +409,11 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
     let mut format_errors = Vec::new();
     for item in archive.flows()? {
         let (record, mut doc) = item?;
-        // Migrate to the target's export format (DESIGN §8); a migration that would lose
+        // Migrate to the target's export format; a migration that would lose
         // something refuses the push before any request, naming the flow and what would be lost.
         if doc.format_version().number() != opts.export_format {
             let mut mopts = MigrateOptions::new(Target::Version(u64::from(opts.export_format)));
-            mopts.origin = format!("{origin}:{}", record.path);
+            mopts.origin = entry_origin(&origin, &record.path);
             match migrate(doc, &mopts) {
                 Ok(migrated) => {
                     doc = migrated.document;
@@ -322,12 +452,7 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
     match overlay::check_inputs(&manifest.inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
-        Ok(optional) => report.warnings.extend(optional.iter().filter(|i| i.kind != InputKind::System).map(|i| {
-            format!(
-                "{} is not supplied by the overlay; the flow may need it set after the push",
-                describe_input(i)
-            )
-        })),
+        Ok(optional) => report.warnings.extend(input_warning(&optional)),
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 
@@ -370,8 +495,12 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
         .collect();
     if !conflicts.is_empty() && opts.on_conflict == OnConflict::Fail {
         report.refused = Some(format!(
-            "{} flow(s) exist in the target with different content: {} (use --on-conflict skip|duplicate)",
-            conflicts.len(),
+            "{} in the target with different content: {} (use --on-conflict skip|duplicate)",
+            if conflicts.len() == 1 {
+                "1 flow exists".to_string()
+            } else {
+                format!("{} exist", plural(conflicts.len(), "flow", "flows"))
+            },
             conflicts.join(", ")
         ));
         return Ok(report);
@@ -414,7 +543,7 @@ pub fn push(opts: &PushOptions) -> Result<PushReport> {
                 };
             }
             Err(ClientError::Unauthenticated { request }) => {
-                return Err(ClientError::Unauthenticated { request }.into());
+                return Err(PushError::Client(ClientError::Unauthenticated { request }));
             }
             Err(e) => {
                 flow.outcome = Outcome::Failed;
@@ -488,6 +617,42 @@ fn finish_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn input(flow: &str, kind: InputKind, name: &str) -> Input {
+        Input {
+            flow: flow.into(),
+            kind,
+            name: name.into(),
+            required: false,
+        }
+    }
+
+    #[test]
+    fn inputs_missing_from_the_overlay_are_one_warning_per_push() {
+        let warning = input_warning(&[
+            input("A", InputKind::Variable, "REGION"),
+            input("B", InputKind::Variable, "REGION"),
+            input("B", InputKind::System, "Shopify"),
+            input("B", InputKind::Credential, "Shopify/key/token"),
+        ]);
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "2 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
+                 variable \"REGION\" of flows \"A\", \"B\"\n  \
+                 credential \"Shopify/key/token\" of flow \"B\""
+            )
+        );
+        assert_eq!(
+            input_warning(&[input("A", InputKind::System, "Shopify")]),
+            None
+        );
+        assert!(
+            input_warning(&[input("A", InputKind::Variable, "X")])
+                .unwrap()
+                .starts_with("1 optional input is not supplied by the overlay; set in the target after the push if the flows need it:")
+        );
+    }
 
     #[test]
     fn normalise_ignores_metadata_ids_and_import_set_statuses() {
@@ -633,6 +798,156 @@ mod tests {
             as_marketplace: false,
             idempotency_key: Some("k".into()),
         }
+    }
+
+    /// The embedded sandbox, with imports of one flow failing (HTTP 500 after the retries) or
+    /// every request refused as unauthenticated.
+    struct Faulty {
+        inner: flowpack_sandbox::Store,
+        fail_import_of: Option<&'static str>,
+        unauthenticated: bool,
+        imports: std::sync::atomic::AtomicU32,
+    }
+
+    impl Faulty {
+        fn auth(&self, request: &str) -> Result<(), ClientError> {
+            if self.unauthenticated {
+                return Err(ClientError::Unauthenticated {
+                    request: request.into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Platform for Faulty {
+        fn list_flows(
+            &self,
+            q: &flowpack_client::ListQuery,
+        ) -> Result<flowpack_client::Page<Flow>, ClientError> {
+            self.auth("GET /api/v1/flows")?;
+            self.inner.list_flows(q)
+        }
+        fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+            self.inner.show_flow(id)
+        }
+        fn export_flow(&self, id: FlowId) -> Result<Value, ClientError> {
+            self.inner.export_flow(id)
+        }
+        fn import_flow(&self, r: &ImportRequest) -> Result<Flow, ClientError> {
+            self.imports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self
+                .fail_import_of
+                .is_some_and(|n| r.document["flow"]["name"] == n)
+            {
+                return Err(ClientError::Status {
+                    request: "POST /api/v1/flows/import".into(),
+                    status: 500,
+                    attempts: 6,
+                    message: "server error".into(),
+                });
+            }
+            self.inner.import_flow(r)
+        }
+        fn list_versions(
+            &self,
+            f: FlowId,
+        ) -> Result<Vec<flowpack_client::FlowVersion>, ClientError> {
+            self.inner.list_versions(f)
+        }
+        fn deploy_version(
+            &self,
+            f: FlowId,
+            v: flowpack_client::VersionId,
+            at: &str,
+        ) -> Result<flowpack_client::FlowVersion, ClientError> {
+            self.inner.deploy_version(f, v, at)
+        }
+        fn update_flow(&self, f: FlowId, u: &FlowUpdate) -> Result<Flow, ClientError> {
+            self.inner.update_flow(f, u)
+        }
+        fn delete_flow(&self, f: FlowId) -> Result<(), ClientError> {
+            self.inner.delete_flow(f)
+        }
+    }
+
+    fn both_references(dir: &std::path::Path) -> PathBuf {
+        let refs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+        let out = dir.join("both.flowpack");
+        crate::pack::run(&crate::pack::PackOptions::new(
+            vec![refs],
+            out.clone(),
+            "both".into(),
+            semver::Version::new(1, 0, 0),
+            time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap(),
+        ))
+        .unwrap();
+        out
+    }
+
+    fn faulty(fail_import_of: Option<&'static str>, unauthenticated: bool) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner: flowpack_sandbox::Store::open_in_memory(Default::default()).unwrap(),
+            fail_import_of,
+            unauthenticated,
+            imports: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_flow_failing_after_its_retries_is_reported_with_the_others_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(Some("Shopify > NetSuite Orders"), false);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let report = run(&opts).unwrap();
+        assert!(report.failed());
+        let outcomes: Vec<(&str, Outcome)> = report
+            .flows
+            .iter()
+            .map(|f| (f.name.as_str(), f.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            outcomes.contains(&("Shopify > NetSuite Orders", Outcome::Failed)),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(|(_, o)| *o == Outcome::Created),
+            "{outcomes:?}"
+        );
+        let failed = report
+            .flows
+            .iter()
+            .find(|f| f.outcome == Outcome::Failed)
+            .unwrap();
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("HTTP 500 after 6 attempt(s)")
+        );
+    }
+
+    #[test]
+    fn authentication_failing_before_any_write_could_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, true);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let err = run(&opts).unwrap_err();
+        assert!(
+            matches!(err, PushError::Client(ClientError::Unauthenticated { .. })),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::CouldNotRun);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
     }
 
     #[test]

@@ -1,25 +1,69 @@
-//! `export`: flows of an environment into one archive (DESIGN §8).
+//! `export`: flows of an environment into one archive (a backup).
 //!
 //! The flow list is paged 100 at a time; the exports run on `jobs` worker threads (bounded
 //! concurrency) and stream into the archive writer, which writes the archive atomically (an
 //! interrupted or failed export leaves no file). Any flow that cannot be exported fails the
 //! whole export: a backup silently missing flows is worse than none. Documents are packed as the
 //! platform exported them, without validation (a backup keeps what the platform has), with
-//! secret values stripped into the manifest's `inputs`.
+//! secret values stripped into the manifest's `inputs`. A name filter that matches no flow is
+//! refused before anything is written: an empty backup would look like a successful one.
 
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result, anyhow};
-use flowpack_client::{FlowId, ListQuery, Platform, list_all};
+use flowpack_client::{ClientError, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{
-    ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, SourceInfo, WriterOptions,
+    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, SourceInfo,
+    WriterOptions,
 };
 use flowpack_core::sign::SigningKey;
 
+use crate::error::{Categorize, Category};
+
+/// Errors exporting; each names the flow or file at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Listing the flows failed.
+    #[error("listing the flows: {0}")]
+    List(ClientError),
+    /// One flow could not be exported (the whole export fails: nothing is written).
+    #[error("exporting flow {id}: {error}; nothing was written")]
+    Flow {
+        /// The flow.
+        id: FlowId,
+        /// What the platform said.
+        error: ClientError,
+    },
+    /// The name filter matched no flow.
+    #[error("no flow matches the filter name={filter:?}; nothing was written")]
+    NoMatch {
+        /// The filter.
+        filter: String,
+    },
+    /// The archive could not be written.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// An export worker thread panicked.
+    #[error("an export worker thread failed")]
+    Worker,
+}
+
+impl Categorize for ExportError {
+    fn category(&self) -> Category {
+        match self {
+            ExportError::List(e) | ExportError::Flow { error: e, .. } => e.category(),
+            ExportError::NoMatch { .. } => Category::Rejected,
+            ExportError::Archive(e) => e.category(),
+            ExportError::Worker => Category::CouldNotRun,
+        }
+    }
+}
+
 /// Which flows to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Selection {
     /// These ids.
     Ids(Vec<FlowId>),
@@ -34,6 +78,7 @@ pub enum Selection {
 pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 /// What to export, from where, into what.
+#[non_exhaustive]
 pub struct ExportOptions {
     /// The source environment.
     pub platform: Arc<dyn Platform>,
@@ -57,15 +102,43 @@ pub struct ExportOptions {
     pub progress: Option<ProgressFn>,
 }
 
+impl ExportOptions {
+    /// Exports `selection` from `platform` into `output` as package `name`@`version`; no
+    /// signers, 4 jobs, no progress callback.
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        source: SourceInfo,
+        selection: Selection,
+        output: PathBuf,
+        name: String,
+        version: semver::Version,
+        created_at: time::OffsetDateTime,
+    ) -> ExportOptions {
+        ExportOptions {
+            platform,
+            source,
+            selection,
+            output,
+            name,
+            version,
+            created_at,
+            signers: Vec::new(),
+            jobs: 4,
+            progress: None,
+        }
+    }
+}
+
 /// What an export produced.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct ExportReport {
     /// The archive written, its manifest and signatures.
     pub pack: PackReport,
 }
 
 /// Runs an export.
-pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
+pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     let ids: Vec<FlowId> = match &opts.selection {
         Selection::Ids(ids) => ids.clone(),
         Selection::All { name } => {
@@ -73,10 +146,17 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
                 name: name.clone(),
                 ..ListQuery::default()
             };
-            list_all(opts.platform.as_ref(), &query)?
+            let ids: Vec<FlowId> = list_all(opts.platform.as_ref(), &query)
+                .map_err(ExportError::List)?
                 .into_iter()
                 .map(|f| f.id)
-                .collect()
+                .collect();
+            if let (true, Some(filter)) = (ids.is_empty(), name) {
+                return Err(ExportError::NoMatch {
+                    filter: filter.clone(),
+                });
+            }
+            ids
         }
     };
     let total = ids.len() as u64;
@@ -126,13 +206,13 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
                     while q.next().is_some() {}
                 }
                 if failure.is_none() {
-                    failure = Some(anyhow!(e).context(format!("exporting flow {id}")));
+                    failure = Some(ExportError::Flow { id, error: e });
                 }
             }
         }
     }
     for w in workers {
-        w.join().map_err(|_| anyhow!("an export worker panicked"))?;
+        w.join().map_err(|_| ExportError::Worker)?;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -145,9 +225,7 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport> {
         generator: format!("flowpack {}", env!("CARGO_PKG_VERSION")),
         source: opts.source.clone(),
     };
-    let pack = writer
-        .finish(params, &opts.signers)
-        .with_context(|| format!("{}: cannot write the archive", opts.output.display()))?;
+    let pack = writer.finish(params, &opts.signers)?;
     Ok(ExportReport { pack })
 }
 

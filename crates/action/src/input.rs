@@ -1,0 +1,241 @@
+//! What the actions read: an export document, or an archive and its flow documents; and the
+//! checks that a file is the kind the action expects.
+//!
+//! A path is taken as an archive when its name ends in `.flowpack` or its first bytes are a zip's
+//! local header (`PK\x03\x04`). Before an archive is handed to the core reader, its first bytes
+//! are checked here, so a text file named `x.flowpack` is refused as "not a flowpack archive"
+//! rather than with the zip reader's own words, and an export document given where an archive is
+//! expected is refused with the command that packs it. Archive entries are named
+//! `ARCHIVE!entry` in every message and report.
+
+use std::io::Read;
+use std::path::Path;
+
+use flowpack_core::archive::{Archive, ArchiveError, Limits, Manifest};
+use flowpack_core::{Document, DocumentError};
+
+use crate::error::{Categorize, Category};
+
+/// The first four bytes of every zip archive (a local file header).
+const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
+
+/// Errors reading an input file; each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {cause}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// An archive was expected; the file is neither a zip nor JSON.
+    #[error("{path}: not a flowpack archive (it does not start with a zip header)")]
+    NotAnArchive {
+        /// The file.
+        path: String,
+    },
+    /// An archive was expected; the file is JSON (an export document).
+    #[error(
+        "{path}: not a flowpack archive but JSON (an export document?); pack it first: \
+         flowpack pack {path} -o {suggested} --name NAME --version VERSION"
+    )]
+    DocumentNotArchive {
+        /// The file.
+        path: String,
+        /// A name for the archive to make.
+        suggested: String,
+    },
+    /// An export document was expected; the file is an archive.
+    #[error(
+        "{path}: a flowpack archive, not an export document; unpack it first: \
+         flowpack unpack {path} -d DIR"
+    )]
+    ArchiveNotDocument {
+        /// The file.
+        path: String,
+    },
+    /// The archive could not be read or is unsafe.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The document could not be read or parsed.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+}
+
+impl Categorize for InputError {
+    fn category(&self) -> Category {
+        match self {
+            InputError::Read { .. } => Category::CouldNotRun,
+            InputError::Archive(e) => e.category(),
+            InputError::Document(e) => e.category(),
+            _ => Category::Rejected,
+        }
+    }
+}
+
+/// What a file starts with.
+enum Kind {
+    Zip,
+    Json,
+    Other,
+}
+
+fn sniff(path: &Path) -> Result<Kind, InputError> {
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|cause| InputError::Read {
+            path: path.display().to_string(),
+            cause,
+        })?;
+    if head.starts_with(&ZIP_MAGIC) {
+        return Ok(Kind::Zip);
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    Ok(
+        match text.iter().find(|b| !b.is_ascii_whitespace()).copied() {
+            Some(b'{') | Some(b'[') => Kind::Json,
+            _ => Kind::Other,
+        },
+    )
+}
+
+/// Whether `path` is to be read as an archive: by its name, else by its first bytes.
+pub fn is_archive(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "flowpack") || matches!(sniff(path), Ok(Kind::Zip))
+}
+
+/// Checks that `path` starts like a zip archive; refuses a document or any other file with a
+/// message saying what it is and what to do instead.
+pub fn expect_archive(path: &Path) -> Result<(), InputError> {
+    let shown = path.display().to_string();
+    match sniff(path)? {
+        Kind::Zip => Ok(()),
+        Kind::Json => Err(InputError::DocumentNotArchive {
+            suggested: path.with_extension("flowpack").display().to_string(),
+            path: shown,
+        }),
+        Kind::Other => Err(InputError::NotAnArchive { path: shown }),
+    }
+}
+
+/// Checks that `path` is not a zip archive (an export document is expected).
+pub fn expect_document(path: &Path) -> Result<(), InputError> {
+    match sniff(path)? {
+        Kind::Zip => Err(InputError::ArchiveNotDocument {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The name of an archive entry in messages and reports: `ARCHIVE!entry`.
+pub fn entry_origin(archive: &str, entry: &str) -> String {
+    format!("{archive}!{entry}")
+}
+
+/// One document read: where it came from (`FILE` or `ARCHIVE!entry`), its bytes when read from a
+/// plain file and asked for, and the parsed document.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Input {
+    /// `FILE` or `ARCHIVE!flows/<slug>/export.json`.
+    pub origin: String,
+    /// The file's bytes (plain files, when kept).
+    pub bytes: Option<Vec<u8>>,
+    /// The document.
+    pub document: Document,
+}
+
+/// What one path held.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Loaded {
+    /// A plain export document.
+    Document(Input),
+    /// An archive: its manifest and flow documents.
+    Archive {
+        /// The archive's manifest.
+        manifest: Box<Manifest>,
+        /// Its flow documents, in entry order.
+        flows: Vec<Input>,
+    },
+}
+
+/// Loads a document or an archive's flow documents, reading a plain document through `buf` (a
+/// buffer the caller reuses from file to file) and keeping its bytes only when `keep_bytes`.
+/// Archives are opened with the default [`Limits`], so hostile ones are refused naming the entry.
+pub fn load(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> Result<Loaded, InputError> {
+    let shown = path.display().to_string();
+    if !is_archive(path) {
+        buf.clear();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_end(buf))
+            .map_err(|cause| DocumentError::Read {
+                path: shown.clone(),
+                cause,
+            })?;
+        let document = Document::from_slice(buf, &shown)?;
+        return Ok(Loaded::Document(Input {
+            origin: shown,
+            bytes: keep_bytes.then(|| buf.clone()),
+            document,
+        }));
+    }
+    expect_archive(path)?;
+    let mut archive = Archive::open(path, &Limits::default())?;
+    // Flow entries first: reading them measures sizes and ratios, so a bomb is named as such
+    // even when its manifest is broken too.
+    let mut flows = Vec::new();
+    for item in archive.flow_documents() {
+        let (entry, document) = item?;
+        flows.push(Input {
+            origin: entry_origin(&shown, &entry),
+            bytes: None,
+            document,
+        });
+    }
+    let manifest = archive.manifest()?;
+    Ok(Loaded::Archive {
+        manifest: Box::new(manifest),
+        flows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_named_flowpack_is_not_an_archive_and_json_is_told_to_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("x.flowpack");
+        std::fs::write(&text, "hello\n").unwrap();
+        let err = expect_archive(&text).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "x.flowpack: not a flowpack archive (it does not start with a zip header)"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::Rejected);
+        let json = dir.path().join("flow.json");
+        std::fs::write(&json, "\u{feff}  {\"flow\": {}}").unwrap();
+        let err = expect_archive(&json).unwrap_err();
+        assert!(
+            err.to_string().contains("pack it first: flowpack pack "),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("flow.flowpack --name NAME"),
+            "{err}"
+        );
+        let missing = expect_archive(&dir.path().join("none.flowpack")).unwrap_err();
+        assert_eq!(missing.category(), Category::CouldNotRun);
+        assert!(is_archive(&text));
+        assert!(!is_archive(&json));
+    }
+}

@@ -1,0 +1,119 @@
+//! `validate`: check export documents (or every flow document of archives) against the JSON
+//! Schema of their format version and the semantic rules. Findings are data: `Err` means a file
+//! could not be checked at all.
+//!
+//! Files are read and checked on one thread per core, taken in turn so big and small ones
+//! balance; the reports come back in argument order, and the first file (in argument order) that
+//! cannot be read is the error.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use flowpack_core::validate::{self, Report};
+
+use crate::input::{InputError, Loaded, load};
+
+/// Errors of validate: a file cannot be read, or is not a document or a safe archive.
+pub type ValidateError = InputError;
+
+/// What to check.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ValidateOptions {
+    /// Export documents or archives.
+    pub files: Vec<PathBuf>,
+    /// The rules' options.
+    pub rules: validate::ValidateOptions,
+    /// Keep each plain file's bytes in the report (SARIF needs them for line numbers).
+    pub keep_sources: bool,
+}
+
+impl ValidateOptions {
+    /// Checks `files` with the default rules, keeping no bytes.
+    pub fn new(files: Vec<PathBuf>) -> ValidateOptions {
+        ValidateOptions {
+            files,
+            rules: validate::ValidateOptions::default(),
+            keep_sources: false,
+        }
+    }
+}
+
+/// One checked document.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Checked {
+    /// `FILE` or `ARCHIVE!entry`.
+    pub origin: String,
+    /// Its findings.
+    pub report: Report,
+    /// The file's bytes, when kept (plain files only).
+    pub source: Option<Vec<u8>>,
+}
+
+/// Every document checked, in argument order (an archive's flows in entry order).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ValidateReport {
+    /// The documents.
+    pub documents: Vec<Checked>,
+}
+
+impl ValidateReport {
+    /// Whether any document has an error (or a warning, when `deny_warnings`).
+    pub fn fails(&self, deny_warnings: bool) -> bool {
+        self.documents.iter().any(|c| c.report.fails(deny_warnings))
+    }
+}
+
+/// Checks every file.
+pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, ValidateError> {
+    let files = &opts.files;
+    let check = |file: &PathBuf, buf: &mut Vec<u8>| -> Result<Vec<Checked>, InputError> {
+        let inputs = match load(file, buf, opts.keep_sources)? {
+            Loaded::Document(input) => vec![input],
+            Loaded::Archive { flows, .. } => flows,
+        };
+        Ok(inputs
+            .into_iter()
+            .map(|input| Checked {
+                report: validate::validate(&input.document, &opts.rules),
+                origin: input.origin,
+                source: input.bytes,
+            })
+            .collect())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<Vec<Checked>, InputError>>> =
+        files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        done.push((i, check(file, &mut buf)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("a validation thread panicked") {
+                slots[i] = Some(result);
+            }
+        }
+    });
+    let mut documents = Vec::new();
+    for slot in slots {
+        documents.extend(slot.expect("every file was checked")?);
+    }
+    Ok(ValidateReport { documents })
+}

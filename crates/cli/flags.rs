@@ -1,0 +1,70 @@
+//! Flags shared by several commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use flowpack_action::env::{self, Connection, EnvSelector, Environment};
+use flowpack_action::trust::{self, TrustOptions};
+use flowpack_core::archive::TrustPolicy;
+
+use crate::outcome::Failure;
+
+/// The flags that choose an environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArgs {
+    /// The environment, from flowpack.toml (`local`: the embedded sandbox, no configuration).
+    #[arg(long = "env", value_name = "NAME", conflicts_with = "url")]
+    pub env: Option<String>,
+    /// A platform base URL, without a config (the API key from FLOWPACK_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The config file (default: ./flowpack.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log every request (the API key shown as ••••) on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+impl EnvArgs {
+    /// Resolves the environment from the current directory and the process environment.
+    pub fn resolve(&self) -> Result<Environment, Failure> {
+        let mut sel = EnvSelector::default();
+        sel.env = self.env.clone();
+        sel.url = self.url.clone();
+        sel.config = self.config.clone();
+        let cwd = std::env::current_dir()
+            .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
+        Ok(env::resolve(&sel, &cwd, &|k| std::env::var(k).ok())?)
+    }
+
+    /// Opens the environment, logging requests on stderr with `--verbose`.
+    pub fn connect(&self, env: &Environment) -> Result<Connection, Failure> {
+        let log: Option<env::LogFn> = self
+            .verbose
+            .then(|| Arc::new(|line: &str| eprintln!("{line}")) as env::LogFn);
+        Ok(env::connect(env, log)?)
+    }
+}
+
+/// The trust policy flags shared by verify and unpack (push adds the environment's).
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// A trusted minisign public key (repeatable).
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// How many distinct trusted keys must have signed (default 1 when keys are given; 0 is
+    /// refused).
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<usize>,
+}
+
+impl TrustArgs {
+    /// The policy of these flags.
+    pub fn policy(&self) -> Result<TrustPolicy, Failure> {
+        Ok(trust::policy(&TrustOptions::new(
+            self.trusted_keys.clone(),
+            self.threshold,
+        ))?)
+    }
+}
