@@ -123,13 +123,14 @@ pub fn resolve(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Environment> {
     if let Some(url) = &args.url {
+        flowpack_client::check_base_url(url)?;
         let token = lookup(TOKEN_VAR).filter(|t| !t.is_empty()).ok_or_else(|| {
             anyhow!(
                 "--url needs the API key in the environment variable {TOKEN_VAR}, which is not set"
             )
         })?;
         return Ok(Environment {
-            name: url.clone(),
+            name: flowpack_client::redacted(url),
             target: Target::Http {
                 url: url.clone(),
                 token,
@@ -189,6 +190,8 @@ pub fn resolve(
     };
     let target = match &table.url {
         Some(url) => {
+            flowpack_client::check_base_url(url)
+                .with_context(|| format!("{}: [env.{name}] url", config_path.display()))?;
             let var = table.token_env.as_deref().ok_or_else(|| {
                 anyhow!(
                     "{}: [env.{name}] has a url but no token_env (the variable holding the API key)",
@@ -250,7 +253,7 @@ pub fn connect(env: &Environment, verbose: bool) -> Result<Connection> {
             if verbose {
                 options.log = Some(Arc::new(|line: &str| eprintln!("{line}")));
             }
-            let http = Arc::new(HttpPlatform::new(options));
+            let http = Arc::new(HttpPlatform::new(options)?);
             Ok(Connection {
                 platform: http.clone(),
                 http: Some(http),
