@@ -594,6 +594,22 @@ fn pack_strips_filled_secrets_into_required_inputs() {
     let x = unzip_to(d, &d.join("k.flowpack"), "y");
     let kept = std::fs::read(x.join("flows/shopify-netsuite-orders/export.json")).unwrap();
     assert_eq!(kept, std::fs::read(d.join("doc.json")).unwrap());
+    // The carried values are listed but not required, so such an archive pushes without an
+    // overlay re-supplying them.
+    let m = manifest_of(d, &d.join("k.flowpack"));
+    let carried = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "API_PIN")
+        .unwrap();
+    assert_eq!(carried["required"], false, "{carried}");
+    let o = run(
+        d,
+        &["push", "k.flowpack", "--env", "local", "--dry-run"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]
@@ -753,6 +769,47 @@ fn hostile_archives_are_rejected_naming_the_entry() {
         ),
         ("truncated", "not a readable zip archive"),
         ("not_a_zip", "not a readable zip archive"),
+        // One zip view: what is verified is what every zip tool sees.
+        (
+            "prepended_bytes",
+            "does not end where the end record begins (offset 373): bytes were added or removed",
+        ),
+        (
+            "hidden_first_entry",
+            "entry \"flowpack.json\": 120 bytes before the first entry",
+        ),
+        (
+            "appended_bytes",
+            "bytes after the end record or a zip comment (neither is allowed)",
+        ),
+        (
+            "comment_fake_end_record",
+            "does not end where the end record begins (offset 331)",
+        ),
+        (
+            "two_end_records",
+            "does not end where the end record begins",
+        ),
+        (
+            "gap_before_central_directory",
+            "16 bytes between the last entry and the central directory",
+        ),
+        (
+            "local_name_differs",
+            "entry \"flows/a/export.json\": the local header names it \"flows/b/export.json\", unlike the central directory",
+        ),
+        (
+            "local_crc_differs",
+            "entry \"flows/a/export.json\": the local header's CRC or sizes differ from the central directory's",
+        ),
+        (
+            "local_size_differs",
+            "entry \"flows/a/export.json\": the local header's CRC or sizes differ",
+        ),
+        (
+            "descriptor_crc_differs",
+            "entry \"flows/a/export.json\": the data descriptor's CRC or sizes differ from the central directory's",
+        ),
     ];
     for (name, want) in cases {
         let t = tempfile::tempdir().unwrap();
@@ -906,4 +963,30 @@ fn validate_and_inspect_read_every_flow_of_an_archive() {
     );
     // The manifest counts the steps of the version the platform summarises (the deployed one).
     assert_eq!(v["manifest"]["flows"][1]["steps"], 6);
+}
+
+#[test]
+fn a_url_with_a_password_is_refused_and_never_printed() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let a = pack(d, "a.flowpack", &[]);
+    let a = a.display().to_string();
+    for url in [
+        "http://user:PASSWORD@127.0.0.1:9",
+        "http://user:PASSWORD@127.0.0.1:9/?key=QUERYSECRET",
+    ] {
+        let o = run(
+            d,
+            &["push", &a, "--url", url, "--dry-run", "--verbose"],
+            &[("FLOWPACK_TOKEN", "tok")],
+        );
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert_ne!(code(&o), 0, "{all}");
+        assert!(all.contains("carries a user name or password"), "{all}");
+        assert!(all.contains("http://127.0.0.1:9"), "{all}");
+        assert!(
+            !all.contains("PASSWORD") && !all.contains("QUERYSECRET"),
+            "{all}"
+        );
+    }
 }

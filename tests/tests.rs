@@ -1,7 +1,9 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
 mod archive;
+mod fuzz;
 mod inspect;
+mod memory;
 mod migrate;
 mod platform;
 mod util;

@@ -23,16 +23,17 @@ pub struct Input {
     pub document: Document,
 }
 
-/// What one command-line path held.
-pub enum Loaded {
+/// What one command-line path held, each document already turned into a `T` by the caller (so
+/// only one parsed document is alive at a time).
+pub enum Loaded<T> {
     /// A plain export document.
-    Document(Input),
+    Document(T),
     /// An archive: its manifest and flow documents.
     Archive {
         /// The archive's manifest.
         manifest: Box<Manifest>,
-        /// Its flow documents, in entry order.
-        flows: Vec<Input>,
+        /// What became of its flow documents, in entry order.
+        flows: Vec<T>,
     },
 }
 
@@ -47,17 +48,41 @@ pub fn is_archive(path: &Path) -> bool {
         .is_ok_and(|_| magic == *b"PK\x03\x04")
 }
 
-/// Loads a document or an archive's documents; errors name the file or entry.
-pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    load_with(path, &mut Vec::new(), true)
+/// Loads a document or an archive's documents, passing each to `each`; errors name the file or
+/// entry.
+pub fn load<T>(path: &Path, each: impl FnMut(Input) -> T) -> anyhow::Result<Loaded<T>> {
+    load_with(path, &mut Vec::new(), true, each)
 }
 
 /// [`load`] reading a plain document through `buf`, a buffer the caller reuses from file to file
 /// (no fresh pages to fault in for every document), keeping the bytes only when `keep_bytes`.
-pub fn load_with(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> anyhow::Result<Loaded> {
+///
+/// An archive is read in bounded memory: every entry is first read through the limits keeping
+/// nothing (so a bomb is named as such), then the manifest is checked, then the flow documents
+/// are parsed one at a time, each checked against the per-document bound before it is parsed.
+pub fn load_with<T>(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    keep_bytes: bool,
+    mut each: impl FnMut(Input) -> T,
+) -> anyhow::Result<Loaded<T>> {
     let shown = path.display().to_string();
     if !is_archive(path) {
         buf.clear();
+        let limits = Limits::default();
+        let len = std::fs::metadata(path)
+            .map_err(|cause| DocumentError::Read {
+                path: shown.clone(),
+                cause,
+            })?
+            .len();
+        limits
+            .document
+            .check_size(len)
+            .map_err(|reason| DocumentError::Bound {
+                path: shown.clone(),
+                reason,
+            })?;
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(buf))
             .map_err(|cause| DocumentError::Read {
@@ -65,26 +90,25 @@ pub fn load_with(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> anyhow::Re
                 cause,
             })?;
         let document = Document::from_slice(buf, &shown)?;
-        return Ok(Loaded::Document(Input {
+        return Ok(Loaded::Document(each(Input {
             origin: shown,
             bytes: keep_bytes.then(|| buf.clone()),
             document,
-        }));
+        })));
     }
     let mut archive = Archive::open(path, &Limits::default())?;
-    // Flow entries first: reading them measures sizes and ratios, so a bomb is named as such
-    // even when its manifest is broken too.
+    archive.check_structure()?;
+    let manifest = archive.manifest()?;
     let mut flows = Vec::new();
     for item in archive.flow_documents() {
         let (entry, document) =
             item.with_context(|| format!("{shown}: reading a flow document"))?;
-        flows.push(Input {
+        flows.push(each(Input {
             origin: format!("{shown}!{entry}"),
             bytes: None,
             document,
-        });
+        }));
     }
-    let manifest = archive.manifest()?;
     Ok(Loaded::Archive {
         manifest: Box::new(manifest),
         flows,

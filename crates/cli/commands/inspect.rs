@@ -49,52 +49,48 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rules = SecretRules::default();
-    match load(&args.file)? {
-        Loaded::Document(input) => {
-            let inspection = inspect(&input.document, &rules);
-            match args.format {
-                InspectFormat::Human => print_human(&input.origin, &inspection),
-                InspectFormat::Json => print_json(&inspection)?,
-            }
-        }
-        Loaded::Archive { manifest, flows } => {
-            let inspections: Vec<(String, Inspection)> = flows
-                .iter()
-                .map(|f| {
-                    let entry = f
-                        .origin
-                        .rsplit_once('!')
-                        .map_or(f.origin.as_str(), |(_, e)| e);
-                    (entry.to_string(), inspect(&f.document, &rules))
-                })
-                .collect();
-            match args.format {
-                InspectFormat::Human => {
-                    print_manifest(&args.file.display().to_string(), &manifest);
-                    for (entry, inspection) in &inspections {
-                        println!();
-                        print_human(entry, inspection);
-                    }
-                }
-                InspectFormat::Json => {
-                    let flows: Vec<serde_json::Value> = inspections
-                        .iter()
-                        .map(|(entry, i)| {
-                            let mut v = serde_json::to_value(i).expect("an inspection serialises");
-                            if let Some(obj) = v.as_object_mut() {
-                                obj.insert("entry".into(), entry.clone().into());
-                            }
-                            v
-                        })
-                        .collect();
-                    print_json(&serde_json::json!({
-                        "archive": args.file.display().to_string(),
-                        "manifest": manifest,
-                        "flows": flows,
-                    }))?
+    let one = |f: crate::inputs::Input| {
+        let entry = f
+            .origin
+            .rsplit_once('!')
+            .map_or(f.origin.as_str(), |(_, e)| e)
+            .to_string();
+        (entry, inspect(&f.document, &rules))
+    };
+    match load(&args.file, one)? {
+        Loaded::Document((origin, inspection)) => match args.format {
+            InspectFormat::Human => print_human(&origin, &inspection),
+            InspectFormat::Json => print_json(&inspection)?,
+        },
+        Loaded::Archive {
+            manifest,
+            flows: inspections,
+        } => match args.format {
+            InspectFormat::Human => {
+                print_manifest(&args.file.display().to_string(), &manifest);
+                for (entry, inspection) in &inspections {
+                    println!();
+                    print_human(entry, inspection);
                 }
             }
-        }
+            InspectFormat::Json => {
+                let flows: Vec<serde_json::Value> = inspections
+                    .iter()
+                    .map(|(entry, i)| {
+                        let mut v = serde_json::to_value(i).expect("an inspection serialises");
+                        if let Some(obj) = v.as_object_mut() {
+                            obj.insert("entry".into(), entry.clone().into());
+                        }
+                        v
+                    })
+                    .collect();
+                print_json(&serde_json::json!({
+                    "archive": args.file.display().to_string(),
+                    "manifest": manifest,
+                    "flows": flows,
+                }))?
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

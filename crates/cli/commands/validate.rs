@@ -87,17 +87,14 @@ fn check_files(
     keep_sources: bool,
 ) -> anyhow::Result<Vec<Checked>> {
     let check = |file: &PathBuf, buf: &mut Vec<u8>| -> anyhow::Result<Vec<Checked>> {
-        let inputs = match load_with(file, buf, keep_sources)? {
-            Loaded::Document(input) => vec![input],
-            Loaded::Archive { flows, .. } => flows,
+        let one = |input: crate::inputs::Input| {
+            let report = validate(&input.document, opts);
+            (input.origin, report, input.bytes)
         };
-        Ok(inputs
-            .into_iter()
-            .map(|input| {
-                let report = validate(&input.document, opts);
-                (input.origin, report, input.bytes)
-            })
-            .collect())
+        Ok(match load_with(file, buf, keep_sources, one)? {
+            Loaded::Document(checked) => vec![checked],
+            Loaded::Archive { flows, .. } => flows,
+        })
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
