@@ -990,3 +990,92 @@ fn a_url_with_a_password_is_refused_and_never_printed() {
         );
     }
 }
+
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn written_files_honour_the_umask_and_stale_temporaries_are_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let a = pack(d, "a.flowpack", &[]);
+    assert_eq!(mode(&a), 0o666 & !umask());
+    // A killed run's leftovers (its pid is gone) beside the target; a live run's stay.
+    let stale = d.join(".flowpack-tmp.4294967295.AbCdEfGhIj");
+    std::fs::create_dir_all(stale.join("flows")).unwrap();
+    std::fs::write(stale.join("flows/x.json"), b"{}").unwrap();
+    let stale_file = d.join(".flowpack-tmp.4294967294.KlMnOpQrSt");
+    std::fs::write(&stale_file, b"partial").unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "out",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(mode(&d.join("out")), 0o750);
+    assert_eq!(mode(&d.join("out/flowpack.json")), 0o666 & !umask());
+    assert!(!stale.exists() && !stale_file.exists());
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.starts_with(".flowpack-tmp.")),
+        "{left:?}"
+    );
+    // A new target gets 0777 less the umask.
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "new",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(mode(&d.join("new")), 0o777 & !umask());
+}
+
+#[test]
+fn json_that_is_no_export_document_is_refused_everywhere_and_a_bom_is_accepted() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("list.json"), br#"{"name": "x", "items": [1, 2]}"#).unwrap();
+    for args in [
+        vec!["inspect", "list.json"],
+        vec!["validate", "list.json"],
+        vec!["migrate", "list.json", "--to", "latest"],
+    ] {
+        let o = run(d, &args, &[]);
+        assert_ne!(code(&o), 0, "{args:?}: {}", stdout(&o));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains("list.json: not an export document"),
+            "{args:?}: {all}"
+        );
+    }
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap());
+    std::fs::write(d.join("bom.json"), bom).unwrap();
+    let o = run(d, &["inspect", "bom.json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
