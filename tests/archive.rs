@@ -1079,3 +1079,43 @@ fn json_that_is_no_export_document_is_refused_everywhere_and_a_bom_is_accepted()
     let o = run(d, &["inspect", "bom.json"], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// A signed, valid archive stays valid only as the exact bytes every zip tool sees: prepended
+/// junk, a zip comment (holding a fake end record) or appended bytes make verify refuse it,
+/// even with the signature intact.
+#[test]
+fn a_signed_archive_with_bytes_around_it_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let signed = std::fs::read(fixture("legacy/manifest-v1.flowpack")).unwrap();
+    let key = fixture("keys/test.pub").display().to_string();
+    let o = verify(
+        d,
+        &fixture("legacy/manifest-v1.flowpack"),
+        &["--trusted-key", &key],
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let eocd = signed.len() - 22;
+    let mut prepended = vec![b'J'; 64];
+    prepended.extend_from_slice(&signed);
+    let mut commented = signed.clone();
+    commented[eocd + 20..eocd + 22].copy_from_slice(&22u16.to_le_bytes());
+    commented.extend_from_slice(&signed[eocd..]);
+    let mut appended = signed.clone();
+    appended.extend_from_slice(b"trailing bytes");
+    for (name, bytes) in [
+        ("prepended", prepended),
+        ("commented", commented),
+        ("appended", appended),
+    ] {
+        let p = d.join(format!("{name}.flowpack"));
+        std::fs::write(&p, bytes).unwrap();
+        let o = verify(d, &p, &["--trusted-key", &key]);
+        assert_eq!(code(&o), 1, "{name}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("structure check failed"),
+            "{name}: {}",
+            stdout(&o)
+        );
+    }
+}
