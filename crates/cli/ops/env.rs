@@ -1,4 +1,4 @@
-//! Environments (DESIGN §9): `flowpack.toml`, `--url` + `FLOWPACK_TOKEN`, and the embedded
+//! Environments: `flowpack.toml`, `--url` + `FLOWPACK_TOKEN`, and the embedded
 //! `local` environment.
 //!
 //! ```toml

@@ -1,8 +1,8 @@
-//! flowpack's client of the platform's Core API (DESIGN §2).
+//! flowpack's client of the platform's Core API (the Flows endpoints flowpack uses).
 //!
 //! [`Platform`] is the subset of the Flows API that flowpack uses. Two implementations exist: the
 //! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
-//! sandbox's in-process store (the embedded `local` environment, DESIGN §9).
+//! sandbox's in-process store (the embedded `local` environment).
 //!
 //! ```
 //! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
@@ -278,7 +278,7 @@ fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
         .collect()
 }
 
-/// The calls flowpack makes to the platform (DESIGN §2).
+/// The calls flowpack makes to the platform (a subset of the Flows API).
 pub trait Platform: Send + Sync {
     /// `GET /api/v1/flows`: one page.
     fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError>;
@@ -287,7 +287,7 @@ pub trait Platform: Send + Sync {
     /// `POST /api/v1/flows/export`: the flow's export document (version 2).
     fn export_flow(&self, id: FlowId) -> Result<Value, ClientError>;
     /// `POST /api/v1/flows/export` as the bytes of the document the platform sent, so archives
-    /// keep documents as exported (DESIGN §6) and nothing is parsed twice. The default
+    /// keep documents byte for byte as exported and nothing is parsed twice. The default
     /// serialises [`Platform::export_flow`] as compact JSON.
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         Ok(serde_json::to_vec(&self.export_flow(id)?).expect("a JSON value serialises"))
@@ -310,7 +310,7 @@ pub trait Platform: Send + Sync {
     fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError>;
 }
 
-/// How the import body carries the export document (DESIGN §2).
+/// How the import body carries the export document.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportEncoding {

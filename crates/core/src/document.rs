@@ -1,4 +1,4 @@
-//! The export document (DESIGN §3): a `Value`-first model.
+//! The export document: a `Value`-first model.
 //!
 //! An export document is kept as the `serde_json::Value` it was read as (with `preserve_order`
 //! and `arbitrary_precision`, so key order and every number's exact text survive). Typed *views*
@@ -169,7 +169,7 @@ impl DocumentBound {
 /// The top-level keys of an export document; a JSON object with none of them is not one.
 const EXPORT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dependencies"];
 
-/// An export format version (DESIGN §3). Neither version carries its own number in the wild;
+/// An export format version. Neither version carries its own number in the wild;
 /// flowpack detects it and records it as `metadata.format_version` when it writes a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(into = "u32")]
@@ -306,7 +306,8 @@ impl Document {
         })
     }
 
-    /// The document's format version (DESIGN §3's detection rule).
+    /// The document's format version: `metadata.format_version` when present; else 1 when steps
+    /// carry `microservice` and none carries `type`; else 2.
     pub fn format_version(&self) -> FormatVersion {
         self.format
     }
@@ -537,7 +538,7 @@ impl<'a> FlowView<'a> {
     }
 }
 
-/// A version's status (DESIGN §3).
+/// A version's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum VersionStatus {
     /// The editable version; at most one.

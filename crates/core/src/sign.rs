@@ -1,4 +1,4 @@
-//! Signatures (DESIGN §6): minisign format (Ed25519, prehashed) over the exact bytes of
+//! Signatures: minisign format (Ed25519, prehashed) over the exact bytes of
 //! `flowpack.json`, so the stock `minisign -V` verifies them.
 //!
 //! Key files are minisign's: `PREFIX.key` (secret, encrypted with a password or not) and

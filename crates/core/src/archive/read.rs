@@ -347,7 +347,7 @@ impl Archive {
         Ok(bytes)
     }
 
-    /// Runs every check in order (DESIGN §6): structure (every entry read through the limits)
+    /// Runs every check in order, cheapest and most fundamental first: structure (every entry read through the limits)
     /// → manifest parses → signatures against `policy` → every listed entry present with the
     /// right digest → no unlisted entry. Later checks are skipped once one fails.
     pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
