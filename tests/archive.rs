@@ -594,6 +594,22 @@ fn pack_strips_filled_secrets_into_required_inputs() {
     let x = unzip_to(d, &d.join("k.flowpack"), "y");
     let kept = std::fs::read(x.join("flows/shopify-netsuite-orders/export.json")).unwrap();
     assert_eq!(kept, std::fs::read(d.join("doc.json")).unwrap());
+    // The carried values are listed but not required, so such an archive pushes without an
+    // overlay re-supplying them.
+    let m = manifest_of(d, &d.join("k.flowpack"));
+    let carried = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "API_PIN")
+        .unwrap();
+    assert_eq!(carried["required"], false, "{carried}");
+    let o = run(
+        d,
+        &["push", "k.flowpack", "--env", "local", "--dry-run"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
 
 #[test]
@@ -753,6 +769,47 @@ fn hostile_archives_are_rejected_naming_the_entry() {
         ),
         ("truncated", "not a readable zip archive"),
         ("not_a_zip", "not a flowpack archive"),
+        // One zip view: what is verified is what every zip tool sees.
+        (
+            "prepended_bytes",
+            "does not end where the end record begins (offset 373): bytes were added or removed",
+        ),
+        (
+            "hidden_first_entry",
+            "entry \"flowpack.json\": 120 bytes before the first entry",
+        ),
+        (
+            "appended_bytes",
+            "bytes after the end record or a zip comment (neither is allowed)",
+        ),
+        (
+            "comment_fake_end_record",
+            "does not end where the end record begins (offset 331)",
+        ),
+        (
+            "two_end_records",
+            "does not end where the end record begins",
+        ),
+        (
+            "gap_before_central_directory",
+            "16 bytes between the last entry and the central directory",
+        ),
+        (
+            "local_name_differs",
+            "entry \"flows/a/export.json\": the local header names it \"flows/b/export.json\", unlike the central directory",
+        ),
+        (
+            "local_crc_differs",
+            "entry \"flows/a/export.json\": the local header's CRC or sizes differ from the central directory's",
+        ),
+        (
+            "local_size_differs",
+            "entry \"flows/a/export.json\": the local header's CRC or sizes differ",
+        ),
+        (
+            "descriptor_crc_differs",
+            "entry \"flows/a/export.json\": the data descriptor's CRC or sizes differ from the central directory's",
+        ),
     ];
     for (name, want) in cases {
         let t = tempfile::tempdir().unwrap();
@@ -907,4 +964,159 @@ fn validate_and_inspect_read_every_flow_of_an_archive() {
     );
     // The manifest counts the steps of the version the platform summarises (the deployed one).
     assert_eq!(v["manifest"]["flows"][1]["steps"], 6);
+}
+
+#[test]
+fn a_url_with_a_password_is_refused_and_never_printed() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let a = pack(d, "a.flowpack", &[]);
+    let a = a.display().to_string();
+    for url in [
+        "http://user:PASSWORD@127.0.0.1:9",
+        "http://user:PASSWORD@127.0.0.1:9/?key=QUERYSECRET",
+    ] {
+        let o = run(
+            d,
+            &["push", &a, "--url", url, "--dry-run", "--verbose"],
+            &[("FLOWPACK_TOKEN", "tok")],
+        );
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert_ne!(code(&o), 0, "{all}");
+        assert!(all.contains("carries a user name or password"), "{all}");
+        assert!(all.contains("http://127.0.0.1:9"), "{all}");
+        assert!(
+            !all.contains("PASSWORD") && !all.contains("QUERYSECRET"),
+            "{all}"
+        );
+    }
+}
+
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn written_files_honour_the_umask_and_stale_temporaries_are_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let a = pack(d, "a.flowpack", &[]);
+    assert_eq!(mode(&a), 0o666 & !umask());
+    // A killed run's leftovers (its pid is gone) beside the target; a live run's stay.
+    let stale = d.join(".flowpack-tmp.4294967295.AbCdEfGhIj");
+    std::fs::create_dir_all(stale.join("flows")).unwrap();
+    std::fs::write(stale.join("flows/x.json"), b"{}").unwrap();
+    let stale_file = d.join(".flowpack-tmp.4294967294.KlMnOpQrSt");
+    std::fs::write(&stale_file, b"partial").unwrap();
+    std::fs::create_dir(d.join("out")).unwrap();
+    std::fs::set_permissions(d.join("out"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "out",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(mode(&d.join("out")), 0o750);
+    assert_eq!(mode(&d.join("out/flowpack.json")), 0o666 & !umask());
+    assert!(!stale.exists() && !stale_file.exists());
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.starts_with(".flowpack-tmp.")),
+        "{left:?}"
+    );
+    // A new target gets 0777 less the umask.
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "new",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(mode(&d.join("new")), 0o777 & !umask());
+}
+
+#[test]
+fn json_that_is_no_export_document_is_refused_everywhere_and_a_bom_is_accepted() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::write(d.join("list.json"), br#"{"name": "x", "items": [1, 2]}"#).unwrap();
+    for args in [
+        vec!["inspect", "list.json"],
+        vec!["validate", "list.json"],
+        vec!["migrate", "list.json", "--to", "latest"],
+    ] {
+        let o = run(d, &args, &[]);
+        assert_ne!(code(&o), 0, "{args:?}: {}", stdout(&o));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            all.contains("list.json: not an export document"),
+            "{args:?}: {all}"
+        );
+    }
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap());
+    std::fs::write(d.join("bom.json"), bom).unwrap();
+    let o = run(d, &["inspect", "bom.json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// A signed, valid archive stays valid only as the exact bytes every zip tool sees: prepended
+/// junk, a zip comment (holding a fake end record) or appended bytes make verify refuse it,
+/// even with the signature intact.
+#[test]
+fn a_signed_archive_with_bytes_around_it_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let signed = std::fs::read(fixture("legacy/manifest-v1.flowpack")).unwrap();
+    let key = fixture("keys/test.pub").display().to_string();
+    let o = verify(
+        d,
+        &fixture("legacy/manifest-v1.flowpack"),
+        &["--trusted-key", &key],
+    );
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let eocd = signed.len() - 22;
+    let mut prepended = vec![b'J'; 64];
+    prepended.extend_from_slice(&signed);
+    let mut commented = signed.clone();
+    commented[eocd + 20..eocd + 22].copy_from_slice(&22u16.to_le_bytes());
+    commented.extend_from_slice(&signed[eocd..]);
+    let mut appended = signed.clone();
+    appended.extend_from_slice(b"trailing bytes");
+    for (name, bytes) in [
+        ("prepended", prepended),
+        ("commented", commented),
+        ("appended", appended),
+    ] {
+        let p = d.join(format!("{name}.flowpack"));
+        std::fs::write(&p, bytes).unwrap();
+        let o = verify(d, &p, &["--trusted-key", &key]);
+        assert_eq!(code(&o), 1, "{name}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("structure check failed"),
+            "{name}: {}",
+            stdout(&o)
+        );
+    }
 }

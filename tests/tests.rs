@@ -2,7 +2,9 @@
 
 mod archive;
 mod exit_codes;
+mod fuzz;
 mod inspect;
+mod memory;
 mod migrate;
 mod platform;
 mod scripts;

@@ -90,6 +90,9 @@ pub enum EnvError {
         /// The variable.
         var: String,
     },
+    /// A base URL that cannot be used (it carries a user name or password).
+    #[error(transparent)]
+    Url(#[from] flowpack_client::ClientError),
     /// The embedded store could not be opened.
     #[error(transparent)]
     Local(#[from] flowpack_sandbox::StoreError),
@@ -226,12 +229,13 @@ pub fn resolve(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Environment, EnvError> {
     if let Some(url) = &sel.url {
+        flowpack_client::check_base_url(url)?;
         let token = lookup(TOKEN_VAR)
             .filter(|t| !t.is_empty())
             .ok_or(EnvError::NoUrlToken)?;
         let url = base_url(url);
         return Ok(Environment {
-            name: url.clone(),
+            name: flowpack_client::redacted(&url),
             target: Target::Http { url, token },
             overlay: None,
             trusted_keys: Vec::new(),
@@ -289,6 +293,8 @@ pub fn resolve(
     };
     let target = match &table.url {
         Some(url) => {
+            flowpack_client::check_base_url(url)
+                .map_err(|e| bad(format!("[env.{name}] url: {e}")))?;
             let var = table.token_env.as_deref().ok_or_else(|| {
                 bad(format!(
                     "[env.{name}] has a url but no token_env (the variable holding the API key)"
@@ -356,7 +362,7 @@ pub fn connect(env: &Environment, log: Option<LogFn>) -> Result<Connection, EnvE
             let mut options = HttpOptions::new(url.clone(), token.clone());
             options.import_encoding = env.import_encoding;
             options.log = log;
-            let http = Arc::new(HttpPlatform::new(options));
+            let http = Arc::new(HttpPlatform::new(options)?);
             Ok(Connection {
                 platform: http.clone(),
                 http: Some(http),

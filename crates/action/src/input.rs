@@ -150,28 +150,54 @@ pub struct Input {
     pub document: Document,
 }
 
-/// What one path held.
+/// What one path held, each document already turned into a `T` by the caller (so only one
+/// parsed document is alive at a time).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Loaded {
+pub enum Loaded<T> {
     /// A plain export document.
-    Document(Input),
-    /// An archive: its manifest and flow documents.
+    Document(T),
+    /// An archive: its manifest and what became of its flow documents.
     Archive {
         /// The archive's manifest.
         manifest: Box<Manifest>,
-        /// Its flow documents, in entry order.
-        flows: Vec<Input>,
+        /// What became of its flow documents, in entry order.
+        flows: Vec<T>,
     },
 }
 
-/// Loads a document or an archive's flow documents, reading a plain document through `buf` (a
-/// buffer the caller reuses from file to file) and keeping its bytes only when `keep_bytes`.
-/// Archives are opened with the default [`Limits`], so hostile ones are refused naming the entry.
-pub fn load(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> Result<Loaded, InputError> {
+/// Loads a document or an archive's flow documents, passing each to `each`, reading a plain
+/// document through `buf` (a buffer the caller reuses from file to file) and keeping its bytes
+/// only when `keep_bytes`. Archives are opened with the default [`Limits`], so hostile ones are
+/// refused naming the entry.
+///
+/// Memory stays bounded: a plain document is checked against the per-document bound before it
+/// is read; an archive has every entry read through the limits keeping nothing (so a bomb is
+/// named as such, even when its manifest is broken too), then its manifest checked, then its
+/// flow documents parsed one at a time, each checked against the bound before it is parsed.
+pub fn load<T>(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    keep_bytes: bool,
+    mut each: impl FnMut(Input) -> T,
+) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
     if !is_archive(path) {
         buf.clear();
+        let limits = Limits::default();
+        let len = std::fs::metadata(path)
+            .map_err(|cause| DocumentError::Read {
+                path: shown.clone(),
+                cause,
+            })?
+            .len();
+        limits
+            .document
+            .check_size(len)
+            .map_err(|reason| DocumentError::Bound {
+                path: shown.clone(),
+                reason,
+            })?;
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(buf))
             .map_err(|cause| DocumentError::Read {
@@ -179,26 +205,25 @@ pub fn load(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> Result<Loaded, 
                 cause,
             })?;
         let document = Document::from_slice(buf, &shown)?;
-        return Ok(Loaded::Document(Input {
+        return Ok(Loaded::Document(each(Input {
             origin: shown,
             bytes: keep_bytes.then(|| buf.clone()),
             document,
-        }));
+        })));
     }
     expect_archive(path)?;
     let mut archive = Archive::open(path, &Limits::default())?;
-    // Flow entries first: reading them measures sizes and ratios, so a bomb is named as such
-    // even when its manifest is broken too.
+    archive.check_structure()?;
+    let manifest = archive.manifest()?;
     let mut flows = Vec::new();
     for item in archive.flow_documents() {
         let (entry, document) = item?;
-        flows.push(Input {
+        flows.push(each(Input {
             origin: entry_origin(&shown, &entry),
             bytes: None,
             document,
-        });
+        }));
     }
-    let manifest = archive.manifest()?;
     Ok(Loaded::Archive {
         manifest: Box::new(manifest),
         flows,

@@ -68,23 +68,22 @@ pub enum InspectReport {
 pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
     let rules = &opts.secret_rules;
     let shown = opts.file.display().to_string();
-    Ok(match load(&opts.file, &mut Vec::new(), false)? {
-        Loaded::Document(input) => InspectReport::Document {
-            file: input.origin,
-            inspection: inspect(&input.document, rules),
+    let prefix = format!("{shown}!");
+    let one = |f: crate::input::Input| InspectedFlow {
+        entry: f
+            .origin
+            .strip_prefix(&prefix)
+            .unwrap_or(&f.origin)
+            .to_string(),
+        inspection: inspect(&f.document, rules),
+    };
+    Ok(match load(&opts.file, &mut Vec::new(), false, one)? {
+        Loaded::Document(flow) => InspectReport::Document {
+            file: flow.entry,
+            inspection: flow.inspection,
         },
         Loaded::Archive { manifest, flows } => InspectReport::Archive {
-            flows: flows
-                .iter()
-                .map(|f| InspectedFlow {
-                    entry: f
-                        .origin
-                        .strip_prefix(&format!("{shown}!"))
-                        .unwrap_or(&f.origin)
-                        .to_string(),
-                    inspection: inspect(&f.document, rules),
-                })
-                .collect(),
+            flows,
             archive: shown,
             manifest,
         },

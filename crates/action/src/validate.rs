@@ -70,18 +70,15 @@ impl ValidateReport {
 pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, ValidateError> {
     let files = &opts.files;
     let check = |file: &PathBuf, buf: &mut Vec<u8>| -> Result<Vec<Checked>, InputError> {
-        let inputs = match load(file, buf, opts.keep_sources)? {
-            Loaded::Document(input) => vec![input],
-            Loaded::Archive { flows, .. } => flows,
+        let one = |input: crate::input::Input| Checked {
+            report: validate::validate(&input.document, &opts.rules),
+            origin: input.origin,
+            source: input.bytes,
         };
-        Ok(inputs
-            .into_iter()
-            .map(|input| Checked {
-                report: validate::validate(&input.document, &opts.rules),
-                origin: input.origin,
-                source: input.bytes,
-            })
-            .collect())
+        Ok(match load(file, buf, opts.keep_sources, one)? {
+            Loaded::Document(checked) => vec![checked],
+            Loaded::Archive { flows, .. } => flows,
+        })
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -95,7 +95,7 @@ impl HttpOptions {
 impl fmt::Debug for HttpOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpOptions")
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::redacted(&self.base_url))
             .field("token", &MASK)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
@@ -162,8 +162,11 @@ struct Outgoing<'a> {
 }
 
 impl HttpPlatform {
-    /// A client for `options.base_url` + `/api/v1`.
-    pub fn new(options: HttpOptions) -> HttpPlatform {
+    /// A client for `options.base_url` + `/api/v1`. A base URL with user information
+    /// (`user:password@`) is refused ([`ClientError::UrlCredentials`]): the API key travels in
+    /// `token`. Requests are named in errors and log lines by their URL without query.
+    pub fn new(options: HttpOptions) -> Result<HttpPlatform, ClientError> {
+        crate::check_base_url(&options.base_url)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(options.connect_timeout))
@@ -172,12 +175,12 @@ impl HttpPlatform {
             .user_agent(concat!("flowpack/", env!("CARGO_PKG_VERSION")))
             .build();
         let api = format!("{}/api/v1", options.base_url.trim_end_matches('/'));
-        HttpPlatform {
+        Ok(HttpPlatform {
             agent: ureq::Agent::new_with_config(config),
             api,
             options,
             retries: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Retries made so far (attempts beyond each request's first), over all requests.
@@ -208,7 +211,7 @@ impl HttpPlatform {
 
     /// Sends with retries; returns the status and body of the final 2xx response.
     fn send(&self, out: Outgoing<'_>) -> Result<Vec<u8>, ClientError> {
-        let label = format!("{} {}", out.method, out.url);
+        let label = format!("{} {}", out.method, crate::redacted(&out.url));
         let max = self.options.max_attempts.max(1);
         let mut attempt = 0u32;
         loop {
@@ -303,7 +306,7 @@ impl HttpPlatform {
 
     /// A GET: the request's label (for errors) and the response body.
     fn get(&self, url: String) -> Result<(String, Vec<u8>), ClientError> {
-        let label = format!("GET {url}");
+        let label = format!("GET {}", crate::redacted(&url));
         let bytes = self.send(Outgoing {
             method: http::Method::GET,
             url,
@@ -325,7 +328,7 @@ impl HttpPlatform {
         url: String,
         body: &Value,
     ) -> Result<T, ClientError> {
-        let label = format!("{method} {url}");
+        let label = format!("{method} {}", crate::redacted(&url));
         let bytes = self.send(Outgoing {
             method,
             url,
@@ -584,7 +587,7 @@ impl Platform for HttpPlatform {
 
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}/flows/export", self.api);
-        let label = format!("POST {url}");
+        let label = format!("POST {}", crate::redacted(&url));
         let bytes = self.send(Outgoing {
             method: http::Method::POST,
             url,
@@ -597,7 +600,7 @@ impl Platform for HttpPlatform {
 
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
         let url = format!("{}/flows/import", self.api);
-        let label = format!("POST {url}");
+        let label = format!("POST {}", crate::redacted(&url));
         let body = import_body(
             &request.document,
             request.as_marketplace,
@@ -888,7 +891,7 @@ mod tests {
         options.jitter = Arc::new(|| 0.5);
         options.sleep = Arc::new(move |d| rec.lock().unwrap().push(d));
         options.timeout = Duration::from_secs(10);
-        (HttpPlatform::new(options), slept)
+        (HttpPlatform::new(options).unwrap(), slept)
     }
 
     fn flow_json(id: u64, name: &str) -> String {
@@ -1030,7 +1033,7 @@ mod tests {
         let (url, seen) = serve(vec![(200, vec![], flow_json(3, "A"))]);
         let mut options = HttpOptions::new(url, "t");
         options.import_encoding = ImportEncoding::String;
-        let c = HttpPlatform::new(options);
+        let c = HttpPlatform::new(options).unwrap();
         c.import_flow(&ImportRequest {
             document: serde_json::json!({"metadata": {"a": 1}, "flow": {"name": "A"}, "systems": []}),
             as_marketplace: false,
@@ -1112,7 +1115,7 @@ mod tests {
         options.log = Some(Arc::new(move |l: &str| {
             rec.lock().unwrap().push(l.to_string())
         }));
-        HttpPlatform::new(options).show_flow(1).unwrap();
+        HttpPlatform::new(options).unwrap().show_flow(1).unwrap();
         let lines = lines.lock().unwrap();
         assert!(lines[0].ends_with("Authorization: ••••"), "{lines:?}");
         assert!(lines.iter().all(|l| !l.contains("tok-123")));

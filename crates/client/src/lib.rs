@@ -16,8 +16,12 @@
 //! assert_eq!(body["as_marketplace"], true);
 //!
 //! // A client never shows its API key.
-//! let client = HttpPlatform::new(HttpOptions::new("https://core.example.com", "s3cr3t"));
+//! let client = HttpPlatform::new(HttpOptions::new("https://core.example.com", "s3cr3t")).unwrap();
 //! assert!(!format!("{client:?}").contains("s3cr3t"));
+//!
+//! // A base URL with a password is refused, and the password is never shown.
+//! let err = HttpPlatform::new(HttpOptions::new("https://me:pw@core.example.com", "k")).unwrap_err();
+//! assert!(!err.to_string().contains("pw"));
 //! ```
 
 use std::collections::BTreeMap;
@@ -227,6 +231,16 @@ pub enum ClientError {
     Unsupported {
         /// The operation, e.g. `GET /api/v1/flows/7/webhooks`.
         operation: String,
+    },
+    /// The base URL carries a user name or password (never printed; `url` is redacted).
+    #[error(
+        "{url}: the URL carries a user name or password, which flowpack refuses (it would be \
+         printed and stored); put the API key in the variable that token_env names (FLOWPACK_TOKEN \
+         with --url) instead"
+    )]
+    UrlCredentials {
+        /// The URL without its user information and query.
+        url: String,
     },
 }
 
@@ -462,6 +476,41 @@ pub struct CallbackRequest {
 
 fn unsupported<T>(operation: String) -> Result<T, ClientError> {
     Err(ClientError::Unsupported { operation })
+}
+
+/// `url` without its user information (`user:password@`), query and fragment: the form of a URL
+/// that may be printed, logged or stored (for example as an archive manifest's `source.url`).
+///
+/// ```
+/// assert_eq!(
+///     flowpack_client::redacted("https://me:pw@core.example.com:8443/api?key=s3cr3t#x"),
+///     "https://core.example.com:8443/api"
+/// );
+/// ```
+pub fn redacted(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..cut];
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}{host}{path}")
+}
+
+/// Refuses a base URL that carries user information (`user:password@host`).
+pub fn check_base_url(url: &str) -> Result<(), ClientError> {
+    let without_query = &url[..url.find(['?', '#']).unwrap_or(url.len())];
+    let rest = without_query
+        .find("://")
+        .map_or(without_query, |i| &without_query[i + 3..]);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return Err(ClientError::UrlCredentials { url: redacted(url) });
+    }
+    Ok(())
 }
 
 fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
@@ -732,5 +781,42 @@ mod tests {
             serde_json::json!({"status": "active", "body": null, "hmac_secret_key": "s3cr3t"})
         );
         assert!(!format!("{webhook:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn userinfo_and_query_never_survive_redaction() {
+        for (url, want) in [
+            (
+                "http://user:PASSWORD@host:8080/x?token=T#f",
+                "http://host:8080/x",
+            ),
+            ("https://a@b@host", "https://host"),
+            ("http://host/p?q=1", "http://host/p"),
+            ("http://host", "http://host"),
+            ("host:1/p@x", "host:1/p@x"),
+        ] {
+            assert_eq!(redacted(url), want, "{url}");
+        }
+        let err = check_base_url("http://user:PASSWORD@127.0.0.1:9/?k=SECRET").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("http://127.0.0.1:9/"), "{shown}");
+        assert!(
+            !shown.contains("PASSWORD") && !shown.contains("SECRET") && !shown.contains("user:"),
+            "{shown}"
+        );
+        assert!(check_base_url("https://core.example.com/base").is_ok());
+        assert!(check_base_url("https://core.example.com/a@b").is_ok());
+
+        let mut options = HttpOptions::new("http://127.0.0.1:9/?k=SECRET", "tok");
+        let debug = format!("{options:?}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("tok\""),
+            "{debug}"
+        );
+        options.base_url = "http://u:PASSWORD@127.0.0.1:9".into();
+        assert!(matches!(
+            HttpPlatform::new(options),
+            Err(ClientError::UrlCredentials { .. })
+        ));
     }
 }

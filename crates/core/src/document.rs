@@ -1,4 +1,4 @@
-//! The export document (DESIGN §3): a `Value`-first model.
+//! The export document: a `Value`-first model.
 //!
 //! An export document is kept as the `serde_json::Value` it was read as (with `preserve_order`
 //! and `arbitrary_precision`, so key order and every number's exact text survive). Typed *views*
@@ -38,6 +38,23 @@ pub enum DocumentError {
         /// What was found instead (`array`, `string`, …).
         found: &'static str,
     },
+    /// The JSON object has none of the five top-level keys of an export document.
+    #[error(
+        "{path}: not an export document (none of its top-level keys metadata, flow, systems, \
+         scripts, dependencies)"
+    )]
+    NotAnExportDocument {
+        /// The file (or archive entry) at fault.
+        path: String,
+    },
+    /// The document costs more than the per-document bound allows; refused before parsing.
+    #[error("{path}: refused before parsing: {reason}")]
+    Bound {
+        /// The file (or archive entry) at fault.
+        path: String,
+        /// Which bound, and its value.
+        reason: String,
+    },
     /// `metadata.format_version` names a version flowpack does not know.
     #[error(
         "{path}: unsupported export format version {found} at /metadata/format_version (known: 1, 2)"
@@ -50,7 +67,109 @@ pub enum DocumentError {
     },
 }
 
-/// An export format version (DESIGN §3). Neither version carries its own number in the wild;
+/// What parsing one document may cost: every document is checked against this bound by a
+/// streaming scan of its bytes before any JSON value is built, so a small file of tiny values (a
+/// 60 MiB entry of `1,1,1,…` builds gigabytes of values) is refused with the bound named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentBound {
+    /// Largest document, in bytes (default 16 MiB).
+    pub max_bytes: u64,
+    /// Most JSON values: objects, arrays, strings, numbers, `true`, `false`, `null`; object keys
+    /// not counted (default 1,000,000).
+    pub max_values: u64,
+    /// Deepest nesting of objects and arrays (default 128).
+    pub max_depth: usize,
+}
+
+impl Default for DocumentBound {
+    fn default() -> Self {
+        DocumentBound {
+            max_bytes: 16 * 1024 * 1024,
+            max_values: 1_000_000,
+            max_depth: 128,
+        }
+    }
+}
+
+impl DocumentBound {
+    /// The reason `len` bytes are over the size bound, if they are.
+    pub fn check_size(&self, len: u64) -> Result<(), String> {
+        if len > self.max_bytes {
+            return Err(format!(
+                "larger than the per-document bound of {} bytes",
+                self.max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks `bytes` against every bound with one pass over the bytes (no value is built); the
+    /// error names the bound. Malformed JSON is left to the parser.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        self.check_size(bytes.len() as u64)?;
+        let (mut values, mut depth) = (0u64, 0usize);
+        let (mut in_string, mut escaped, mut expect_value) = (false, false, true);
+        for &b in bytes {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    in_string = true;
+                    values += 1;
+                    expect_value = false;
+                }
+                // The string before a colon was a key, not a value.
+                b':' => {
+                    values = values.saturating_sub(1);
+                    expect_value = true;
+                }
+                b'{' | b'[' => {
+                    values += 1;
+                    depth += 1;
+                    expect_value = true;
+                    if depth > self.max_depth {
+                        return Err(format!(
+                            "nested deeper than the per-document bound of {} levels",
+                            self.max_depth
+                        ));
+                    }
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    expect_value = false;
+                }
+                b',' => expect_value = true,
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                _ => {
+                    if expect_value {
+                        values += 1;
+                        expect_value = false;
+                    }
+                }
+            }
+            if values > self.max_values {
+                return Err(format!(
+                    "more than the per-document bound of {} JSON values",
+                    self.max_values
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The top-level keys of an export document; a JSON object with none of them is not one.
+const EXPORT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dependencies"];
+
+/// An export format version. Neither version carries its own number in the wild;
 /// flowpack detects it and records it as `metadata.format_version` when it writes a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(into = "u32")]
@@ -120,17 +239,41 @@ pub struct Document {
 }
 
 impl Document {
-    /// Reads a document from a file; errors name the file.
+    /// Reads a document from a file under the default [`DocumentBound`]; errors name the file.
     pub fn read(path: &Path) -> Result<Document, DocumentError> {
-        let bytes = std::fs::read(path).map_err(|cause| DocumentError::Read {
-            path: path.display().to_string(),
+        let shown = path.display().to_string();
+        let read_err = |cause| DocumentError::Read {
+            path: shown.clone(),
             cause,
-        })?;
-        Document::from_slice(&bytes, &path.display().to_string())
+        };
+        let len = std::fs::metadata(path).map_err(read_err)?.len();
+        DocumentBound::default()
+            .check_size(len)
+            .map_err(|reason| DocumentError::Bound {
+                path: shown.clone(),
+                reason,
+            })?;
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        Document::from_slice(&bytes, &shown)
     }
 
-    /// Parses a document; `origin` (a path or archive entry) names it in errors.
+    /// Parses a document under the default [`DocumentBound`]; `origin` (a path or archive
+    /// entry) names it in errors. A leading UTF-8 byte order mark is skipped.
     pub fn from_slice(bytes: &[u8], origin: &str) -> Result<Document, DocumentError> {
+        Document::from_slice_bounded(bytes, origin, &DocumentBound::default())
+    }
+
+    /// Parses a document after checking `bytes` against `bound` (before any value is built).
+    pub fn from_slice_bounded(
+        bytes: &[u8],
+        origin: &str,
+        bound: &DocumentBound,
+    ) -> Result<Document, DocumentError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        bound.check(bytes).map_err(|reason| DocumentError::Bound {
+            path: origin.to_string(),
+            reason,
+        })?;
         let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,
@@ -138,12 +281,17 @@ impl Document {
         Document::from_value(value, origin)
     }
 
-    /// Wraps a JSON value; it must be an object.
+    /// Wraps a JSON value; it must be an object with at least one of the five top-level keys.
     pub fn from_value(value: Value, origin: &str) -> Result<Document, DocumentError> {
-        if !value.is_object() {
+        let Some(root) = value.as_object() else {
             return Err(DocumentError::NotAnObject {
                 path: origin.to_string(),
                 found: json_type_name(&value),
+            });
+        };
+        if !EXPORT_KEYS.iter().any(|k| root.contains_key(*k)) {
+            return Err(DocumentError::NotAnExportDocument {
+                path: origin.to_string(),
             });
         }
         let (format, detection) =
@@ -158,7 +306,8 @@ impl Document {
         })
     }
 
-    /// The document's format version (DESIGN §3's detection rule).
+    /// The document's format version: `metadata.format_version` when present; else 1 when steps
+    /// carry `microservice` and none carries `type`; else 2.
     pub fn format_version(&self) -> FormatVersion {
         self.format
     }
@@ -389,7 +538,7 @@ impl<'a> FlowView<'a> {
     }
 }
 
-/// A version's status (DESIGN §3).
+/// A version's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum VersionStatus {
     /// The editable version; at most one.
@@ -793,5 +942,65 @@ mod tests {
         assert_eq!(keys.last().unwrap().as_str(), "format_version");
         doc.unstamp_format_version();
         assert_eq!(doc.value(), &before);
+    }
+
+    #[test]
+    fn json_that_is_no_export_document_is_refused_and_a_bom_is_accepted() {
+        let err = Document::from_slice(br#"{"name":"A","items":[1,2]}"#, "list.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "list.json: not an export document (none of its top-level keys metadata, flow, \
+             systems, scripts, dependencies)"
+        );
+        let doc =
+            Document::from_slice(b"\xEF\xBB\xBF{\"flow\":{\"name\":\"A\"}}", "bom.json").unwrap();
+        assert_eq!(doc.flow().unwrap().name(), Some("A"));
+    }
+
+    #[test]
+    fn the_per_document_bound_is_checked_before_parsing_and_named() {
+        let bound = DocumentBound {
+            max_bytes: 1000,
+            max_values: 10,
+            max_depth: 3,
+        };
+        let refused = |bytes: &[u8]| {
+            Document::from_slice_bounded(bytes, "d.json", &bound)
+                .unwrap_err()
+                .to_string()
+        };
+        // Eleven values: the object, the array and nine numbers; keys are not values.
+        assert_eq!(
+            refused(br#"{"flow":[1,2,3,4,5,6,7,8,9]}"#),
+            "d.json: refused before parsing: more than the per-document bound of 10 JSON values"
+        );
+        assert!(
+            Document::from_slice_bounded(br#"{"flow":[1,2,3,4,5,6,7,8]}"#, "d.json", &bound)
+                .is_ok()
+        );
+        // Strings hiding brackets, colons and quotes do not confuse the count.
+        assert!(
+            Document::from_slice_bounded(br#"{"flow":"[[[[:\"{{{{,,,,"}"#, "d.json", &bound)
+                .is_ok()
+        );
+        assert_eq!(
+            refused(br#"{"flow":[[[1]]]}"#),
+            "d.json: refused before parsing: nested deeper than the per-document bound of 3 levels"
+        );
+        let big = format!(r#"{{"flow":"{}"}}"#, "x".repeat(1000));
+        assert_eq!(
+            refused(big.as_bytes()),
+            "d.json: refused before parsing: larger than the per-document bound of 1000 bytes"
+        );
+        // The default bound refuses a document of a million tiny numbers.
+        let mut many = String::from(r#"{"flow":["#);
+        many.push_str(&"1,".repeat(1_000_000));
+        many.push_str("1]}");
+        let err = Document::from_slice(many.as_bytes(), "many.json").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("more than the per-document bound of 1000000 JSON values"),
+            "{err}"
+        );
     }
 }

@@ -26,6 +26,6 @@ pub mod secrets;
 pub mod summary;
 pub mod validate;
 
-pub use document::{Document, DocumentError, FormatVersion};
+pub use document::{Document, DocumentBound, DocumentError, FormatVersion};
 pub mod archive;
 pub mod sign;

@@ -1,11 +1,12 @@
-//! Signatures (DESIGN §6): minisign format (Ed25519, prehashed) over the exact bytes of
+//! Signatures: minisign format (Ed25519, prehashed) over the exact bytes of
 //! `flowpack.json`, so the stock `minisign -V` verifies them.
 //!
 //! Key files are minisign's: `PREFIX.key` (secret, encrypted with a password or not) and
 //! `PREFIX.pub`. Keys made by `minisign -G` load too, including the unencrypted keys of
 //! `minisign -G -W` 0.11, which carry an all-zero key checksum.
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
@@ -248,7 +249,7 @@ pub fn keygen(opts: &KeygenOptions) -> Result<KeygenReport, SignError> {
     };
     let (sk_path, pk_path) = (with_ext(".key"), with_ext(".pub"));
     for p in [&sk_path, &pk_path] {
-        if p.exists() {
+        if p.symlink_metadata().is_ok() {
             return Err(SignError::Exists { path: p.clone() });
         }
     }
@@ -266,13 +267,64 @@ pub fn keygen(opts: &KeygenOptions) -> Result<KeygenReport, SignError> {
         .to_box(Some(&format!("flowpack secret key {key_id}")))
         .map_err(mlib)?;
     let pk_box: PublicKeyBox = kp.pk.to_box().map_err(mlib)?;
-    crate::fsutil::write_bytes_atomic(&sk_path, sk_box.to_string().as_bytes())?;
-    crate::fsutil::write_bytes_atomic(&pk_path, pk_box.to_string().as_bytes())?;
+    claim_pair(
+        (&sk_path, sk_box.to_string().as_bytes()),
+        (&pk_path, pk_box.to_string().as_bytes()),
+    )?;
     Ok(KeygenReport {
         secret_key: sk_path,
         public_key: pk_path,
         key_id,
     })
+}
+
+/// Creates the secret key (mode 0600) and the public key (0644 less the umask) exclusively: both
+/// are written to temporary files first, then hard-linked to their names, which fails when a name
+/// exists (no overwrite, no race between two runs). When the public key's name is taken after the
+/// secret key's was claimed, the secret key is removed again, so no run leaves a mismatched pair.
+fn claim_pair(secret: (&Path, &[u8]), public: (&Path, &[u8])) -> Result<(), SignError> {
+    let dir_of = |p: &Path| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let write_err = |path: &Path, cause: std::io::Error| {
+        SignError::from(crate::fsutil::WriteError {
+            path: path.to_path_buf(),
+            cause,
+        })
+    };
+    let temp = |(path, bytes): (&Path, &[u8]), mode: u32| {
+        let mut t =
+            crate::fsutil::temp_file_in(&dir_of(path), mode).map_err(|e| write_err(path, e))?;
+        // The mode is applied again explicitly: 0600 must hold whatever the umask.
+        if mode == 0o600 {
+            t.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| write_err(path, e))?;
+        }
+        t.write_all(bytes).map_err(|e| write_err(path, e))?;
+        t.as_file().sync_all().map_err(|e| write_err(path, e))?;
+        Ok::<_, SignError>(t)
+    };
+    let sk_tmp = temp(secret, 0o600)?;
+    let pk_tmp = temp(public, 0o644)?;
+    let claim = |tmp: &tempfile::NamedTempFile, path: &Path| {
+        std::fs::hard_link(tmp.path(), path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                SignError::Exists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                write_err(path, e)
+            }
+        })
+    };
+    claim(&sk_tmp, secret.0)?;
+    if let Err(e) = claim(&pk_tmp, public.0) {
+        let _ = std::fs::remove_file(secret.0);
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
@@ -373,5 +425,64 @@ mod tests {
                 .key_id(),
             r.key_id
         );
+    }
+
+    #[test]
+    fn concurrent_keygens_on_one_prefix_leave_one_matching_pair() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let prefix = dir.path().join(format!("k{round}"));
+            let results: Vec<_> = std::thread::scope(|s| {
+                let runs: Vec<_> = (0..6)
+                    .map(|_| {
+                        s.spawn(|| {
+                            keygen(&KeygenOptions {
+                                prefix: prefix.clone(),
+                                password: None,
+                            })
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(won.len(), 1, "round {round}: {results:?}");
+            assert!(
+                results
+                    .iter()
+                    .filter_map(|r| r.as_ref().err())
+                    .all(|e| matches!(e, SignError::Exists { .. })),
+                "{results:?}"
+            );
+            let sk = SigningKey::load(&won[0].secret_key, None).unwrap();
+            let pk = TrustedKey::load(&won[0].public_key).unwrap();
+            assert_eq!(sk.key_id(), won[0].key_id);
+            let sig = sk.sign(b"m", "c").unwrap();
+            assert!(pk.verify(b"m", &sig).is_ok());
+            // Only the pair is left: no temporaries.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&won[0].secret_key), 0o600);
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let umask = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+                .unwrap();
+            assert_eq!(mode(&won[0].public_key), 0o644 & !umask);
+        }
+    }
+
+    #[test]
+    fn keygen_never_replaces_an_existing_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pub"), b"mine").unwrap();
+        let r = keygen(&KeygenOptions {
+            prefix: dir.path().join("k"),
+            password: None,
+        });
+        assert!(matches!(r, Err(SignError::Exists { .. })), "{r:?}");
+        assert_eq!(std::fs::read(dir.path().join("k.pub")).unwrap(), b"mine");
+        assert!(!dir.path().join("k.key").exists());
     }
 }

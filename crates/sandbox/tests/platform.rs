@@ -145,7 +145,7 @@ fn the_http_client_implements_every_new_method_against_the_server() {
         ServerOptions::new("key"),
     )
     .unwrap();
-    exercise(&HttpPlatform::new(HttpOptions::new(server.url(), "key")));
+    exercise(&HttpPlatform::new(HttpOptions::new(server.url(), "key")).unwrap());
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn the_http_client_walks_every_page_of_versions() {
         ServerOptions::new("key"),
     )
     .unwrap();
-    let client = HttpPlatform::new(HttpOptions::new(server.url(), "key"));
+    let client = HttpPlatform::new(HttpOptions::new(server.url(), "key")).unwrap();
     let versions = client.list_versions(flow.id).unwrap();
     assert_eq!(versions.len(), 120);
     assert_eq!(versions.last().unwrap().iteration, 126);

@@ -1,4 +1,5 @@
-//! Resource limits for reading untrusted archives (DESIGN §6 "Hostile input").
+//! Resource limits for reading untrusted archives (hostile input is expected: every limit
+//! is measured, never taken from what the archive declares).
 
 /// Limits applied while reading an archive. Sizes are measured while decompressing, never taken
 /// from the sizes the archive declares.
@@ -12,6 +13,9 @@ pub struct Limits {
     pub max_total_size: u64,
     /// Largest ratio of uncompressed to compressed bytes of one entry.
     pub max_ratio: u64,
+    /// What one document (a flow document or the manifest) may cost to parse: size, values,
+    /// nesting; checked before any JSON value is built.
+    pub document: crate::document::DocumentBound,
 }
 
 impl Default for Limits {
@@ -21,6 +25,7 @@ impl Default for Limits {
             max_entry_size: 64 * 1024 * 1024,
             max_total_size: 1024 * 1024 * 1024,
             max_ratio: 1000,
+            document: crate::document::DocumentBound::default(),
         }
     }
 }

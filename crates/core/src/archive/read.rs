@@ -97,17 +97,27 @@ impl Archive {
             path: origin.clone(),
             error,
         })?;
-        let mut reader = Reader::open(file).map_err(|e| ArchiveError::Malformed {
-            archive: origin.clone(),
-            reason: e.to_string(),
+        let mut reader = Reader::open(file).map_err(|e| match e {
+            zipio::OpenError::Zip(e) => ArchiveError::Malformed {
+                archive: origin.clone(),
+                reason: e.to_string(),
+            },
+            zipio::OpenError::Layout {
+                entry: Some(entry),
+                reason,
+            } => ArchiveError::Hostile {
+                archive: origin.clone(),
+                entry: display_name(&entry),
+                reason,
+            },
+            zipio::OpenError::Layout {
+                entry: None,
+                reason,
+            } => ArchiveError::Malformed {
+                archive: origin.clone(),
+                reason,
+            },
         })?;
-        if let Some(dup) = reader.duplicate_name() {
-            return Err(ArchiveError::Hostile {
-                archive: origin,
-                entry: display_name(&dup),
-                reason: "duplicate entry name".into(),
-            });
-        }
         if reader.len() > limits.max_entries {
             return Err(ArchiveError::Limit {
                 archive: origin,
@@ -173,11 +183,7 @@ impl Archive {
             .cloned()
         {
             let mut total = 0;
-            let mut bytes = Vec::new();
-            archive.read_limited(&e, &mut total, |chunk| {
-                bytes.extend_from_slice(chunk);
-                Ok(())
-            })?;
+            let bytes = archive.read_document(&e, &mut total)?;
             archive.manifest_bytes = Some(bytes);
         }
         Ok(archive)
@@ -208,6 +214,10 @@ impl Archive {
             .manifest_bytes
             .as_deref()
             .ok_or_else(|| bad("missing".into()))?;
+        self.limits
+            .document
+            .check(bytes)
+            .map_err(|reason| bad(format!("refused before parsing: {reason}")))?;
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         if let Some(err) = manifest_validator().iter_errors(&value).next() {
@@ -292,6 +302,41 @@ impl Archive {
         Ok(read)
     }
 
+    /// Reads one document entry fully, through the limits and the per-document size bound
+    /// (reading stops as soon as the entry passes it).
+    fn read_document(&mut self, entry: &Entry, total: &mut u64) -> Result<Vec<u8>, ArchiveError> {
+        let bound = self.limits.document;
+        let mut bytes = Vec::new();
+        let mut over = None;
+        let result = self.read_limited(entry, total, |c| {
+            if let Err(reason) = bound.check_size((bytes.len() + c.len()) as u64) {
+                over = Some(reason);
+                return Err(std::io::Error::other("bound"));
+            }
+            bytes.extend_from_slice(c);
+            Ok(())
+        });
+        if let Some(reason) = over {
+            return Err(ArchiveError::Hostile {
+                archive: self.origin.clone(),
+                entry: entry.path.clone(),
+                reason: format!("refused before parsing: {reason}"),
+            });
+        }
+        result?;
+        Ok(bytes)
+    }
+
+    /// Reads every entry once through the limits (sizes, ratios, total measured while
+    /// decompressing), keeping nothing: the structure check, in constant memory.
+    pub fn check_structure(&mut self) -> Result<u64, ArchiveError> {
+        let mut total = 0;
+        for e in self.entries.clone() {
+            self.read_limited(&e, &mut total, |_| Ok(()))?;
+        }
+        Ok(total)
+    }
+
     /// Reads one entry fully (through the limits).
     fn read_all(&mut self, entry: &Entry, total: &mut u64) -> Result<Vec<u8>, ArchiveError> {
         let mut bytes = Vec::new();
@@ -302,7 +347,7 @@ impl Archive {
         Ok(bytes)
     }
 
-    /// Runs every check in order: structure (every entry read through the limits)
+    /// Runs every check in order, cheapest and most fundamental first: structure (every entry read through the limits)
     /// → manifest parses → signatures against `policy` → every listed entry present with the
     /// right digest → no unlisted entry. Later checks are skipped once one fails.
     pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
@@ -569,7 +614,7 @@ impl Iterator for VerifiedFlows<'_> {
                     entry: record.path.clone(),
                     reason: "listed in the manifest but missing".into(),
                 })?;
-            let bytes = self.archive.read_all(&entry, &mut self.total)?;
+            let bytes = self.archive.read_document(&entry, &mut self.total)?;
             let got = hex::encode(Sha256::digest(&bytes));
             if got != record.sha256 {
                 return Err(ArchiveError::Digest {
@@ -581,7 +626,11 @@ impl Iterator for VerifiedFlows<'_> {
                     ),
                 });
             }
-            let doc = Document::from_slice(&bytes, &format!("{origin}!{}", record.path))?;
+            let doc = Document::from_slice_bounded(
+                &bytes,
+                &format!("{origin}!{}", record.path),
+                &self.archive.limits.document,
+            )?;
             Ok((record, doc))
         })())
     }
@@ -600,9 +649,12 @@ impl Iterator for FlowDocuments<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         let entry = self.entries.next()?;
         Some((|| {
-            let bytes = self.archive.read_all(&entry, &mut self.total)?;
-            let doc =
-                Document::from_slice(&bytes, &format!("{}!{}", self.archive.origin, entry.path))?;
+            let bytes = self.archive.read_document(&entry, &mut self.total)?;
+            let doc = Document::from_slice_bounded(
+                &bytes,
+                &format!("{}!{}", self.archive.origin, entry.path),
+                &self.archive.limits.document,
+            )?;
             Ok((entry.path.clone(), doc))
         })())
     }
@@ -807,10 +859,11 @@ pub fn unpack(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".flowpack-unpack.")
-        .tempdir_in(&parent)
-        .map_err(|e| io(&parent, e))?;
+    let tmp = crate::fsutil::temp_dir_in(&parent).map_err(|e| io(&parent, e))?;
+    // An existing (empty) target keeps its mode; a new one gets 0777 less the umask.
+    if let Ok(meta) = std::fs::metadata(dir) {
+        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(|e| io(dir, e))?;
+    }
     let manifest = a.manifest()?;
     let mut files = Vec::new();
     let mut total = 0;

