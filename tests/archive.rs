@@ -152,7 +152,7 @@ fn written_manifests_validate_against_the_schema() {
     );
     let m = manifest_of(t.path(), &a);
     let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root().join("schemas/manifest.schema.json")).unwrap(),
+        &std::fs::read(root().join("crates/core/schemas/manifest.schema.json")).unwrap(),
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
@@ -906,4 +906,68 @@ fn validate_and_inspect_read_every_flow_of_an_archive() {
     );
     // The manifest counts the steps of the version the platform summarises (the deployed one).
     assert_eq!(v["manifest"]["flows"][1]["steps"], 6);
+}
+
+/// An archive made by flowpack 0.1.0 (manifest version 1, no `flow.json`) still verifies against
+/// its signer's key, inspects (showing `requires`) and unpacks byte for byte.
+#[test]
+fn a_version_1_archive_still_verifies_inspects_and_unpacks() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let legacy = fixture("legacy/manifest-v1.flowpack");
+    let legacy_s = legacy.display().to_string();
+    let key = fixture("keys/test.pub").display().to_string();
+    let o = verify(d, &legacy, &["--trusted-key", &key]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = run(d, &["inspect", &legacy_s], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  requires        export format 2, 3 system(s), 1 script(s), 0 dependencies\n    system      HubSpot\n"),
+        "{text}"
+    );
+    assert!(!text.contains("settings "), "{text}");
+    let o = run(d, &["inspect", &legacy_s, "--format", "json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["manifest"]["format_version"], 1);
+    assert_eq!(v["flows"].as_array().unwrap().len(), 3);
+    assert_eq!(v["flows"][0]["settings"], serde_json::Value::Null);
+    let o = run(
+        d,
+        &["unpack", &legacy_s, "-d", "out", "--trusted-key", &key],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let x = unzip_to(d, &legacy, "ref");
+    for rel in [
+        "flowpack.json",
+        "flows/stock-sync/export.json",
+        "signatures/A58EBD1156F26C6A.minisig",
+    ] {
+        assert_eq!(
+            std::fs::read(d.join("out").join(rel)).unwrap(),
+            std::fs::read(x.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
+
+/// Today's pack writes manifest version 2: `requires` objects, `settings: null` per flow.
+#[test]
+fn pack_writes_manifest_version_2() {
+    let t = tempfile::tempdir().unwrap();
+    let a = pack(t.path(), "a.flowpack", &[]);
+    let m = manifest_of(t.path(), &a);
+    assert_eq!(m["format_version"], 2);
+    assert!(
+        m["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["settings"].is_null())
+    );
+    assert_eq!(m["requires"]["systems"][0]["name"], "HubSpot");
+    assert!(m["requires"]["systems"][0].get("protocol").is_some());
+    assert!(m["requires"]["dependencies"].is_array());
 }

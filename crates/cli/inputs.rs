@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
-use flowpack_core::archive::{Archive, Limits, Manifest};
+use flowpack_core::archive::{Archive, FlowSettings, Limits, Manifest};
 use flowpack_core::{Document, DocumentError};
 
 /// One document to look at: where it came from (`file`, or `archive!entry`), its bytes when read
@@ -33,6 +33,9 @@ pub enum Loaded {
         manifest: Box<Manifest>,
         /// Its flow documents, in entry order.
         flows: Vec<Input>,
+        /// The flows' settings (`flow.json`, manifest version 2) by the export document's entry
+        /// path, each checked against its digest.
+        settings: std::collections::BTreeMap<String, FlowSettings>,
     },
 }
 
@@ -85,8 +88,15 @@ pub fn load_with(path: &Path, buf: &mut Vec<u8>, keep_bytes: bool) -> anyhow::Re
         });
     }
     let manifest = archive.manifest()?;
+    let mut settings = std::collections::BTreeMap::new();
+    for record in &manifest.flows {
+        if let Some(s) = archive.flow_settings(record)? {
+            settings.insert(record.path.clone(), s);
+        }
+    }
     Ok(Loaded::Archive {
         manifest: Box::new(manifest),
         flows,
+        settings,
     })
 }

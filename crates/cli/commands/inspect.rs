@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use flowpack_core::archive::Manifest;
+use flowpack_core::archive::{FlowSettings, Manifest};
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
@@ -57,7 +57,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 InspectFormat::Json => print_json(&inspection)?,
             }
         }
-        Loaded::Archive { manifest, flows } => {
+        Loaded::Archive {
+            manifest,
+            flows,
+            settings,
+        } => {
             let inspections: Vec<(String, Inspection)> = flows
                 .iter()
                 .map(|f| {
@@ -74,6 +78,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     for (entry, inspection) in &inspections {
                         println!();
                         print_human(entry, inspection);
+                        if let Some(s) = settings.get(entry) {
+                            print_settings(s);
+                        }
                     }
                 }
                 InspectFormat::Json => {
@@ -83,6 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             let mut v = serde_json::to_value(i).expect("an inspection serialises");
                             if let Some(obj) = v.as_object_mut() {
                                 obj.insert("entry".into(), entry.clone().into());
+                                obj.insert(
+                                    "settings".into(),
+                                    serde_json::to_value(settings.get(entry))
+                                        .expect("flow settings serialise"),
+                                );
                             }
                             v
                         })
@@ -120,17 +132,87 @@ fn print_manifest(file: &str, m: &Manifest) {
             f.path, f.name, f.steps, f.size
         );
     }
+    println!(
+        "  requires        export format {}, {} system(s), {} script(s), {} dependenc{}",
+        m.requires.export_format,
+        m.requires.systems.len(),
+        m.requires.scripts.len(),
+        m.requires.dependencies.len(),
+        if m.requires.dependencies.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        }
+    );
+    for s in &m.requires.systems {
+        println!("    system      {}{}", s.name, paren(&s.protocol));
+    }
+    for s in &m.requires.scripts {
+        println!("    script      {}{}", s.name, paren(&s.language));
+    }
+    for d in &m.requires.dependencies {
+        println!("    dependency  {} ({})", d.name, d.kind);
+    }
     if !m.inputs.is_empty() {
         println!("  inputs          {}", m.inputs.len());
         for i in &m.inputs {
             println!(
-                "    {:?} {} ({}){}",
-                i.kind,
+                "    {} {} ({}){}",
+                i.kind.as_str(),
                 i.name,
                 i.flow,
                 if i.required { ", required" } else { "" }
             );
         }
+    }
+}
+
+fn paren(v: &Option<String>) -> String {
+    v.as_ref().map_or_else(String::new, |v| format!(" ({v})"))
+}
+
+/// A flow's `flow.json`, below its document's summary.
+fn print_settings(s: &FlowSettings) {
+    println!(
+        "  settings        enabled {}   deployed iteration {}   priority {}",
+        s.enabled,
+        or_dash(&s.deployed_iteration),
+        s.priority
+    );
+    println!(
+        "    prod_flag {}, use_queued_time {}, remove_failed_payloads {}, layout {}",
+        s.prod_flag,
+        s.use_queued_time,
+        s.remove_failed_payloads,
+        if s.layout_direction.is_empty() {
+            "-"
+        } else {
+            &s.layout_direction
+        }
+    );
+    if !s.labels.is_empty() || !s.notification_groups.is_empty() {
+        println!(
+            "    labels {:?}, notification groups {:?}",
+            s.labels, s.notification_groups
+        );
+    }
+    for (n, w) in s.webhooks.iter().enumerate() {
+        println!(
+            "    webhook [{n}]  {} {}{}",
+            w.status,
+            w.format,
+            if w.has_hmac_secret_key {
+                format!(
+                    ", HMAC {} (secret is an input)",
+                    w.hmac_algorithm.as_deref().unwrap_or("-")
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (n, c) in s.callbacks.iter().enumerate() {
+        println!("    callback [{n}] {} {}", c.status, c.format);
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackageKind, SourceInfo, WriterOptions,
+    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackageKind, WriterOptions,
 };
 
 use super::keygen::load_signing_key;
@@ -87,18 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             name: None,
         })?;
     }
-    let params = ManifestParams {
-        name: args.name,
-        version,
-        kind: match args.kind {
-            Kind::Backup => PackageKind::Backup,
-            Kind::Release => PackageKind::Release,
-            Kind::Marketplace => PackageKind::Marketplace,
-        },
-        description: args.description,
-        generator: format!("flowpack {}", env!("CARGO_PKG_VERSION")),
-        source: SourceInfo::default(),
+    let kind = match args.kind {
+        Kind::Backup => PackageKind::Backup,
+        Kind::Release => PackageKind::Release,
+        Kind::Marketplace => PackageKind::Marketplace,
     };
+    let mut params = ManifestParams::new(&args.name, version, kind);
+    params.description = args.description;
+    params.generator = format!("flowpack {}", env!("CARGO_PKG_VERSION"));
     match writer.finish(params, &signers) {
         Ok(r) => {
             println!(

@@ -101,6 +101,7 @@ pub fn describe_input(input: &Input) -> String {
         InputKind::Variable => "variable",
         InputKind::System => "system",
         InputKind::Credential => "credential",
+        InputKind::WebhookSecret => "webhook secret",
     };
     format!("{kind} {:?} of flow {:?}", input.name, input.flow)
 }
@@ -674,6 +675,8 @@ fn supplies(o: &Overlay, input: &Input) -> bool {
         }
         InputKind::System => o.systems.contains_key(&input.name),
         InputKind::Credential => o.secrets.contains_key(&input.name),
+        // Overlays have no table for webhook HMAC secrets yet, so none is supplied.
+        InputKind::WebhookSecret => false,
     }
 }
 
@@ -823,12 +826,7 @@ priority = 1
 
     #[test]
     fn inputs_missing_required_are_listed_optional_warned() {
-        let input = |kind, name: &str, required| Input {
-            flow: FLOW.into(),
-            kind,
-            name: name.into(),
-            required,
-        };
+        let input = |kind, name: &str, required| Input::new(FLOW, kind, name, required);
         let inputs = vec![
             input(InputKind::Credential, "Shopify/Admin API token/token", true),
             input(
