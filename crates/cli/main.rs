@@ -2,6 +2,10 @@
 //! its report. Exit codes: 0 success, 1 the check failed (findings, verification, a refused or
 //! partly failed push), 2 could not run (bad usage, unreadable input, I/O).
 
+// The doc comments of clap arguments are their `--help` texts, written for a terminal
+// (`filter[name]`, `<timestamp>`), not Markdown; rustdoc must not read them as links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

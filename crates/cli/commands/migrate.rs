@@ -53,11 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{origin}: at format version {from}, would migrate to {to}");
         return Ok(ExitCode::from(1));
     }
-    let opts = MigrateOptions {
-        to: args.to,
-        allow_loss: args.allow_loss,
-        origin: origin.clone(),
-    };
+    let mut opts = MigrateOptions::new(args.to);
+    opts.allow_loss = args.allow_loss;
+    opts.origin = origin.clone();
     let migrated = match migrate(doc, &opts) {
         Ok(m) => m,
         Err(MigrateError::LossRefused { from, to, loss, .. }) => {

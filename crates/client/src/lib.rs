@@ -1,8 +1,8 @@
-//! flowpack's client of the platform's Core API (DESIGN §2).
+//! flowpack's client of the platform's Core API (the Flows endpoints flowpack uses).
 //!
 //! [`Platform`] is the subset of the Flows API that flowpack uses. Two implementations exist: the
 //! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
-//! sandbox's in-process store (the embedded `local` environment, DESIGN §9).
+//! sandbox's in-process store (flowpack's embedded `local` environment).
 //!
 //! ```
 //! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
@@ -17,6 +17,8 @@
 //! let client = HttpPlatform::new(HttpOptions::new("https://core.example.com", "s3cr3t"));
 //! assert!(!format!("{client:?}").contains("s3cr3t"));
 //! ```
+
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -229,7 +231,8 @@ fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
         .collect()
 }
 
-/// The calls flowpack makes to the platform (DESIGN §2).
+/// The calls flowpack makes to the platform: the subset of the Core API's Flows endpoints it
+/// needs, so that another platform (the sandbox's in-process store, a test double) can stand in.
 pub trait Platform: Send + Sync {
     /// `GET /api/v1/flows`: one page.
     fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError>;
@@ -238,7 +241,8 @@ pub trait Platform: Send + Sync {
     /// `POST /api/v1/flows/export`: the flow's export document (version 2).
     fn export_flow(&self, id: FlowId) -> Result<Value, ClientError>;
     /// `POST /api/v1/flows/export` as the bytes of the document the platform sent, so archives
-    /// keep documents as exported (DESIGN §6) and nothing is parsed twice. The default
+    /// keep documents byte for byte as exported (their digests then match what the platform
+    /// sent) and nothing is parsed twice. The default
     /// serialises [`Platform::export_flow`] as compact JSON.
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         Ok(serde_json::to_vec(&self.export_flow(id)?).expect("a JSON value serialises"))
@@ -261,7 +265,8 @@ pub trait Platform: Send + Sync {
     fn delete_flow(&self, flow: FlowId) -> Result<(), ClientError>;
 }
 
-/// How the import body carries the export document (DESIGN §2).
+/// How the import body carries the export document (platforms differ in whether `flow` and
+/// `metadata` must be objects or JSON strings).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportEncoding {
@@ -285,10 +290,10 @@ pub fn import_body(document: &Value, as_marketplace: bool, encoding: ImportEncod
     };
     if encoding == ImportEncoding::String {
         for key in ["metadata", "flow"] {
-            if let Some(v) = body.get_mut(key) {
-                if !v.is_string() {
-                    *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
-                }
+            if let Some(v) = body.get_mut(key)
+                && !v.is_string()
+            {
+                *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::document::{Document, StepView, VersionStatus, VersionView, json_type_
 use crate::secrets::{self, SecretKind, SecretRules};
 use crate::summary;
 
-pub mod cron;
+pub(crate) mod cron;
 mod graph;
 pub mod sarif;
 pub mod schema;
@@ -80,6 +80,7 @@ impl Report {
 
 /// Options of [`validate`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ValidateOptions {
     /// Which keys are credential-like.
     pub secret_rules: SecretRules,
