@@ -971,3 +971,66 @@ fn pack_writes_manifest_version_2() {
     assert!(m["requires"]["systems"][0].get("protocol").is_some());
     assert!(m["requires"]["dependencies"].is_array());
 }
+
+/// An archive whose flow carries settings (`flow.json`, written through the library as export
+/// does): verify checks the entry, validate ignores it, inspect shows it and the inputs.
+#[test]
+fn flow_settings_are_verified_and_inspected() {
+    use flowpack_core::archive::{
+        ArchiveWriter, Callback, FlowInput, FlowSettings, ManifestParams, PackageKind, Webhook,
+        WriterOptions,
+    };
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+    let mut w = ArchiveWriter::create(&d.join("s.flowpack"), WriterOptions::new(created)).unwrap();
+    let mut settings = FlowSettings::new(true, Some(2));
+    settings.webhooks.push(Webhook {
+        hmac_algorithm: Some("sha256".into()),
+        has_hmac_secret_key: true,
+        ..Webhook::new("active", "json")
+    });
+    settings.callbacks.push(Callback::new("failed", "json"));
+    w.add_flow_with_settings(
+        FlowInput {
+            bytes: std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+            origin: "order-sync".into(),
+            source_id: "7".into(),
+            name: None,
+        },
+        settings,
+    )
+    .unwrap();
+    let params = ManifestParams::new("s", semver::Version::new(1, 0, 0), PackageKind::Backup);
+    let report = w.finish(params, &[]).unwrap();
+    let entry = report.manifest.flows[0].settings.clone().unwrap().path;
+    let o = verify(d, &d.join("s.flowpack"), &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = run(d, &["validate", "s.flowpack"], &[]);
+    assert!(!stdout(&o).contains("flow.json"), "{}", stdout(&o));
+    let o = run(d, &["inspect", "s.flowpack"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  settings        enabled true   deployed iteration 2   priority 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    webhook [0]  active json, HMAC sha256 (secret is an input)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    webhook_secret webhooks/0/hmac_secret_key ("),
+        "{text}"
+    );
+    let o = run(d, &["inspect", "s.flowpack", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["flows"][0]["settings"]["callbacks"][0]["status"],
+        "failed"
+    );
+    assert_eq!(
+        v["manifest"]["flows"][0]["settings"]["path"],
+        entry.as_str()
+    );
+}

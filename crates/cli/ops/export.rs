@@ -1,4 +1,4 @@
-//! `export`: flows of an environment into one archive (DESIGN §8).
+//! `export`: flows of an environment into one archive (`flowpack export`).
 //!
 //! The flow list is paged 100 at a time; the exports run on `jobs` worker threads (bounded
 //! concurrency) and stream into the archive writer, which writes the archive atomically (an
