@@ -14,7 +14,7 @@ use crate::document::{Document, StepView, VersionStatus, VersionView, json_type_
 use crate::secrets::{self, SecretKind, SecretRules};
 use crate::summary;
 
-pub(crate) mod cron;
+pub mod cron;
 mod graph;
 pub mod sarif;
 pub mod schema;
