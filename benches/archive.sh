@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Archive benchmarks (DESIGN §11): pack + sign, verify, validate and peak memory, each against
+# Archive benchmarks (results in BENCHMARKS.md): pack + sign, verify, validate and peak memory, each against
 # the peers run here on the same corpus.
 #
 #   benches/archive.sh [--flows 2000] [--seed 1] [--runs 5] [--validate-runs 3] [--big]

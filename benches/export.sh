@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Export benchmarks (DESIGN §11) against a local flowpack-sandbox (127.0.0.1 only).
+# Export benchmarks (results in BENCHMARKS.md) against a local flowpack-sandbox (127.0.0.1 only).
 #
 #   benches/export.sh [--flows 1000] [--seed 1] [--runs 5] [--fault-flows 500]
 #

@@ -152,7 +152,7 @@ fn written_manifests_validate_against_the_schema() {
     );
     let m = manifest_of(t.path(), &a);
     let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(root().join("schemas/manifest.schema.json")).unwrap(),
+        &std::fs::read(root().join("crates/core/schemas/manifest.schema.json")).unwrap(),
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
@@ -1120,4 +1120,130 @@ fn a_signed_archive_with_bytes_around_it_is_refused() {
             stdout(&o)
         );
     }
+}
+/// An archive made by flowpack 0.1.0 (manifest version 1, no `flow.json`) still verifies against
+/// its signer's key, inspects (showing `requires`) and unpacks byte for byte.
+#[test]
+fn a_version_1_archive_still_verifies_inspects_and_unpacks() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let legacy = fixture("legacy/manifest-v1.flowpack");
+    let legacy_s = legacy.display().to_string();
+    let key = fixture("keys/test.pub").display().to_string();
+    let o = verify(d, &legacy, &["--trusted-key", &key]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = run(d, &["inspect", &legacy_s], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  requires        export format 2, 3 system(s), 1 script(s), 0 dependencies\n    system      HubSpot\n"),
+        "{text}"
+    );
+    assert!(!text.contains("settings "), "{text}");
+    let o = run(d, &["inspect", &legacy_s, "--format", "json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["manifest"]["format_version"], 1);
+    assert_eq!(v["flows"].as_array().unwrap().len(), 3);
+    assert_eq!(v["flows"][0]["settings"], serde_json::Value::Null);
+    let o = run(
+        d,
+        &["unpack", &legacy_s, "-d", "out", "--trusted-key", &key],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let x = unzip_to(d, &legacy, "ref");
+    for rel in [
+        "flowpack.json",
+        "flows/stock-sync/export.json",
+        "signatures/A58EBD1156F26C6A.minisig",
+    ] {
+        assert_eq!(
+            std::fs::read(d.join("out").join(rel)).unwrap(),
+            std::fs::read(x.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
+
+/// Today's pack writes manifest version 2: `requires` objects, `settings: null` per flow.
+#[test]
+fn pack_writes_manifest_version_2() {
+    let t = tempfile::tempdir().unwrap();
+    let a = pack(t.path(), "a.flowpack", &[]);
+    let m = manifest_of(t.path(), &a);
+    assert_eq!(m["format_version"], 2);
+    assert!(
+        m["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["settings"].is_null())
+    );
+    assert_eq!(m["requires"]["systems"][0]["name"], "HubSpot");
+    assert!(m["requires"]["systems"][0].get("protocol").is_some());
+    assert!(m["requires"]["dependencies"].is_array());
+}
+
+/// An archive whose flow carries settings (`flow.json`, written through the library as export
+/// does): verify checks the entry, validate ignores it, inspect shows it and the inputs.
+#[test]
+fn flow_settings_are_verified_and_inspected() {
+    use flowpack_core::archive::{
+        ArchiveWriter, Callback, FlowInput, FlowSettings, ManifestParams, PackageKind, Webhook,
+        WriterOptions,
+    };
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+    let mut w = ArchiveWriter::create(&d.join("s.flowpack"), WriterOptions::new(created)).unwrap();
+    let mut settings = FlowSettings::new(true, Some(2));
+    settings.webhooks.push(Webhook {
+        hmac_algorithm: Some("sha256".into()),
+        has_hmac_secret_key: true,
+        ..Webhook::new("active", "json")
+    });
+    settings.callbacks.push(Callback::new("failed", "json"));
+    w.add_flow_with_settings(
+        FlowInput {
+            bytes: std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+            origin: "order-sync".into(),
+            source_id: "7".into(),
+            name: None,
+        },
+        settings,
+    )
+    .unwrap();
+    let params = ManifestParams::new("s", semver::Version::new(1, 0, 0), PackageKind::Backup);
+    let report = w.finish(params, &[]).unwrap();
+    let entry = report.manifest.flows[0].settings.clone().unwrap().path;
+    let o = verify(d, &d.join("s.flowpack"), &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = run(d, &["validate", "s.flowpack"], &[]);
+    assert!(!stdout(&o).contains("flow.json"), "{}", stdout(&o));
+    let o = run(d, &["inspect", "s.flowpack"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  settings        enabled true   deployed iteration 2   priority 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    webhook [0]  active json, HMAC sha256 (secret is an input)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    webhook_secret webhooks/0/hmac_secret_key ("),
+        "{text}"
+    );
+    let o = run(d, &["inspect", "s.flowpack", "--format", "json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["flows"][0]["settings"]["callbacks"][0]["status"],
+        "failed"
+    );
+    assert_eq!(
+        v["manifest"]["flows"][0]["settings"]["path"],
+        entry.as_str()
+    );
 }

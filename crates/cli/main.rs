@@ -6,6 +6,10 @@
 //! document or archive, a failed verification, a refused or partly failed push); 2 could not run
 //! (usage, the user's own files unreadable, configuration, authentication, network).
 
+// The doc comments of clap arguments are their `--help` texts, written for a terminal
+// (`filter[name]`, `<timestamp>`), not Markdown; rustdoc must not read them as links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -217,14 +217,9 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     if let Some(e) = failure {
         return Err(e);
     }
-    let params = ManifestParams {
-        name: opts.name.clone(),
-        version: opts.version.clone(),
-        kind: PackageKind::Backup,
-        description: String::new(),
-        generator: format!("flowpack {}", env!("CARGO_PKG_VERSION")),
-        source: opts.source.clone(),
-    };
+    let mut params = ManifestParams::new(&opts.name, opts.version.clone(), PackageKind::Backup);
+    params.generator = format!("flowpack {}", env!("CARGO_PKG_VERSION"));
+    params.source = opts.source.clone();
     let pack = writer.finish(params, &opts.signers)?;
     Ok(ExportReport { pack })
 }

@@ -8,10 +8,11 @@
 //! expected is refused with the command that packs it. Archive entries are named
 //! `ARCHIVE!entry` in every message and report.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use flowpack_core::archive::{Archive, ArchiveError, Limits, Manifest};
+use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manifest};
 use flowpack_core::{Document, DocumentError};
 
 use crate::error::{Categorize, Category};
@@ -163,6 +164,9 @@ pub enum Loaded<T> {
         manifest: Box<Manifest>,
         /// What became of its flow documents, in entry order.
         flows: Vec<T>,
+        /// The flows' settings (`flow.json`, manifest version 2) by the export document's entry
+        /// path, each checked against its digest.
+        settings: BTreeMap<String, FlowSettings>,
     },
 }
 
@@ -224,9 +228,16 @@ pub fn load<T>(
             document,
         }));
     }
+    let mut settings = BTreeMap::new();
+    for record in &manifest.flows {
+        if let Some(s) = archive.flow_settings(record)? {
+            settings.insert(record.path.clone(), s);
+        }
+    }
     Ok(Loaded::Archive {
         manifest: Box::new(manifest),
         flows,
+        settings,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use flowpack_core::archive::Manifest;
+use flowpack_core::archive::{FlowSettings, Manifest};
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
@@ -41,6 +41,8 @@ pub struct InspectedFlow {
     pub entry: String,
     /// What it holds.
     pub inspection: Inspection,
+    /// Its settings (`flow.json`), when the archive carries them.
+    pub settings: Option<FlowSettings>,
 }
 
 /// What inspect found.
@@ -76,14 +78,24 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
             .unwrap_or(&f.origin)
             .to_string(),
         inspection: inspect(&f.document, rules),
+        settings: None,
     };
     Ok(match load(&opts.file, &mut Vec::new(), false, one)? {
         Loaded::Document(flow) => InspectReport::Document {
             file: flow.entry,
             inspection: flow.inspection,
         },
-        Loaded::Archive { manifest, flows } => InspectReport::Archive {
-            flows,
+        Loaded::Archive {
+            manifest,
+            mut flows,
+            settings,
+        } => InspectReport::Archive {
+            flows: {
+                for f in &mut flows {
+                    f.settings = settings.get(&f.entry).cloned();
+                }
+                flows
+            },
             archive: shown,
             manifest,
         },

@@ -108,11 +108,9 @@ pub fn run(opts: &MigrateOptions) -> Result<MigrateReport, MigrateError> {
             to,
         });
     }
-    let mopts = migrate::MigrateOptions {
-        to: opts.to,
-        allow_loss: opts.allow_loss,
-        origin: origin.clone(),
-    };
+    let mut mopts = migrate::MigrateOptions::new(opts.to);
+    mopts.allow_loss = opts.allow_loss;
+    mopts.origin = origin.clone();
     let migrated = migrate::migrate(doc, &mopts)?;
     let bytes = migrated.document.to_pretty_bytes();
     let bytes = match &opts.output {

@@ -8,8 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, SourceInfo,
-    WriterOptions,
+    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, WriterOptions,
 };
 use flowpack_core::sign::SigningKey;
 
@@ -125,14 +124,9 @@ pub fn run(opts: &PackOptions) -> Result<PackReport, PackError> {
             name: None,
         })?;
     }
-    let params = ManifestParams {
-        name: opts.name.clone(),
-        version: opts.version.clone(),
-        kind: opts.kind,
-        description: opts.description.clone(),
-        generator: opts.generator.clone(),
-        source: SourceInfo::default(),
-    };
+    let mut params = ManifestParams::new(&opts.name, opts.version.clone(), opts.kind);
+    params.description = opts.description.clone();
+    params.generator = opts.generator.clone();
     Ok(writer.finish(params, &opts.signers)?)
 }
 

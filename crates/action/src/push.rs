@@ -362,11 +362,7 @@ fn input_warning(optional: &[Input]) -> Option<String> {
         let line = if flows.len() == 1 {
             describe_input(first)
         } else {
-            let kind = match first.kind {
-                InputKind::Variable => "variable",
-                InputKind::Credential => "credential",
-                InputKind::System => "system",
-            };
+            let kind = first.kind.as_str();
             let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
             format!("{kind} {:?} of flows {}", first.name, names.join(", "))
         };
@@ -619,12 +615,7 @@ mod tests {
     use super::*;
 
     fn input(flow: &str, kind: InputKind, name: &str) -> Input {
-        Input {
-            flow: flow.into(),
-            kind,
-            name: name.into(),
-            required: false,
-        }
+        Input::new(flow, kind, name, false)
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The benchmark corpus generator (DESIGN §11): realistic version-2 export documents,
+//! The benchmark corpus generator (see `BENCHMARKS.md`): realistic version-2 export documents,
 //! deterministic for a seed.
 //!
 //! Each document is one flow of 5–60 steps (a trigger first, then connectors with endpoints
@@ -1047,7 +1047,8 @@ mod tests {
         assert_eq!(a, d);
     }
 
-    /// Checks what the semantic rules of DESIGN §4 demand, independently of `validate`.
+    /// Checks what `validate`'s semantic rules demand (one trigger, known systems and scripts,
+    /// routes to existing steps), independently of `validate`.
     fn check_consistency(doc: &Value, what: &str) {
         let systems: BTreeSet<&str> = doc["systems"]
             .as_array()

@@ -1,4 +1,4 @@
-//! `flowpack-bench`: generates the benchmark corpus (DESIGN §11).
+//! `flowpack-bench`: generates the benchmark corpus (see `BENCHMARKS.md`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

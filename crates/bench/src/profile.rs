@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use flowpack_core::Document;
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackageKind, SourceInfo, WriterOptions,
+    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackageKind, WriterOptions,
 };
 use flowpack_core::secrets::{SecretRules, find_secrets};
 use flowpack_core::validate::schema::check_schema;
@@ -142,13 +142,14 @@ fn pack(
         })?;
     }
     w.finish(
-        ManifestParams {
-            name: "profile".into(),
-            version: semver::Version::new(1, 0, 0),
-            kind: PackageKind::Backup,
-            description: String::new(),
-            generator: "flowpack-bench".into(),
-            source: SourceInfo::default(),
+        {
+            let mut params = ManifestParams::new(
+                "profile",
+                semver::Version::new(1, 0, 0),
+                PackageKind::Backup,
+            );
+            params.generator = "flowpack-bench".into();
+            params
         },
         &[],
     )?;

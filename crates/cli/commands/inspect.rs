@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 use flowpack_action::inspect::{self, InspectOptions, InspectReport};
-use flowpack_core::archive::Manifest;
+use flowpack_core::archive::{FlowSettings, Manifest};
 use flowpack_core::inspect::Inspection;
 
 use crate::outcome::{Outcome, Verdict};
@@ -62,6 +62,9 @@ pub fn run(args: Args) -> Outcome {
                 for f in &flows {
                     println!();
                     print_human(&f.entry, &f.inspection);
+                    if let Some(s) = &f.settings {
+                        print_settings(s);
+                    }
                 }
             }
             InspectFormat::Json => {
@@ -72,6 +75,10 @@ pub fn run(args: Args) -> Outcome {
                             serde_json::to_value(&f.inspection).expect("an inspection serialises");
                         if let Some(obj) = v.as_object_mut() {
                             obj.insert("entry".into(), f.entry.clone().into());
+                            obj.insert(
+                                "settings".into(),
+                                serde_json::to_value(&f.settings).expect("flow settings serialise"),
+                            );
                         }
                         v
                     })
@@ -111,17 +118,82 @@ fn print_manifest(file: &str, m: &Manifest) {
             count(f.size as usize, "byte", "bytes")
         );
     }
+    println!(
+        "  requires        export format {}, {}, {}, {}",
+        m.requires.export_format,
+        count(m.requires.systems.len(), "system", "systems"),
+        count(m.requires.scripts.len(), "script", "scripts"),
+        count(m.requires.dependencies.len(), "dependency", "dependencies"),
+    );
+    for s in &m.requires.systems {
+        println!("    system      {}{}", s.name, paren(&s.protocol));
+    }
+    for s in &m.requires.scripts {
+        println!("    script      {}{}", s.name, paren(&s.language));
+    }
+    for d in &m.requires.dependencies {
+        println!("    dependency  {} ({})", d.name, d.kind);
+    }
     if !m.inputs.is_empty() {
         println!("  inputs          {}", m.inputs.len());
         for i in &m.inputs {
             println!(
-                "    {:?} {} ({}){}",
-                i.kind,
+                "    {} {} ({}){}",
+                i.kind.as_str(),
                 i.name,
                 i.flow,
                 if i.required { ", required" } else { "" }
             );
         }
+    }
+}
+
+fn paren(v: &Option<String>) -> String {
+    v.as_ref().map_or_else(String::new, |v| format!(" ({v})"))
+}
+
+/// A flow's `flow.json`, below its document's summary.
+fn print_settings(s: &FlowSettings) {
+    println!(
+        "  settings        enabled {}   deployed iteration {}   priority {}",
+        s.enabled,
+        or_dash(&s.deployed_iteration),
+        s.priority
+    );
+    println!(
+        "    prod_flag {}, use_queued_time {}, remove_failed_payloads {}, layout {}",
+        s.prod_flag,
+        s.use_queued_time,
+        s.remove_failed_payloads,
+        if s.layout_direction.is_empty() {
+            "-"
+        } else {
+            &s.layout_direction
+        }
+    );
+    if !s.labels.is_empty() || !s.notification_groups.is_empty() {
+        println!(
+            "    labels {:?}, notification groups {:?}",
+            s.labels, s.notification_groups
+        );
+    }
+    for (n, w) in s.webhooks.iter().enumerate() {
+        println!(
+            "    webhook [{n}]  {} {}{}",
+            w.status,
+            w.format,
+            if w.has_hmac_secret_key {
+                format!(
+                    ", HMAC {} (secret is an input)",
+                    w.hmac_algorithm.as_deref().unwrap_or("-")
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (n, c) in s.callbacks.iter().enumerate() {
+        println!("    callback [{n}] {} {}", c.status, c.format);
     }
 }
 

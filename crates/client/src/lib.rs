@@ -24,6 +24,8 @@
 //! assert!(!err.to_string().contains("pw"));
 //! ```
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 pub mod http;
@@ -649,10 +651,10 @@ pub fn import_body(document: &Value, as_marketplace: bool, encoding: ImportEncod
     };
     if encoding == ImportEncoding::String {
         for key in ["metadata", "flow"] {
-            if let Some(v) = body.get_mut(key) {
-                if !v.is_string() {
-                    *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
-                }
+            if let Some(v) = body.get_mut(key)
+                && !v.is_string()
+            {
+                *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
             }
         }
     }

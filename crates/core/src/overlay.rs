@@ -178,6 +178,10 @@ impl CredentialRef {
         if input.kind != InputKind::Credential {
             return None;
         }
+        // Manifest version 2 names the parts; version 1 has only the joined name.
+        if let (Some(system), Some(auth), Some(key)) = (&input.system, &input.auth, &input.key) {
+            return Some(CredentialRef::new(system, auth, key));
+        }
         let (system, rest) = input.name.split_once('/')?;
         let (auth, key) = rest.rsplit_once('/')?;
         Some(CredentialRef::new(system, auth, key))
@@ -185,7 +189,7 @@ impl CredentialRef {
 
     /// Whether this is the credential `input` names.
     pub fn is_input(&self, input: &Input) -> bool {
-        input.kind == InputKind::Credential && input.name == self.legacy_name()
+        CredentialRef::from_input(input).as_ref() == Some(self)
     }
 
     /// The overlay table holding it: `[secrets."System"."Auth"]`.
@@ -215,6 +219,7 @@ pub fn describe_input(input: &Input) -> String {
                 InputKind::Variable => "variable",
                 InputKind::System => "system",
                 InputKind::Credential => "credential",
+                InputKind::WebhookSecret => "webhook secret",
             };
             format!("{kind} {:?} of flow {:?}", input.name, input.flow)
         }
@@ -289,6 +294,22 @@ pub fn toml_lines(inputs: &[Input]) -> String {
             (InputKind::System, _) => add(
                 "[systems]".to_string(),
                 format!("{} = {}", quote_key(&input.name), toml_string(&input.name)),
+            ),
+            (InputKind::WebhookSecret, _) => add(
+                format!(
+                    "[flows.{}.webhooks.{}]",
+                    toml_string(&input.flow),
+                    input.webhook.unwrap_or_default()
+                ),
+                format!(
+                    "hmac_secret_key = \"${{env:{}}}\"",
+                    env_name(&[
+                        &input.flow,
+                        "webhook",
+                        &input.webhook.unwrap_or_default().to_string(),
+                        "hmac"
+                    ])
+                ),
             ),
         }
     }
@@ -436,12 +457,7 @@ fn parse_secrets(
     if !flat.is_empty() {
         let inputs: Vec<Input> = flat
             .iter()
-            .map(|k| Input {
-                flow: String::new(),
-                kind: InputKind::Credential,
-                name: (*k).clone(),
-                required: true,
-            })
+            .map(|k| Input::new("", InputKind::Credential, k.as_str(), true))
             .collect();
         let rewrite = toml_lines(&inputs).replace("\n", "\n    ");
         return Err(OverlayError::Shape {
@@ -1112,6 +1128,8 @@ fn supplies(o: &Overlay, input: &Input) -> bool {
         }
         InputKind::System => o.systems.contains_key(&input.name),
         InputKind::Credential => o.secrets.keys().any(|c| c.is_input(input)),
+        // Overlays have no table for webhook HMAC secrets yet, so none is supplied.
+        InputKind::WebhookSecret => false,
     }
 }
 
@@ -1265,12 +1283,7 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
     }
 
     fn input(kind: InputKind, name: &str, required: bool) -> Input {
-        Input {
-            flow: FLOW.into(),
-            kind,
-            name: name.into(),
-            required,
-        }
+        Input::new(FLOW, kind, name, required)
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Secret detection (DESIGN §4, §7): which values of a document are credentials.
+//! Secret detection for validation and for stripping secrets when packing: which values of a
+//! document are credentials.
 //!
 //! A secret is a non-empty string under a credential-like key anywhere in the document, or the
 //! `value` of a flow variable with `is_secret: true`. `validate` reports them as errors, `inspect`

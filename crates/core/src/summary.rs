@@ -1,4 +1,4 @@
-//! `metadata.import_summary` (DESIGN §3): what an installer must set up and what the import
+//! `metadata.import_summary` (the platform's own summary in an export document): what an installer must set up and what the import
 //! brings. `migrate` writes the computed summary; `validate` warns when a document's counts
 //! disagree with it.
 //!

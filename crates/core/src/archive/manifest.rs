@@ -1,19 +1,24 @@
-//! The archive manifest `flowpack.json` (DESIGN §6) and its JSON Schema.
+//! The archive manifest `flowpack.json` and its JSON Schema (versions 1 and 2, specified in
+//! `docs/archive-format.md`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The manifest's JSON Schema (draft 2020-12), embedded.
-pub const MANIFEST_SCHEMA: &str = include_str!("../../../../schemas/manifest.schema.json");
+/// The manifest's JSON Schema (draft 2020-12), embedded; it accepts versions 1 and 2.
+pub const MANIFEST_SCHEMA: &str = include_str!("../../schemas/manifest.schema.json");
 
-/// The manifest format version this build writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// The manifest format version this build writes.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+
+/// The manifest format versions this build reads (a version-1 manifest reads into the same
+/// model: no flow has settings, `requires` items carry only names).
+pub const MANIFEST_READ_VERSIONS: [u32; 2] = [1, 2];
 
 /// The archive's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Always 1.
+    /// 2 when written by this build; 1 in archives of earlier releases.
     pub format_version: u32,
     /// What the package is.
     pub package: Package,
@@ -30,7 +35,7 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
     /// What an installer needs.
     pub requires: Requires,
-    /// Values an installer supplies (stripped secrets, empty slots, systems).
+    /// Values an installer supplies (stripped secrets, empty slots, systems, webhook secrets).
     pub inputs: Vec<Input>,
 }
 
@@ -76,7 +81,7 @@ impl PackageKind {
 pub struct SourceInfo {
     /// Environment name.
     pub environment: String,
-    /// Platform URL.
+    /// Platform URL (never with userinfo or query).
     pub url: String,
     /// Company profile name.
     pub company: String,
@@ -99,6 +104,21 @@ pub struct FlowRecord {
     pub sha256: String,
     /// Uncompressed size in bytes.
     pub size: u64,
+    /// The flow's settings entry `flows/<slug>/flow.json`; `None` when the archive carries none
+    /// for this flow (always in version-1 manifests).
+    #[serde(default)]
+    pub settings: Option<SettingsRecord>,
+}
+
+/// Where a flow's settings (`flow.json`) are and what their bytes hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    /// Entry path, `flows/<slug>/flow.json` (beside the flow's `export.json`).
+    pub path: String,
+    /// SHA-256 (hex) of the entry's uncompressed bytes.
+    pub sha256: String,
+    /// Uncompressed size in bytes.
+    pub size: u64,
 }
 
 /// What installing the package needs.
@@ -106,22 +126,110 @@ pub struct FlowRecord {
 pub struct Requires {
     /// The highest export format version among the flows.
     pub export_format: u32,
-    /// Connector system names (sorted, unique).
-    pub systems: Vec<String>,
-    /// Script names (sorted, unique).
-    pub scripts: Vec<String>,
+    /// Connector systems, sorted by name and protocol, unique.
+    pub systems: Vec<RequiredSystem>,
+    /// Scripts, sorted by name and language, unique.
+    pub scripts: Vec<RequiredScript>,
+    /// The documents' `dependencies`, sorted, unique (empty in version-1 manifests).
+    #[serde(default)]
+    pub dependencies: Vec<RequiredDependency>,
+}
+
+/// A connector system the package needs. Version-1 manifests list bare names (read with
+/// `protocol: None`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "NamedItem")]
+pub struct RequiredSystem {
+    /// The system's name.
+    pub name: String,
+    /// Its protocol (`REST`, `SOAP`, …) as the document says; `None` when it says none.
+    pub protocol: Option<String>,
+}
+
+/// A script the package needs. Version-1 manifests list bare names (read with
+/// `language: None`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(from = "NamedItem")]
+pub struct RequiredScript {
+    /// The script's name.
+    pub name: String,
+    /// Its language as the document says; `None` when it says none.
+    pub language: Option<String>,
+}
+
+/// One of the documents' `dependencies` (opaque to flowpack).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequiredDependency {
+    /// The dependency's `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The dependency's `name`.
+    pub name: String,
+}
+
+/// A `requires` item as either version writes it: a bare name (1) or an object (2).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NamedItem {
+    Name(String),
+    Object {
+        name: String,
+        #[serde(default, alias = "language")]
+        protocol: Option<String>,
+    },
+}
+
+impl From<NamedItem> for RequiredSystem {
+    fn from(item: NamedItem) -> RequiredSystem {
+        match item {
+            NamedItem::Name(name) => RequiredSystem {
+                name,
+                protocol: None,
+            },
+            NamedItem::Object { name, protocol } => RequiredSystem { name, protocol },
+        }
+    }
+}
+
+impl From<NamedItem> for RequiredScript {
+    fn from(item: NamedItem) -> RequiredScript {
+        match item {
+            NamedItem::Name(name) => RequiredScript {
+                name,
+                language: None,
+            },
+            NamedItem::Object { name, protocol } => RequiredScript {
+                name,
+                language: protocol,
+            },
+        }
+    }
 }
 
 /// The kind of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// A flow variable (key).
     Variable,
     /// A connector system (name) the target must provide.
     System,
-    /// A credential `<system>/<auth implementation>/<key>`.
+    /// A credential of a system's authentication implementation.
     Credential,
+    /// The HMAC secret key of one of the flow's webhooks (manifest version 2).
+    WebhookSecret,
+}
+
+impl InputKind {
+    /// `variable`, `system`, `credential` or `webhook_secret`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Variable => "variable",
+            InputKind::System => "system",
+            InputKind::Credential => "credential",
+            InputKind::WebhookSecret => "webhook_secret",
+        }
+    }
 }
 
 /// A value an installer supplies.
@@ -131,10 +239,69 @@ pub struct Input {
     pub flow: String,
     /// What it is.
     pub kind: InputKind,
-    /// Its name (variable key, system name, or overlay `[secrets]` key).
+    /// Its name: the variable key, the system name, `<system>/<auth implementation>/<key>` for
+    /// a credential under a system (else the JSON pointer of the value), or
+    /// `webhooks/<N>/hmac_secret_key` for a webhook secret.
     pub name: String,
+    /// The system a credential belongs to (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The authentication implementation a credential belongs to (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// The credential's key (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// For a webhook secret: the webhook's 0-based position in the flow's `flow.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<u32>,
     /// Whether a push must supply it (a stripped secret) or may go on without it.
     pub required: bool,
+}
+
+impl Input {
+    /// An input with only a name (a variable, a system, or a credential known by its pointer).
+    pub fn new(flow: &str, kind: InputKind, name: &str, required: bool) -> Input {
+        Input {
+            flow: flow.to_string(),
+            kind,
+            name: name.to_string(),
+            system: None,
+            auth: None,
+            key: None,
+            webhook: None,
+            required,
+        }
+    }
+
+    /// A credential of `system`'s authentication implementation `auth`, named
+    /// `<system>/<auth>/<key>`.
+    pub fn credential(flow: &str, system: &str, auth: &str, key: &str, required: bool) -> Input {
+        Input {
+            system: Some(system.to_string()),
+            auth: Some(auth.to_string()),
+            key: Some(key.to_string()),
+            ..Input::new(
+                flow,
+                InputKind::Credential,
+                &format!("{system}/{auth}/{key}"),
+                required,
+            )
+        }
+    }
+
+    /// The HMAC secret key of webhook `index` (0-based position in `flow.json`), always required.
+    pub fn webhook_secret(flow: &str, index: u32) -> Input {
+        Input {
+            webhook: Some(index),
+            ..Input::new(
+                flow,
+                InputKind::WebhookSecret,
+                &format!("webhooks/{index}/hmac_secret_key"),
+                true,
+            )
+        }
+    }
 }
 
 /// Formats a digest as the manifest's `files` value.
@@ -146,20 +313,90 @@ pub fn file_digest(hex: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_schema_is_valid_json_schema_and_rejects_a_bad_kind() {
+    fn validator() -> jsonschema::Validator {
         let schema: serde_json::Value = serde_json::from_str(MANIFEST_SCHEMA).unwrap();
-        let v = jsonschema::validator_for(&schema).unwrap();
-        let mut m = serde_json::json!({
+        jsonschema::validator_for(&schema).unwrap()
+    }
+
+    fn v1() -> serde_json::Value {
+        serde_json::json!({
             "format_version": 1,
             "package": {"name": "p", "version": "1.0.0", "kind": "backup", "description": ""},
             "created_at": "2026-01-01T00:00:00Z", "generator": "flowpack",
             "source": {"environment": "", "url": "", "company": ""},
-            "flows": [], "files": {}, "requires": {"export_format": 2, "systems": [], "scripts": []},
-            "inputs": []
-        });
+            "flows": [{"path": "flows/a/export.json", "name": "A", "source_id": "", "export_format": 2,
+                "steps": 1, "sha256": "0".repeat(64), "size": 2}],
+            "files": {"flows/a/export.json": format!("sha256:{}", "0".repeat(64))},
+            "requires": {"export_format": 2, "systems": ["Shopify"], "scripts": ["Map"]},
+            "inputs": [{"flow": "A", "kind": "credential", "name": "Shopify/Token/token", "required": true}]
+        })
+    }
+
+    #[test]
+    fn the_schema_is_valid_json_schema_and_rejects_a_bad_kind() {
+        let v = validator();
+        let mut m = v1();
         assert!(v.is_valid(&m));
         m["package"]["kind"] = "nightly".into();
         assert!(!v.is_valid(&m));
+    }
+
+    #[test]
+    fn a_version_1_manifest_reads_into_the_version_2_model() {
+        let m: Manifest = serde_json::from_value(v1()).unwrap();
+        assert_eq!(m.flows[0].settings, None);
+        assert_eq!(
+            m.requires.systems,
+            [RequiredSystem {
+                name: "Shopify".into(),
+                protocol: None
+            }]
+        );
+        assert_eq!(m.requires.scripts[0].language, None);
+        assert!(m.requires.dependencies.is_empty());
+        assert_eq!(m.inputs[0].system, None);
+    }
+
+    #[test]
+    fn the_schema_holds_each_version_to_its_own_shape() {
+        let v = validator();
+        // Version-2 shapes under format_version 1 are refused, and the other way round.
+        let mut m = v1();
+        m["flows"][0]["settings"] = serde_json::Value::Null;
+        assert!(!v.is_valid(&m));
+        let mut m = v1();
+        m["format_version"] = 2.into();
+        assert!(!v.is_valid(&m), "bare requires names in version 2");
+        let mut m: Manifest = serde_json::from_value(v1()).unwrap();
+        m.format_version = MANIFEST_FORMAT_VERSION;
+        m.inputs.push(Input::webhook_secret("A", 0));
+        let mut value = serde_json::to_value(&m).unwrap();
+        assert!(v.is_valid(&value), "{value}");
+        assert_eq!(value["flows"][0]["settings"], serde_json::Value::Null);
+        assert_eq!(
+            value["requires"]["systems"][0]["protocol"],
+            serde_json::Value::Null
+        );
+        assert_eq!(value["inputs"][1]["kind"], "webhook_secret");
+        value["inputs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("webhook");
+        assert!(!v.is_valid(&value), "a webhook secret names its webhook");
+        let mut value = serde_json::to_value(&m).unwrap();
+        value["format_version"] = 3.into();
+        assert!(!v.is_valid(&value));
+    }
+
+    #[test]
+    fn credential_inputs_carry_their_parts_and_the_name_overlays_use() {
+        let i = Input::credential("A", "Shopify", "Admin API token", "token", true);
+        assert_eq!(i.name, "Shopify/Admin API token/token");
+        let v = serde_json::to_value(&i).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"flow": "A", "kind": "credential", "name": "Shopify/Admin API token/token",
+                "system": "Shopify", "auth": "Admin API token", "key": "token", "required": true})
+        );
     }
 }

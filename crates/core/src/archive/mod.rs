@@ -1,4 +1,5 @@
-//! Archives (`.flowpack`, DESIGN §6): pack, verify, read and unpack signed, reproducible zips.
+//! Archives (`.flowpack`): pack, verify, read and unpack signed, reproducible zips. The format
+//! is specified in `docs/archive-format.md`.
 //!
 //! - [`ArchiveWriter`] packs export documents streamed in one by one (compression and hashing on
 //!   worker threads, compressed entries spooled to disk, entries written in path order).
@@ -6,23 +7,30 @@
 //!   order and returns a [`VerifyReport`]; [`Archive::flows`] yields the verified flow documents;
 //!   [`unpack`] extracts a verified archive atomically.
 //! - [`sign_archive`] adds a signature without touching the other entries' bytes.
+//! - [`FlowSettings`] is a flow's `flow.json` (manifest version 2): written with
+//!   [`ArchiveWriter::add_flow_with_settings`], read back with [`Archive::flow_settings`].
 //!
 //! The `zip` crate is used only in `zipio`.
 
 mod limits;
 mod manifest;
 mod read;
+mod settings;
 mod write;
 mod zipio;
 
 pub use limits::Limits;
 pub use manifest::{
-    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_SCHEMA, Manifest, Package,
-    PackageKind, Requires, SourceInfo,
+    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_READ_VERSIONS, MANIFEST_SCHEMA,
+    Manifest, Package, PackageKind, RequiredDependency, RequiredScript, RequiredSystem, Requires,
+    SettingsRecord, SourceInfo,
 };
 pub use read::{
     Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
     UnpackOptions, UnpackReport, VerifiedFlows, VerifyReport, sign_archive, unpack, verify_archive,
+};
+pub use settings::{
+    Callback, FLOW_SETTINGS_FILE, FLOW_SETTINGS_FORMAT, FlowSettings, SettingsError, Webhook,
 };
 pub use write::{
     ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
@@ -33,6 +41,7 @@ pub const MANIFEST_PATH: &str = "flowpack.json";
 
 /// Errors packing or reading an archive; each names the archive, entry or input at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArchiveError {
     /// A file could not be read or written.
     #[error("{path}: {error}")]
@@ -108,6 +117,9 @@ pub enum ArchiveError {
         /// The target directory.
         path: String,
     },
+    /// A flow's `flow.json` is not a settings document this build reads.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] crate::sign::SignError),
@@ -120,4 +132,69 @@ pub enum ArchiveError {
     /// A worker thread panicked.
     #[error("a packing worker thread failed")]
     Worker,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::sign::TrustedKey;
+
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(path)
+    }
+
+    /// An archive made by flowpack 0.1.0 (manifest version 1) still verifies against its key,
+    /// reads into today's model, and yields its flows; it has no settings.
+    #[test]
+    fn a_version_1_archive_verifies_and_reads() {
+        let key = TrustedKey::load(&fixture("keys/test.pub")).unwrap();
+        let mut a =
+            Archive::open(&fixture("legacy/manifest-v1.flowpack"), &Limits::default()).unwrap();
+        let report = a.verify(&TrustPolicy {
+            keys: vec![key],
+            threshold: 1,
+        });
+        assert!(report.first_failure().is_none(), "{report:?}");
+        assert!(report.signatures_passed());
+        let m = a.manifest().unwrap();
+        assert_eq!(m.format_version, 1);
+        assert_eq!(m.package.name, "legacy-pack");
+        let names: Vec<&str> = m.requires.systems.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["HubSpot", "NetSuite", "Shopify"]);
+        assert!(m.requires.systems.iter().all(|s| s.protocol.is_none()));
+        assert!(m.flows.iter().all(|f| f.settings.is_none()));
+        for f in &m.flows {
+            assert_eq!(a.flow_settings(f).unwrap(), None);
+        }
+        let flows: Vec<String> = a.flows().unwrap().map(|r| r.unwrap().0.name).collect();
+        assert_eq!(
+            flows,
+            [
+                "Shopify > HubSpot Customers",
+                "Shopify > NetSuite Orders",
+                "Stock sync"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_version_1_archive_unpacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let opts = UnpackOptions {
+            policy: TrustPolicy {
+                keys: vec![TrustedKey::load(&fixture("keys/test.pub")).unwrap()],
+                threshold: 1,
+            },
+            ..UnpackOptions::default()
+        };
+        let report = unpack(&fixture("legacy/manifest-v1.flowpack"), &target, &opts).unwrap();
+        assert_eq!(report.files.len(), 5, "{:?}", report.files);
+        let stock = std::fs::read(target.join("flows/stock-sync/export.json")).unwrap();
+        assert_eq!(stock.len(), 1468);
+    }
 }

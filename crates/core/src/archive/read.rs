@@ -9,7 +9,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::limits::Limits;
-use super::manifest::{FlowRecord, MANIFEST_FORMAT_VERSION, Manifest, Package};
+use super::manifest::{FlowRecord, MANIFEST_READ_VERSIONS, Manifest, Package};
+use super::settings::FlowSettings;
 use super::zipio::{self, Reader, Source};
 use super::{ArchiveError, MANIFEST_PATH};
 use crate::document::Document;
@@ -227,9 +228,9 @@ impl Archive {
             )));
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        if m.format_version != MANIFEST_FORMAT_VERSION {
+        if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
             return Err(bad(format!(
-                "unsupported format_version {} (known: {MANIFEST_FORMAT_VERSION})",
+                "unsupported format_version {} (known: 1, 2)",
                 m.format_version
             )));
         }
@@ -243,6 +244,26 @@ impl Archive {
                 return Err(bad(format!(
                     "flows: {:?} is not listed in files with the same digest",
                     f.path
+                )));
+            }
+            if let Some(s) = &f.settings
+                && Some(s.path.as_str())
+                    != f.path
+                        .strip_suffix("export.json")
+                        .map(|dir| format!("{dir}flow.json"))
+                        .as_deref()
+            {
+                return Err(bad(format!(
+                    "flows: settings {:?} of {:?} is not beside it",
+                    s.path, f.path
+                )));
+            }
+            if let Some(s) = &f.settings
+                && m.files.get(&s.path) != Some(&super::manifest::file_digest(&s.sha256))
+            {
+                return Err(bad(format!(
+                    "flows: settings {:?} is not listed in files with the same digest",
+                    s.path
                 )));
             }
         }
@@ -556,13 +577,13 @@ impl Archive {
         })
     }
 
-    /// Every `flows/…/*.json` entry as a document with its entry path, in archive order,
+    /// Every `flows/…/export.json` entry as a document with its entry path, in archive order,
     /// whatever the manifest says (for `validate` and `inspect` of an archive).
     pub fn flow_documents(&mut self) -> FlowDocuments<'_> {
         let entries: Vec<Entry> = self
             .entries
             .iter()
-            .filter(|e| e.path.starts_with("flows/") && e.path.ends_with(".json"))
+            .filter(|e| e.path.starts_with("flows/") && e.path.ends_with("/export.json"))
             .cloned()
             .collect();
         FlowDocuments {
@@ -570,6 +591,38 @@ impl Archive {
             entries: entries.into_iter(),
             total: 0,
         }
+    }
+
+    /// The settings (`flow.json`) of the flow `record`, read through the limits and checked
+    /// against the SHA-256 its record lists; `None` when the flow has none (version-1 archives).
+    pub fn flow_settings(
+        &mut self,
+        record: &FlowRecord,
+    ) -> Result<Option<FlowSettings>, ArchiveError> {
+        let Some(s) = &record.settings else {
+            return Ok(None);
+        };
+        let origin = self.origin.clone();
+        let digest = |reason: String| ArchiveError::Digest {
+            archive: origin.clone(),
+            entry: s.path.clone(),
+            reason,
+        };
+        let entry = self
+            .entry(&s.path)
+            .ok_or_else(|| digest("listed in the manifest but missing".into()))?;
+        let bytes = self.read_all(&entry, &mut 0)?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != s.sha256 {
+            return Err(digest(format!(
+                "SHA-256 {got} does not match the manifest's {}",
+                s.sha256
+            )));
+        }
+        Ok(Some(FlowSettings::from_slice(
+            &bytes,
+            &format!("{origin}!{}", s.path),
+        )?))
     }
 
     fn entry(&self, path: &str) -> Option<Entry> {

@@ -12,8 +12,10 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{
     FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package, PackageKind,
-    Requires, SourceInfo, file_digest,
+    RequiredDependency, RequiredScript, RequiredSystem, Requires, SettingsRecord, SourceInfo,
+    file_digest,
 };
+use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
 use super::{ArchiveError, MANIFEST_PATH};
 use crate::document::{Document, to_pretty_bytes};
@@ -22,6 +24,7 @@ use crate::sign::{SigningKey, trusted_comment};
 
 /// How to pack.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WriterOptions {
     /// The archive's `created_at` and every entry's timestamp (from `SOURCE_DATE_EPOCH` or the
     /// caller's clock; the library never reads the clock).
@@ -66,8 +69,9 @@ pub struct FlowInput {
     pub name: Option<String>,
 }
 
-/// The manifest fields the caller decides.
+/// The manifest fields the caller decides ([`ManifestParams::new`], then set the rest).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ManifestParams {
     /// Package name.
     pub name: String,
@@ -84,17 +88,26 @@ pub struct ManifestParams {
     pub source: SourceInfo,
 }
 
-#[cfg(test)]
 impl ManifestParams {
-    /// Parameters for tests: `p@1.0.0`, a release, by `test`.
-    pub(crate) fn for_tests(kind: PackageKind) -> ManifestParams {
+    /// Parameters for package `name@version` of `kind`: no description, generator
+    /// `flowpack-core <version of this crate>`, source unknown.
+    pub fn new(name: &str, version: semver::Version, kind: PackageKind) -> ManifestParams {
         ManifestParams {
-            name: "p".into(),
-            version: semver::Version::new(1, 0, 0),
+            name: name.to_string(),
+            version,
             kind,
             description: String::new(),
-            generator: "test".into(),
+            generator: format!("flowpack-core {}", env!("CARGO_PKG_VERSION")),
             source: SourceInfo::default(),
+        }
+    }
+
+    /// Parameters for tests: `p@1.0.0` of `kind`, by `test`.
+    #[cfg(test)]
+    pub(crate) fn for_tests(kind: PackageKind) -> ManifestParams {
+        ManifestParams {
+            generator: "test".into(),
+            ..ManifestParams::new("p", semver::Version::new(1, 0, 0), kind)
         }
     }
 }
@@ -117,6 +130,13 @@ pub struct PackReport {
 struct Job {
     seq: u64,
     input: FlowInput,
+    settings: Option<FlowSettings>,
+}
+
+/// A flow's settings entry, hashed and compressed on a worker.
+struct PackedSettings {
+    sha256: String,
+    size: u64,
 }
 
 struct Packed {
@@ -129,16 +149,28 @@ struct Packed {
     sha256: String,
     size: u64,
     company: Option<String>,
-    systems: Vec<String>,
-    scripts: Vec<String>,
+    systems: Vec<RequiredSystem>,
+    scripts: Vec<RequiredScript>,
+    dependencies: Vec<RequiredDependency>,
     inputs: Vec<Input>,
     stripped: usize,
+    settings: Option<PackedSettings>,
+}
+
+/// A packed flow and the spool indices of its export document and settings entries.
+struct Spooled {
+    packed: Packed,
+    document: usize,
+    settings: Option<usize>,
 }
 
 struct Collected {
     spool: Spool,
-    packed: Vec<(Packed, usize)>,
+    packed: Vec<Spooled>,
 }
+
+/// What a worker hands the collector: the flow, its compressed document and settings.
+type WorkerResult = Result<(Packed, Compressed, Option<Compressed>), ArchiveError>;
 
 /// A streaming archive writer: [`add_flow`](ArchiveWriter::add_flow) hands each document to a
 /// pool of worker threads (parse, strip secrets, hash, compress) and returns at once unless the
@@ -166,9 +198,28 @@ pub struct FlowSender {
 impl FlowSender {
     /// Queues one document; blocks while the workers are saturated.
     pub fn send(&self, input: FlowInput) -> Result<(), ArchiveError> {
+        self.queue(input, None)
+    }
+
+    /// Queues one document with its settings, written as `flows/<slug>/flow.json` beside its
+    /// `export.json`, listed in `files` and referenced from the flow's `settings`; each webhook
+    /// with an HMAC secret key becomes a required input of kind `webhook_secret`.
+    pub fn send_with_settings(
+        &self,
+        input: FlowInput,
+        settings: FlowSettings,
+    ) -> Result<(), ArchiveError> {
+        self.queue(input, Some(settings))
+    }
+
+    fn queue(&self, input: FlowInput, settings: Option<FlowSettings>) -> Result<(), ArchiveError> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.tx
-            .send(Job { seq, input })
+            .send(Job {
+                seq,
+                input,
+                settings,
+            })
             .map_err(|_| ArchiveError::Worker)
     }
 }
@@ -201,7 +252,7 @@ impl ArchiveWriter {
         })?;
         let threads = opts.threads.max(1);
         let (job_tx, job_rx) = sync_channel::<Job>(threads);
-        let (res_tx, res_rx) = sync_channel::<Result<(Packed, Compressed), ArchiveError>>(threads);
+        let (res_tx, res_rx) = sync_channel::<WorkerResult>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let mut workers = Vec::new();
         for _ in 0..threads {
@@ -226,6 +277,15 @@ impl ArchiveWriter {
     /// itself (not JSON, …) are returned by [`finish`](ArchiveWriter::finish).
     pub fn add_flow(&mut self, input: FlowInput) -> Result<(), ArchiveError> {
         self.sender()?.send(input)
+    }
+
+    /// Queues one document with its settings (see [`FlowSender::send_with_settings`]).
+    pub fn add_flow_with_settings(
+        &mut self,
+        input: FlowInput,
+        settings: FlowSettings,
+    ) -> Result<(), ArchiveError> {
+        self.sender()?.send_with_settings(input, settings)
     }
 
     /// A handle to add documents from other threads (drop every one before `finish`).
@@ -257,7 +317,7 @@ impl ArchiveWriter {
             return Err(ArchiveError::Params("the package name is empty".into()));
         }
         let mut packed = collected.packed;
-        packed.sort_by(|(a, _), (b, _)| {
+        packed.sort_by(|Spooled { packed: a, .. }, Spooled { packed: b, .. }| {
             (&a.slug, &a.name, &a.source_id, &a.sha256, a.seq).cmp(&(
                 &b.slug,
                 &b.name,
@@ -269,14 +329,14 @@ impl ArchiveWriter {
         // Unique slugs: the first keeps the bare slug, later ones get -2, -3, …
         let mut used = BTreeSet::new();
         let mut placed = Vec::with_capacity(packed.len());
-        for (p, index) in packed {
-            let mut slug = p.slug.clone();
+        for spooled in packed {
+            let mut slug = spooled.packed.slug.clone();
             let mut n = 1;
             while !used.insert(slug.clone()) {
                 n += 1;
-                slug = format!("{}-{n}", p.slug);
+                slug = format!("{}-{n}", spooled.packed.slug);
             }
-            placed.push((format!("flows/{slug}/export.json"), p, index));
+            placed.push((format!("flows/{slug}/"), spooled));
         }
         placed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
 
@@ -309,8 +369,17 @@ impl ArchiveWriter {
         crate::fsutil::write_atomic(&out, |w| {
             let mut entries: Vec<(String, Source)> = Vec::new();
             entries.push((MANIFEST_PATH.to_string(), Source::Fresh(manifest_entry)));
-            for (path, _, index) in &placed {
-                entries.push((path.clone(), Source::Spooled(*index)));
+            let mut flow_entries = Vec::new();
+            for (dir, spooled) in &placed {
+                flow_entries.push((format!("{dir}export.json"), spooled.document));
+                if let Some(index) = spooled.settings {
+                    flow_entries.push((format!("{dir}{FLOW_SETTINGS_FILE}"), index));
+                }
+            }
+            // Entries in byte order of their paths ("flows/a-2/…" sorts before "flows/a/…").
+            flow_entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            for (path, index) in flow_entries {
+                entries.push((path, Source::Spooled(index)));
             }
             for (name, c) in sig_entries {
                 entries.push((name, Source::Fresh(c)));
@@ -322,7 +391,7 @@ impl ArchiveWriter {
                     error: std::io::Error::other(e.to_string()),
                 })
         })?;
-        let secrets_stripped = placed.iter().map(|(_, p, _)| p.stripped).sum();
+        let secrets_stripped = placed.iter().map(|(_, s)| s.packed.stripped).sum();
         Ok(PackReport {
             path: self.out.clone(),
             manifest,
@@ -348,7 +417,7 @@ impl Drop for ArchiveWriter {
 fn build_manifest(
     opts: &WriterOptions,
     params: &ManifestParams,
-    placed: &[(String, Packed, usize)],
+    placed: &[(String, Spooled)],
 ) -> Result<Manifest, ArchiveError> {
     let created_at = opts
         .created_at
@@ -361,20 +430,33 @@ fn build_manifest(
     let mut scripts = BTreeSet::new();
     let mut inputs = Vec::new();
     let mut companies = BTreeSet::new();
+    let mut dependencies = BTreeSet::new();
     let mut export_format = 0;
-    for (path, p, _) in placed {
+    for (dir, spooled) in placed {
+        let p = &spooled.packed;
+        let path = format!("{dir}export.json");
+        let settings = p.settings.as_ref().map(|s| SettingsRecord {
+            path: format!("{dir}{FLOW_SETTINGS_FILE}"),
+            sha256: s.sha256.clone(),
+            size: s.size,
+        });
+        if let Some(s) = &settings {
+            files.insert(s.path.clone(), file_digest(&s.sha256));
+        }
+        files.insert(path.clone(), file_digest(&p.sha256));
         flows.push(FlowRecord {
-            path: path.clone(),
+            path,
             name: p.name.clone(),
             source_id: p.source_id.clone(),
             export_format: p.export_format,
             steps: p.steps,
             sha256: p.sha256.clone(),
             size: p.size,
+            settings,
         });
-        files.insert(path.clone(), file_digest(&p.sha256));
         systems.extend(p.systems.iter().cloned());
         scripts.extend(p.scripts.iter().cloned());
+        dependencies.extend(p.dependencies.iter().cloned());
         inputs.extend(p.inputs.iter().cloned());
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
@@ -400,31 +482,43 @@ fn build_manifest(
             export_format,
             systems: systems.into_iter().collect(),
             scripts: scripts.into_iter().collect(),
+            dependencies: dependencies.into_iter().collect(),
         },
         inputs,
     })
 }
 
-fn collect(
-    rx: Receiver<Result<(Packed, Compressed), ArchiveError>>,
-    mut spool: Spool,
-) -> Result<Collected, ArchiveError> {
+fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, ArchiveError> {
     let mut packed = Vec::new();
+    // Entries in the spool so far (a flow adds one, or two with its settings).
+    let mut spooled = 0;
     let mut first_err = None;
     let mut invalid = Vec::new();
     for item in rx {
         match item {
             Err(ArchiveError::Invalid(mut list)) => invalid.append(&mut list),
-            Ok((p, c)) if first_err.is_none() => {
-                if let Err(e) = spool.add(c) {
-                    first_err = Some(ArchiveError::Io {
-                        path: "spool".into(),
-                        error: std::io::Error::other(e.to_string()),
-                    });
-                    continue;
+            Ok((p, c, settings)) if first_err.is_none() => {
+                let document = spooled;
+                let added = spool.add(c).and_then(|()| match settings {
+                    Some(s) => spool.add(s).map(|()| Some(document + 1)),
+                    None => Ok(None),
+                });
+                match added {
+                    Ok(settings) => {
+                        spooled = document + 1 + usize::from(settings.is_some());
+                        packed.push(Spooled {
+                            packed: p,
+                            document,
+                            settings,
+                        });
+                    }
+                    Err(e) => {
+                        first_err = Some(ArchiveError::Io {
+                            path: "spool".into(),
+                            error: std::io::Error::other(e.to_string()),
+                        })
+                    }
                 }
-                let index = packed.len();
-                packed.push((p, index));
             }
             Ok(_) => {}
             Err(e) => {
@@ -442,11 +536,7 @@ fn collect(
     }
 }
 
-fn worker(
-    jobs: &Mutex<Receiver<Job>>,
-    results: &SyncSender<Result<(Packed, Compressed), ArchiveError>>,
-    opts: &WriterOptions,
-) {
+fn worker(jobs: &Mutex<Receiver<Job>>, results: &SyncSender<WorkerResult>, opts: &WriterOptions) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -460,8 +550,12 @@ fn worker(
     }
 }
 
-fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), ArchiveError> {
-    let Job { seq, input } = job;
+fn pack_one(job: Job, opts: &WriterOptions) -> WorkerResult {
+    let Job {
+        seq,
+        input,
+        settings,
+    } = job;
     let mut doc = Document::from_slice(&input.bytes, &input.origin)?;
     if opts.validate {
         let report = crate::validate::validate(
@@ -484,7 +578,7 @@ fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), Arch
         .clone()
         .or_else(|| doc.flow_name().map(str::to_string))
         .unwrap_or_else(|| input.origin.clone());
-    let (inputs, stripped) = strip_secrets(&mut doc, &name, opts);
+    let (mut inputs, stripped) = strip_secrets(&mut doc, &name, opts);
     let bytes = if stripped > 0 {
         to_pretty_bytes(doc.value())
     } else {
@@ -492,26 +586,70 @@ fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), Arch
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let steps = crate::summary::summarised_version(&doc).map_or(0, |v| v.steps().count() as u64);
-    let systems: Vec<String> = doc
+    let systems: Vec<RequiredSystem> = doc
         .systems()
-        .filter_map(|s| s.name().map(str::to_string))
+        .filter_map(|s| {
+            Some(RequiredSystem {
+                name: s.name()?.to_string(),
+                protocol: s
+                    .raw()
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        })
         .collect();
-    let scripts: Vec<String> = doc
+    let scripts: Vec<RequiredScript> = doc
         .scripts()
-        .filter_map(|s| s.name().map(str::to_string))
+        .filter_map(|s| {
+            Some(RequiredScript {
+                name: s.name()?.to_string(),
+                language: s.language().map(str::to_string),
+            })
+        })
+        .collect();
+    let dependencies: Vec<RequiredDependency> = doc
+        .dependencies()
+        .filter_map(|(kind, name)| {
+            Some(RequiredDependency {
+                kind: kind?.to_string(),
+                name: name?.to_string(),
+            })
+        })
         .collect();
     let company = doc
         .metadata()
         .and_then(|m| m.get("company_name"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let spool_name = format!("spool/{seq}");
-    let compressed = zipio::compress(&spool_name, &bytes, entry_options(opts)).map_err(|e| {
-        ArchiveError::Io {
-            path: input.origin.clone(),
-            error: std::io::Error::other(e.to_string()),
+    let zerr = |e: zipio::ZipError| ArchiveError::Io {
+        path: input.origin.clone(),
+        error: std::io::Error::other(e.to_string()),
+    };
+    let compressed =
+        zipio::compress(&format!("spool/{seq}"), &bytes, entry_options(opts)).map_err(zerr)?;
+    let (packed_settings, compressed_settings) = match settings {
+        Some(settings) => {
+            inputs.extend(
+                settings
+                    .webhook_secrets()
+                    .map(|index| Input::webhook_secret(&name, index)),
+            );
+            let bytes = settings.to_bytes();
+            let c = zipio::compress(
+                &format!("spool/{seq}/settings"),
+                &bytes,
+                entry_options(opts),
+            )
+            .map_err(zerr)?;
+            let packed = PackedSettings {
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                size: bytes.len() as u64,
+            };
+            (Some(packed), Some(c))
         }
-    })?;
+        None => (None, None),
+    };
     Ok((
         Packed {
             seq,
@@ -525,10 +663,13 @@ fn pack_one(job: Job, opts: &WriterOptions) -> Result<(Packed, Compressed), Arch
             company,
             systems,
             scripts,
+            dependencies,
             inputs,
             stripped,
+            settings: packed_settings,
         },
         compressed,
+        compressed_settings,
     ))
 }
 
@@ -539,31 +680,31 @@ fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<I
     let mut inputs: Vec<Input> = Vec::new();
     let mut stripped = 0;
     for slot in &slots {
-        let (kind, name) = match &slot.kind {
-            SecretKind::Variable { name } => (InputKind::Variable, name.clone()),
-            SecretKind::Credential { key } => (
-                InputKind::Credential,
-                credential_name(doc.value(), &slot.pointer, key),
-            ),
+        let input = match &slot.kind {
+            SecretKind::Variable { name } => {
+                Input::new(flow, InputKind::Variable, name, slot.filled)
+            }
+            SecretKind::Credential { key } => {
+                credential_input(doc.value(), flow, &slot.pointer, key, slot.filled)
+            }
         };
         // A value the archive carries (`--allow-secrets`) is listed, but not required of the
         // target: only a stripped value must be supplied again.
         let required = slot.filled && !opts.allow_secrets;
-        if let Some(existing) = inputs.iter_mut().find(|i| i.kind == kind && i.name == name) {
+        if let Some(existing) = inputs
+            .iter_mut()
+            .find(|i| i.kind == input.kind && i.name == input.name)
+        {
             existing.required |= required;
         } else {
-            inputs.push(Input {
-                flow: flow.to_string(),
-                kind,
-                name,
-                required,
-            });
+            inputs.push(Input { required, ..input });
         }
-        if slot.filled && !opts.allow_secrets {
-            if let Some(v) = doc.value_mut().pointer_mut(&slot.pointer) {
-                *v = Value::String(String::new());
-                stripped += 1;
-            }
+        if slot.filled
+            && !opts.allow_secrets
+            && let Some(v) = doc.value_mut().pointer_mut(&slot.pointer)
+        {
+            *v = Value::String(String::new());
+            stripped += 1;
         }
     }
     // Plain variables the source left empty are inputs too (the platform asks for a value).
@@ -585,12 +726,7 @@ fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<I
             .iter()
             .any(|i| i.kind == InputKind::Variable && i.name == key)
         {
-            inputs.push(Input {
-                flow: flow.to_string(),
-                kind: InputKind::Variable,
-                name: key,
-                required: false,
-            });
+            inputs.push(Input::new(flow, InputKind::Variable, &key, false));
         }
     }
     let systems: Vec<String> = doc
@@ -602,20 +738,16 @@ fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<I
             .iter()
             .any(|i| i.kind == InputKind::System && i.name == s)
         {
-            inputs.push(Input {
-                flow: flow.to_string(),
-                kind: InputKind::System,
-                name: s,
-                required: false,
-            });
+            inputs.push(Input::new(flow, InputKind::System, &s, false));
         }
     }
     (inputs, stripped)
 }
 
-/// `<system name>/<auth implementation name>/<key>` for a credential under a system (the key an
-/// overlay's `[secrets]` table uses); the JSON pointer for a credential anywhere else.
-fn credential_name(doc: &Value, pointer: &str, key: &str) -> String {
+/// The input of a credential: under a system, its system, auth implementation and key (named
+/// `<system name>/<auth implementation name>/<key>`, the key an overlay's `[secrets]` table
+/// uses); anywhere else, named by its JSON pointer with only `key` set.
+fn credential_input(doc: &Value, flow: &str, pointer: &str, key: &str, required: bool) -> Input {
     let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
     if let [
         "systems",
@@ -636,10 +768,13 @@ fn credential_name(doc: &Value, pointer: &str, key: &str) -> String {
             ))
             .and_then(Value::as_str);
         if let (Some(sys), Some(auth)) = (sys, auth) {
-            return format!("{sys}/{auth}/{key}");
+            return Input::credential(flow, sys, auth, key, required);
         }
     }
-    pointer.to_string()
+    Input {
+        key: Some(key.to_string()),
+        ..Input::new(flow, InputKind::Credential, pointer, required)
+    }
 }
 
 /// The slug of a flow name: lowercase ASCII letters and digits, other runs become one `-`;
@@ -754,6 +889,132 @@ mod tests {
         w.finish(ManifestParams::for_tests(PackageKind::Release), &[])
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), sequential);
+    }
+
+    fn settings_of(n: i64) -> FlowSettings {
+        use crate::archive::{Callback, Webhook};
+        let mut s = FlowSettings::new(true, Some(n));
+        s.webhooks.push(Webhook::new("active", "json"));
+        s.webhooks.push(Webhook {
+            hmac_algorithm: Some("sha256".into()),
+            has_hmac_secret_key: true,
+            ..Webhook::new("active", "xml")
+        });
+        s.callbacks.push(Callback::new("failed", "json"));
+        s
+    }
+
+    /// Packs "Orders" (with settings) and "Orders" again and "Customers" (without) in `order`.
+    fn pack_with_settings(dir: &Path, out: &str, reverse: bool) -> Vec<u8> {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.threads = 2;
+        let path = dir.join(out);
+        let mut w = ArchiveWriter::create(&path, opts).unwrap();
+        let mut flows = vec![
+            ("Orders", 1, Some(settings_of(1))),
+            ("Orders", 2, Some(settings_of(2))),
+            ("Customers", 3, None),
+        ];
+        if reverse {
+            flows.reverse();
+        }
+        for (i, (name, prio, settings)) in flows.into_iter().enumerate() {
+            let input = FlowInput {
+                bytes: doc(name, prio),
+                origin: format!("doc{i}"),
+                source_id: String::new(),
+                name: None,
+            };
+            match settings {
+                Some(s) => w.add_flow_with_settings(input, s).unwrap(),
+                None => w.add_flow(input).unwrap(),
+            }
+        }
+        w.finish(ManifestParams::for_tests(PackageKind::Backup), &[])
+            .unwrap();
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn settings_entries_are_listed_hashed_read_back_and_reproducible() {
+        use crate::archive::{Archive, Limits, TrustPolicy};
+        let dir = tempfile::tempdir().unwrap();
+        let a = pack_with_settings(dir.path(), "a.flowpack", false);
+        let b = pack_with_settings(dir.path(), "b.flowpack", true);
+        assert_eq!(
+            a, b,
+            "the order flows arrive in does not change the archive"
+        );
+        let mut archive =
+            Archive::open(&dir.path().join("a.flowpack"), &Limits::default()).unwrap();
+        let paths: Vec<&str> = archive.entry_paths().collect();
+        assert_eq!(
+            paths,
+            [
+                "flowpack.json",
+                "flows/customers/export.json",
+                "flows/orders-2/export.json",
+                "flows/orders-2/flow.json",
+                "flows/orders/export.json",
+                "flows/orders/flow.json",
+            ]
+        );
+        let report = archive.verify(&TrustPolicy::default());
+        assert!(report.first_failure().is_none(), "{report:?}");
+        let m = archive.manifest().unwrap();
+        assert_eq!(m.format_version, 2);
+        assert_eq!(m.flows[0].settings, None);
+        let orders = &m.flows[2];
+        let record = orders.settings.as_ref().unwrap();
+        assert_eq!(record.path, "flows/orders/flow.json");
+        assert_eq!(m.files[&record.path], format!("sha256:{}", record.sha256));
+        let mut iteration = |i: usize| {
+            archive
+                .flow_settings(&m.flows[i])
+                .unwrap()
+                .map(|s| s.deployed_iteration)
+        };
+        assert_eq!(iteration(0), None);
+        assert_eq!(iteration(1), Some(Some(2)));
+        assert_eq!(iteration(2), Some(Some(1)));
+        assert_eq!(archive.flow_settings(orders).unwrap(), Some(settings_of(1)));
+        let webhook_inputs: Vec<(&str, Option<u32>, bool)> = m
+            .inputs
+            .iter()
+            .filter(|i| i.kind == InputKind::WebhookSecret)
+            .map(|i| (i.flow.as_str(), i.webhook, i.required))
+            .collect();
+        assert_eq!(
+            webhook_inputs,
+            [("Orders", Some(1), true), ("Orders", Some(1), true)]
+        );
+        // The manifest validates against its schema.
+        let schema: Value = serde_json::from_str(crate::archive::MANIFEST_SCHEMA).unwrap();
+        let value = serde_json::from_slice(archive.manifest_bytes().unwrap()).unwrap();
+        assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&value));
+        // Flow documents are the export documents only.
+        assert_eq!(archive.flow_documents().count(), 3);
+    }
+
+    #[test]
+    fn a_settings_entry_that_does_not_match_its_digest_is_refused() {
+        use crate::archive::{Archive, Limits};
+        let dir = tempfile::tempdir().unwrap();
+        pack_with_settings(dir.path(), "a.flowpack", false);
+        let mut archive =
+            Archive::open(&dir.path().join("a.flowpack"), &Limits::default()).unwrap();
+        let mut m = archive.manifest().unwrap();
+        let record = m.flows[2].settings.as_mut().unwrap();
+        let real = std::mem::replace(&mut record.sha256, "0".repeat(64));
+        let err = archive.flow_settings(&m.flows[2]).unwrap_err();
+        assert!(
+            err.to_string().ends_with(&format!(
+                "a.flowpack: entry \"flows/orders/flow.json\": SHA-256 {real} does not match the manifest's {}",
+                "0".repeat(64)
+            )),
+            "{err}"
+        );
     }
 
     #[test]

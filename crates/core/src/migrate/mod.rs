@@ -1,8 +1,8 @@
-//! Migrations between export format versions (DESIGN §5), modelled on Grafana's dashboard
-//! migrations: one file per step (`v2.rs` is 1→2), a registry [`STEPS`] ordered by version, and a
+//! Migrations between export format versions, modelled on Grafana's dashboard
+//! migrations: one file per step (`v2.rs` is 1→2), a registry `STEPS` ordered by version, and a
 //! driver, [`migrate`], that walks the chain up or down.
 //!
-//! Each [`Step`] has `up` and `down`. `down` returns a [`LossReport`]: what the older version
+//! Each `Step` has `up` and `down`. `down` returns a [`LossReport`]: what the older version
 //! cannot hold. The driver refuses a lossy migration unless [`MigrateOptions::allow_loss`] is set.
 //! The driver, not the step, records the new version as `metadata.format_version`; migrating a
 //! document to the version it already has changes nothing but that stamp.
@@ -38,11 +38,11 @@ use serde_json::Value;
 
 use crate::document::{Document, FormatVersion};
 
-pub mod v2;
+pub(crate) mod v2;
 
 /// One step of the chain: migrates between two adjacent format versions.
 #[derive(Debug, Clone, Copy)]
-pub struct Step {
+pub(crate) struct Step {
     /// The older version.
     pub from: FormatVersion,
     /// The newer version (`from` + 1).
@@ -56,7 +56,7 @@ pub struct Step {
 
 /// The registry: every step, oldest first. Contiguous: each step starts where the previous ends,
 /// and the chain runs from version 1 to [`FormatVersion::LATEST`].
-pub static STEPS: &[Step] = &[v2::STEP];
+pub(crate) static STEPS: &[Step] = &[v2::STEP];
 
 /// Which version to migrate to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,7 @@ impl fmt::Display for Target {
 
 /// Options of [`migrate`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MigrateOptions {
     /// The version to migrate to.
     pub to: Target,
@@ -165,6 +166,7 @@ impl fmt::Display for LossReport {
 
 /// What a migration step found wrong with a document; each names the JSON pointer at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StepError {
     /// A value has the wrong JSON type.
     #[error("{pointer}: expected {expected}, found {found}")]
@@ -226,6 +228,7 @@ pub enum StepError {
 
 /// Why a migration failed; each names the document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MigrateError {
     /// The target version is unknown.
     #[error("{document}: cannot migrate to format version {target} (known: 1, 2)")]
@@ -292,7 +295,7 @@ pub fn resolve_target(to: Target, origin: &str) -> Result<FormatVersion, Migrate
     }
 }
 
-/// Migrates a document to `opts.to`, walking [`STEPS`] up or down, then stamps the target as
+/// Migrates a document to `opts.to`, walking the registry of steps up or down, then stamps the target as
 /// `metadata.format_version`. A down-migration that would lose data is refused with
 /// [`MigrateError::LossRefused`] (listing what) unless `opts.allow_loss`.
 pub fn migrate(mut doc: Document, opts: &MigrateOptions) -> Result<Migrated, MigrateError> {

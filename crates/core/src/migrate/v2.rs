@@ -1,4 +1,4 @@
-//! Format version 1 → 2 (DESIGN §3, §5).
+//! Format version 1 → 2 of the export document (and back down).
 //!
 //! # Up (1 → 2)
 //!

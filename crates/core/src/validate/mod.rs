@@ -1,4 +1,4 @@
-//! Validation (DESIGN §4): findings are data, not errors.
+//! Validation: findings are data, not errors.
 //!
 //! [`validate`] runs the structural half (the JSON Schema of the document's format version) and
 //! the semantic rules, and returns a [`Report`]. Every finding carries a stable `code`, an
@@ -80,6 +80,7 @@ impl Report {
 
 /// Options of [`validate`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ValidateOptions {
     /// Which keys are credential-like.
     pub secret_rules: SecretRules,
@@ -237,7 +238,7 @@ pub fn validate(doc: &Document, opts: &ValidateOptions) -> Report {
                 e.message
             ),
             format!(
-                "see schemas/export-v{}.schema.json for the expected structure",
+                "see crates/core/schemas/export-v{}.schema.json for the expected structure",
                 doc.format_version()
             ),
         ));

@@ -1,5 +1,5 @@
 //! The structural half of validation: the JSON Schema (draft 2020-12) of each export format
-//! version, published under `schemas/` and embedded here. Each schema error becomes one `FP0101`
+//! version, published under `crates/core/schemas/` and embedded here. Each schema error becomes one `FP0101`
 //! finding at the instance path. Messages never quote the instance value (it could be a
 //! credential): the value is named by its JSON type.
 
@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use crate::document::{Document, FormatVersion, json_type_name};
 
-/// The text of `schemas/export-v1.schema.json`.
-pub const EXPORT_V1_SCHEMA: &str = include_str!("../../../../schemas/export-v1.schema.json");
-/// The text of `schemas/export-v2.schema.json`.
-pub const EXPORT_V2_SCHEMA: &str = include_str!("../../../../schemas/export-v2.schema.json");
+/// The text of `crates/core/schemas/export-v1.schema.json`.
+pub const EXPORT_V1_SCHEMA: &str = include_str!("../../schemas/export-v1.schema.json");
+/// The text of `crates/core/schemas/export-v2.schema.json`.
+pub const EXPORT_V2_SCHEMA: &str = include_str!("../../schemas/export-v2.schema.json");
 
 /// The schema of a format version, as JSON.
 pub fn schema_text(version: FormatVersion) -> &'static str {
