@@ -26,14 +26,13 @@ fn run_measured(cwd: &Path, args: &[&str]) -> (i32, String, u64) {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0u64;
     let status = loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = s
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = s
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
+        {
+            peak = peak.max(kib);
         }
         if let Some(status) = child.try_wait().unwrap() {
             break status;

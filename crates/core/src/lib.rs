@@ -15,10 +15,6 @@
 //! assert!(report.findings.iter().any(|f| f.pointer == "/flow/priority"));
 //! ```
 
-// The 1.89 minimum Rust version turns on these style lints (let-chains, `is_multiple_of`);
-// overlay.rs and sign.rs, which other changes are rewriting now, still use the older forms.
-// Remove this with `cargo clippy --fix` once those changes are merged.
-#![allow(clippy::collapsible_if, clippy::manual_is_multiple_of)]
 #![warn(missing_docs)]
 
 pub mod diff;

@@ -734,79 +734,77 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
             wanted.insert(k, (v, true));
         }
     }
-    if !wanted.is_empty() {
-        if let Some(versions) = root
+    if !wanted.is_empty()
+        && let Some(versions) = root
             .pointer_mut("/flow/versions")
             .and_then(Value::as_array_mut)
-        {
-            let existing: BTreeSet<String> = versions
-                .iter()
-                .filter_map(|v| v.get("variables").and_then(Value::as_array))
-                .flatten()
-                .filter_map(|var| var.get("key").and_then(Value::as_str).map(str::to_string))
-                .collect();
-            for (key, (value, may_add)) in wanted {
-                let mut set = 0;
-                let mut added = 0;
-                let mut secret = false;
-                for version in versions.iter_mut() {
-                    let Some(vars) = version.get_mut("variables").and_then(Value::as_array_mut)
-                    else {
-                        continue;
-                    };
-                    let mut found = false;
-                    for var in vars.iter_mut() {
-                        if var.get("key").and_then(Value::as_str) == Some(key) {
-                            found = true;
-                            secret |= var.get("is_secret").and_then(Value::as_bool) == Some(true);
-                            if let Some(map) = var.as_object_mut() {
-                                map.insert("value".into(), Value::String(value.value.clone()));
-                            }
-                            set += 1;
-                        }
-                    }
-                    if !found && may_add && !existing.contains(key) {
-                        let mut var = serde_json::Map::new();
-                        var.insert("key".into(), Value::String(key.to_string()));
-                        var.insert("value".into(), Value::String(value.value.clone()));
-                        var.insert("is_secret".into(), Value::Bool(false));
-                        vars.push(Value::Object(var));
-                        added += 1;
-                    }
-                }
-                let shown = if secret || value.secret {
-                    MASK.to_string()
-                } else {
-                    value.value.clone()
+    {
+        let existing: BTreeSet<String> = versions
+            .iter()
+            .filter_map(|v| v.get("variables").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|var| var.get("key").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        for (key, (value, may_add)) in wanted {
+            let mut set = 0;
+            let mut added = 0;
+            let mut secret = false;
+            for version in versions.iter_mut() {
+                let Some(vars) = version.get_mut("variables").and_then(Value::as_array_mut) else {
+                    continue;
                 };
-                if set > 0 {
-                    report.changes.push(OverlayChange::VariableSet {
-                        key: key.to_string(),
-                        value: shown.clone(),
-                        versions: set,
-                    });
+                let mut found = false;
+                for var in vars.iter_mut() {
+                    if var.get("key").and_then(Value::as_str) == Some(key) {
+                        found = true;
+                        secret |= var.get("is_secret").and_then(Value::as_bool) == Some(true);
+                        if let Some(map) = var.as_object_mut() {
+                            map.insert("value".into(), Value::String(value.value.clone()));
+                        }
+                        set += 1;
+                    }
                 }
-                if added > 0 {
-                    report.changes.push(OverlayChange::VariableAdded {
-                        key: key.to_string(),
-                        value: shown,
-                        versions: added,
-                    });
+                if !found && may_add && !existing.contains(key) {
+                    let mut var = serde_json::Map::new();
+                    var.insert("key".into(), Value::String(key.to_string()));
+                    var.insert("value".into(), Value::String(value.value.clone()));
+                    var.insert("is_secret".into(), Value::Bool(false));
+                    vars.push(Value::Object(var));
+                    added += 1;
                 }
+            }
+            let shown = if secret || value.secret {
+                MASK.to_string()
+            } else {
+                value.value.clone()
+            };
+            if set > 0 {
+                report.changes.push(OverlayChange::VariableSet {
+                    key: key.to_string(),
+                    value: shown.clone(),
+                    versions: set,
+                });
+            }
+            if added > 0 {
+                report.changes.push(OverlayChange::VariableAdded {
+                    key: key.to_string(),
+                    value: shown,
+                    versions: added,
+                });
             }
         }
     }
 
-    if let Some(priority) = per_flow.and_then(|f| f.priority) {
-        if let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut) {
-            flow.insert("priority".into(), Value::from(priority));
-            if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
-                for version in versions.iter_mut().filter_map(Value::as_object_mut) {
-                    version.insert("flow_priority".into(), Value::from(priority));
-                }
+    if let Some(priority) = per_flow.and_then(|f| f.priority)
+        && let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut)
+    {
+        flow.insert("priority".into(), Value::from(priority));
+        if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
+            for version in versions.iter_mut().filter_map(Value::as_object_mut) {
+                version.insert("flow_priority".into(), Value::from(priority));
             }
-            report.changes.push(OverlayChange::Priority { priority });
         }
+        report.changes.push(OverlayChange::Priority { priority });
     }
 
     // Secrets before renames: they name systems as the archive does. Only existing credential
@@ -856,11 +854,11 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
         let mut places = 0;
         if let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) {
             for s in systems.iter_mut() {
-                if let Some(system) = s.get_mut("system").and_then(Value::as_object_mut) {
-                    if system.get("name").and_then(Value::as_str) == Some(from) {
-                        system.insert("name".into(), Value::String(to.clone()));
-                        places += 1;
-                    }
+                if let Some(system) = s.get_mut("system").and_then(Value::as_object_mut)
+                    && system.get("name").and_then(Value::as_str) == Some(from)
+                {
+                    system.insert("name".into(), Value::String(to.clone()));
+                    places += 1;
                 }
             }
         }
@@ -876,11 +874,11 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
                     if step.get("type").and_then(Value::as_str) != Some("connector") {
                         continue;
                     }
-                    if let Some(config) = step.get_mut("config").and_then(Value::as_object_mut) {
-                        if config.get("system").and_then(Value::as_str) == Some(from) {
-                            config.insert("system".into(), Value::String(to.clone()));
-                            places += 1;
-                        }
+                    if let Some(config) = step.get_mut("config").and_then(Value::as_object_mut)
+                        && config.get("system").and_then(Value::as_str) == Some(from)
+                    {
+                        config.insert("system".into(), Value::String(to.clone()));
+                        places += 1;
                     }
                 }
             }

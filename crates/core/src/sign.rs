@@ -393,7 +393,7 @@ mod tests {
                 b64.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
         }
-        while b64.len() % 4 != 0 {
+        while !b64.len().is_multiple_of(4) {
             b64.push('=');
         }
         let zeroed = format!("untrusted comment: x\n{b64}\n");

@@ -142,8 +142,8 @@ fn with_statuses(mut v: Value, seed: usize) -> Value {
         .and_then(Value::as_array_mut)
     {
         let n = versions.len();
-        let deployed = (seed % 3 != 0).then(|| seed % n.max(1));
-        let draft = (seed % 2 == 0).then(|| n.saturating_sub(1));
+        let deployed = (!seed.is_multiple_of(3)).then(|| seed % n.max(1));
+        let draft = seed.is_multiple_of(2).then(|| n.saturating_sub(1));
         for (i, version) in versions.iter_mut().enumerate() {
             let status = if Some(i) == deployed {
                 "Deployed"
