@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 
 pub mod http;
+pub mod oci;
 
 pub use http::{HttpOptions, HttpPlatform};
 

@@ -1,0 +1,89 @@
+//! `flowpack pull oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX) -o OUT [--force] [--plain-http]
+//! [--trusted-key PUB]... [--threshold N] [--insecure-skip-signatures]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flowpack_client::oci::{Credentials, PullOptions, Reference, pull};
+use flowpack_core::archive::{Limits, verify_archive};
+
+use super::publish::fail;
+use super::verify::{TrustArgs, print_human};
+
+/// Pull an archive from an OCI registry: media types and digests checked, the archive verified
+/// (structure, hashes, signatures against the trusted keys), then written to OUT.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  flowpack pull oci://registry.example.com/team/orders:1.2.0 -o orders.flowpack --trusted-key keys/release.pub\n  \
+flowpack pull oci://127.0.0.1:5000/orders@sha256:… -o orders.flowpack --plain-http --insecure-skip-signatures\n\n\
+Signatures are required: give --trusted-key, or say --insecure-skip-signatures. Nothing is \
+written to OUT unless every check passed. Credentials come from FLOWPACK_REGISTRY_USER and \
+FLOWPACK_REGISTRY_PASSWORD and are never printed.\n\
+Exit codes: 0 pulled and verified, 1 refused (unknown tag or digest, not a flowpack artifact, \
+content not matching its digest, verification failed), 2 could not run (usage, network, \
+authentication, OUT exists without --force).",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// What to pull: oci://HOST[:PORT]/REPO:TAG or oci://HOST[:PORT]/REPO@sha256:HEX.
+    #[arg(value_name = "REFERENCE")]
+    reference: String,
+    /// Where to write the archive.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Speak plain HTTP to the registry (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Accept an archive without checking its signatures (its hashes are still checked).
+    #[arg(long)]
+    insecure_skip_signatures: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let policy = args.trust.policy()?;
+    anyhow::ensure!(
+        policy.threshold > 0 || args.insecure_skip_signatures,
+        "pull verifies signatures: give --trusted-key PUB (or --insecure-skip-signatures)"
+    );
+    let pulled = (|| {
+        let reference = Reference::parse(&args.reference)?;
+        let mut options = PullOptions::default();
+        options.registry.plain_http = args.plain_http;
+        options.registry.credentials = Credentials::from_env()?;
+        options.force = args.force;
+        pull(&reference, &args.out, &options)
+    })();
+    let pulled = match pulled {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let mut report = verify_archive(pulled.path(), &Limits::default(), &policy)?;
+    report.archive = pulled.pinned();
+    if !report.ok {
+        print_human(&report);
+        eprintln!(
+            "flowpack: error: {}: verification failed; nothing written to {}",
+            pulled.pinned(),
+            args.out.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    match pulled.persist(&args.out, args.force) {
+        Ok(done) => {
+            println!(
+                "{}: {} bytes, verified, written to {}",
+                done.reference,
+                done.size,
+                done.path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => fail(&e),
+    }
+}
