@@ -10,7 +10,8 @@ pub const SCHEME: &str = "oci://";
 
 /// A reference to an artifact in a registry: `oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX)`.
 ///
-/// Without a tag or digest the reference names the repository only; `publish` then tags with
+/// With both (`REPO:TAG@sha256:…`, as `publish` prints it) the digest is what is fetched and the
+/// tag is only shown. Without a tag or digest the reference names the repository only; `publish` then tags with
 /// the package version and `pull` refuses it (there is no implicit `latest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
@@ -58,9 +59,6 @@ impl Reference {
         check_repository(repository).map_err(|r| bad(&r))?;
         if let Some(tag) = &tag {
             check_tag(tag).map_err(|r| bad(&r))?;
-        }
-        if tag.is_some() && digest.is_some() {
-            return Err(bad("give a tag or a digest, not both"));
         }
         Ok(Reference {
             registry: host.to_ascii_lowercase(),
@@ -274,7 +272,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("oci://••••@ghcr.io/a:1: "), "{err}");
-        let err = Reference::parse(&format!("oci://h/a:1@{D}")).unwrap_err();
-        assert!(err.to_string().contains("not both"), "{err}");
+        // Tag and digest: the digest is fetched, the printed form parses back.
+        let r = Reference::parse(&format!("oci://h/a:1@{D}")).unwrap();
+        assert_eq!(r.manifest_reference(), Some(D));
+        assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
     }
 }
