@@ -3,6 +3,7 @@
 mod archive;
 mod inspect;
 mod migrate;
+mod oci;
 mod platform;
 mod util;
 mod validate;
