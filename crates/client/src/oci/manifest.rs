@@ -1,7 +1,7 @@
 //! The OCI image manifest and descriptor, as far as flowpack writes and reads them.
 //!
 //! Small serde types rather than the `oci-spec` crate: flowpack needs two structs, and
-//! `oci-spec` brings builders and derive macros (`derive_builder`, `getset`, `strum`) for the
+//! `oci-spec` brings `derive_builder`, `getset`, `strum` and `regex` (not optional) for the
 //! whole image and runtime specs.
 
 use std::collections::BTreeMap;

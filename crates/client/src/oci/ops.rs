@@ -254,7 +254,7 @@ pub fn pull(
     pull_to_temp(reference, dir, options)
 }
 
-/// Pulls `reference` into a temporary file in `dir` (named `.flowpack-pull-*.tmp`): fetches the
+/// Pulls `reference` into a temporary file in `dir` (`.flowpack-tmp.<pid>.<random>`): fetches the
 /// manifest (checking its digest against a `@sha256:` reference and the registry's
 /// `Docker-Content-Digest`), checks that it is a flowpack artifact (manifest media type,
 /// artifactType, exactly one archive layer), refuses a layer over `options.max_size`, and
@@ -310,8 +310,7 @@ pub fn pull_to_temp(
         error,
     };
     let mut temp = tempfile::Builder::new()
-        .prefix(".flowpack-pull-")
-        .suffix(".tmp")
+        .prefix(&format!(".flowpack-tmp.{}.", std::process::id()))
         .tempfile_in(dir)
         .map_err(io)?;
     client.download_blob(&layer.digest, layer.size, temp.as_file_mut())?;
