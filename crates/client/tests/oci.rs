@@ -433,3 +433,118 @@ fn busy_registries_are_retried_with_retry_after_and_bounded() {
     );
     assert_eq!(seen.lock().unwrap().len(), 3);
 }
+
+/// A registry serving one flowpack manifest whose layer arrives in `chunks` pieces, `gap` apart.
+fn trickling_registry(layer: &'static [u8], chunks: usize, gap: Duration) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let digest = format!("sha256:{}", sha256_hex(layer));
+    let manifest = serde_json::to_vec(&ImageManifest::for_archive(
+        Descriptor {
+            media_type: oci::LAYER_MEDIA_TYPE.into(),
+            digest: digest.clone(),
+            size: layer.len() as u64,
+            annotations: BTreeMap::new(),
+        },
+        BTreeMap::new(),
+    ))
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let mut s = reader.into_inner();
+            if line.contains("/manifests/") {
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    oci::MANIFEST_MEDIA_TYPE,
+                    manifest.len()
+                );
+                let _ = s.write_all(&manifest);
+                continue;
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                layer.len()
+            );
+            for piece in layer.chunks(layer.len().div_ceil(chunks)) {
+                let _ = s.write_all(piece);
+                let _ = s.flush();
+                std::thread::sleep(gap);
+            }
+        }
+    });
+    host
+}
+
+#[test]
+fn transfers_have_an_idle_timeout_not_an_overall_one() {
+    let layer: &'static [u8] = b"0123456789abcdefghij";
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = plain();
+    opts.idle_timeout = Duration::from_millis(700);
+    opts.max_attempts = 1;
+
+    // Moving: 5 pieces 300 ms apart take 1.5 s in all, longer than the idle timeout.
+    let host = trickling_registry(layer, 5, Duration::from_millis(300));
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let pulled = oci::pull_to_temp(&reference, dir.path(), &pull_options(opts.clone())).unwrap();
+    assert_eq!(std::fs::read(pulled.path()).unwrap(), layer);
+    drop(pulled);
+
+    // Stalled: the second piece comes 3 s after the first.
+    let host = trickling_registry(layer, 2, Duration::from_secs(3));
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let started = std::time::Instant::now();
+    let err = oci::pull_to_temp(&reference, dir.path(), &pull_options(opts)).unwrap_err();
+    assert!(matches!(err, OciError::Transport { .. }), "{err}");
+    assert!(
+        err.to_string().contains("broke off after 10 bytes"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(temp_files(dir.path()).is_empty());
+}
+
+#[test]
+fn connection_failures_are_retried_then_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let slept = Arc::new(Mutex::new(Vec::new()));
+    let rec = slept.clone();
+    let mut opts = plain();
+    opts.max_attempts = 3;
+    opts.jitter = Arc::new(|| 0.5);
+    opts.sleep = Arc::new(move |d| rec.lock().unwrap().push(d));
+    let reference = Reference::parse(&format!("oci://127.0.0.1:{port}/a:1")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = oci::pull_to_temp(&reference, dir.path(), &pull_options(opts)).unwrap_err();
+    assert!(
+        matches!(err, OciError::Transport { attempts: 3, .. }),
+        "{err}"
+    );
+    assert!(!err.rejects_input());
+    // 250 ms doubled, times the fixed jitter 0.5.
+    assert_eq!(
+        *slept.lock().unwrap(),
+        vec![Duration::from_millis(125), Duration::from_millis(250)]
+    );
+}
