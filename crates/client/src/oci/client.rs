@@ -12,8 +12,9 @@
 //!   (`Retry-After` in seconds honoured), at most [`RegistryOptions::max_attempts`] attempts.
 //!   A blob upload is retried as a whole (a new upload session), since a failed `PUT` may have
 //!   spent its session; a failed download starts over.
-//! - Timeouts: connecting, and an idle timeout on every read and write ([`RegistryOptions::
-//!   idle_timeout`]) — a transfer of any size may take as long as it needs while bytes move.
+//! - Timeouts: connecting, and an idle timeout on every read and write
+//!   ([`RegistryOptions::idle_timeout`]) — a transfer of any size may take as long as it needs
+//!   while bytes move.
 
 use std::fmt;
 use std::fs::File;
