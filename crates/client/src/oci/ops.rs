@@ -254,7 +254,8 @@ pub fn pull(
     pull_to_temp(reference, dir, options)
 }
 
-/// Pulls `reference` into a temporary file in `dir` (`.flowpack-tmp.<pid>.<random>`): fetches the
+/// Pulls `reference` into a temporary file in `dir` (`.flowpack-tmp.<pid>.<random>`; such files
+/// of processes that are gone are removed first): fetches the
 /// manifest (checking its digest against a `@sha256:` reference and the registry's
 /// `Docker-Content-Digest`), checks that it is a flowpack artifact (manifest media type,
 /// artifactType, exactly one archive layer), refuses a layer over `options.max_size`, and
@@ -309,6 +310,7 @@ pub fn pull_to_temp(
         path: dir.display().to_string(),
         error,
     };
+    remove_stale_temporaries(dir);
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".flowpack-tmp.{}.", std::process::id()))
         .tempfile_in(dir)
@@ -323,4 +325,58 @@ pub fn pull_to_temp(
         size: layer.size,
         annotations: manifest.annotations,
     })
+}
+
+/// Removes `.flowpack-tmp.<pid>.*` files in `dir` left by a run that was killed: those whose
+/// process is gone (Linux: no `/proc/<pid>`; elsewhere nothing is removed). Best effort.
+fn remove_stale_temporaries(dir: &Path) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(".flowpack-tmp."))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != own
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".flowpack-tmp.999999999.abc123");
+        let alive = dir
+            .path()
+            .join(format!(".flowpack-tmp.{}.def456", std::process::id()));
+        let parent = dir.path().join(".flowpack-tmp.1.ghi789");
+        let other = dir.path().join("orders.flowpack");
+        for p in [&dead, &alive, &parent, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        remove_stale_temporaries(dir.path());
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        assert!(parent.exists(), "pid 1 is alive");
+        assert!(other.exists());
+    }
 }
