@@ -6,6 +6,7 @@ mod fuzz;
 mod inspect;
 mod memory;
 mod migrate;
+mod oci;
 mod platform;
 mod scripts;
 mod util;

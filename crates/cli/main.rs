@@ -53,6 +53,8 @@ enum Command {
     Unpack(commands::unpack::Args),
     Export(commands::export::Args),
     Push(commands::push::Args),
+    Publish(commands::publish::Args),
+    Pull(commands::pull::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,8 @@ fn main() -> ExitCode {
         Command::Unpack(args) => commands::unpack::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Push(args) => commands::push::run(args),
+        Command::Publish(args) => commands::publish::run(args),
+        Command::Pull(args) => commands::pull::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

@@ -61,6 +61,8 @@ pub mod inspect;
 pub mod keygen;
 pub mod migrate;
 pub mod pack;
+pub mod publish;
+pub mod pull;
 pub mod push;
 pub mod sign;
 pub mod trust;

@@ -5,6 +5,8 @@ pub mod inspect;
 pub mod keygen;
 pub mod migrate;
 pub mod pack;
+pub mod publish;
+pub mod pull;
 pub mod push;
 pub mod sign;
 pub mod unpack;

@@ -108,7 +108,7 @@ impl fmt::Debug for HttpOptions {
 }
 
 /// A xorshift generator seeded from the clock and a counter: jitter needs spread, not secrecy.
-fn default_jitter() -> JitterFn {
+pub(crate) fn default_jitter() -> JitterFn {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -200,13 +200,12 @@ impl HttpPlatform {
     }
 
     fn backoff(&self, retry: u32) -> Duration {
-        let exp = self
-            .options
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
-        let cap = exp.min(self.options.max_delay);
-        let j = (self.options.jitter)().clamp(0.0, 1.0);
-        cap.mul_f64(j)
+        backoff_delay(
+            self.options.base_delay,
+            self.options.max_delay,
+            &self.options.jitter,
+            retry,
+        )
     }
 
     /// Sends with retries; returns the status and body of the final 2xx response.
@@ -242,12 +241,7 @@ impl HttpPlatform {
             let (retry_after, failure) = match self.agent.run(request) {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let retry_after = retry_after(response.headers());
                     let bytes = response
                         .body_mut()
                         .with_config()
@@ -379,7 +373,31 @@ impl HttpPlatform {
     }
 }
 
-fn transport_message(e: &ureq::Error) -> String {
+/// The backoff before retry number `retry` (1 for the second attempt): `base` doubled per retry,
+/// capped at `max`, scaled by the jitter (full jitter).
+pub(crate) fn backoff_delay(
+    base: Duration,
+    max: Duration,
+    jitter: &JitterFn,
+    retry: u32,
+) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+    let cap = exp.min(max);
+    let j = jitter().clamp(0.0, 1.0);
+    cap.mul_f64(j)
+}
+
+/// A `Retry-After` header in seconds (the HTTP-date form is ignored: the backoff applies).
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A transport failure, said briefly.
+pub(crate) fn transport_message(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),

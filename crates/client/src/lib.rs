@@ -29,6 +29,7 @@
 use std::collections::BTreeMap;
 
 pub mod http;
+pub mod oci;
 
 pub use http::{HttpOptions, HttpPlatform};
 

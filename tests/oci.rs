@@ -1,0 +1,431 @@
+//! End-to-end tests of `flowpack publish` and `flowpack pull` against a real registry (Debian's
+//! `docker-registry`, distribution 2.8, started per test on 127.0.0.1).
+
+#[path = "../crates/client/tests/common/registry.rs"]
+mod registry;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use registry::Registry;
+
+use crate::util::{code, fixture, stderr, stdout};
+
+fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowpack"));
+    c.args(args)
+        .current_dir(cwd)
+        .env_remove("FLOWPACK_REGISTRY_USER")
+        .env_remove("FLOWPACK_REGISTRY_PASSWORD")
+        .env_remove("FLOWPACK_KEY_PASSWORD")
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run flowpack")
+}
+
+/// Packs the reference fixtures into `dir/name` signed by `dir/k.key`.
+fn signed_archive(dir: &Path, name: &str) -> PathBuf {
+    if !dir.join("k.key").exists() {
+        let o = run(dir, &["keygen", "-o", "k", "--unencrypted"], &[]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let r = fixture("reference").display().to_string();
+    let o = run(
+        dir,
+        &[
+            "pack",
+            &r,
+            "-o",
+            name,
+            "--name",
+            "demo",
+            "--version",
+            "1.2.0",
+            "--sign",
+            "k.key",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    dir.join(name)
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".flowpack-tmp."))
+        .collect()
+}
+
+#[test]
+fn publish_prints_the_digest_and_pull_by_tag_or_digest_gives_the_same_bytes() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let archive = signed_archive(d, "a.flowpack");
+    let target = reg.reference("team/demo");
+    let o = run(d, &["publish", "a.flowpack", &target, "--plain-http"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let printed = stdout(&o).trim().to_string();
+    let prefix = format!("{target}:1.2.0@sha256:");
+    assert!(printed.starts_with(&prefix), "{printed}");
+    assert_eq!(printed.len(), prefix.len() + 64, "{printed}");
+    let digest = &printed[printed.len() - 71..];
+
+    let by_digest = format!("{target}@{digest}");
+    for (i, r) in [format!("{target}:1.2.0"), by_digest, printed.clone()]
+        .iter()
+        .enumerate()
+    {
+        let out = format!("pulled-{i}.flowpack");
+        let o = run(
+            d,
+            &[
+                "pull",
+                r,
+                "-o",
+                &out,
+                "--plain-http",
+                "--trusted-key",
+                "k.pub",
+            ],
+            &[],
+        );
+        assert_eq!(code(&o), 0, "{r}: {}", stderr(&o));
+        assert!(stdout(&o).contains(digest), "{}", stdout(&o));
+        assert!(stdout(&o).contains("verified"), "{}", stdout(&o));
+        assert_eq!(
+            std::fs::read(d.join(&out)).unwrap(),
+            std::fs::read(&archive).unwrap(),
+            "{r}"
+        );
+    }
+
+    // An existing OUT needs --force.
+    let pull = |extra: &[&str]| {
+        let mut args = vec![
+            "pull",
+            printed.as_str(),
+            "-o",
+            "pulled-0.flowpack",
+            "--plain-http",
+            "--insecure-skip-signatures",
+        ];
+        args.extend_from_slice(extra);
+        run(d, &args, &[])
+    };
+    let o = pull(&[]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("already exists (use --force"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(code(&pull(&["--force"])), 0);
+
+    // Signatures are required unless explicitly skipped.
+    let o = run(
+        d,
+        &["pull", &printed, "-o", "x.flowpack", "--plain-http"],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--trusted-key"), "{}", stderr(&o));
+    assert!(!d.join("x.flowpack").exists());
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+}
+
+#[test]
+fn unknown_tags_digests_and_foreign_artifacts_are_refused_with_exit_1() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    signed_archive(d, "a.flowpack");
+    let o = run(
+        d,
+        &[
+            "publish",
+            "a.flowpack",
+            &reg.reference("team/demo"),
+            "--plain-http",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let missing = format!("sha256:{}", "0".repeat(64));
+    for (r, want) in [
+        (reg.reference("team/demo:9.9.9"), "MANIFEST_UNKNOWN"),
+        (
+            reg.reference(&format!("team/demo@{missing}")),
+            "MANIFEST_UNKNOWN",
+        ),
+        (reg.reference("team/nothing:1.0.0"), "not found (404)"),
+    ] {
+        let o = run(
+            d,
+            &[
+                "pull",
+                &r,
+                "-o",
+                "out.flowpack",
+                "--plain-http",
+                "--insecure-skip-signatures",
+            ],
+            &[],
+        );
+        assert_eq!(code(&o), 1, "{r}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{r}: {}", stderr(&o));
+        assert!(!d.join("out.flowpack").exists());
+    }
+
+    // Not an OCI image manifest at all: a plain-HTTP URL typo and a malformed reference are
+    // usage errors (2).
+    let o = run(
+        d,
+        &[
+            "pull",
+            "https://example.invalid/x",
+            "-o",
+            "o.flowpack",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("must start with oci://"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A foreign artifact (a Helm-like chart) in the same registry.
+    use flowpack_client::oci::{self, Access, Reference, RegistryClient, RegistryOptions};
+    let r = Reference::parse(&reg.reference("team/chart:1.0.0")).unwrap();
+    let mut opts = RegistryOptions::new();
+    opts.plain_http = true;
+    let client = RegistryClient::new(&r, Access::Push, opts);
+    let config = br#"{"name":"chart"}"#;
+    let config_digest = oci::sha256_digest(config);
+    client.upload_bytes(&config_digest, config).unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+        oci::MANIFEST_MEDIA_TYPE,
+        config.len()
+    );
+    client
+        .put_manifest("1.0.0", oci::MANIFEST_MEDIA_TYPE, manifest.as_bytes())
+        .unwrap();
+    let o = run(
+        d,
+        &[
+            "pull",
+            &r.to_string(),
+            "-o",
+            "out.flowpack",
+            "--plain-http",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "not a flowpack archive: artifactType is \"application/vnd.cncf.helm.config.v1+json\""
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("out.flowpack").exists());
+}
+
+#[test]
+fn pull_verifies_and_a_tampered_archive_leaves_nothing_behind() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let archive = signed_archive(d, "a.flowpack");
+    // A flipped byte in a flow document, rezipped: still a valid zip, its hash now wrong.
+    let x = d.join("x");
+    let o = Command::new("unzip")
+        .args([
+            "-q",
+            &archive.display().to_string(),
+            "-d",
+            &x.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let flow = "flows/shopify-netsuite-orders/export.json";
+    let mut bytes = std::fs::read(x.join(flow)).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(x.join(flow), bytes).unwrap();
+    let mut names: Vec<String> = Vec::new();
+    let listing = Command::new("unzip")
+        .args(["-Z1", &archive.display().to_string()])
+        .output()
+        .unwrap();
+    names.extend(
+        String::from_utf8(listing.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from),
+    );
+    let mut args = vec![
+        "-q".to_string(),
+        "-X".into(),
+        d.join("tampered.flowpack").display().to_string(),
+    ];
+    args.extend(names);
+    let o = Command::new("zip")
+        .args(&args)
+        .current_dir(&x)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let target = reg.reference("team/demo:tampered");
+    let o = run(
+        d,
+        &["publish", "tampered.flowpack", &target, "--plain-http"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(
+        d,
+        &[
+            "pull",
+            &target,
+            "-o",
+            "out.flowpack",
+            "--plain-http",
+            "--trusted-key",
+            "k.pub",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("digests check failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains(flow), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("verification failed; nothing written to out.flowpack"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("out.flowpack").exists());
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+
+    // An untampered archive signed by another key is refused by the signature check.
+    let o = run(d, &["keygen", "-o", "other", "--unencrypted"], &[]);
+    assert_eq!(code(&o), 0);
+    let good = reg.reference("team/demo:good");
+    assert_eq!(
+        code(&run(
+            d,
+            &["publish", "a.flowpack", &good, "--plain-http"],
+            &[]
+        )),
+        0
+    );
+    let o = run(
+        d,
+        &[
+            "pull",
+            &good,
+            "-o",
+            "out.flowpack",
+            "--plain-http",
+            "--trusted-key",
+            "other.pub",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("signatures check failed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!d.join("out.flowpack").exists());
+}
+
+#[test]
+fn a_registry_demanding_credentials_gets_them_from_the_environment_never_printed() {
+    const PASSWORD: &str = "Reg1stry-pa55-word";
+    let reg = Registry::start_with_auth("ci-bot", PASSWORD);
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    signed_archive(d, "a.flowpack");
+    let target = reg.reference("team/demo:1.2.0");
+
+    let o = run(d, &["publish", "a.flowpack", &target, "--plain-http"], &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("authentication failed (401): the registry demands credentials: set FLOWPACK_REGISTRY_USER and FLOWPACK_REGISTRY_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+
+    let creds = [
+        ("FLOWPACK_REGISTRY_USER", "ci-bot"),
+        ("FLOWPACK_REGISTRY_PASSWORD", PASSWORD),
+    ];
+    let wrong = [
+        ("FLOWPACK_REGISTRY_USER", "ci-bot"),
+        ("FLOWPACK_REGISTRY_PASSWORD", "nope-nope"),
+    ];
+    let only_user = [("FLOWPACK_REGISTRY_USER", "ci-bot")];
+    let o = run(
+        d,
+        &["publish", "a.flowpack", &target, "--plain-http"],
+        &wrong,
+    );
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("were refused"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("nope-nope"));
+    let o = run(
+        d,
+        &["publish", "a.flowpack", &target, "--plain-http"],
+        &only_user,
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("FLOWPACK_REGISTRY_PASSWORD is not"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(
+        d,
+        &["publish", "a.flowpack", &target, "--plain-http"],
+        &creds,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let published = stdout(&o);
+    let o2 = run(
+        d,
+        &[
+            "pull",
+            &target,
+            "-o",
+            "out.flowpack",
+            "--plain-http",
+            "--trusted-key",
+            "k.pub",
+        ],
+        &creds,
+    );
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    for text in [published, stderr(&o), stdout(&o2), stderr(&o2)] {
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
