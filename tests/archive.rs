@@ -1136,7 +1136,7 @@ fn a_version_1_archive_still_verifies_inspects_and_unpacks() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
-        text.contains("  requires        export format 2, 3 system(s), 1 script(s), 0 dependencies\n    system      HubSpot\n"),
+        text.contains("  requires        export format 2, 3 systems, 1 script, 0 dependencies\n    system      HubSpot\n"),
         "{text}"
     );
     assert!(!text.contains("settings "), "{text}");

@@ -631,7 +631,7 @@ mod tests {
             Some(
                 "2 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
                  variable \"REGION\" of flows \"A\", \"B\"\n  \
-                 credential \"Shopify/key/token\" of flow \"B\""
+                 credential [secrets.\"Shopify\".\"key\"].token of flow \"B\""
             )
         );
         assert_eq!(

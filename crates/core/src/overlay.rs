@@ -189,7 +189,16 @@ impl CredentialRef {
 
     /// Whether this is the credential `input` names.
     pub fn is_input(&self, input: &Input) -> bool {
-        CredentialRef::from_input(input).as_ref() == Some(self)
+        if input.kind != InputKind::Credential {
+            return false;
+        }
+        match (&input.system, &input.auth, &input.key) {
+            (Some(system), Some(auth), Some(key)) => {
+                (system, auth, key) == (&self.system, &self.auth, &self.key)
+            }
+            // A version-1 name is ambiguous when the names hold `/`: compare it whole.
+            _ => input.name == self.legacy_name(),
+        }
     }
 
     /// The overlay table holding it: `[secrets."System"."Auth"]`.
