@@ -84,7 +84,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::archive::Manifest;
+use crate::archive::{FlowRecord, Manifest};
 use crate::diff::{DiffError, normalise};
 use crate::document::{Document, DocumentError, FormatVersion, VersionStatus};
 use crate::summary::compute_import_summary;
@@ -492,6 +492,22 @@ impl PackageFacts {
             required: i.required,
         });
         Self::build(package, version, flows, inputs)
+    }
+
+    /// Facts from an archive's manifest and its verified flows (as
+    /// [`Archive::flows`](crate::archive::Archive::flows) yields them), each flow's digest being
+    /// its [`content_digest`]: so a fresh export of an unchanged flow is no change. Flows the
+    /// manifest lists but `flows` lacks keep the manifest's byte digest.
+    pub fn from_manifest_with_documents(
+        manifest: &Manifest,
+        flows: &[(FlowRecord, Document)],
+    ) -> Result<PackageFacts, MarketplaceError> {
+        let mut facts = PackageFacts::from_manifest(manifest)?;
+        for (record, doc) in flows {
+            let digest = content_digest(doc, &record.path)?;
+            facts.flows.insert(record.name.clone(), digest);
+        }
+        Ok(facts)
     }
 
     fn build(
@@ -1079,6 +1095,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn re_exporting_an_unchanged_flow_needs_no_new_version_but_a_change_does() {
+        let facts_of = |version: &str, value: Value| {
+            let packed = deployed_only(&doc(value), "orders.json").unwrap();
+            let name = packed.flow_name().unwrap().to_string();
+            let digest = content_digest(&packed, "orders.json").unwrap();
+            PackageFacts::new(version.parse().unwrap(), [(name, digest)], []).unwrap()
+        };
+        let original: Value = serde_json::from_slice(V2).unwrap();
+        let previous = facts_of("1.4.0", original.clone());
+        let mut reexport = original.clone();
+        reexport["metadata"]["exported_at"] = "2027-03-03T00:00:00Z".into();
+        // A new draft is not packed, so it is no change either.
+        reexport["flow"]["versions"][1]["steps"] = json!([]);
+        assert!(check_bump(&previous, &facts_of("1.4.0", reexport.clone())).is_ok());
+        reexport["flow"]["versions"][0]["steps"][1]["name"] = "Fetch orders".into();
+        assert_eq!(
+            check_bump(&previous, &facts_of("1.4.0", reexport.clone()))
+                .unwrap_err()
+                .to_string(),
+            "version 1.4.0 is the previous package's version, but the content differs (flow \
+             `Shopify > NetSuite Orders` changed): give the package a higher version"
+        );
+        assert!(check_bump(&previous, &facts_of("1.4.1", reexport)).is_ok());
+    }
+
     // ---- the semver rule ----
 
     fn input(flow: &str, kind: &str, name: &str, required: bool) -> InputFact {
@@ -1429,6 +1471,20 @@ mod tests {
                 &base("1.4.0").inputs.into_iter().collect::<Vec<_>>()
             )
         );
+
+        // With the documents, digests are content digests.
+        let reference = Document::from_slice(V2, "v2").unwrap();
+        let with_docs = PackageFacts::from_manifest_with_documents(
+            &manifest,
+            &[(manifest.flows[0].clone(), reference.clone())],
+        )
+        .unwrap();
+        assert_eq!(
+            with_docs.flows["Orders"],
+            content_digest(&reference, "v2").unwrap()
+        );
+        assert_eq!(with_docs.flows["Refunds"], "bb");
+        assert_eq!(with_docs.inputs, f.inputs);
 
         let mut bad = manifest.clone();
         bad.package.version = "1.4".into();
