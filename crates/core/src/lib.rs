@@ -21,6 +21,7 @@ pub mod diff;
 pub mod document;
 pub mod fsutil;
 pub mod inspect;
+pub mod marketplace;
 pub mod migrate;
 pub mod names;
 pub mod overlay;
