@@ -295,50 +295,9 @@ fn set_import_summary(metadata: &mut Map<String, Value>, summary: Value) {
     }
 }
 
-/// What installing a package needs: the manifest's `requires` object.
-///
-/// Field names and shapes are those of manifest version 2:
-/// `{export_format, systems: [{name, protocol}], scripts: [{name, language}],
-/// dependencies: [{type, name}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Requires {
-    /// The highest export format version among the documents (0 for none).
-    pub export_format: u32,
-    /// Connector systems, sorted by name and protocol, unique.
-    pub systems: Vec<RequiredSystem>,
-    /// Scripts, sorted by name and language, unique.
-    pub scripts: Vec<RequiredScript>,
-    /// The documents' `dependencies`, sorted by type and name, unique.
-    pub dependencies: Vec<RequiredDependency>,
-}
-
-/// A connector system a package needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RequiredSystem {
-    /// The system's `name`.
-    pub name: String,
-    /// Its `protocol` as the document says (`HTTP`, `SOAP`, …); `None` when it says none.
-    pub protocol: Option<String>,
-}
-
-/// A script a package needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RequiredScript {
-    /// The script's `name`.
-    pub name: String,
-    /// Its `language` as the document says; `None` when it says none.
-    pub language: Option<String>,
-}
-
-/// One of the documents' `dependencies` (opaque to flowpack).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RequiredDependency {
-    /// The dependency's `type`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The dependency's `name`.
-    pub name: String,
-}
+/// What installing a package needs: the manifest's `requires` object, the same types the
+/// archive manifest (version 2) carries.
+pub use crate::archive::{RequiredDependency, RequiredScript, RequiredSystem, Requires};
 
 /// What installing these documents needs (see the module docs).
 ///
