@@ -29,10 +29,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
 /// environment.
+/// The EXAMPLES block of the top-level `--help` (and of the man page).
+const EXAMPLES: &str = "\
+Examples:
+  flowpack validate flows/*.json
+  flowpack pack flows/ -o app.flowpack --name app --version 1.0.0 --sign keys/release.key
+  flowpack verify app.flowpack --trusted-key keys/release.pub
+  flowpack push app.flowpack --env staging --overlay overlays/staging.toml --dry-run
+  flowpack export --env production --all -o backup.flowpack
+  flowpack completions bash > ~/.local/share/bash-completion/completions/flowpack
+
+Exit codes: 0 success, 1 check failed, 2 could not run.";
+
 #[derive(Debug, Parser)]
 #[command(name = "flowpack", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success, 1 check failed, 2 could not run.")]
-struct Cli {
+#[command(after_help = EXAMPLES)]
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +61,8 @@ enum Command {
     Unpack(commands::unpack::Args),
     Export(commands::export::Args),
     Push(commands::push::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +79,8 @@ fn main() -> ExitCode {
         Command::Unpack(args) => commands::unpack::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Push(args) => commands::push::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);
