@@ -7,6 +7,7 @@ mod inspect;
 mod migrate;
 mod platform;
 mod scripts;
+mod snapshots;
 mod util;
 mod validate;
 mod validate_many;
