@@ -1,6 +1,7 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
 mod archive;
+mod cli;
 mod exit_codes;
 mod fuzz;
 mod inspect;
@@ -9,6 +10,7 @@ mod migrate;
 mod oci;
 mod platform;
 mod scripts;
+mod snapshots;
 mod util;
 mod validate;
 mod validate_many;

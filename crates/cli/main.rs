@@ -33,10 +33,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
 /// environment.
+/// The EXAMPLES block of the top-level `--help` (and of the man page).
+const EXAMPLES: &str = "\
+Examples:
+  flowpack validate flows/*.json
+  flowpack pack flows/ -o app.flowpack --name app --version 1.0.0 --sign keys/release.key
+  flowpack verify app.flowpack --trusted-key keys/release.pub
+  flowpack push app.flowpack --env staging --overlay overlays/staging.toml --dry-run
+  flowpack export --env production --all -o backup.flowpack
+  flowpack completions bash > ~/.local/share/bash-completion/completions/flowpack
+
+Exit codes: 0 success, 1 check failed, 2 could not run.";
+
 #[derive(Debug, Parser)]
 #[command(name = "flowpack", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 success, 1 check failed, 2 could not run.")]
-struct Cli {
+#[command(after_help = EXAMPLES)]
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +67,8 @@ enum Command {
     Push(commands::push::Args),
     Publish(commands::publish::Args),
     Pull(commands::pull::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +87,8 @@ fn main() -> ExitCode {
         Command::Push(args) => commands::push::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Pull(args) => commands::pull::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

@@ -5,15 +5,11 @@
 pub fn restore_sigpipe() {
     #[cfg(unix)]
     {
-        const SIGPIPE: i32 = 13;
-        const SIG_DFL: usize = 0;
-        unsafe extern "C" {
-            fn signal(signum: i32, handler: usize) -> usize;
-        }
-        // SAFETY: restores the default disposition of SIGPIPE (which Rust's runtime sets to
-        // ignore) before any thread is started; no Rust state depends on it.
-        unsafe {
-            signal(SIGPIPE, SIG_DFL);
-        }
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: installs the default disposition (no handler function runs in signal context)
+        // before any thread is started; Rust's runtime set SIGPIPE to ignore and no Rust state
+        // depends on that. Failing to restore it only keeps the "Broken pipe" error, so the
+        // result is not needed.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     }
 }

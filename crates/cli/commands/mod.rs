@@ -1,8 +1,10 @@
 //! One module per command: parse flags, call one operation, render its report.
 
+pub mod completions;
 pub mod export;
 pub mod inspect;
 pub mod keygen;
+pub mod man;
 pub mod migrate;
 pub mod pack;
 pub mod publish;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use ureq::http;
@@ -493,17 +494,17 @@ fn unwrap_data_raw(request: &str, bytes: Vec<u8>) -> Result<Vec<u8>, ClientError
     }
 }
 
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), which a query
+/// component keeps as they are.
+const QUERY_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a query component (RFC 3986 unreserved characters kept).
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, QUERY_COMPONENT).to_string()
 }
 
 /// The query string of a list request.
@@ -809,6 +810,23 @@ impl Platform for HttpPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_query_components_are_percent_encoded_except_unreserved_characters() {
+        let query = ListQuery {
+            page: 0,
+            per_page: 500,
+            name: Some("Orders & Co/Ä-x_1.~ =?".to_string()),
+            enabled: Some(true),
+            sort: Some("-id".to_string()),
+            include: None,
+        };
+        assert_eq!(
+            list_query_string(&query),
+            "page=1&per_page=100&filter%5Bname%5D=Orders%20%26%20Co%2F%C3%84-x_1.~%20%3D%3F\
+             &filter%5Benabled%5D=true&sort=-id"
+        );
+    }
 
     #[test]
     fn export_bytes_are_the_payload_exactly_as_sent() {

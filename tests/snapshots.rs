@@ -1,0 +1,335 @@
+//! Snapshots (insta) of what the `flowpack` binary prints: the human and JSON output of every
+//! command and every `--help`, with what changes from run to run redacted (temporary paths,
+//! times, key ids, digests, platform ids). The SARIF output is checked against the official
+//! SARIF 2.1.0 schema.
+//!
+//! To re-accept after an intended change (`cargo insta` is not needed):
+//! `INSTA_UPDATE=always cargo test --test tests snapshots`, then read the changed
+//! `tests/snapshots/*.snap` files and commit them. A run without `INSTA_UPDATE` fails on any
+//! difference and leaves a `.snap.new` beside the snapshot; delete those before committing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::{code, fixture, root, stderr, stdout};
+
+/// The fixed time of every run (`SOURCE_DATE_EPOCH`): 2026-01-01T00:00:00Z.
+const EPOCH: &str = "1767225600";
+
+/// Runs flowpack in `cwd` with a fixed clock and no key password or token from the caller.
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FLOWPACK_TOKEN")
+        .env_remove("FLOWPACK_KEY_PASSWORD")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run flowpack")
+}
+
+/// The exit code, stdout and stderr of a run as one text.
+fn transcript(o: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// insta settings that redact what differs between runs and machines. `tmp` is the run's
+/// temporary directory (if any), written as `[TMP]`; the repository root becomes `[ROOT]`.
+/// `platform_ids` redacts the ids a platform assigns (`(id 12)`, `"id": 12`), which depend on
+/// what the environment held before; ids inside documents (step ids) stay.
+fn settings(tmp: Option<&Path>, platform_ids: bool) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(root().join("tests/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    let mut filters: Vec<(String, String)> = Vec::new();
+    if let Some(tmp) = tmp {
+        // The canonical path too: macOS's /var is /private/var.
+        for p in [tmp.to_path_buf(), tmp.canonicalize().unwrap()] {
+            filters.push((regex_escape(&p.display().to_string()), "[TMP]".into()));
+        }
+    }
+    filters.push((regex_escape(&root().display().to_string()), "[ROOT]".into()));
+    filters.extend(
+        [
+            // RFC 3339 times.
+            (
+                r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+                "[TIME]",
+            ),
+            // Compact UTC times in names.
+            (r"\b\d{8}T\d{6}Z\b", "[TIME]"),
+            // SHA-256 digests (hex), whole or shortened to 12+ characters.
+            (r"\b[0-9a-f]{64}\b", "[SHA256]"),
+            // minisign key ids (16 hex digits).
+            (r"\b[0-9A-F]{16}\b", "[KEYID]"),
+            // Elapsed times.
+            (r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string())),
+    );
+    if platform_ids {
+        filters.push((
+            r#""(id|existing_id|flow_id|version_id)": \d+"#.into(),
+            r#""$1": "[ID]""#.into(),
+        ));
+        filters.push((r"\(id \d+\)".into(), "(id [ID])".into()));
+    }
+    for (from, to) in &filters {
+        s.add_filter(from, to.as_str());
+    }
+    s
+}
+
+/// A literal string as a regular expression.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Snapshots one run under `name`.
+fn snap(name: &str, tmp: Option<&Path>, o: &Output) {
+    settings(tmp, false).bind(|| insta::assert_snapshot!(name, transcript(o)));
+}
+
+/// Snapshots one run against an environment under `name`, platform ids redacted.
+fn snap_platform(name: &str, tmp: Option<&Path>, o: &Output) {
+    settings(tmp, true).bind(|| insta::assert_snapshot!(name, transcript(o)));
+}
+
+fn reference() -> String {
+    fixture("reference/export-v2-order-sync.json")
+        .display()
+        .to_string()
+}
+
+const COMMANDS: &[&str] = &[
+    "validate",
+    "migrate",
+    "inspect",
+    "pack",
+    "keygen",
+    "sign",
+    "verify",
+    "unpack",
+    "export",
+    "push",
+    "completions",
+    "man",
+];
+
+#[test]
+fn help_of_every_command() {
+    let r = root();
+    snap("help", None, &run(&r, &["--help"]));
+    for cmd in COMMANDS {
+        let o = run(&r, &[cmd, "--help"]);
+        assert_eq!(code(&o), 0, "{cmd}: {}", stderr(&o));
+        snap(&format!("help_{cmd}"), None, &o);
+    }
+}
+
+#[test]
+fn validate_human_json_and_sarif() {
+    let r = root();
+    let clean = reference();
+    let faulty = fixture("validate/v2.many_faults.json")
+        .display()
+        .to_string();
+    snap(
+        "validate_human",
+        None,
+        &run(&r, &["validate", &clean, &faulty]),
+    );
+    snap(
+        "validate_json",
+        None,
+        &run(&r, &["validate", &clean, &faulty, "--format", "json"]),
+    );
+
+    // SARIF: valid against the official SARIF 2.1.0 schema (draft-04), with and without
+    // findings.
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("schemas/sarif-schema-2.1.0.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        schema["$schema"], "http://json-schema.org/draft-04/schema#",
+        "the schema's draft"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    for files in [vec![&clean, &faulty], vec![&clean]] {
+        let mut args = vec!["validate", "--format", "sarif"];
+        args.extend(files.iter().map(|f| f.as_str()));
+        let o = run(&r, &args);
+        let log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&log)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(log["version"], "2.1.0");
+    }
+    // The validator is not lenient: a result without a message is refused.
+    let o = run(&r, &["validate", "--format", "sarif", &faulty]);
+    let mut log: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    log["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
+    assert!(!validator.is_valid(&log));
+}
+
+#[test]
+fn inspect_and_migrate() {
+    let r = root();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let legacy = fixture("reference/export-v1-legacy.json")
+        .display()
+        .to_string();
+    snap("inspect_human", None, &run(&r, &["inspect", &reference()]));
+    snap(
+        "inspect_json",
+        None,
+        &run(&r, &["inspect", &reference(), "--format", "json"]),
+    );
+    snap(
+        "migrate_up",
+        Some(d),
+        &run(d, &["migrate", &legacy, "--to", "latest", "-o", "v2.json"]),
+    );
+    snap(
+        "migrate_check",
+        Some(d),
+        &run(d, &["migrate", &legacy, "--to", "2", "--check"]),
+    );
+    snap(
+        "migrate_down_refused",
+        Some(d),
+        &run(d, &["migrate", &reference(), "--to", "1", "-o", "v1.json"]),
+    );
+}
+
+/// keygen, pack (signed), sign, verify (human and JSON), unpack, then push into and export from
+/// the embedded `local` environment, all in one temporary directory.
+#[test]
+fn archive_commands_and_local_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let tmp = Some(d);
+    let reference = reference();
+
+    let o = run(d, &["keygen", "-o", "k", "--unencrypted"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap("keygen", tmp, &o);
+    let o = run(d, &["keygen", "-o", "k2", "--unencrypted"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = run(
+        d,
+        &[
+            "pack",
+            &reference,
+            "-o",
+            "app.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "release",
+            "--sign",
+            "k.key",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap("pack", tmp, &o);
+    snap(
+        "pack_refused",
+        tmp,
+        &run(
+            d,
+            &[
+                "pack",
+                fixture("validate/v2.dangling_connection.json")
+                    .to_str()
+                    .unwrap(),
+                "-o",
+                "bad.flowpack",
+                "--name",
+                "bad",
+                "--version",
+                "1.0.0",
+            ],
+        ),
+    );
+
+    let o = run(d, &["sign", "app.flowpack", "--key", "k2.key"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap("sign", tmp, &o);
+
+    let trusted = ["--trusted-key", "k.pub", "--trusted-key", "k2.pub"];
+    let mut args = vec!["verify", "app.flowpack", "--threshold", "2"];
+    args.extend(trusted);
+    snap("verify_human", tmp, &run(d, &args));
+    args.extend(["--format", "json"]);
+    snap("verify_json", tmp, &run(d, &args));
+    snap(
+        "verify_untrusted_json",
+        tmp,
+        &run(d, &["verify", "app.flowpack", "--format", "json"]),
+    );
+
+    snap(
+        "unpack",
+        tmp,
+        &run(
+            d,
+            &[
+                "unpack",
+                "app.flowpack",
+                "-d",
+                "out",
+                "--trusted-key",
+                "k.pub",
+            ],
+        ),
+    );
+
+    // push and export against the embedded sandbox (`.flowpack/local.db` in the directory).
+    snap_platform(
+        "push_dry_run",
+        tmp,
+        &run(d, &["push", "app.flowpack", "--env", "local", "--dry-run"]),
+    );
+    let o = run(
+        d,
+        &["push", "app.flowpack", "--env", "local", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap_platform("push_json", tmp, &o);
+    snap_platform(
+        "push_again_human",
+        tmp,
+        &run(d, &["push", "app.flowpack", "--env", "local"]),
+    );
+    let o = run(
+        d,
+        &["export", "--all", "--env", "local", "-o", "backup.flowpack"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap_platform("export", tmp, &o);
+}
