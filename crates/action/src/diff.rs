@@ -131,6 +131,14 @@ pub enum DiffError {
         /// What it found.
         detail: String,
     },
+    /// An archive entry is unsafe or does not match the manifest.
+    #[error("{entry}: {reason}")]
+    Entry {
+        /// `ARCHIVE!entry`.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `oci://` references are not read by this build.
     #[error("{side}: oci:// references are not supported in this build (pull the archive first)")]
     Unsupported {
@@ -181,6 +189,7 @@ impl Categorize for DiffError {
             | DiffError::Unsupported { .. }
             | DiffError::NoMatch { .. } => Category::CouldNotRun,
             DiffError::Manifest { .. }
+            | DiffError::Entry { .. }
             | DiffError::NotADocument { .. }
             | DiffError::Verification { .. }
             | DiffError::Compare(_) => Category::Rejected,
@@ -504,13 +513,13 @@ const SETTINGS: &str = "flow.json";
 /// An archive: integrity checked (not signatures), its flows in manifest order.
 fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     expect_archive(path)?;
-    let mut archive = Archive::open(path, &Limits::default())?;
+    let mut archive = Archive::open(path, &Limits::default()).map_err(|e| entry_error(label, e))?;
     let verified = archive.verify(&TrustPolicy::default());
     if let Some(failed) = verified.first_failure() {
         return Err(DiffError::Verification {
             archive: label.to_string(),
             check: failed.name.to_string(),
-            detail: failed.detail.clone(),
+            detail: name_entries(label, &failed.detail),
         });
     }
     let signatures = archive
@@ -519,7 +528,7 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         .count();
     let mut flows = Vec::new();
     for item in archive.flows()? {
-        let (record, document) = item?;
+        let (record, document) = item.map_err(|e| entry_error(label, e))?;
         flows.push(FlowDocument {
             origin: entry_origin(label, &record.path),
             document,
@@ -532,6 +541,31 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         summary: s,
         warnings: Vec::new(),
     })
+}
+
+/// An archive error naming one entry, as `ARCHIVE!entry: reason`; others as they are.
+fn entry_error(archive: &str, e: ArchiveError) -> DiffError {
+    match e {
+        ArchiveError::Hostile { entry, reason, .. }
+        | ArchiveError::Digest { entry, reason, .. } => DiffError::Entry {
+            entry: entry_origin(archive, &entry),
+            reason,
+        },
+        other => DiffError::Archive(other),
+    }
+}
+
+/// A verification detail with its entry named `ARCHIVE!entry` (the archive reader says
+/// `ARCHIVE: entry "X": reason` or `entry "X": reason`).
+fn name_entries(archive: &str, detail: &str) -> String {
+    let long = format!("{archive}: entry \"");
+    let rest = detail
+        .strip_prefix(long.as_str())
+        .or_else(|| detail.strip_prefix("entry \""));
+    match rest.and_then(|r| r.split_once("\": ")) {
+        Some((entry, reason)) => format!("{}: {reason}", entry_origin(archive, entry)),
+        None => detail.to_string(),
+    }
 }
 
 /// The part of a manifest an unpacked archive is read by (manifest versions 1 and 2 alike).
@@ -821,6 +855,38 @@ mod tests {
         assert!(!is_replaced_name("Orders (replaced 2026-11-29)"));
         assert!(!is_replaced_name(" (replaced 20261129T120000Z)"));
         assert!(!is_replaced_name("Orders (replaced 20261129T120000Z-)"));
+    }
+
+    #[test]
+    fn archive_entries_are_named_archive_bang_entry() {
+        assert_eq!(
+            name_entries(
+                "a.flowpack",
+                "a.flowpack: entry \"flows/x/export.json\": cannot read: bad"
+            ),
+            "a.flowpack!flows/x/export.json: cannot read: bad"
+        );
+        assert_eq!(
+            name_entries(
+                "a.flowpack",
+                "entry \"flows/x/export.json\": SHA-256 1 does not match"
+            ),
+            "a.flowpack!flows/x/export.json: SHA-256 1 does not match"
+        );
+        assert_eq!(name_entries("a.flowpack", "3 entries"), "3 entries");
+        let e = entry_error(
+            "a.flowpack",
+            ArchiveError::Hostile {
+                archive: "a.flowpack".into(),
+                entry: "../evil.json".into(),
+                reason: "the path contains '..'".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "a.flowpack!../evil.json: the path contains '..'"
+        );
+        assert_eq!(e.category(), Category::Rejected);
     }
 
     #[test]
