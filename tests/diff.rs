@@ -417,6 +417,19 @@ fn the_sandbox_over_http_is_the_same_after_push_then_changed_after_a_put() {
             "changes": [{"pointer": "/flow/priority", "old": 2, "new": 4}]}]})
     );
 
+    // --url stands for env:url; given without such a side it is a usage error.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &["diff", s(&archive), "env:local", "--url", url],
+    );
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--url names the platform of a side written env:url"),
+        "{}",
+        stderr(&o)
+    );
+
     // The wrong API key: the diff could not run.
     let o = run(
         d,

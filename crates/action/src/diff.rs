@@ -29,13 +29,15 @@
 //!
 //! `--flow` patterns ([`DiffOptions::flows`], `*` and `?` globs) narrow both sides; a pattern
 //! matching no flow on either side is an error naming it. The comparison itself is
-//! [`flowpack_core::diff::compare_sets`], the one `push`'s plan uses (rules in `docs/diff.md`).
+//! [`flowpack_core::diff::compare_sets`], flowpack's one comparison of export documents (rules
+//! in `docs/diff.md`).
 //!
 //! What is compared today is the flows' **content** (their export documents). Flow settings
 //! (`flow.json`: state, webhooks, callbacks) are the second half of a comparison; they come
 //! with archives that carry `flow.json`. Until then no side carries settings, so every
 //! comparison is content only and [`DiffOptions::content_only`] changes nothing; when a side
-//! carries settings, [`Loaded`] gains them and their changes join each flow's changes.
+//! carries settings, the flows read for it carry them too and their changes join each flow's
+//! changes.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

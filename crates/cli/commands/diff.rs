@@ -83,7 +83,14 @@ pub fn run(args: Args) -> Outcome {
         Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
         None => None,
     };
-    let mut opts = DiffOptions::new(Side::parse(&args.left), Side::parse(&args.right), cwd);
+    let (left, right) = (Side::parse(&args.left), Side::parse(&args.right));
+    let url_side = Side::Env(diff::URL_ENV.to_string());
+    if args.url.is_some() && left != url_side && right != url_side {
+        return Err(Failure::usage(
+            "--url names the platform of a side written env:url, and neither side is",
+        ));
+    }
+    let mut opts = DiffOptions::new(left, right, cwd);
     opts.config = args.config.clone();
     opts.url = args.url.clone();
     opts.log = args
