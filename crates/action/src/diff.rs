@@ -39,6 +39,7 @@
 //! carries settings, the flows read for it carry them too and their changes join each flow's
 //! changes.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,7 @@ use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{Archive, ArchiveError, Limits, TrustPolicy};
 use flowpack_core::diff::{
     DiffError as CompareError, DiffOptions as CompareOptions, DiffReport as ContentReport,
-    FlowDocument, compare_sets,
+    DiffResult, FlowDocument, FlowStatus, compare_sets,
 };
 use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
@@ -367,10 +368,56 @@ impl DiffReport {
     }
 }
 
-/// The flows of one side, read.
+/// Where a flow's document is read from when its pair is compared. Sides are indexed first
+/// (each document parsed once for its name, then dropped) and documents parsed again one pair
+/// at a time, so memory holds two parsed documents, not two parsed sides: a parsed document
+/// takes several times its JSON text.
+#[derive(Debug)]
+enum Source {
+    /// A file, read and parsed again when compared.
+    File(PathBuf),
+    /// The document's JSON text (an archive entry, an export), parsed when compared.
+    Bytes(Vec<u8>),
+}
+
+/// One flow of a side: its name, how messages name it, where its document is.
+#[derive(Debug)]
+struct Indexed {
+    name: String,
+    origin: String,
+    source: Source,
+}
+
+impl Indexed {
+    /// Indexes a parsed document (its name as [`FlowDocument::name`] gives it).
+    fn new(origin: String, source: Source, document: &Document) -> Indexed {
+        Indexed {
+            name: document.flow_name().unwrap_or(&origin).to_string(),
+            origin,
+            source,
+        }
+    }
+
+    /// Reads and parses the document again.
+    fn load(&self) -> Result<FlowDocument, DiffError> {
+        let document = match &self.source {
+            Source::File(path) => {
+                let bytes = std::fs::read(path).map_err(read_error(path))?;
+                parse_document(&bytes, &self.origin)?
+            }
+            Source::Bytes(bytes) => Document::from_slice(bytes, &self.origin)?,
+        };
+        Ok(FlowDocument {
+            origin: self.origin.clone(),
+            document,
+        })
+    }
+}
+
+/// The flows of one side, indexed.
 #[derive(Debug)]
 struct Loaded {
-    flows: Vec<FlowDocument>,
+    flows: Vec<Indexed>,
     summary: SideSummary,
     warnings: Vec<String>,
 }
@@ -382,36 +429,13 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     let mut warnings = std::mem::take(&mut left.warnings);
     warnings.extend(right.warnings);
 
-    let mut overlay_reports = Vec::new();
-    if let Some(o) = &opts.overlay {
-        let mut targets = Targets::new();
-        for f in &left.flows {
-            targets.add(&f.document);
-        }
-        for u in check_unmatched(o.overlay(), &targets, opts.on_unmatched)? {
-            warnings.push(format!("{}: {u}", o.overlay().origin));
-        }
-        for f in &mut left.flows {
-            if f.document.format_version() != FormatVersion::LATEST {
-                let mut m = MigrateOptions::new(Target::Latest);
-                m.origin = f.origin.clone();
-                f.document = migrate(f.document.clone(), &m)?.document;
-            }
-            let name = f.name().to_string();
-            let report = overlay::apply(&mut f.document, &name, o);
-            if !report.changes.is_empty() {
-                overlay_reports.push(report);
-            }
-        }
-    }
-
     let unmatched: Vec<String> = opts
         .flows
         .unmatched(
             left.flows
                 .iter()
                 .chain(&right.flows)
-                .map(FlowDocument::name),
+                .map(|f| f.name.as_str()),
         )
         .into_iter()
         .map(str::to_string)
@@ -422,14 +446,74 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
         });
     }
 
-    let content = compare_sets(
-        &left.flows,
-        &right.flows,
-        &CompareOptions::new(opts.flows.clone()),
-    )?;
-    warnings.extend(content.warnings.iter().cloned());
+    // Overlay keys must match something in LEFT (all of it, as in push), checked before any
+    // comparison.
+    if let Some(o) = &opts.overlay {
+        let mut targets = Targets::new();
+        for f in &left.flows {
+            targets.add(&f.load()?.document);
+        }
+        for u in check_unmatched(o.overlay(), &targets, opts.on_unmatched)? {
+            warnings.push(format!("{}: {u}", o.overlay().origin));
+        }
+    }
+
+    // Flows matched by name, in order of first appearance (LEFT, then RIGHT); one name at a
+    // time, so only that name's documents are parsed at once.
+    let mut names: Vec<&str> = Vec::new();
+    let mut groups: HashMap<&str, (Vec<&Indexed>, Vec<&Indexed>)> = HashMap::new();
+    for (is_left, side) in [(true, &left.flows), (false, &right.flows)] {
+        for f in side.iter().filter(|f| opts.flows.matches(&f.name)) {
+            let group = groups.entry(f.name.as_str()).or_insert_with(|| {
+                names.push(f.name.as_str());
+                (Vec::new(), Vec::new())
+            });
+            if is_left {
+                group.0.push(f);
+            } else {
+                group.1.push(f);
+            }
+        }
+    }
+    let mut flows = Vec::new();
+    let mut repeated = Vec::new();
+    let mut overlay_reports = Vec::new();
+    for name in names {
+        let (ls, rs) = &groups[name];
+        let mut lefts = Vec::with_capacity(ls.len());
+        for f in ls {
+            let mut flow = f.load()?;
+            if let Some(o) = &opts.overlay {
+                // As push: migrated to the newest format, then overlaid.
+                if flow.document.format_version() != FormatVersion::LATEST {
+                    let mut m = MigrateOptions::new(Target::Latest);
+                    m.origin = flow.origin.clone();
+                    flow.document = migrate(flow.document, &m)?.document;
+                }
+                let report = overlay::apply(&mut flow.document, name, o);
+                if !report.changes.is_empty() {
+                    overlay_reports.push(report);
+                }
+            }
+            lefts.push(flow);
+        }
+        let rights = rs.iter().map(|f| f.load()).collect::<Result<Vec<_>, _>>()?;
+        let part = compare_sets(&lefts, &rights, &CompareOptions::default())?;
+        flows.extend(part.flows);
+        repeated.extend(part.warnings);
+    }
+    let result = if flows.iter().all(|f| f.status == FlowStatus::Same) {
+        DiffResult::Same
+    } else {
+        DiffResult::Different
+    };
+    warnings.extend(repeated.iter().cloned());
     Ok(DiffReport {
-        content,
+        content: ContentReport {
+            result,
+            flows,
+            warnings: repeated,
+        },
         left: left.summary,
         right: right.summary,
         overlay: overlay_reports,
@@ -480,10 +564,11 @@ fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     let bytes = std::fs::read(path).map_err(read_error(path))?;
     let document = parse_document(&bytes, label)?;
     Ok(Loaded {
-        flows: vec![FlowDocument {
-            origin: label.to_string(),
-            document,
-        }],
+        flows: vec![Indexed::new(
+            label.to_string(),
+            Source::File(path.to_path_buf()),
+            &document,
+        )],
         summary: summary(label, SideKind::Document, 1),
         warnings: Vec::new(),
     })
@@ -531,10 +616,14 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     let mut flows = Vec::new();
     for item in archive.flows()? {
         let (record, document) = item.map_err(|e| entry_error(label, e))?;
-        flows.push(FlowDocument {
-            origin: entry_origin(label, &record.path),
-            document,
-        });
+        // The JSON text is kept (compact, every number and key order as read), the parsed
+        // document dropped.
+        let bytes = serde_json::to_vec(document.value()).expect("a JSON value serialises");
+        flows.push(Indexed::new(
+            entry_origin(label, &record.path),
+            Source::Bytes(bytes),
+            &document,
+        ));
     }
     let mut s = summary(label, SideKind::Archive, flows.len());
     s.signatures_not_checked = Some(signatures);
@@ -639,7 +728,7 @@ fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
             ));
         }
         let document = parse_document(&bytes, &origin)?;
-        flows.push(FlowDocument { origin, document });
+        flows.push(Indexed::new(origin, Source::File(file), &document));
     }
     Ok(Loaded {
         summary: summary(label, SideKind::UnpackedArchive, flows.len()),
@@ -662,7 +751,7 @@ fn load_directory(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
         let bytes = std::fs::read(&file).map_err(read_error(&file))?;
         let origin = file.display().to_string();
         let document = parse_document(&bytes, &origin)?;
-        flows.push(FlowDocument { origin, document });
+        flows.push(Indexed::new(origin, Source::File(file), &document));
     }
     Ok(Loaded {
         summary: summary(label, SideKind::Directory, flows.len()),
@@ -774,17 +863,18 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
     })
 }
 
-/// Exports and parses `flows` on up to `jobs` threads; the result keeps their order. The first
-/// failure (in that order) stops handing out work and is returned.
+/// Exports and indexes `flows` on up to `jobs` threads (each export parsed once, its JSON text
+/// kept); the result keeps their order. The first failure (in that order) stops handing out
+/// work and is returned.
 fn export_all(
     label: &str,
     platform: &dyn Platform,
     flows: &[Flow],
     jobs: usize,
-) -> Result<Vec<FlowDocument>, DiffError> {
+) -> Result<Vec<Indexed>, DiffError> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<FlowDocument, DiffError>>>> =
+    let slots: Vec<Mutex<Option<Result<Indexed, DiffError>>>> =
         flows.iter().map(|_| Mutex::new(None)).collect();
     let workers = jobs.max(1).min(flows.len());
     std::thread::scope(|scope| {
@@ -802,8 +892,10 @@ fn export_all(
                             name: flow.name.clone(),
                             error: Box::new(error),
                         })
-                        .and_then(|bytes| Ok(Document::from_slice(&bytes, &origin)?))
-                        .map(|document| FlowDocument { origin, document });
+                        .and_then(|bytes| {
+                            let document = Document::from_slice(&bytes, &origin)?;
+                            Ok(Indexed::new(origin, Source::Bytes(bytes), &document))
+                        });
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -922,7 +1014,7 @@ mod tests {
         std::fs::write(d.join("b/sub/flowpack.json"), "{}").unwrap();
         std::fs::write(d.join("b/notes.txt"), "x").unwrap();
         let loaded = load_path("b", &d.join("b")).unwrap();
-        let names: Vec<_> = loaded.flows.iter().map(FlowDocument::name).collect();
+        let names: Vec<_> = loaded.flows.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["A", "Z"]);
         assert_eq!(loaded.summary.kind, SideKind::Directory);
 
