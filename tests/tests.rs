@@ -2,6 +2,7 @@
 
 mod archive;
 mod cli;
+mod diff;
 mod exit_codes;
 mod fuzz;
 mod inspect;

@@ -5,6 +5,8 @@
 //! 0 success; 1 the input was rejected or a check failed (an invalid, malformed or hostile
 //! document or archive, a failed verification, a refused or partly failed push); 2 could not run
 //! (usage, the user's own files unreadable, configuration, authentication, network).
+//! `diff`, whose 1 means "different", answers 2 for every failure, input it rejects included,
+//! like diff(1).
 
 // The doc comments of clap arguments are their `--help` texts, written for a terminal
 // (`filter[name]`, `<timestamp>`), not Markdown; rustdoc must not read them as links or HTML.
@@ -69,11 +71,25 @@ enum Command {
     Pull(commands::pull::Args),
     Completions(commands::completions::Args),
     Man(commands::man::Args),
+    Diff(commands::diff::Args),
+}
+
+/// What exit code 1 means for a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum One {
+    /// The input was rejected or a check failed (every command but diff).
+    Rejected,
+    /// The sides differ (diff): input it rejects is 2, like diff(1).
+    Different,
 }
 
 fn main() -> ExitCode {
     process::restore_sigpipe();
     let cli = Cli::parse();
+    let one = match cli.command {
+        Command::Diff(_) => One::Different,
+        _ => One::Rejected,
+    };
     let result = match cli.command {
         Command::Validate(args) => commands::validate::run(args),
         Command::Migrate(args) => commands::migrate::run(args),
@@ -89,22 +105,23 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
+        Command::Diff(args) => commands::diff::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);
     }
-    ExitCode::from(exit_code(&result))
+    ExitCode::from(exit_code(&result, one))
 }
 
 /// The one mapping from a command's outcome to the process's exit code.
-fn exit_code(outcome: &Outcome) -> u8 {
+fn exit_code(outcome: &Outcome, one: One) -> u8 {
     let category = match outcome {
         Ok(Verdict::Success) => return 0,
-        Ok(Verdict::Failed) => Category::Rejected,
+        Ok(Verdict::Failed) => return 1,
         Err(failure) => failure.category,
     };
-    match category {
-        Category::Rejected => 1,
+    match (category, one) {
+        (Category::Rejected, One::Rejected) => 1,
         _ => 2,
     }
 }
@@ -116,13 +133,18 @@ mod tests {
 
     #[test]
     fn rejected_is_1_could_not_run_is_2() {
-        assert_eq!(exit_code(&Ok(Verdict::Success)), 0);
-        assert_eq!(exit_code(&Ok(Verdict::Failed)), 1);
-        let rejected = Failure {
+        assert_eq!(exit_code(&Ok(Verdict::Success), One::Rejected), 0);
+        assert_eq!(exit_code(&Ok(Verdict::Failed), One::Rejected), 1);
+        let rejected = || Failure {
             category: Category::Rejected,
             message: String::new(),
         };
-        assert_eq!(exit_code(&Err(rejected)), 1);
-        assert_eq!(exit_code(&Err(Failure::usage("x"))), 2);
+        assert_eq!(exit_code(&Err(rejected()), One::Rejected), 1);
+        assert_eq!(exit_code(&Err(Failure::usage("x")), One::Rejected), 2);
+        // diff: 1 is "different"; rejected input is 2, like diff(1).
+        assert_eq!(exit_code(&Ok(Verdict::Success), One::Different), 0);
+        assert_eq!(exit_code(&Ok(Verdict::Failed), One::Different), 1);
+        assert_eq!(exit_code(&Err(rejected()), One::Different), 2);
+        assert_eq!(exit_code(&Err(Failure::usage("x")), One::Different), 2);
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod completions;
+pub mod diff;
 pub mod export;
 pub mod inspect;
 pub mod keygen;

@@ -1,0 +1,170 @@
+//! `flowpack diff LEFT RIGHT [--overlay FILE] [--flow NAME]... [--format human|json]`
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use flowpack_action::diff::{self, DiffOptions, DiffReport, Side};
+use flowpack_action::env::LogFn;
+use flowpack_core::diff::FlowStatus;
+use flowpack_core::names::NameFilter;
+use flowpack_core::overlay::{OnUnmatched, Overlay};
+
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{Format, count, no_sarif, print_json};
+
+/// Compare two sets of flows: archives, export documents, directories of documents, or the live
+/// flows of an environment (`env:NAME`).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  flowpack diff release-1.flowpack release-2.flowpack\n  \
+flowpack diff release.flowpack env:production --overlay overlays/production.toml\n  \
+flowpack diff env:local backup/ --flow 'Shopify *' --format json\n  \
+FLOWPACK_TOKEN=... flowpack diff app.flowpack env:url --url https://core.example.com\n\n\
+Each side: env:NAME (an environment of flowpack.toml; env:local the embedded sandbox; env:url \
+the platform given by --url), else a path (./env:x for a file of that name): an archive, an \
+export document, an unpacked archive (a directory with flowpack.json at its top) or a \
+directory of *.json export documents (recursively; flowpack.json and flow.json skipped). \
+Archives are checked for integrity, not signatures. Flows are matched by name; each change is \
+a JSON pointer into RIGHT (into LEFT for something removed) with LEFT's and RIGHT's values; \
+secrets are never compared by value and print as ••••. Rules: docs/diff.md.\n\n\
+Exit codes: 0 the same, 1 different, 2 could not compare (unreadable or rejected input, \
+configuration, network).",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// The old side: a path, or env:NAME.
+    #[arg(value_name = "LEFT")]
+    left: String,
+    /// The new side: a path, or env:NAME.
+    #[arg(value_name = "RIGHT")]
+    right: String,
+    /// Apply this overlay to LEFT first, as push would (every key must match something in
+    /// LEFT).
+    #[arg(long, value_name = "FILE")]
+    overlay: Option<PathBuf>,
+    /// Overlay keys that match nothing in LEFT are warnings instead of errors.
+    #[arg(long, requires = "overlay")]
+    allow_unmatched: bool,
+    /// Only flows whose name matches (repeatable; `*` and `?` globs, case-sensitive).
+    #[arg(long = "flow", value_name = "NAME")]
+    flows: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Keep flows named `… (replaced …)` on env: sides.
+    #[arg(long)]
+    include_replaced: bool,
+    /// Compare the flows' documents only, not their settings (this build compares documents
+    /// only).
+    #[arg(long)]
+    content_only: bool,
+    /// The config file for env: sides (default: ./flowpack.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The platform a side written env:url stands for (the API key from FLOWPACK_TOKEN).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Export requests in flight per env: side.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Log every request (the API key shown as ••••) on stderr.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// Runs the command: `Success` when the sides are the same, `Failed` when they differ. Every
+/// error is "could not compare" (exit 2, decided in main.rs).
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
+    // The overlay is read and resolved before any side is read.
+    let overlay = match &args.overlay {
+        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
+        None => None,
+    };
+    let (left, right) = (Side::parse(&args.left), Side::parse(&args.right));
+    let url_side = Side::Env(diff::URL_ENV.to_string());
+    if args.url.is_some() && left != url_side && right != url_side {
+        return Err(Failure::usage(
+            "--url names the platform of a side written env:url, and neither side is",
+        ));
+    }
+    let mut opts = DiffOptions::new(left, right, cwd);
+    opts.config = args.config.clone();
+    opts.url = args.url.clone();
+    opts.log = args
+        .verbose
+        .then(|| Arc::new(|line: &str| eprintln!("{line}")) as LogFn);
+    opts.overlay = overlay;
+    opts.on_unmatched = if args.allow_unmatched {
+        OnUnmatched::Warn
+    } else {
+        OnUnmatched::Refuse
+    };
+    opts.flows = NameFilter::new(args.flows.iter().cloned());
+    opts.include_replaced = args.include_replaced;
+    opts.content_only = args.content_only;
+    opts.jobs = args.jobs;
+    let report = diff::run(&opts)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    match args.format {
+        Format::Json => print_json(&report.content)?,
+        _ => print_human(&report),
+    }
+    Ok(if report.is_same() {
+        Verdict::Success
+    } else {
+        Verdict::Failed
+    })
+}
+
+fn print_human(report: &DiffReport) {
+    for o in &report.overlay {
+        for change in &o.changes {
+            println!("overlay  {}: {change}", o.flow);
+        }
+    }
+    let (mut added, mut removed, mut changed, mut same) = (0, 0, 0, 0);
+    for flow in &report.content.flows {
+        match flow.status {
+            FlowStatus::Added => added += 1,
+            FlowStatus::Removed => removed += 1,
+            FlowStatus::Changed => changed += 1,
+            _ => same += 1,
+        }
+        println!("{:<8} {}", flow.status.as_str(), flow.name);
+        for c in &flow.changes {
+            println!("    {c}");
+        }
+    }
+    let total = report.content.flows.len();
+    if report.is_same() {
+        println!(
+            "same: {} compared, no differences",
+            count(total, "flow", "flows")
+        );
+    } else {
+        println!(
+            "different: {changed} changed, {added} added, {removed} removed, {same} the same \
+             ({} compared)",
+            count(total, "flow", "flows")
+        );
+    }
+    for side in [&report.left, &report.right] {
+        if let Some(n) = side.signatures_not_checked {
+            println!(
+                "signatures not checked: {} ({}; diff checks integrity only, \
+                 `flowpack verify --trusted-key` checks signatures)",
+                side.label,
+                if n == 0 {
+                    "unsigned".to_string()
+                } else {
+                    count(n, "signature", "signatures")
+                }
+            );
+        }
+    }
+}
