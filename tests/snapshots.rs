@@ -127,6 +127,9 @@ const COMMANDS: &[&str] = &[
     "unpack",
     "export",
     "push",
+    "diff",
+    "publish",
+    "pull",
     "completions",
     "man",
 ];
@@ -220,6 +223,38 @@ fn inspect_and_migrate() {
         "migrate_down_refused",
         Some(d),
         &run(d, &["migrate", &reference(), "--to", "1", "-o", "v1.json"]),
+    );
+}
+
+/// diff of two documents: the same (exit 0), then a changed copy in human and JSON form.
+#[test]
+fn diff_human_and_json() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let text = std::fs::read_to_string(fixture("reference/export-v2-order-sync.json")).unwrap();
+    std::fs::write(d.join("left.json"), &text).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["flow"]["priority"] = serde_json::json!(1);
+    doc["flow"]["description"] = serde_json::json!("changed in dev");
+    std::fs::write(
+        d.join("right.json"),
+        serde_json::to_vec_pretty(&doc).unwrap(),
+    )
+    .unwrap();
+    snap(
+        "diff_same",
+        Some(d),
+        &run(d, &["diff", "left.json", "left.json"]),
+    );
+    snap(
+        "diff_human",
+        Some(d),
+        &run(d, &["diff", "left.json", "right.json"]),
+    );
+    snap(
+        "diff_json",
+        Some(d),
+        &run(d, &["diff", "left.json", "right.json", "--format", "json"]),
     );
 }
 
