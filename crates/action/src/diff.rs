@@ -61,7 +61,7 @@ use sha2::{Digest, Sha256};
 
 use crate::env::{self, EnvError, EnvSelector, LogFn};
 use crate::error::{Categorize, Category, plural};
-use crate::input::{InputError, entry_origin, expect_archive, is_archive};
+use crate::input::{InputError, entry_origin, expect_archive, is_archive, json_files};
 
 /// The prefix of an environment side.
 pub const ENV_PREFIX: &str = "env:";
@@ -760,33 +760,9 @@ fn load_directory(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
     })
 }
 
-/// The `*.json` files under `dir` but `flowpack.json` and `flow.json`, in sorted path order;
-/// symbolic links to files are read, to directories not followed.
+/// The `*.json` files under `dir` but `flowpack.json` and `flow.json`, in sorted path order.
 fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError> {
-    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)
-        .and_then(|it| {
-            it.map(|e| e.and_then(|e| Ok((e.path(), e.file_type()?))))
-                .collect()
-        })
-        .map_err(read_error(dir))?;
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, kind) in entries {
-        if kind.is_dir() {
-            collect_documents(&path, out)?;
-            continue;
-        }
-        let is_json = path.extension().is_some_and(|e| e == "json");
-        let skipped = path
-            .file_name()
-            .is_some_and(|n| n == MANIFEST || n == SETTINGS);
-        if !is_json || skipped {
-            continue;
-        }
-        if kind.is_symlink() && !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        out.push(path);
-    }
+    out.extend(json_files(dir, &[MANIFEST, SETTINGS])?);
     Ok(())
 }
 

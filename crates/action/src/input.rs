@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manifest};
 use flowpack_core::{Document, DocumentError};
@@ -241,6 +241,45 @@ pub fn load<T>(
     })
 }
 
+/// The `*.json` files below `dir`, recursively, in sorted path order, leaving out files named
+/// in `skip`. Symbolic links are followed (a link to a directory of documents is a normal way to
+/// lay out inputs), but a link back to one of its own ancestors is refused naming it, not walked
+/// forever.
+pub fn json_files(dir: &Path, skip: &[&str]) -> Result<Vec<PathBuf>, InputError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dir).display().to_string();
+            match e.loop_ancestor() {
+                Some(ancestor) => InputError::Read {
+                    cause: std::io::Error::other(format!(
+                        "a symbolic link loop (back to {})",
+                        ancestor.display()
+                    )),
+                    path,
+                },
+                None => InputError::Read {
+                    cause: e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("cannot walk")),
+                    path,
+                },
+            }
+        })?;
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_file()
+            && name.ends_with(".json")
+            && !skip.iter().any(|s| *s == name)
+        {
+            out.push(entry.into_path());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +312,36 @@ mod tests {
         assert_eq!(missing.category(), Category::CouldNotRun);
         assert!(is_archive(&text));
         assert!(!is_archive(&json));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn json_files_are_sorted_skip_names_and_report_a_link_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("b/c")).unwrap();
+        for rel in [
+            "b/c/z.json",
+            "a.json",
+            "flowpack.json",
+            "notes.txt",
+            "b/y.json",
+        ] {
+            std::fs::write(d.join(rel), "{}").unwrap();
+        }
+        let files = json_files(d, &["flowpack.json"]).unwrap();
+        let rel: Vec<_> = files.iter().map(|f| f.strip_prefix(d).unwrap()).collect();
+        assert_eq!(
+            rel,
+            [
+                Path::new("a.json"),
+                Path::new("b/c/z.json"),
+                Path::new("b/y.json")
+            ]
+        );
+        std::os::unix::fs::symlink(d.join("b"), d.join("b/c/loop")).unwrap();
+        let err = json_files(d, &[]).unwrap_err();
+        assert!(err.to_string().contains("symbolic link loop"), "{err}");
+        assert_eq!(err.category(), Category::CouldNotRun);
     }
 }

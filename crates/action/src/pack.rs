@@ -13,7 +13,7 @@ use flowpack_core::archive::{
 use flowpack_core::sign::SigningKey;
 
 use crate::error::{Categorize, Category};
-use crate::input::{InputError, expect_document};
+use crate::input::{InputError, expect_document, json_files};
 
 /// Errors packing; each names the input or archive at fault.
 #[derive(Debug, thiserror::Error)]
@@ -138,15 +138,7 @@ fn collect(path: &Path, named: bool, out: &mut Vec<PathBuf>) -> Result<(), PackE
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
-        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
-            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
-            .map_err(read_err)?;
-        children.sort();
-        for c in children {
-            if c.is_dir() || c.extension().is_some_and(|e| e == "json") {
-                collect(&c, false, out)?;
-            }
-        }
+        out.extend(json_files(path, &[])?);
     } else {
         if named {
             expect_document(path)?;
