@@ -309,6 +309,80 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flow_settings_read_state_hooks_without_ids_or_secrets() {
+        use flowpack_client::{CallbackRequest, ImportRequest, WebhookRequest};
+        let store =
+            flowpack_sandbox::Store::open_in_memory(flowpack_sandbox::StoreOptions::default())
+                .unwrap();
+        let doc = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+        let flow = store
+            .import_flow(&ImportRequest {
+                document: serde_json::from_str(doc).unwrap(),
+                as_marketplace: false,
+                idempotency_key: None,
+            })
+            .unwrap()
+            .id;
+        let p: &dyn Platform = &store;
+        let hook = p
+            .create_webhook(
+                flow,
+                &WebhookRequest {
+                    status: Some("active".into()),
+                    format: Some("json".into()),
+                    ..WebhookRequest::default()
+                },
+            )
+            .unwrap();
+        p.update_webhook(
+            flow,
+            hook.id,
+            &WebhookRequest {
+                hmac_algorithm: Some(Some("sha256".into())),
+                hmac_secret_key: Some(Some("s3cr3t-hmac".into())),
+                ..WebhookRequest::default()
+            },
+        )
+        .unwrap();
+        p.create_callback(
+            flow,
+            &CallbackRequest {
+                status: Some("failed".into()),
+                format: Some("json".into()),
+            },
+        )
+        .unwrap();
+        p.set_layout_direction(flow, "vertical").unwrap();
+        let seventh = p.list_versions(flow).unwrap();
+        let seventh = seventh.iter().find(|v| v.iteration == 7).unwrap();
+        p.deploy_version(flow, seventh.id, "2026-11-29T12:00:00Z")
+            .unwrap();
+        p.update_flow(
+            flow,
+            &flowpack_client::FlowUpdate {
+                enabled_at: Some(Some("2026-11-29T12:00:00Z".into())),
+                priority: Some(2),
+            },
+        )
+        .unwrap();
+        let s = flow_settings(p, flow).unwrap();
+        let mut want_hook = Webhook::new("active", "json");
+        want_hook.hmac_algorithm = Some("sha256".into());
+        want_hook.has_hmac_secret_key = true;
+        assert_eq!(s.webhooks, [want_hook]);
+        assert_eq!(s.callbacks, [Callback::new("failed", "json")]);
+        assert_eq!(s.layout_direction, "vertical");
+        assert_eq!(s.deployed_iteration, Some(7));
+        assert!(s.enabled);
+        assert_eq!(s.priority, 2);
+        let bytes = String::from_utf8(s.to_bytes()).unwrap();
+        assert!(
+            !bytes.contains("s3cr3t-hmac") && !bytes.contains("\"id\""),
+            "{bytes}"
+        );
+    }
+
+    #[test]
     fn default_version_is_the_utc_timestamp() {
         let t = time::OffsetDateTime::from_unix_timestamp(1_767_323_045).unwrap();
         assert_eq!(default_version(t).to_string(), "0.0.0+20260102030405");

@@ -64,6 +64,7 @@ pub mod pack;
 pub mod publish;
 pub mod pull;
 pub mod push;
+pub mod restore;
 pub mod sign;
 pub mod trust;
 pub mod unpack;
