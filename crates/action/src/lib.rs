@@ -53,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod env;
 pub mod error;
 pub mod export;
