@@ -1,6 +1,7 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
 mod archive;
+mod backup;
 mod exit_codes;
 mod fuzz;
 mod inspect;
