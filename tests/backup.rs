@@ -439,3 +439,157 @@ fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
         ["prod-20260101T000200Z.flowpack"]
     );
 }
+
+#[test]
+fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let source = start_sandbox(d);
+    prepare_source(d, &source.url);
+    write_config(d, &source.url, &["source"]);
+    let o = backup(d, "source", "1767225600", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let a = archive.to_str().unwrap();
+    let target_dir = d.join("target");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = start_sandbox(&target_dir);
+    let tp = client(&target.url);
+
+    // Without the HMAC secret the restore is refused, naming it, and writes nothing.
+    let o = run(d, Some(TOKEN), &[], &["push", a, "--url", &target.url]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("webhooks/1/hmac_secret_key")
+            && err.contains(&format!("[flows.\"{ORDER_SYNC}\".webhooks.1]")),
+        "{err}"
+    );
+    assert!(find_by_name(&tp, ORDER_SYNC).unwrap().is_empty());
+    // Skipping webhooks needs no secret.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--no-webhooks",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    std::fs::write(
+        d.join("restore.toml"),
+        format!(
+            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[("HOOK_SECRET", HMAC_SECRET)],
+        &[
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--overlay",
+            "restore.toml",
+            "--restore-state",
+            "--verbose",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    for text in [stdout(&o), stderr(&o)] {
+        assert!(!text.contains(HMAC_SECRET), "{text}");
+    }
+    let out = stdout(&o);
+    assert!(out.contains("2 webhooks created (ids "), "{out}");
+    assert!(
+        out.contains("not restored: labels [3, 11]: ids of the environment the archive came from"),
+        "{out}"
+    );
+
+    // Every field, flow by flow, through the API.
+    let sp = client(&source.url);
+    let flows = flowpack_client::list_all(&sp, &flowpack_client::ListQuery::default()).unwrap();
+    assert_eq!(flows.len(), 3);
+    for f in flows {
+        let restored = find_by_name(&tp, &f.name).unwrap();
+        assert_eq!(restored.len(), 1, "{}", f.name);
+        let (s, r) = (f.id, restored[0].id);
+        let (ss, rs) = (
+            sp.show_flow_settings(s).unwrap(),
+            tp.show_flow_settings(r).unwrap(),
+        );
+        assert_eq!(
+            ss.enabled_at.is_some(),
+            rs.enabled_at.is_some(),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            (
+                &ss.description,
+                ss.priority,
+                ss.prod_flag,
+                ss.use_queued_time,
+                ss.remove_failed_payloads,
+                &ss.layout_direction
+            ),
+            (
+                &rs.description,
+                rs.priority,
+                rs.prod_flag,
+                rs.use_queued_time,
+                rs.remove_failed_payloads,
+                &rs.layout_direction
+            ),
+            "{}",
+            f.name
+        );
+        // Another environment: label and notification group ids are not carried over.
+        assert!(rs.labels.is_empty() && rs.notification_groups.is_empty());
+        let deployed = |p: &HttpPlatform, id| {
+            p.list_versions(id)
+                .unwrap()
+                .into_iter()
+                .filter(|v| v.is_deployed)
+                .map(|v| v.iteration)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(deployed(&sp, s), deployed(&tp, r), "{}", f.name);
+        let hooks = |p: &HttpPlatform, id| {
+            p.list_webhooks(id)
+                .unwrap()
+                .into_iter()
+                .map(|w| {
+                    (
+                        w.status,
+                        w.format,
+                        w.body,
+                        w.hmac_algorithm,
+                        w.has_hmac_secret_key,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hooks(&sp, s), hooks(&tp, r), "{}", f.name);
+        let callbacks = |p: &HttpPlatform, id| {
+            p.list_callbacks(id)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.status, c.format))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(callbacks(&sp, s), callbacks(&tp, r), "{}", f.name);
+    }
+    let id = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
+    assert_eq!(tp.list_webhooks(id).unwrap().len(), 2);
+    assert!(tp.list_webhooks(id).unwrap()[1].has_hmac_secret_key);
+}

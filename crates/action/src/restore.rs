@@ -413,6 +413,83 @@ pub fn restore_state(
     Ok(report)
 }
 
+/// What a push restores from the archive's `flow.json` files (`push --no-webhooks`,
+/// `push --restore-state`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestoreOptions {
+    /// Create no webhooks or callbacks (and need no HMAC secrets).
+    pub no_webhooks: bool,
+    /// Also restore the state: deploy the iteration that was deployed, enable what was enabled
+    /// (and disable what was not), the settings fields.
+    pub restore_state: bool,
+    /// The target's URL (redacted before comparing): labels and notification groups are
+    /// restored only when it is the archive's `source.url`.
+    pub target_url: Option<String>,
+}
+
+/// What was restored for one flow a push created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct FlowRestoreReport {
+    /// The webhooks and callbacks created (`None` under `--no-webhooks`).
+    pub hooks: Option<HooksReport>,
+    /// The state restored (`None` without `--restore-state`).
+    pub state: Option<StateReport>,
+}
+
+/// The `flow.json` of each flow of an archive that has one, by the flow's `export.json` path.
+pub fn archive_settings(
+    archive: &mut flowpack_core::archive::Archive,
+    manifest: &flowpack_core::archive::Manifest,
+) -> Result<std::collections::BTreeMap<String, FlowSettings>, flowpack_core::archive::ArchiveError>
+{
+    let mut out = std::collections::BTreeMap::new();
+    for record in &manifest.flows {
+        if let Some(settings) = archive.flow_settings(record)? {
+            out.insert(record.path.clone(), settings);
+        }
+    }
+    Ok(out)
+}
+
+/// After a push created flow `flow` (named `name`) from a document with `settings`: creates its
+/// webhooks and callbacks (unless `no_webhooks`; HMAC secrets from `overlay`) and, with
+/// `restore_state`, restores its state. `None` when the archive has no `flow.json` for it (an
+/// archive made before flow settings existed) or nothing was asked.
+#[allow(clippy::too_many_arguments)]
+pub fn restore_flow(
+    platform: &dyn Platform,
+    flow: FlowId,
+    name: &str,
+    settings: Option<&FlowSettings>,
+    overlay: Option<&ResolvedOverlay>,
+    source_url: &str,
+    opts: &RestoreOptions,
+    now: &str,
+) -> Result<Option<FlowRestoreReport>, RestoreError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    if opts.no_webhooks && !opts.restore_state {
+        return Ok(None);
+    }
+    let mut report = FlowRestoreReport::default();
+    if !opts.no_webhooks {
+        let secrets = webhook_secrets_for(name, settings, overlay);
+        report.hooks = Some(create_hooks(platform, flow, settings, &secrets)?);
+    }
+    if opts.restore_state {
+        let same = !source_url.is_empty()
+            && opts
+                .target_url
+                .as_deref()
+                .is_some_and(|t| flowpack_client::redacted(t) == source_url);
+        report.state = Some(restore_state(platform, flow, settings, same, now)?);
+    }
+    Ok(Some(report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
