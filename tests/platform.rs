@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use crate::util::{code, fixture, stderr, stdout};
 
-const TOKEN: &str = "sandbox-token-5f3a";
-const ORDER_SYNC: &str = "Shopify > NetSuite Orders";
+pub(crate) const TOKEN: &str = "sandbox-token-5f3a";
+pub(crate) const ORDER_SYNC: &str = "Shopify > NetSuite Orders";
 
 /// A running sandbox server, killed on drop.
-struct Sandbox {
+pub(crate) struct Sandbox {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Sandbox {
@@ -30,7 +30,7 @@ fn sandbox_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flowpack-sandbox"))
 }
 
-fn start_sandbox(dir: &Path) -> Sandbox {
+pub(crate) fn start_sandbox(dir: &Path) -> Sandbox {
     let mut child = Command::new(sandbox_bin())
         .args(["--listen", "127.0.0.1:0", "--db"])
         .arg(dir.join("sandbox.db"))
@@ -52,7 +52,7 @@ fn start_sandbox(dir: &Path) -> Sandbox {
 }
 
 /// Runs flowpack in `cwd` with `FLOWPACK_TOKEN` set to `token` (if any) and extra env vars.
-fn run(cwd: &Path, token: Option<&str>, envs: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn run(cwd: &Path, token: Option<&str>, envs: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpack"));
     cmd.args(args)
         .current_dir(cwd)
@@ -68,7 +68,7 @@ fn run(cwd: &Path, token: Option<&str>, envs: &[(&str, &str)], args: &[&str]) ->
 }
 
 /// Packs the reference version-2 document into `dir/app.flowpack`.
-fn pack_reference(dir: &Path) -> PathBuf {
+pub(crate) fn pack_reference(dir: &Path) -> PathBuf {
     let out = dir.join("app.flowpack");
     let o = run(
         dir,

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `flowpack` binary (one test binary, ripgrep-style).
 
 mod archive;
+mod backup;
 mod cli;
 mod diff;
 mod exit_codes;

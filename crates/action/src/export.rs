@@ -7,6 +7,13 @@
 //! platform exported them, without validation (a backup keeps what the platform has), with
 //! secret values stripped into the manifest's `inputs`. A name filter that matches no flow is
 //! refused before anything is written: an empty backup would look like a successful one.
+//!
+//! Beside each document the archive gets the flow's settings and state, `flows/<slug>/flow.json`
+//! ([`flow_settings`]): a restored flow without its webhooks, callbacks, enabled state and
+//! deployed version would not receive events nor run. Webhook and callback ids and HMAC secrets
+//! are never written (the platform never returns a secret; a webhook that has one becomes a
+//! required `webhook_secret` input). The manifest's `source.url` is always stored redacted (no
+//! user information, query or fragment).
 
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
@@ -14,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, SourceInfo,
-    WriterOptions,
+    ArchiveError, ArchiveWriter, Callback, FLOW_SETTINGS_FORMAT, FlowInput, FlowSettings,
+    ManifestParams, PackReport, PackageKind, SourceInfo, Webhook, WriterOptions,
 };
 use flowpack_core::sign::SigningKey;
 
@@ -175,7 +182,9 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
             loop {
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some(id) = next else { break };
-                let result = platform.export_flow_bytes(id);
+                let result = platform
+                    .export_flow_bytes(id)
+                    .and_then(|bytes| Ok((bytes, flow_settings(platform.as_ref(), id)?)));
                 let failed = result.is_err();
                 if tx.send((id, result)).is_err() || failed {
                     break;
@@ -188,13 +197,16 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     let mut failure = None;
     for (id, result) in rx {
         match result {
-            Ok(bytes) => {
-                writer.add_flow(FlowInput {
-                    bytes,
-                    origin: format!("flow {id}"),
-                    source_id: id.to_string(),
-                    name: None,
-                })?;
+            Ok((bytes, settings)) => {
+                writer.add_flow_with_settings(
+                    FlowInput {
+                        bytes,
+                        origin: format!("flow {id}"),
+                        source_id: id.to_string(),
+                        name: None,
+                    },
+                    settings,
+                )?;
                 done += 1;
                 if let Some(p) = &opts.progress {
                     p(done, total);
@@ -220,8 +232,54 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     let mut params = ManifestParams::new(&opts.name, opts.version.clone(), PackageKind::Backup);
     params.generator = format!("flowpack {}", env!("CARGO_PKG_VERSION"));
     params.source = opts.source.clone();
+    params.source.url = flowpack_client::redacted(&params.source.url);
     let pack = writer.finish(params, &opts.signers)?;
     Ok(ExportReport { pack })
+}
+
+/// A flow's settings and state as `flow.json` holds them, read from the platform: the flow's
+/// settings (`GET /flows/{flow}`), the iteration of its deployed version, its webhooks and
+/// callbacks in the platform's order, without ids or secrets.
+pub fn flow_settings(platform: &dyn Platform, id: FlowId) -> Result<FlowSettings, ClientError> {
+    let flow = platform.show_flow_settings(id)?;
+    let deployed_iteration = platform
+        .list_versions(id)?
+        .iter()
+        .find(|v| v.is_deployed)
+        .map(|v| v.iteration);
+    let webhooks = platform
+        .list_webhooks(id)?
+        .into_iter()
+        .map(|w| Webhook {
+            status: w.status,
+            format: w.format,
+            body: w.body,
+            hmac_algorithm: w.hmac_algorithm,
+            has_hmac_secret_key: w.has_hmac_secret_key,
+        })
+        .collect();
+    let callbacks = platform
+        .list_callbacks(id)?
+        .into_iter()
+        .map(|c| Callback {
+            status: c.status,
+            format: c.format,
+        })
+        .collect();
+    Ok(FlowSettings {
+        format: FLOW_SETTINGS_FORMAT,
+        enabled: flow.enabled_at.is_some(),
+        deployed_iteration,
+        priority: flow.priority.unwrap_or(3),
+        prod_flag: flow.prod_flag,
+        use_queued_time: flow.use_queued_time,
+        remove_failed_payloads: flow.remove_failed_payloads,
+        layout_direction: flow.layout_direction.unwrap_or_default(),
+        labels: flow.labels,
+        notification_groups: flow.notification_groups,
+        webhooks,
+        callbacks,
+    })
 }
 
 /// The default package version of an export: `0.0.0+<YYYYMMDDhhmmss>` of `created_at` (UTC),
@@ -249,6 +307,80 @@ pub fn default_version(created_at: time::OffsetDateTime) -> semver::Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_settings_read_state_hooks_without_ids_or_secrets() {
+        use flowpack_client::{CallbackRequest, ImportRequest, WebhookRequest};
+        let store =
+            flowpack_sandbox::Store::open_in_memory(flowpack_sandbox::StoreOptions::default())
+                .unwrap();
+        let doc = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+        let flow = store
+            .import_flow(&ImportRequest {
+                document: serde_json::from_str(doc).unwrap(),
+                as_marketplace: false,
+                idempotency_key: None,
+            })
+            .unwrap()
+            .id;
+        let p: &dyn Platform = &store;
+        let hook = p
+            .create_webhook(
+                flow,
+                &WebhookRequest {
+                    status: Some("active".into()),
+                    format: Some("json".into()),
+                    ..WebhookRequest::default()
+                },
+            )
+            .unwrap();
+        p.update_webhook(
+            flow,
+            hook.id,
+            &WebhookRequest {
+                hmac_algorithm: Some(Some("sha256".into())),
+                hmac_secret_key: Some(Some("s3cr3t-hmac".into())),
+                ..WebhookRequest::default()
+            },
+        )
+        .unwrap();
+        p.create_callback(
+            flow,
+            &CallbackRequest {
+                status: Some("failed".into()),
+                format: Some("json".into()),
+            },
+        )
+        .unwrap();
+        p.set_layout_direction(flow, "vertical").unwrap();
+        let seventh = p.list_versions(flow).unwrap();
+        let seventh = seventh.iter().find(|v| v.iteration == 7).unwrap();
+        p.deploy_version(flow, seventh.id, "2026-11-29T12:00:00Z")
+            .unwrap();
+        p.update_flow(
+            flow,
+            &flowpack_client::FlowUpdate {
+                enabled_at: Some(Some("2026-11-29T12:00:00Z".into())),
+                priority: Some(2),
+            },
+        )
+        .unwrap();
+        let s = flow_settings(p, flow).unwrap();
+        let mut want_hook = Webhook::new("active", "json");
+        want_hook.hmac_algorithm = Some("sha256".into());
+        want_hook.has_hmac_secret_key = true;
+        assert_eq!(s.webhooks, [want_hook]);
+        assert_eq!(s.callbacks, [Callback::new("failed", "json")]);
+        assert_eq!(s.layout_direction, "vertical");
+        assert_eq!(s.deployed_iteration, Some(7));
+        assert!(s.enabled);
+        assert_eq!(s.priority, 2);
+        let bytes = String::from_utf8(s.to_bytes()).unwrap();
+        assert!(
+            !bytes.contains("s3cr3t-hmac") && !bytes.contains("\"id\""),
+            "{bytes}"
+        );
+    }
 
     #[test]
     fn default_version_is_the_utc_timestamp() {

@@ -53,6 +53,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod diff;
 pub mod env;
 pub mod error;
@@ -65,6 +66,7 @@ pub mod pack;
 pub mod publish;
 pub mod pull;
 pub mod push;
+pub mod restore;
 pub mod sign;
 pub mod trust;
 pub mod unpack;

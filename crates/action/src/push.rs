@@ -90,6 +90,8 @@ pub struct PushOptions {
     pub export_format: u32,
     /// The push's start time (RFC 3339): `deployed_at`, `enabled_at` and the idempotency keys.
     pub now: String,
+    /// What to restore from `flow.json` (restore wiring).
+    pub restore: crate::restore::RestoreOptions,
 }
 
 impl PushOptions {
@@ -108,6 +110,7 @@ impl PushOptions {
             as_marketplace: false,
             export_format: 2,
             now,
+            restore: crate::restore::RestoreOptions::default(), // restore wiring
         }
     }
 }
@@ -191,6 +194,9 @@ pub struct FlowReport {
     pub enabled: bool,
     /// The error, when `outcome` is `failed`.
     pub error: Option<String>,
+    /// Webhooks, callbacks and state restored from `flow.json` (restore wiring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<crate::restore::FlowRestoreReport>,
 }
 
 /// What a push did.
@@ -388,6 +394,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     }
     let manifest = archive.manifest()?;
     let manifest_sha256 = verified.manifest_sha256.clone().unwrap_or_default();
+    let settings = crate::restore::archive_settings(&mut archive, &manifest)?; // restore wiring
     let as_marketplace = opts.as_marketplace || manifest.package.kind == PackageKind::Marketplace;
 
     let mut report = PushReport {
@@ -445,7 +452,8 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     if !format_errors.is_empty() {
         return Err(Refused::Content(format_errors.join("; ")).into());
     }
-    match overlay::check_inputs(&manifest.inputs, opts.overlay.as_ref()) {
+    let inputs = crate::restore::inputs_to_check(&manifest.inputs, opts.restore.no_webhooks); // restore wiring
+    match overlay::check_inputs(&inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
         Ok(optional) => report.warnings.extend(input_warning(&optional)),
@@ -481,6 +489,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
             deployed_version: None,
             enabled: false,
             error: None,
+            restored: None, // restore wiring
         });
     }
     let conflicts: Vec<&str> = report
@@ -528,10 +537,27 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
                 &c.document,
             )),
         };
+        // restore wiring: webhooks, callbacks and state from flow.json after the import.
+        let restored = |flow: &mut FlowReport| {
+            let id = flow.id.unwrap_or_default();
+            let (s, o, url) = (
+                settings.get(&c.path),
+                opts.overlay.as_ref(),
+                &manifest.source.url,
+            );
+            crate::restore::restore_flow(platform, id, &c.name, s, o, url, &opts.restore, &opts.now)
+                .map(|r| flow.restored = r)
+        };
         match import_one(platform, &request, &c.name, &existing_ids)
             .and_then(|f| finish_one(platform, f, c, opts, flow))
         {
             Ok(()) => {
+                if let Err(e) = restored(flow) {
+                    // restore wiring: the flow was created but not completely restored.
+                    flow.outcome = Outcome::Failed;
+                    flow.error = Some(e.to_string());
+                    continue;
+                }
                 flow.outcome = if flow.plan == Plan::Conflict {
                     Outcome::Duplicated
                 } else {

@@ -61,6 +61,23 @@ pub struct Args {
     version: Option<String>,
 }
 
+/// The export progress bar on stderr when it is a terminal and not `quiet`, and the callback
+/// that drives it (shared by `export` and `backup`); finish the bar with `finish_and_clear`.
+pub fn progress_bar(quiet: bool) -> (Option<indicatif::ProgressBar>, Option<ProgressFn>) {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar
+    });
+    let progress = bar.clone().map(|bar| {
+        Arc::new(move |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }) as ProgressFn
+    });
+    (bar, progress)
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
@@ -88,11 +105,7 @@ pub fn run(args: Args) -> Outcome {
     };
     let signers = load_signing_keys(&args.sign)?;
     let conn = args.env.connect(&env)?;
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar
-    });
+    let (bar, progress) = progress_bar(args.quiet);
     let source = SourceInfo {
         environment: env.name.clone(),
         url: env.location(),
@@ -109,12 +122,7 @@ pub fn run(args: Args) -> Outcome {
     );
     opts.signers = signers;
     opts.jobs = args.jobs;
-    opts.progress = bar.clone().map(|bar| {
-        Arc::new(move |done: u64, total: u64| {
-            bar.set_length(total);
-            bar.set_position(done);
-        }) as ProgressFn
-    });
+    opts.progress = progress;
     let result = export::run(&opts);
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -1,5 +1,6 @@
 //! One module per command: parse flags, call one operation, render its report.
 
+pub mod backup;
 pub mod completions;
 pub mod diff;
 pub mod export;

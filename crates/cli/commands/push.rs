@@ -54,6 +54,14 @@ pub struct Args {
     /// Enable the imported flows.
     #[arg(long)]
     enable: bool,
+    /// Create no webhooks or callbacks from the archive's flow.json (no HMAC secrets needed).
+    #[arg(long)]
+    no_webhooks: bool,
+    /// Also restore each created flow's state from flow.json: deploy the iteration that was
+    /// deployed, enable or disable, priority and settings (labels and notification groups only
+    /// into the environment the archive came from).
+    #[arg(long)]
+    restore_state: bool,
     /// Import as marketplace packages.
     #[arg(long)]
     as_marketplace: bool,
@@ -102,6 +110,9 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.deploy = args.deploy;
     opts.enable = args.enable;
+    opts.restore.no_webhooks = args.no_webhooks;
+    opts.restore.restore_state = args.restore_state;
+    opts.restore.target_url = Some(env.location());
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
     let report = push::run(&opts).map_err(|e| {
@@ -118,6 +129,39 @@ pub fn run(args: Args) -> Outcome {
     } else {
         Verdict::Success
     })
+}
+
+/// The webhooks, callbacks and state restored for one flow, indented under its line.
+fn print_restored(r: &flowpack_action::restore::FlowRestoreReport) {
+    if let Some(h) = &r.hooks {
+        let ids: Vec<String> = h.webhooks.iter().map(|w| w.id.to_string()).collect();
+        println!(
+            "           {} created{}, {} created",
+            crate::output::count(h.webhooks.len(), "webhook", "webhooks"),
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(" (ids {}; point the senders at them)", ids.join(", "))
+            },
+            crate::output::count(h.callbacks.len(), "callback", "callbacks"),
+        );
+    }
+    if let Some(st) = &r.state {
+        println!(
+            "           state restored{}{}",
+            st.deployed_iteration
+                .map(|i| format!(", iteration {i} deployed"))
+                .unwrap_or_default(),
+            if st.enabled {
+                ", enabled"
+            } else {
+                ", disabled"
+            }
+        );
+        for n in &st.not_restored {
+            println!("           not restored: {n}");
+        }
+    }
 }
 
 fn print_human(report: &PushReport, env: &str) {
@@ -148,6 +192,9 @@ fn print_human(report: &PushReport, env: &str) {
             line.push_str(&format!(": {e}"));
         }
         println!("{line}");
+        if let Some(r) = &f.restored {
+            print_restored(r);
+        }
     }
     let failed = report
         .flows

@@ -12,6 +12,8 @@
 //! "Shopify" = "Shopify (production)"
 //! [secrets."Shopify"."Admin API token"]   # system, authentication implementation
 //! token = "${env:SHOPIFY_PROD_TOKEN}"     # credential key = value
+//! [flows."Shopify > NetSuite Orders".webhooks.0]   # 0-based position in the flow's flow.json
+//! hmac_secret_key = "${env:ORDERS_WEBHOOK_SECRET}"
 //! ```
 //!
 //! Rules (decisions a user relies on):
@@ -42,6 +44,10 @@
 //!   Names may contain `/`. The flat `"System/Auth/key" = …` form of the first release is
 //!   refused with the nested rewrite in the message. A credential is addressed by a
 //!   [`CredentialRef`] everywhere.
+//! - `[flows."Name".webhooks.N] hmac_secret_key = "…"` supplies the HMAC secret key of webhook N
+//!   (0-based position in the flow's `flow.json`) when a restore creates it: the platform never
+//!   returns a secret, so a backup cannot hold it. The only key of that table is
+//!   `hmac_secret_key`; it must name a webhook that had a secret ([`Targets::add_settings`]).
 //! - Secret values (every `[secrets]` value and variables marked `is_secret`) print as `••••`
 //!   in reports, `Display` and `Debug`.
 //! - Required inputs the overlay does not supply ([`check_inputs`]) are refused with the exact
@@ -365,6 +371,52 @@ pub struct FlowOverlay {
     pub variables: BTreeMap<String, OverlayValue>,
     /// `priority`.
     pub priority: Option<i64>,
+    /// `[flows."Name".webhooks.N] hmac_secret_key`: webhook position → its HMAC secret key
+    /// (always secret: printed as `••••`).
+    pub webhooks: BTreeMap<u32, OverlayValue>,
+}
+
+impl FlowOverlay {
+    /// The HMAC secret key this overlay supplies for webhook `index` of the flow.
+    pub fn webhook_secret(&self, index: u32) -> Option<&str> {
+        self.webhooks.get(&index).map(|v| v.value.as_str())
+    }
+}
+
+/// `[flows."Name".webhooks]`: `N` (a 0-based position) → `{hmac_secret_key = "…"}`.
+fn parse_webhooks(
+    origin: &str,
+    flow: &str,
+    value: &toml::Value,
+) -> Result<BTreeMap<u32, OverlayValue>, OverlayError> {
+    let mut out = BTreeMap::new();
+    let at = format!("[flows.{}.webhooks]", quote_key(flow));
+    for (n, section) in table(origin, &at, value)? {
+        let index: u32 = n
+            .parse()
+            .ok()
+            .filter(|_| n.chars().all(|c| c.is_ascii_digit()))
+            .ok_or_else(|| OverlayError::Shape {
+                origin: origin.to_string(),
+                at: format!("{at}.{}", quote_key(n)),
+                message: "expected a webhook's 0-based position in the flow's flow.json \
+                          (0, 1, …)"
+                    .to_string(),
+            })?;
+        let at = format!("[flows.{}.webhooks.{index}]", quote_key(flow));
+        for (k, v) in table(origin, &at, section)? {
+            if k != "hmac_secret_key" {
+                return Err(OverlayError::Shape {
+                    origin: origin.to_string(),
+                    at: format!("{at}.{}", quote_key(k)),
+                    message: "unknown key (expected `hmac_secret_key`)".to_string(),
+                });
+            }
+            let value = scalar(origin, &format!("{at}.hmac_secret_key"), v, true)?;
+            out.insert(index, value);
+        }
+    }
+    Ok(out)
 }
 
 /// A parsed overlay. Values may still hold `${env:NAME}` references; [`Overlay::resolve`]
@@ -518,6 +570,7 @@ impl Overlay {
                                     let sec = format!("[flows.{}.variables]", quote_key(name));
                                     flow.variables = string_map(origin, &sec, v, false)?;
                                 }
+                                "webhooks" => flow.webhooks = parse_webhooks(origin, name, v)?,
                                 "priority" => {
                                     let p = v.as_integer().filter(|p| (1..=5).contains(p));
                                     flow.priority = Some(p.ok_or_else(|| OverlayError::Shape {
@@ -536,8 +589,10 @@ impl Overlay {
                                     return Err(OverlayError::Shape {
                                         origin: origin.to_string(),
                                         at: format!("{at}.{}", quote_key(other)),
-                                        message: "unknown key (expected `variables` or `priority`)"
-                                            .to_string(),
+                                        message:
+                                            "unknown key (expected `variables`, `priority` or \
+                                                  `webhooks`)"
+                                                .to_string(),
                                     });
                                 }
                             }
@@ -587,6 +642,12 @@ impl Overlay {
             for (k, v) in &mut flow.variables {
                 fix(
                     format!("[flows.{}.variables].{}", quote_key(name), quote_key(k)),
+                    v,
+                );
+            }
+            for (n, v) in &mut flow.webhooks {
+                fix(
+                    format!("[flows.{}.webhooks.{n}].hmac_secret_key", quote_key(name)),
                     v,
                 );
             }
@@ -923,12 +984,23 @@ pub struct Targets {
     systems: BTreeSet<String>,
     /// System → authentication implementation → credential keys.
     credentials: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// Flow name → positions of its webhooks that had an HMAC secret key.
+    webhook_secrets: BTreeMap<String, BTreeSet<u32>>,
 }
 
 impl Targets {
     /// No names yet.
     pub fn new() -> Targets {
         Targets::default()
+    }
+
+    /// Adds the webhooks of flow `flow_name` whose HMAC secret key an overlay may supply (from
+    /// the flow's `flow.json`).
+    pub fn add_settings(&mut self, flow_name: &str, settings: &crate::archive::FlowSettings) {
+        self.webhook_secrets
+            .entry(flow_name.to_string())
+            .or_default()
+            .extend(settings.webhook_secrets());
     }
 
     /// Adds the names of one flow's document (its flow name, variables, systems, credentials).
@@ -1057,6 +1129,20 @@ pub fn unmatched(overlay: &Overlay, targets: &Targets) -> Vec<Unmatched> {
                 });
             }
         }
+        let secrets = targets.webhook_secrets.get(name);
+        for n in flow.webhooks.keys() {
+            if !secrets.is_some_and(|s| s.contains(n)) {
+                let known: Vec<String> =
+                    secrets.into_iter().flatten().map(u32::to_string).collect();
+                out.push(Unmatched {
+                    key: format!("[flows.{}.webhooks.{n}]", toml_string(name)),
+                    problem: format!(
+                        "flow {name:?} has no webhook {n} with an HMAC secret key in the archive"
+                    ),
+                    nearest: nearest(&n.to_string(), known.iter().map(String::as_str)),
+                });
+            }
+        }
     }
     for name in overlay.systems.keys() {
         if !targets.systems.contains(name) {
@@ -1135,8 +1221,11 @@ fn supplies(o: &Overlay, input: &Input) -> bool {
         }
         InputKind::System => o.systems.contains_key(&input.name),
         InputKind::Credential => o.secrets.keys().any(|c| c.is_input(input)),
-        // Overlays have no table for webhook HMAC secrets yet, so none is supplied.
-        InputKind::WebhookSecret => false,
+        InputKind::WebhookSecret => input.webhook.is_some_and(|n| {
+            o.flows
+                .get(&input.flow)
+                .is_some_and(|f| f.webhooks.contains_key(&n))
+        }),
     }
 }
 
@@ -1398,6 +1487,109 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
         assert_eq!(
             report.changes,
             [OverlayChange::CredentialSet { credential: c }]
+        );
+    }
+
+    #[test]
+    fn webhook_secrets_are_parsed_resolved_supplied_and_masked() {
+        let text = format!(
+            "[flows.{FLOW:?}.webhooks.1]\nhmac_secret_key = \"${{env:HOOK}}-x\"\n\
+             [flows.{FLOW:?}]\npriority = 2\n"
+        );
+        let overlay = Overlay::parse(&text, "o.toml").unwrap();
+        let flow = &overlay.flows[FLOW];
+        assert_eq!(flow.priority, Some(2));
+        assert_eq!(flow.webhook_secret(1), Some("${env:HOOK}-x"));
+        let err = overlay.resolve(&|_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("HOOK") && err.contains("hmac_secret_key"),
+            "{err}"
+        );
+        let resolved = overlay
+            .resolve(&|n| (n == "HOOK").then(|| "s3cr3t".to_string()))
+            .unwrap();
+        let flow = &resolved.overlay().flows[FLOW];
+        assert_eq!(flow.webhook_secret(1), Some("s3cr3t-x"));
+        assert!(!format!("{resolved:?}").contains("s3cr3t"));
+        let one = Input::webhook_secret(FLOW, 1);
+        let zero = Input::webhook_secret(FLOW, 0);
+        let other = Input::webhook_secret("Other", 1);
+        assert_eq!(
+            check_inputs(std::slice::from_ref(&one), Some(&resolved)),
+            Ok(vec![])
+        );
+        let err = check_inputs(&[one, zero.clone(), other.clone()], Some(&resolved)).unwrap_err();
+        assert_eq!(
+            err,
+            OverlayError::MissingInputs {
+                overlay: Some("o.toml".into()),
+                missing: vec![zero, other],
+            }
+        );
+    }
+
+    #[test]
+    fn the_lines_for_a_missing_webhook_secret_supply_it() {
+        let inputs = vec![Input::webhook_secret(FLOW, 2)];
+        let err = check_inputs(&inputs, None).unwrap_err().to_string();
+        assert!(err.contains("webhooks/2/hmac_secret_key"), "{err}");
+        let lines = err.split_once("lines:\n").unwrap().1;
+        assert!(lines.contains(".webhooks.2]"), "{lines}");
+        let overlay = Overlay::parse(lines, "added.toml").unwrap();
+        let resolved = overlay.resolve(&|_| Some("v".into())).unwrap();
+        assert_eq!(check_inputs(&inputs, Some(&resolved)), Ok(vec![]));
+    }
+
+    #[test]
+    fn bad_webhook_tables_are_named() {
+        let err = Overlay::parse(
+            "[flows.A.webhooks.first]\nhmac_secret_key = \"x\"\n",
+            "o.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: [flows.A.webhooks].first: expected a webhook's 0-based position in the \
+             flow's flow.json (0, 1, …)"
+        );
+        let err = Overlay::parse("[flows.A.webhooks.0]\nhmac_key = \"x\"\n", "o.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: [flows.A.webhooks.0].hmac_key: unknown key (expected `hmac_secret_key`)"
+        );
+        let err = Overlay::parse("[flows.A]\nwebhook = 1\n", "o.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "o.toml: [flows.A].webhook: unknown key (expected `variables`, `priority` or \
+             `webhooks`)"
+        );
+    }
+
+    #[test]
+    fn a_webhook_secret_must_name_a_webhook_that_had_one() {
+        let mut targets = order_sync_targets();
+        let mut settings = crate::archive::FlowSettings::new(true, Some(1));
+        settings
+            .webhooks
+            .push(crate::archive::Webhook::new("active", "json"));
+        settings.webhooks.push(crate::archive::Webhook {
+            has_hmac_secret_key: true,
+            ..crate::archive::Webhook::new("active", "json")
+        });
+        targets.add_settings(FLOW, &settings);
+        let text = format!(
+            "[flows.{FLOW:?}.webhooks.1]\nhmac_secret_key = \"a\"\n\
+             [flows.{FLOW:?}.webhooks.0]\nhmac_secret_key = \"b\"\n"
+        );
+        let overlay = Overlay::parse(&text, "o.toml").unwrap();
+        let found = unmatched(&overlay, &targets);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].to_string(),
+            format!(
+                "[flows.{FLOW:?}.webhooks.0]: flow {FLOW:?} has no webhook 0 with an HMAC \
+                 secret key in the archive (did you mean `1`?)"
+            )
         );
     }
 

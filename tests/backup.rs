@@ -1,0 +1,595 @@
+//! End-to-end tests of `flowpack backup` (and of what export writes into `flow.json`) against the
+//! real `flowpack-sandbox` binary.
+
+use std::path::Path;
+
+use flowpack_client::{
+    CallbackRequest, FlowId, FlowSettingsUpdate, HttpOptions, HttpPlatform, Platform,
+    WebhookRequest, find_by_name,
+};
+use serde_json::{Value, json};
+
+use crate::platform::{ORDER_SYNC, TOKEN, pack_reference, run, start_sandbox};
+use crate::util::{code, fixture, stderr, stdout};
+
+const HMAC_SECRET: &str = "hmac-TopSecret-93f1c2";
+
+fn client(url: &str) -> HttpPlatform {
+    HttpPlatform::new(HttpOptions::new(url, TOKEN)).unwrap()
+}
+
+/// A sandbox source holding the reference flow (deployed, enabled, with two webhooks — one with
+/// an HMAC secret — two callbacks and non-default settings) and the legacy archive's two other
+/// flows as pushed (not deployed, disabled).
+fn prepare_source(dir: &Path, url: &str) -> FlowId {
+    let archive = pack_reference(dir);
+    let o = run(
+        dir,
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            archive.to_str().unwrap(),
+            "--url",
+            url,
+            "--deploy",
+            "--enable",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The archive made before flow.json existed still pushes.
+    let legacy = fixture("legacy/manifest-v1.flowpack");
+    let o = run(
+        dir,
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            legacy.to_str().unwrap(),
+            "--url",
+            url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outcomes: Vec<&str> = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["outcome"].as_str().unwrap())
+        .collect();
+    // It holds the reference flow too: that one is unchanged.
+    assert_eq!(outcomes, ["created", "unchanged", "created"], "{report}");
+
+    let p = client(url);
+    let id = find_by_name(&p, ORDER_SYNC).unwrap()[0].id;
+    p.create_webhook(
+        id,
+        &WebhookRequest {
+            status: Some("active".into()),
+            format: Some("json".into()),
+            body: Some(Some("{\"order\": \"{{id}}\"}".into())),
+            ..WebhookRequest::default()
+        },
+    )
+    .unwrap();
+    let signed = p
+        .create_webhook(
+            id,
+            &WebhookRequest {
+                status: Some("paused".into()),
+                format: Some("form".into()),
+                ..WebhookRequest::default()
+            },
+        )
+        .unwrap();
+    p.update_webhook(
+        id,
+        signed.id,
+        &WebhookRequest {
+            hmac_algorithm: Some(Some("sha256".into())),
+            hmac_secret_key: Some(Some(HMAC_SECRET.into())),
+            ..WebhookRequest::default()
+        },
+    )
+    .unwrap();
+    for (status, format) in [("failed", "json"), ("succeeded", "xml")] {
+        p.create_callback(
+            id,
+            &CallbackRequest {
+                status: Some(status.into()),
+                format: Some(format.into()),
+            },
+        )
+        .unwrap();
+    }
+    p.update_flow_settings(
+        id,
+        &FlowSettingsUpdate {
+            priority: Some(2),
+            prod_flag: Some(true),
+            use_queued_time: Some(true),
+            labels: Some(vec![3, 11]),
+            notification_groups: Some(vec![5]),
+            ..FlowSettingsUpdate::default()
+        },
+    )
+    .unwrap();
+    p.set_layout_direction(id, "vertical").unwrap();
+    id
+}
+
+fn write_config(dir: &Path, url: &str, envs: &[&str]) {
+    let mut text = String::new();
+    for env in envs {
+        text.push_str(&format!(
+            "[env.{env}]\nurl = \"{url}\"\ntoken_env = \"SOURCE_KEY\"\n"
+        ));
+    }
+    std::fs::write(dir.join("flowpack.toml"), text).unwrap();
+}
+
+fn backup(dir: &Path, env: &str, at: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["backup", "--env", env, "--dir", "backups"];
+    args.extend_from_slice(extra);
+    run(
+        dir,
+        None,
+        &[("SOURCE_KEY", TOKEN), ("SOURCE_DATE_EPOCH", at)],
+        &args,
+    )
+}
+
+/// Every file under `root`, recursively.
+fn files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_backup_holds_webhooks_callbacks_and_state_but_never_the_hmac_secret() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sandbox = start_sandbox(d);
+    prepare_source(d, &sandbox.url);
+    write_config(d, &sandbox.url, &["source"]);
+
+    let o = backup(
+        d,
+        "source",
+        "1767225600",
+        &["--format", "json", "--verbose"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for text in [stdout(&o), stderr(&o)] {
+        assert!(!text.contains(HMAC_SECRET), "{text}");
+    }
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["flows"], 3, "{report}");
+    assert_eq!(report["environment"], "source");
+    assert_eq!(report["deleted"], json!([]));
+    assert_eq!(report["path"], "backups/source-20260101T000000Z.flowpack");
+    let path = d.join("backups/source-20260101T000000Z.flowpack");
+
+    // The archive verifies; no entry holds the secret, and its bytes do not either.
+    let o = run(d, None, &[], &["verify", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let raw = std::fs::read(&path).unwrap();
+    assert!(
+        !raw.windows(HMAC_SECRET.len())
+            .any(|w| w == HMAC_SECRET.as_bytes())
+    );
+    let out = d.join("unpacked");
+    let o = run(
+        d,
+        None,
+        &[],
+        &[
+            "unpack",
+            path.to_str().unwrap(),
+            "-d",
+            out.to_str().unwrap(),
+            "--insecure-skip-signatures",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let all = files(&out);
+    for f in &all {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.contains(HMAC_SECRET), "{}", f.display());
+    }
+    let settings: Vec<_> = all.iter().filter(|f| f.ends_with("flow.json")).collect();
+    assert_eq!(settings.len(), 3, "every flow has its flow.json: {all:?}");
+
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("flowpack.json")).unwrap()).unwrap();
+    assert_eq!(manifest["source"]["environment"], "source");
+    assert_eq!(manifest["package"]["kind"], "backup");
+    let record = manifest["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == ORDER_SYNC)
+        .unwrap();
+    let flow_json = out.join(record["settings"]["path"].as_str().unwrap());
+    let settings: Value = serde_json::from_slice(&std::fs::read(flow_json).unwrap()).unwrap();
+    assert_eq!(
+        settings,
+        json!({
+            "format": 1,
+            "enabled": true,
+            "deployed_iteration": 7,
+            "priority": 2,
+            "prod_flag": true,
+            "use_queued_time": true,
+            "remove_failed_payloads": false,
+            "layout_direction": "vertical",
+            "labels": [3, 11],
+            "notification_groups": [5],
+            "webhooks": [
+                {"status": "active", "format": "json", "body": "{\"order\": \"{{id}}\"}",
+                 "hmac_algorithm": null, "has_hmac_secret_key": false},
+                {"status": "paused", "format": "form", "body": null,
+                 "hmac_algorithm": "sha256", "has_hmac_secret_key": true}
+            ],
+            "callbacks": [
+                {"status": "failed", "format": "json"},
+                {"status": "succeeded", "format": "xml"}
+            ]
+        })
+    );
+    let secrets: Vec<&Value> = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "webhook_secret")
+        .collect();
+    assert_eq!(
+        secrets,
+        [&json!({"flow": ORDER_SYNC, "kind": "webhook_secret",
+                 "name": "webhooks/1/hmac_secret_key", "webhook": 1, "required": true})]
+    );
+    // The legacy flows were pushed without deploying or enabling: their state says so.
+    let legacy: Vec<Value> = all
+        .iter()
+        .filter(|f| f.ends_with("flow.json"))
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .filter(|s: &Value| s["webhooks"] == json!([]))
+        .collect();
+    assert_eq!(legacy.len(), 2);
+    for s in legacy {
+        assert_eq!(
+            (&s["enabled"], &s["deployed_iteration"]),
+            (&json!(false), &Value::Null)
+        );
+    }
+}
+
+#[test]
+fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sandbox = start_sandbox(d);
+    let archive = pack_reference(d);
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &["push", archive.to_str().unwrap(), "--url", &sandbox.url],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    write_config(d, &sandbox.url, &["prod", "staging"]);
+    let dir = d.join("backups");
+
+    // The directory is created; the summary is one line.
+    let o = backup(d, "prod", "1767225600", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let line = stdout(&o);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with(
+            "backups/prod-20260101T000000Z.flowpack: 1 flow from prod, manifest sha256 "
+        ) && line
+            .contains("unsigned, verified (integrity); all backups kept, 0 old backups deleted"),
+        "{line}"
+    );
+    // The same second again: -2.
+    let o = backup(d, "prod", "1767225600", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    // Another environment's backup, and foreign files, some named like prod's backups.
+    let o = backup(d, "staging", "1767000000", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::write(dir.join("notes.txt"), "hands off").unwrap();
+    std::fs::write(dir.join("prod-20200101T000000Z.flowpack"), "not an archive").unwrap();
+    std::fs::copy(
+        dir.join("prod-20260101T000000Z.flowpack"),
+        dir.join("prod-20260101T000000Z.flowpack.bak"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join("staging-20251229T092000Z.flowpack"),
+        dir.join("prod-20100101T000000Z.flowpack"),
+    )
+    .unwrap();
+
+    let o = backup(
+        d,
+        "prod",
+        "1767225660",
+        &["--keep", "2", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["deleted"],
+        json!(["backups/prod-20260101T000000Z.flowpack"])
+    );
+    assert_eq!(
+        names(&dir),
+        [
+            "notes.txt",
+            "prod-20100101T000000Z.flowpack",
+            "prod-20200101T000000Z.flowpack",
+            "prod-20260101T000000Z-2.flowpack",
+            "prod-20260101T000000Z.flowpack.bak",
+            "prod-20260101T000100Z.flowpack",
+            "staging-20251229T092000Z.flowpack",
+        ]
+    );
+
+    // --keep 0 is a usage error and changes nothing.
+    let o = backup(d, "prod", "1767225720", &["--keep", "0"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--keep 0"), "{}", stderr(&o));
+    assert_eq!(names(&dir).len(), 7);
+
+    // --keep 1 leaves prod's newest only, and every foreign file.
+    let o = backup(d, "prod", "1767225720", &["--keep", "1", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        names(&dir),
+        [
+            "notes.txt",
+            "prod-20100101T000000Z.flowpack",
+            "prod-20200101T000000Z.flowpack",
+            "prod-20260101T000000Z.flowpack.bak",
+            "prod-20260101T000200Z.flowpack",
+            "staging-20251229T092000Z.flowpack",
+        ]
+    );
+}
+
+#[test]
+fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sandbox = start_sandbox(d);
+    let archive = pack_reference(d);
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &["push", archive.to_str().unwrap(), "--url", &sandbox.url],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    write_config(d, &sandbox.url, &["prod"]);
+    let o = backup(d, "prod", "1767225600", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The environment now trusts a key the next backup is not signed with.
+    let key = fixture("keys/test.pub");
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[env.prod]\nurl = \"{}\"\ntoken_env = \"SOURCE_KEY\"\ntrusted_keys = [{:?}]\n",
+            sandbox.url,
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = backup(d, "prod", "1767225660", &["--keep", "1"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not verify") && stderr(&o).contains("no older backup was deleted"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(d.join("backups/prod-20260101T000000Z.flowpack").exists());
+    // Signed with the trusted key, it verifies with signatures and retention runs.
+    let o = backup(
+        d,
+        "prod",
+        "1767225720",
+        &[
+            "--keep",
+            "1",
+            "--sign",
+            fixture("keys/test.key").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("verified (signatures and integrity); 1 backup kept, 2 old backups deleted"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        names(&d.join("backups")),
+        ["prod-20260101T000200Z.flowpack"]
+    );
+}
+
+#[test]
+fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let source = start_sandbox(d);
+    prepare_source(d, &source.url);
+    write_config(d, &source.url, &["source"]);
+    let o = backup(d, "source", "1767225600", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let a = archive.to_str().unwrap();
+    let target_dir = d.join("target");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = start_sandbox(&target_dir);
+    let tp = client(&target.url);
+
+    // Without the HMAC secret the restore is refused, naming it, and writes nothing.
+    let o = run(d, Some(TOKEN), &[], &["push", a, "--url", &target.url]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("webhooks/1/hmac_secret_key")
+            && err.contains(&format!("[flows.\"{ORDER_SYNC}\".webhooks.1]")),
+        "{err}"
+    );
+    assert!(find_by_name(&tp, ORDER_SYNC).unwrap().is_empty());
+    // Skipping webhooks needs no secret.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &[
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--no-webhooks",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    std::fs::write(
+        d.join("restore.toml"),
+        format!(
+            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[("HOOK_SECRET", HMAC_SECRET)],
+        &[
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--overlay",
+            "restore.toml",
+            "--restore-state",
+            "--verbose",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    for text in [stdout(&o), stderr(&o)] {
+        assert!(!text.contains(HMAC_SECRET), "{text}");
+    }
+    let out = stdout(&o);
+    assert!(out.contains("2 webhooks created (ids "), "{out}");
+    assert!(
+        out.contains("not restored: labels [3, 11]: ids of the environment the archive came from"),
+        "{out}"
+    );
+
+    // Every field, flow by flow, through the API.
+    let sp = client(&source.url);
+    let flows = flowpack_client::list_all(&sp, &flowpack_client::ListQuery::default()).unwrap();
+    assert_eq!(flows.len(), 3);
+    for f in flows {
+        let restored = find_by_name(&tp, &f.name).unwrap();
+        assert_eq!(restored.len(), 1, "{}", f.name);
+        let (s, r) = (f.id, restored[0].id);
+        let (ss, rs) = (
+            sp.show_flow_settings(s).unwrap(),
+            tp.show_flow_settings(r).unwrap(),
+        );
+        assert_eq!(
+            ss.enabled_at.is_some(),
+            rs.enabled_at.is_some(),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            (
+                &ss.description,
+                ss.priority,
+                ss.prod_flag,
+                ss.use_queued_time,
+                ss.remove_failed_payloads,
+                &ss.layout_direction
+            ),
+            (
+                &rs.description,
+                rs.priority,
+                rs.prod_flag,
+                rs.use_queued_time,
+                rs.remove_failed_payloads,
+                &rs.layout_direction
+            ),
+            "{}",
+            f.name
+        );
+        // Another environment: label and notification group ids are not carried over.
+        assert!(rs.labels.is_empty() && rs.notification_groups.is_empty());
+        let deployed = |p: &HttpPlatform, id| {
+            p.list_versions(id)
+                .unwrap()
+                .into_iter()
+                .filter(|v| v.is_deployed)
+                .map(|v| v.iteration)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(deployed(&sp, s), deployed(&tp, r), "{}", f.name);
+        let hooks = |p: &HttpPlatform, id| {
+            p.list_webhooks(id)
+                .unwrap()
+                .into_iter()
+                .map(|w| {
+                    (
+                        w.status,
+                        w.format,
+                        w.body,
+                        w.hmac_algorithm,
+                        w.has_hmac_secret_key,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hooks(&sp, s), hooks(&tp, r), "{}", f.name);
+        let callbacks = |p: &HttpPlatform, id| {
+            p.list_callbacks(id)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.status, c.format))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(callbacks(&sp, s), callbacks(&tp, r), "{}", f.name);
+    }
+    let id = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
+    assert_eq!(tp.list_webhooks(id).unwrap().len(), 2);
+    assert!(tp.list_webhooks(id).unwrap()[1].has_hmac_secret_key);
+}
