@@ -128,6 +128,7 @@ const COMMANDS: &[&str] = &[
     "export",
     "push",
     "diff",
+    "backup",
     "publish",
     "pull",
     "completions",
