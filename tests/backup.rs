@@ -592,4 +592,45 @@ fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
     let id = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
     assert_eq!(tp.list_webhooks(id).unwrap().len(), 2);
     assert!(tp.list_webhooks(id).unwrap()[1].has_hmac_secret_key);
+
+    // diff of the backup and the restored environment: the same, settings included (labels and
+    // notification groups are ids of the source environment, not compared across).
+    let diff = |extra: &[&str]| {
+        let mut args = vec!["diff", a, "env:url", "--url", &target.url];
+        args.extend_from_slice(extra);
+        run(d, Some(TOKEN), &[], &args)
+    };
+    let o = diff(&[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("same: 3 flows compared"), "{}", stdout(&o));
+    // A settings-only change in the target is a difference, at a pointer under /settings.
+    let hook = tp.list_webhooks(id).unwrap()[0].id;
+    tp.update_webhook(
+        id,
+        hook,
+        &flowpack_client::WebhookRequest {
+            status: Some("paused".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = diff(&["--format", "json"]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let changed: Vec<&Value> = v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{v}");
+    assert_eq!(changed[0]["name"], ORDER_SYNC);
+    assert_eq!(
+        changed[0]["changes"],
+        json!([{"pointer": "/settings/webhooks/0/status", "old": "active", "new": "paused"}]),
+        "{v}"
+    );
+    // --content-only leaves settings out.
+    let o = diff(&["--content-only"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }

@@ -32,12 +32,13 @@
 //! [`flowpack_core::diff::compare_sets`], flowpack's one comparison of export documents (rules
 //! in `docs/diff.md`).
 //!
-//! What is compared today is the flows' **content** (their export documents). Flow settings
-//! (`flow.json`: state, webhooks, callbacks) are the second half of a comparison; they come
-//! with archives that carry `flow.json`. Until then no side carries settings, so every
-//! comparison is content only and [`DiffOptions::content_only`] changes nothing; when a side
-//! carries settings, the flows read for it carry them too and their changes join each flow's
-//! changes.
+//! A comparison has two halves: the flows' **content** (their export documents) and their
+//! **settings** (`flow.json`: enabled, the deployed iteration, priority and flags, labels,
+//! notification groups, webhooks and callbacks). Archives of manifest version 2 carry settings,
+//! and so does an environment (read as export reads them); an export document, a directory of
+//! documents and an older archive carry none. Settings are compared only where both sides of a
+//! pair carry them — absence is not a change — and never with [`DiffOptions::content_only`];
+//! their changes join the flow's changes under `/settings`.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -45,10 +46,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
-use flowpack_core::archive::{Archive, ArchiveError, Limits, TrustPolicy};
+use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, TrustPolicy};
 use flowpack_core::diff::{
     DiffError as CompareError, DiffOptions as CompareOptions, DiffReport as ContentReport,
-    DiffResult, FlowDocument, FlowStatus, compare_sets,
+    DiffResult, FlowDocument, FlowStatus, compare_sets, settings_changes,
 };
 use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
@@ -386,6 +387,8 @@ struct Indexed {
     name: String,
     origin: String,
     source: Source,
+    /// The flow's settings, when its side carries them.
+    settings: Option<FlowSettings>,
 }
 
 impl Indexed {
@@ -395,6 +398,7 @@ impl Indexed {
             name: document.flow_name().unwrap_or(&origin).to_string(),
             origin,
             source,
+            settings: None,
         }
     }
 
@@ -420,6 +424,10 @@ struct Loaded {
     flows: Vec<Indexed>,
     summary: SideSummary,
     warnings: Vec<String>,
+    /// The environment the flows come from (an archive's `source.url`, an environment's
+    /// location, redacted), when known: label and notification group ids mean something only
+    /// within one environment.
+    place: Option<String>,
 }
 
 /// Runs a diff.
@@ -498,7 +506,22 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
             lefts.push(flow);
         }
         let rights = rs.iter().map(|f| f.load()).collect::<Result<Vec<_>, _>>()?;
-        let part = compare_sets(&lefts, &rights, &CompareOptions::default())?;
+        let mut part = compare_sets(&lefts, &rights, &CompareOptions::default())?;
+        if !opts.content_only {
+            let same_place = left.place.is_some() && left.place == right.place;
+            // compare_sets pairs the flows of one name in order, as `ls` and `rs` are.
+            let pairs = ls.iter().zip(rs.iter());
+            for (flow, (l, r)) in part.flows.iter_mut().zip(pairs) {
+                if let (Some(ls), Some(rs)) = (&l.settings, &r.settings) {
+                    let more =
+                        settings_changes(&comparable(ls, same_place), &comparable(rs, same_place));
+                    if !more.is_empty() {
+                        flow.status = FlowStatus::Changed;
+                        flow.changes.extend(more);
+                    }
+                }
+            }
+        }
         flows.extend(part.flows);
         repeated.extend(part.warnings);
     }
@@ -519,6 +542,18 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
         overlay: overlay_reports,
         warnings,
     })
+}
+
+/// A flow's settings as compared: label and notification group ids are left out unless both
+/// sides come from the same environment (a restore into another environment cannot carry them,
+/// and reports so).
+fn comparable(settings: &FlowSettings, same_place: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(settings).expect("settings serialise");
+    if !same_place && let Some(o) = v.as_object_mut() {
+        o.shift_remove("labels");
+        o.shift_remove("notification_groups");
+    }
+    v
 }
 
 /// Reads one side.
@@ -571,6 +606,7 @@ fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         )],
         summary: summary(label, SideKind::Document, 1),
         warnings: Vec::new(),
+        place: None,
     })
 }
 
@@ -614,23 +650,33 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         .filter(|p| p.starts_with("signatures/"))
         .count();
     let mut flows = Vec::new();
+    let mut records = Vec::new();
     for item in archive.flows()? {
         let (record, document) = item.map_err(|e| entry_error(label, e))?;
         // The JSON text is kept (compact, every number and key order as read), the parsed
         // document dropped.
         let bytes = serde_json::to_vec(document.value()).expect("a JSON value serialises");
-        flows.push(Indexed::new(
+        let indexed = Indexed::new(
             entry_origin(label, &record.path),
             Source::Bytes(bytes),
             &document,
-        ));
+        );
+        records.push(record);
+        flows.push(indexed);
+    }
+    for (flow, record) in flows.iter_mut().zip(&records) {
+        flow.settings = archive
+            .flow_settings(record)
+            .map_err(|e| entry_error(label, e))?;
     }
     let mut s = summary(label, SideKind::Archive, flows.len());
     s.signatures_not_checked = Some(signatures);
+    let source = archive.manifest()?.source.url;
     Ok(Loaded {
         flows,
         summary: s,
         warnings: Vec::new(),
+        place: (!source.is_empty()).then_some(source),
     })
 }
 
@@ -734,6 +780,7 @@ fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
         summary: summary(label, SideKind::UnpackedArchive, flows.len()),
         flows,
         warnings,
+        place: None,
     })
 }
 
@@ -757,6 +804,7 @@ fn load_directory(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
         summary: summary(label, SideKind::Directory, flows.len()),
         flows,
         warnings: Vec::new(),
+        place: None,
     })
 }
 
@@ -836,7 +884,27 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
         flows,
         summary: s,
         warnings,
+        place: Some(flowpack_client::redacted(&environment.location())),
     })
+}
+
+/// A live flow's settings as export writes them into `flow.json`; `None` when the platform
+/// does not serve them (a platform without the settings, webhook or callback calls).
+fn live_settings(
+    label: &str,
+    platform: &dyn Platform,
+    flow: &Flow,
+) -> Result<Option<FlowSettings>, DiffError> {
+    match crate::export::flow_settings(platform, flow.id) {
+        Ok(settings) => Ok(Some(settings)),
+        Err(ClientError::Unsupported { .. }) => Ok(None),
+        Err(error) => Err(DiffError::Export {
+            side: label.to_string(),
+            id: flow.id,
+            name: flow.name.clone(),
+            error: Box::new(error),
+        }),
+    }
 }
 
 /// Exports and indexes `flows` on up to `jobs` threads (each export parsed once, its JSON text
@@ -870,7 +938,9 @@ fn export_all(
                         })
                         .and_then(|bytes| {
                             let document = Document::from_slice(&bytes, &origin)?;
-                            Ok(Indexed::new(origin, Source::Bytes(bytes), &document))
+                            let mut indexed = Indexed::new(origin, Source::Bytes(bytes), &document);
+                            indexed.settings = live_settings(label, platform, flow)?;
+                            Ok(indexed)
                         });
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);

@@ -251,6 +251,16 @@ pub fn compare(left: &Document, right: &Document) -> Result<Vec<Change>, DiffErr
     ))
 }
 
+/// The changes between two flows' settings (`flow.json`, serialised), with pointers under
+/// `/settings` (into RIGHT; into LEFT for removed items). The settings carry no secrets (an HMAC
+/// key is only `has_hmac_secret_key`); webhooks and callbacks have no identity of their own, so
+/// they pair by position.
+pub fn settings_changes(left: &Value, right: &Value) -> Vec<Change> {
+    let mut out = Vec::new();
+    diff_value(left, right, "/settings", "/settings", "settings", &mut out);
+    out
+}
+
 fn child(ptr: &str, token: &str) -> String {
     format!("{ptr}/{}", escape_pointer_token(token))
 }
