@@ -4,6 +4,7 @@ mod archive;
 mod exit_codes;
 mod fuzz;
 mod inspect;
+mod marketplace;
 mod memory;
 mod migrate;
 mod oci;
