@@ -418,4 +418,35 @@ mod tests {
         assert!(is_archive(&text));
         assert!(!is_archive(&json));
     }
+
+    #[test]
+    fn a_path_spec_is_passed_through_and_a_bad_reference_is_refused_naming_it() {
+        let src = open_archive_spec("dir/app.flowpack", false, None).unwrap();
+        assert_eq!(src.path, PathBuf::from("dir/app.flowpack"));
+        assert_eq!(src.shown, "dir/app.flowpack");
+        assert_eq!(src.digest, None);
+        let err = open_archive_spec("oci://registry.example.com", false, None).unwrap_err();
+        assert!(matches!(err, InputError::Registry(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("oci://registry.example.com"),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::CouldNotRun);
+    }
+
+    #[test]
+    fn errors_about_a_pulled_file_name_the_reference() {
+        let tmp = Path::new("/tmp/.flowpack-tmp.1.abc");
+        let shown = "oci://r.example/a:1@sha256:00";
+        let e = ArchiveError::Digest {
+            archive: tmp.display().to_string(),
+            entry: "flows/a/export.json".into(),
+            reason: "sha256 differs".into(),
+        };
+        let renamed = rename_archive(e, tmp, shown);
+        assert_eq!(
+            renamed.to_string(),
+            "oci://r.example/a:1@sha256:00: entry \"flows/a/export.json\": sha256 differs"
+        );
+    }
 }
