@@ -145,20 +145,46 @@ fn two_packs_with_the_same_epoch_are_identical_and_unzip_accepts_them() {
 #[test]
 fn written_manifests_validate_against_the_schema() {
     let t = tempfile::tempdir().unwrap();
-    let a = pack(
-        t.path(),
-        "a.flowpack",
-        &["--kind", "marketplace", "--description", "d"],
-    );
-    let m = manifest_of(t.path(), &a);
     let schema: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("crates/core/schemas/manifest.schema.json")).unwrap(),
     )
     .unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
+    let a = pack(
+        t.path(),
+        "a.flowpack",
+        &["--kind", "release", "--description", "d"],
+    );
+    let m = manifest_of(t.path(), &a);
+    let errors: Vec<String> = v.iter_errors(&m).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(m["package"]["kind"], "release");
+    // A marketplace package (only flows with a deployed version can go into one).
+    let doc = fixture("reference/export-v2-order-sync.json")
+        .display()
+        .to_string();
+    let o = run(
+        t.path(),
+        &[
+            "pack",
+            &doc,
+            "-o",
+            "m.flowpack",
+            "--name",
+            "demo",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "marketplace",
+        ],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = manifest_of(t.path(), &t.path().join("m.flowpack"));
     let errors: Vec<String> = v.iter_errors(&m).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(m["package"]["kind"], "marketplace");
+    assert_eq!(m["requires"]["systems"][0]["protocol"], "HTTP");
 }
 
 #[test]

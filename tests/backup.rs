@@ -602,7 +602,11 @@ fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
     };
     let o = diff(&[]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("same: 3 flows compared"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("same: 3 flows compared"),
+        "{}",
+        stdout(&o)
+    );
     // A settings-only change in the target is a difference, at a pointer under /settings.
     let hook = tp.list_webhooks(id).unwrap()[0].id;
     tp.update_webhook(

@@ -1,6 +1,10 @@
 //! End-to-end tests of `flowpack publish` and `flowpack pull` against a real registry (Debian's
-//! `docker-registry`, distribution 2.8, started per test on 127.0.0.1).
+//! `docker-registry`, distribution 2.8, started per test on 127.0.0.1), and of the commands that
+//! take `oci://` references where they read an archive (`verify`, `inspect`, `pack --previous`).
 
+#[allow(dead_code)]
+#[path = "../crates/client/tests/common/fake.rs"]
+mod fake;
 #[path = "../crates/client/tests/common/registry.rs"]
 mod registry;
 
@@ -428,4 +432,194 @@ fn a_registry_demanding_credentials_gets_them_from_the_environment_never_printed
     for text in [published, stderr(&o), stdout(&o2), stderr(&o2)] {
         assert!(!text.contains(PASSWORD), "{text}");
     }
+}
+
+#[test]
+fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to() {
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    signed_archive(d, "a.flowpack");
+    let target = reg.reference("team/demo:1.2.0");
+    let o = run(d, &["publish", "a.flowpack", &target, "--plain-http"], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pinned = stdout(&o).trim().to_string();
+    assert!(pinned.starts_with(&format!("{target}@sha256:")), "{pinned}");
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmp_env = tmp.display().to_string();
+    let env = [("TMPDIR", tmp_env.as_str())];
+
+    let o = run(
+        d,
+        &["verify", &target, "--plain-http", "--trusted-key", "k.pub"],
+        &env,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{pinned}: verified")),
+        "{}",
+        stdout(&o)
+    );
+    // Signed by another key: the signature check fails (exit 1), naming the reference.
+    let o = run(d, &["keygen", "-o", "other", "--unencrypted"], &[]);
+    assert_eq!(code(&o), 0);
+    let o = run(
+        d,
+        &[
+            "verify",
+            &target,
+            "--plain-http",
+            "--trusted-key",
+            "other.pub",
+        ],
+        &env,
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{pinned}: signatures check failed")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = run(d, &["inspect", &target, "--plain-http"], &env);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().next(), Some(pinned.as_str()));
+    assert!(
+        stdout(&o).contains("package         demo@1.2.0"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(
+        d,
+        &["inspect", &target, "--plain-http", "--format", "json"],
+        &env,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["archive"], pinned.as_str());
+    assert_eq!(v["flows"].as_array().unwrap().len(), 2);
+
+    // An unknown tag is refused (exit 1) naming it.
+    let missing = reg.reference("team/demo:9.9.9");
+    let o = run(d, &["verify", &missing, "--plain-http"], &env);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    // The pulled temporary files are gone once the command ends.
+    assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
+}
+
+#[test]
+fn a_layer_whose_bytes_do_not_match_its_digest_is_refused_by_verify_and_inspect() {
+    use flowpack_client::oci::{self, Descriptor, ImageManifest};
+    use sha2::{Digest, Sha256};
+
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let archive = std::fs::read(signed_archive(d, "a.flowpack")).unwrap();
+    let mut tampered = archive.clone();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 0x20;
+    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(&archive)));
+    let manifest = serde_json::to_vec(&ImageManifest::for_archive(
+        Descriptor {
+            media_type: oci::LAYER_MEDIA_TYPE.into(),
+            digest: layer_digest.clone(),
+            size: archive.len() as u64,
+            annotations: Default::default(),
+        },
+        Default::default(),
+    ))
+    .unwrap();
+    let served_digest = layer_digest.clone();
+    let (host, _) = fake::serve(move |req| {
+        if req.line.starts_with("GET /v2/team/demo/manifests/1.2.0 ") {
+            (
+                200,
+                vec![("Content-Type".into(), oci::MANIFEST_MEDIA_TYPE.into())],
+                manifest.clone(),
+            )
+        } else if req
+            .line
+            .starts_with(&format!("GET /v2/team/demo/blobs/{served_digest} "))
+        {
+            (200, vec![], tampered.clone())
+        } else {
+            (404, vec![], b"{}".to_vec())
+        }
+    });
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let tmp_env = tmp.display().to_string();
+    let env = [("TMPDIR", tmp_env.as_str())];
+    let target = format!("oci://{host}/team/demo:1.2.0");
+    for command in ["verify", "inspect"] {
+        let o = run(d, &[command, &target, "--plain-http"], &env);
+        assert_eq!(code(&o), 1, "{command}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("content does not match"),
+            "{command}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains(&layer_digest), "{}", stderr(&o));
+    }
+    assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
+}
+
+#[test]
+fn pack_previous_takes_an_oci_reference_and_checks_the_bump_against_it() {
+    use crate::marketplace::{pack_market, reference, renamed, write_flows};
+
+    let reg = Registry::start();
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let base = reference();
+    let v1 = write_flows(d, "v1", &[base.clone(), renamed(&base, "Refunds")]);
+    let o = pack_market(d, &v1, "shop-1.4.0.flowpack", "1.4.0", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let repo = reg.reference("vendor/shop");
+    let o = run(
+        d,
+        &["publish", "shop-1.4.0.flowpack", &repo, "--plain-http"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let pinned = stdout(&o).trim().to_string();
+    let previous = format!("{repo}:1.4.0");
+    assert!(
+        pinned.starts_with(&format!("{previous}@sha256:")),
+        "{pinned}"
+    );
+
+    let v2 = write_flows(d, "v2", &[base]);
+    let prev = ["--previous", previous.as_str(), "--plain-http"];
+    let o = pack_market(d, &v2, "shop-1.5.0.flowpack", "1.5.0", &prev);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "flow `Refunds` was removed: needs 2.0.0 or later, got 1.5.0 (previous package {pinned}); nothing written"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("shop-1.5.0.flowpack").exists());
+    let o = pack_market(d, &v2, "shop-2.0.0.flowpack", "2.0.0", &prev);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("version 2.0.0 over 1.4.0 of {pinned}")),
+        "{}",
+        stdout(&o)
+    );
+    // An unknown previous release is refused before anything is packed.
+    let missing = format!("{repo}:0.9.0");
+    let o = pack_market(
+        d,
+        &v2,
+        "shop-x.flowpack",
+        "2.0.0",
+        &["--previous", &missing, "--plain-http"],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    assert!(!d.join("shop-x.flowpack").exists());
 }

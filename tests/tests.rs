@@ -7,6 +7,7 @@ mod diff;
 mod exit_codes;
 mod fuzz;
 mod inspect;
+mod marketplace;
 mod memory;
 mod migrate;
 mod oci;

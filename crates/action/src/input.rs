@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Whether a command-line argument is an `oci://` reference rather than a path.
+pub use flowpack_client::oci::is_reference;
+use flowpack_client::oci::{self, Credentials, OciError, PulledArchive, Reference};
 use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manifest};
 use flowpack_core::{Document, DocumentError};
 
@@ -64,6 +67,10 @@ pub enum InputError {
     /// The document could not be read or parsed.
     #[error(transparent)]
     Document(#[from] DocumentError),
+    /// An `oci://` reference could not be pulled (malformed, unknown, not a flowpack artifact,
+    /// content not matching its digest, the registry unreachable).
+    #[error(transparent)]
+    Registry(#[from] OciError),
 }
 
 impl Categorize for InputError {
@@ -72,6 +79,7 @@ impl Categorize for InputError {
             InputError::Read { .. } => Category::CouldNotRun,
             InputError::Archive(e) => e.category(),
             InputError::Document(e) => e.category(),
+            InputError::Registry(e) => e.category(),
             _ => Category::Rejected,
         }
     }
@@ -133,6 +141,73 @@ pub fn expect_document(path: &Path) -> Result<(), InputError> {
     }
 }
 
+/// An archive to read, named on the command line as a path or an `oci://` reference; see
+/// [`open_archive_spec`]. A pulled archive lives in a temporary file that is removed when this
+/// value is dropped, so keep it alive for as long as the command reads the archive.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ArchiveSource {
+    /// The file to read: the path as given, or the temporary file a reference was pulled into.
+    pub path: PathBuf,
+    /// How messages and reports name the archive: the path as given, or the reference pinned
+    /// to the digest it resolved to (`oci://HOST/REPO:TAG@sha256:<hex>`).
+    pub shown: String,
+    /// The manifest digest a reference resolved to (`sha256:<hex>`); `None` for a path.
+    pub digest: Option<String>,
+    /// Keeps the pulled temporary file alive.
+    _pulled: Option<PulledArchive>,
+}
+
+impl ArchiveSource {
+    /// A local file, named as given.
+    pub fn file(path: impl Into<PathBuf>) -> ArchiveSource {
+        let path = path.into();
+        ArchiveSource {
+            shown: path.display().to_string(),
+            path,
+            digest: None,
+            _pulled: None,
+        }
+    }
+}
+
+/// Opens what a command was given where an archive is read: `spec` is either a path (returned
+/// as is, not read yet) or an `oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX)` reference, pulled into
+/// a temporary file in the system's temporary directory with the registry checks of
+/// `flowpack pull` (media types, the layer's size and digest, the archive size limit). The
+/// archive itself is not verified here: the caller reads it as it reads a local file.
+/// `plain_http` speaks `http://` to the registry (never automatic); `credentials` are sent
+/// when the registry asks (basic or the bearer-token flow).
+///
+/// ```no_run
+/// use flowpack_action::input::open_archive_spec;
+///
+/// let src = open_archive_spec("oci://127.0.0.1:5000/team/orders:1.2.0", true, None)?;
+/// println!("{} resolved to {:?}", src.shown, src.digest);
+/// // read src.path while `src` is alive
+/// # Ok::<(), flowpack_action::input::InputError>(())
+/// ```
+pub fn open_archive_spec(
+    spec: &str,
+    plain_http: bool,
+    credentials: Option<&Credentials>,
+) -> Result<ArchiveSource, InputError> {
+    if !is_reference(spec) {
+        return Ok(ArchiveSource::file(spec));
+    }
+    let reference = Reference::parse(spec)?;
+    let mut options = oci::PullOptions::default();
+    options.registry.plain_http = plain_http;
+    options.registry.credentials = credentials.cloned();
+    let pulled = oci::pull_to_temp(&reference, &std::env::temp_dir(), &options)?;
+    Ok(ArchiveSource {
+        path: pulled.path().to_path_buf(),
+        shown: pulled.pinned(),
+        digest: Some(pulled.digest.clone()),
+        _pulled: Some(pulled),
+    })
+}
+
 /// The name of an archive entry in messages and reports: `ARCHIVE!entry`.
 pub fn entry_origin(archive: &str, entry: &str) -> String {
     format!("{archive}!{entry}")
@@ -183,9 +258,21 @@ pub fn load<T>(
     path: &Path,
     buf: &mut Vec<u8>,
     keep_bytes: bool,
+    each: impl FnMut(Input) -> T,
+) -> Result<Loaded<T>, InputError> {
+    load_named(path, &path.display().to_string(), buf, keep_bytes, each)
+}
+
+/// [`load`], naming the file `shown` in origins and errors of its documents (an archive pulled
+/// from a registry is read from a temporary file but named by its reference).
+pub fn load_named<T>(
+    path: &Path,
+    shown: &str,
+    buf: &mut Vec<u8>,
+    keep_bytes: bool,
     mut each: impl FnMut(Input) -> T,
 ) -> Result<Loaded<T>, InputError> {
-    let shown = path.display().to_string();
+    let shown = shown.to_string();
     if !is_archive(path) {
         buf.clear();
         let limits = Limits::default();
@@ -216,12 +303,13 @@ pub fn load<T>(
         })));
     }
     expect_archive(path)?;
-    let mut archive = Archive::open(path, &Limits::default())?;
-    archive.check_structure()?;
-    let manifest = archive.manifest()?;
+    let named = |e: ArchiveError| InputError::Archive(rename_archive(e, path, &shown));
+    let mut archive = Archive::open(path, &Limits::default()).map_err(named)?;
+    archive.check_structure().map_err(named)?;
+    let manifest = archive.manifest().map_err(named)?;
     let mut flows = Vec::new();
     for item in archive.flow_documents() {
-        let (entry, document) = item?;
+        let (entry, document) = item.map_err(named)?;
         flows.push(each(Input {
             origin: entry_origin(&shown, &entry),
             bytes: None,
@@ -230,7 +318,7 @@ pub fn load<T>(
     }
     let mut settings = BTreeMap::new();
     for record in &manifest.flows {
-        if let Some(s) = archive.flow_settings(record)? {
+        if let Some(s) = archive.flow_settings(record).map_err(named)? {
             settings.insert(record.path.clone(), s);
         }
     }
@@ -278,6 +366,62 @@ pub fn json_files(dir: &Path, skip: &[&str]) -> Result<Vec<PathBuf>, InputError>
         }
     }
     Ok(out)
+}
+
+/// `e` with the archive it names changed from `path` (a temporary file) to `shown` (the
+/// reference it was pulled from), so a message names what the user gave.
+pub fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> ArchiveError {
+    let from = path.display().to_string();
+    if from == shown {
+        return e;
+    }
+    let fix = |a: String| if a == from { shown.to_string() } else { a };
+    match e {
+        ArchiveError::Malformed { archive, reason } => ArchiveError::Malformed {
+            archive: fix(archive),
+            reason,
+        },
+        ArchiveError::Hostile {
+            archive,
+            entry,
+            reason,
+        } => ArchiveError::Hostile {
+            archive: fix(archive),
+            entry,
+            reason,
+        },
+        ArchiveError::Limit { archive, reason } => ArchiveError::Limit {
+            archive: fix(archive),
+            reason,
+        },
+        ArchiveError::Manifest { archive, reason } => ArchiveError::Manifest {
+            archive: fix(archive),
+            reason,
+        },
+        ArchiveError::Digest {
+            archive,
+            entry,
+            reason,
+        } => ArchiveError::Digest {
+            archive: fix(archive),
+            entry,
+            reason,
+        },
+        ArchiveError::Verification {
+            archive,
+            summary,
+            report,
+        } => ArchiveError::Verification {
+            archive: fix(archive),
+            summary,
+            report,
+        },
+        ArchiveError::Io { path, error } => ArchiveError::Io {
+            path: fix(path),
+            error,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -343,5 +487,36 @@ mod tests {
         let err = json_files(d, &[]).unwrap_err();
         assert!(err.to_string().contains("symbolic link loop"), "{err}");
         assert_eq!(err.category(), Category::CouldNotRun);
+    }
+
+    #[test]
+    fn a_path_spec_is_passed_through_and_a_bad_reference_is_refused_naming_it() {
+        let src = open_archive_spec("dir/app.flowpack", false, None).unwrap();
+        assert_eq!(src.path, PathBuf::from("dir/app.flowpack"));
+        assert_eq!(src.shown, "dir/app.flowpack");
+        assert_eq!(src.digest, None);
+        let err = open_archive_spec("oci://registry.example.com", false, None).unwrap_err();
+        assert!(matches!(err, InputError::Registry(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("oci://registry.example.com"),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::CouldNotRun);
+    }
+
+    #[test]
+    fn errors_about_a_pulled_file_name_the_reference() {
+        let tmp = Path::new("/tmp/.flowpack-tmp.1.abc");
+        let shown = "oci://r.example/a:1@sha256:00";
+        let e = ArchiveError::Digest {
+            archive: tmp.display().to_string(),
+            entry: "flows/a/export.json".into(),
+            reason: "sha256 differs".into(),
+        };
+        let renamed = rename_archive(e, tmp, shown);
+        assert_eq!(
+            renamed.to_string(),
+            "oci://r.example/a:1@sha256:00: entry \"flows/a/export.json\": sha256 differs"
+        );
     }
 }

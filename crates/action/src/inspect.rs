@@ -1,14 +1,18 @@
 //! `inspect`: what an export document holds (or every flow document of an archive, with the
 //! archive's manifest): format version, flow, versions with step counts, systems, scripts,
 //! variables (never secret values) and how many filled secret values it carries.
+//!
+//! The file may be an `oci://` reference to an archive: it is pulled into a temporary file
+//! first, and the report names it pinned to the digest its tag resolved to.
 
 use std::path::PathBuf;
 
+use flowpack_client::oci::Credentials;
 use flowpack_core::archive::{FlowSettings, Manifest};
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
-use crate::input::{InputError, Loaded, load};
+use crate::input::{InputError, Loaded, load_named, open_archive_spec};
 
 /// Errors of inspect: the file cannot be read, or is not a document or a safe archive.
 pub type InspectError = InputError;
@@ -17,10 +21,14 @@ pub type InspectError = InputError;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct InspectOptions {
-    /// An export document or a `.flowpack` archive.
+    /// An export document, a `.flowpack` archive, or an `oci://` reference to an archive.
     pub file: PathBuf,
     /// Which keys are credential-like.
     pub secret_rules: SecretRules,
+    /// Speak plain HTTP to the registry of an `oci://` archive (never automatic).
+    pub plain_http: bool,
+    /// Registry credentials for an `oci://` archive, if any.
+    pub credentials: Option<Credentials>,
 }
 
 impl InspectOptions {
@@ -29,6 +37,8 @@ impl InspectOptions {
         InspectOptions {
             file,
             secret_rules: SecretRules::default(),
+            plain_http: false,
+            credentials: None,
         }
     }
 }
@@ -57,7 +67,8 @@ pub enum InspectReport {
     },
     /// An archive.
     Archive {
-        /// The archive.
+        /// The archive: the path as given, or the reference pinned to the digest its tag
+        /// resolved to (`oci://HOST/REPO:TAG@sha256:<hex>`).
         archive: String,
         /// Its manifest.
         manifest: Box<Manifest>,
@@ -69,7 +80,12 @@ pub enum InspectReport {
 /// Inspects the file.
 pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
     let rules = &opts.secret_rules;
-    let shown = opts.file.display().to_string();
+    let source = open_archive_spec(
+        &opts.file.to_string_lossy(),
+        opts.plain_http,
+        opts.credentials.as_ref(),
+    )?;
+    let shown = source.shown.clone();
     let prefix = format!("{shown}!");
     let one = |f: crate::input::Input| InspectedFlow {
         entry: f
@@ -80,24 +96,26 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
         inspection: inspect(&f.document, rules),
         settings: None,
     };
-    Ok(match load(&opts.file, &mut Vec::new(), false, one)? {
-        Loaded::Document(flow) => InspectReport::Document {
-            file: flow.entry,
-            inspection: flow.inspection,
-        },
-        Loaded::Archive {
-            manifest,
-            mut flows,
-            settings,
-        } => InspectReport::Archive {
-            flows: {
-                for f in &mut flows {
-                    f.settings = settings.get(&f.entry).cloned();
-                }
-                flows
+    Ok(
+        match load_named(&source.path, &shown, &mut Vec::new(), false, one)? {
+            Loaded::Document(flow) => InspectReport::Document {
+                file: flow.entry,
+                inspection: flow.inspection,
             },
-            archive: shown,
-            manifest,
+            Loaded::Archive {
+                manifest,
+                mut flows,
+                settings,
+            } => InspectReport::Archive {
+                flows: {
+                    for f in &mut flows {
+                        f.settings = settings.get(&f.entry).cloned();
+                    }
+                    flows
+                },
+                archive: shown,
+                manifest,
+            },
         },
-    })
+    )
 }

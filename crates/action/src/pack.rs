@@ -4,16 +4,38 @@
 //! sorted path order, so the same tree always packs the same way. A file given by name that is
 //! an archive is refused (unpack it first). Every document is validated (unless the options turn
 //! it off); any error finding refuses the whole pack, and nothing is written.
+//!
+//! A marketplace package (`kind` [`PackageKind::Marketplace`]) installs what runs, not a flow's
+//! history: every document is rewritten to its flow's deployed version
+//! ([`marketplace::deployed_only`], `import_summary` recomputed) before it is validated and
+//! packed, and a flow without a deployed version refuses the pack naming the flow and the file.
+//! The manifest's `requires` is computed by the writer from the packed (rewritten) documents
+//! with [`marketplace::requires`], the one definition for every kind.
+//!
+//! With a previous release ([`PackOptions::previous`], a file or an `oci://` reference), the new
+//! version number is checked against it ([`marketplace::check_bump`]): the previous archive is
+//! verified (structure and digests; signatures are not required), both sides' flows are
+//! compared by content digest (so a fresh export of an unchanged flow is no change), and a
+//! version that understates the change is refused naming what forced the bump. The archive is
+//! written to a temporary file beside the output and renamed into place only when the version
+//! is accepted, so a refused version leaves nothing behind.
 
 use std::path::{Path, PathBuf};
 
+use flowpack_client::oci::Credentials;
+use flowpack_core::Document;
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, FlowInput, ManifestParams, PackReport, PackageKind, WriterOptions,
+    Archive, ArchiveError, ArchiveWriter, FlowInput, Limits, ManifestParams, PackReport,
+    PackageKind, TrustPolicy, VerifyReport, WriterOptions, verify_archive,
 };
+use flowpack_core::document::to_pretty_bytes;
+use flowpack_core::marketplace::{self, BumpReport, MarketplaceError, PackageFacts};
 use flowpack_core::sign::SigningKey;
 
 use crate::error::{Categorize, Category};
-use crate::input::{InputError, expect_document, json_files};
+use crate::input::{
+    InputError, expect_archive, expect_document, json_files, open_archive_spec, rename_archive,
+};
 
 /// Errors packing; each names the input or archive at fault.
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +59,59 @@ pub enum PackError {
     /// the archive could not be written.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// A document cannot go into a marketplace package (no deployed version, several).
+    #[error(transparent)]
+    Marketplace(Box<MarketplaceError>),
+    /// `previous` was given for a package that is not a marketplace package.
+    #[error("--previous applies to marketplace packages only (--kind marketplace)")]
+    PreviousNeedsMarketplace,
+    /// The previous release does not verify (structure, manifest or digests).
+    #[error("{previous}: the previous package does not verify: {summary}")]
+    PreviousInvalid {
+        /// The previous release (path, or reference pinned to its digest).
+        previous: String,
+        /// The first failed check.
+        summary: String,
+        /// The whole verification report.
+        report: Box<VerifyReport>,
+    },
+    /// The version number understates the change from the previous release; nothing written.
+    #[error("{error} (previous package {previous}); nothing written")]
+    Bump {
+        /// The previous release (path, or reference pinned to its digest).
+        previous: String,
+        /// What forced the bump ([`MarketplaceError::BumpTooSmall`] and its kin).
+        error: Box<MarketplaceError>,
+    },
+}
+
+impl From<MarketplaceError> for PackError {
+    fn from(e: MarketplaceError) -> PackError {
+        PackError::Marketplace(Box::new(e))
+    }
+}
+
+impl Categorize for MarketplaceError {
+    /// Every marketplace refusal is about the documents or the version given: rejected; only an
+    /// unreadable document keeps the action from running.
+    fn category(&self) -> Category {
+        match self {
+            MarketplaceError::Document(e) => e.category(),
+            _ => Category::Rejected,
+        }
+    }
 }
 
 impl Categorize for PackError {
     fn category(&self) -> Category {
         match self {
-            PackError::Read { .. } | PackError::NoDocuments => Category::CouldNotRun,
+            PackError::Read { .. }
+            | PackError::NoDocuments
+            | PackError::PreviousNeedsMarketplace => Category::CouldNotRun,
             PackError::Input(e) => e.category(),
             PackError::Archive(e) => e.category(),
+            PackError::Marketplace(e) => e.category(),
+            PackError::PreviousInvalid { .. } | PackError::Bump { .. } => Category::Rejected,
         }
     }
 }
@@ -73,6 +140,13 @@ pub struct PackOptions {
     pub allow_secrets: bool,
     /// The manifest's `generator` (e.g. `flowpack 0.1.0`).
     pub generator: String,
+    /// The previous release of a marketplace package (a file or an `oci://` reference): the
+    /// version number must be a large enough bump over it for what changed.
+    pub previous: Option<String>,
+    /// Speak plain HTTP to the registry of an `oci://` previous release (never automatic).
+    pub plain_http: bool,
+    /// Registry credentials for an `oci://` previous release, if any.
+    pub credentials: Option<Credentials>,
 }
 
 impl PackOptions {
@@ -96,12 +170,36 @@ impl PackOptions {
             signers: Vec::new(),
             allow_secrets: false,
             generator: format!("flowpack {}", env!("CARGO_PKG_VERSION")),
+            previous: None,
+            plain_http: false,
+            credentials: None,
         }
     }
 }
 
+/// What [`run_checked`] did: the archive, and the version check against the previous release.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PackDone {
+    /// The archive's path, manifest, digests and signatures.
+    pub report: PackReport,
+    /// The accepted bump, when a previous release was given.
+    pub bump: Option<BumpReport>,
+    /// The previous release as checked: the path, or the reference pinned to its digest.
+    pub previous: Option<String>,
+}
+
 /// Packs the inputs; the report is the archive's (path, manifest, digests, signatures).
 pub fn run(opts: &PackOptions) -> Result<PackReport, PackError> {
+    run_checked(opts).map(|done| done.report)
+}
+
+/// Packs the inputs, and reports the version check against a previous release too.
+pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
+    let marketplace = opts.kind == PackageKind::Marketplace;
+    if opts.previous.is_some() && !marketplace {
+        return Err(PackError::PreviousNeedsMarketplace);
+    }
     let mut files = Vec::new();
     for input in &opts.inputs {
         collect(input, true, &mut files)?;
@@ -109,25 +207,118 @@ pub fn run(opts: &PackOptions) -> Result<PackReport, PackError> {
     if files.is_empty() {
         return Err(PackError::NoDocuments);
     }
-    let mut writer_opts = WriterOptions::new(opts.created_at);
-    writer_opts.allow_secrets = opts.allow_secrets;
-    let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
+    // The previous release first: a bad reference fails before any work.
+    let previous = match &opts.previous {
+        Some(spec) => {
+            let source = open_archive_spec(spec, opts.plain_http, opts.credentials.as_ref())?;
+            let facts = release_facts(&source.path, &source.shown)?;
+            Some((source.shown.clone(), facts))
+        }
+        None => None,
+    };
+    let mut documents = Vec::with_capacity(files.len());
     for file in &files {
         let bytes = std::fs::read(file).map_err(|cause| PackError::Read {
             path: file.display().to_string(),
             cause,
         })?;
-        writer.add_flow(FlowInput {
+        let origin = file.display().to_string();
+        let bytes = if marketplace {
+            let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
+            to_pretty_bytes(marketplace::deployed_only(&doc, &origin)?.value())
+        } else {
+            bytes
+        };
+        documents.push(FlowInput {
             bytes,
-            origin: file.display().to_string(),
+            origin,
             source_id: String::new(),
             name: None,
-        })?;
+        });
+    }
+    // With a previous release, write beside the output and rename only once the version is
+    // accepted.
+    let temp = match previous {
+        Some(_) => {
+            let dir = match opts.output.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            Some(
+                flowpack_core::fsutil::temp_file_in(dir, 0o644).map_err(|cause| {
+                    PackError::Read {
+                        path: dir.display().to_string(),
+                        cause,
+                    }
+                })?,
+            )
+        }
+        None => None,
+    };
+    let target = temp.as_ref().map_or(opts.output.as_path(), |t| t.path());
+    let mut writer_opts = WriterOptions::new(opts.created_at);
+    writer_opts.allow_secrets = opts.allow_secrets;
+    let mut writer = ArchiveWriter::create(target, writer_opts)?;
+    for input in documents {
+        writer.add_flow(input)?;
     }
     let mut params = ManifestParams::new(&opts.name, opts.version.clone(), opts.kind);
     params.description = opts.description.clone();
     params.generator = opts.generator.clone();
-    Ok(writer.finish(params, &opts.signers)?)
+    let mut report = writer.finish(params, &opts.signers)?;
+    let (Some(temp), Some((shown, before))) = (temp, previous) else {
+        return Ok(PackDone {
+            report,
+            bump: None,
+            previous: None,
+        });
+    };
+    let after = release_facts(temp.path(), &opts.output.display().to_string())?;
+    let bump = marketplace::check_bump(&before, &after).map_err(|error| PackError::Bump {
+        previous: shown.clone(),
+        error: Box::new(error),
+    })?;
+    temp.persist(&opts.output).map_err(|e| PackError::Read {
+        path: opts.output.display().to_string(),
+        cause: e.error,
+    })?;
+    report.path = opts.output.clone();
+    Ok(PackDone {
+        report,
+        bump: Some(bump),
+        previous: Some(shown),
+    })
+}
+
+/// What the semver rule compares of a release archive at `path` (named `shown`): verified for
+/// structure and digests (signatures are not required), then its version, inputs and each
+/// flow's content digest.
+fn release_facts(path: &Path, shown: &str) -> Result<PackageFacts, PackError> {
+    expect_archive(path)?;
+    let named = |e: ArchiveError| rename_archive(e, path, shown);
+    let report =
+        verify_archive(path, &Limits::default(), &TrustPolicy::default()).map_err(named)?;
+    if !report.ok {
+        let summary = report
+            .first_failure()
+            .map(|c| format!("{} check failed: {}", c.name, c.detail))
+            .unwrap_or_default();
+        return Err(PackError::PreviousInvalid {
+            previous: shown.to_string(),
+            summary,
+            report: Box::new(report),
+        });
+    }
+    let mut archive = Archive::open(path, &Limits::default()).map_err(named)?;
+    let manifest = archive.manifest().map_err(named)?;
+    let flows = archive
+        .flows()
+        .map_err(named)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(named)?;
+    Ok(PackageFacts::from_manifest_with_documents(
+        &manifest, &flows,
+    )?)
 }
 
 /// Adds `path` (a file given by name, or a directory's `*.json` files, recursively and sorted).

@@ -3,15 +3,20 @@
 //!
 //! A file that is not a zip at all (a text file named `x.flowpack`, an export document) gets a
 //! report whose `structure` check failed, saying what the file is and what to do instead.
+//!
+//! The archive may be an `oci://` reference: it is pulled into a temporary file first (media
+//! types, the layer's size and digest checked), and the report names it pinned to the digest
+//! its tag resolved to (`oci://HOST/REPO:TAG@sha256:<hex>`).
 
 use std::path::PathBuf;
 
+use flowpack_client::oci::Credentials;
 use flowpack_core::archive::{
     ArchiveError, CheckStatus, Limits, TrustPolicy, VerifyReport, verify_archive,
 };
 
 use crate::error::{Categorize, Category};
-use crate::input::{InputError, expect_archive};
+use crate::input::{InputError, expect_archive, open_archive_spec, rename_archive};
 
 /// Errors of verify: only a file that cannot be read at all (everything else is in the report).
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +43,16 @@ impl Categorize for VerifyError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VerifyOptions {
-    /// The archive.
+    /// The archive: a path, or an `oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX)` reference.
     pub archive: PathBuf,
     /// The trust policy (threshold 0: signatures are reported as not checked).
     pub policy: TrustPolicy,
     /// Limits for reading.
     pub limits: Limits,
+    /// Speak plain HTTP to the registry of an `oci://` archive (never automatic).
+    pub plain_http: bool,
+    /// Registry credentials for an `oci://` archive, if any.
+    pub credentials: Option<Credentials>,
 }
 
 impl VerifyOptions {
@@ -53,18 +62,29 @@ impl VerifyOptions {
             archive,
             policy,
             limits: Limits::default(),
+            plain_http: false,
+            credentials: None,
         }
     }
 }
 
 /// Verifies the archive. `Err` only when it cannot be read; `report.ok` says whether it passed.
+/// For an `oci://` archive, the report's `archive` is the reference pinned to its digest.
 pub fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    match expect_archive(&opts.archive) {
+    let source = open_archive_spec(
+        &opts.archive.to_string_lossy(),
+        opts.plain_http,
+        opts.credentials.as_ref(),
+    )?;
+    match expect_archive(&source.path) {
         Ok(()) => {}
         Err(e) if e.category() == Category::Rejected => return Ok(not_an_archive(opts, &e)),
         Err(e) => return Err(e.into()),
     }
-    Ok(verify_archive(&opts.archive, &opts.limits, &opts.policy)?)
+    let mut report = verify_archive(&source.path, &opts.limits, &opts.policy)
+        .map_err(|e| rename_archive(e, &source.path, &source.shown))?;
+    report.archive = source.shown.clone();
+    Ok(report)
 }
 
 /// A report whose structure check failed with `why`.

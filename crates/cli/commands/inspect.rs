@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use flowpack_action::input::is_reference;
 use flowpack_action::inspect::{self, InspectOptions, InspectReport};
+use flowpack_action::publish::Credentials;
 use flowpack_core::archive::{FlowSettings, Manifest};
 use flowpack_core::inspect::Inspection;
 
@@ -24,7 +26,11 @@ pub enum InspectFormat {
 /// systems, scripts, variables (never secret values) and how many filled secret values it carries.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  flowpack inspect flows/orders.json --format json\n\n\
+    after_help = "Example:\n  flowpack inspect flows/orders.json --format json\n  \
+flowpack inspect oci://registry.example.com/team/app:1.2.0\n\n\
+An oci:// reference is pulled to a temporary file first (media types and digests checked); the \
+report names it pinned to the digest its tag resolved to. Registry credentials come from \
+FLOWPACK_REGISTRY_USER and FLOWPACK_REGISTRY_PASSWORD.\n\n\
 JSON shape:\n  {\"format_version\": 2, \"format_detection\": \"inferred\"|\"stamped\",\n   \
 \"flow\": {\"name\", \"priority\", \"enabled\"},\n   \
 \"versions\": [{\"iteration\", \"status\", \"steps\": 6, \"step_types\": {\"connector\": 2, ...},\n                 \
@@ -37,9 +43,12 @@ For an archive: {\"archive\", \"manifest\": {...}, \"flows\": [{\"entry\", ...th
 Exit codes: 0 inspected, 1 not an export document or a safe archive, 2 could not read the file."
 )]
 pub struct Args {
-    /// The export document or `.flowpack` archive.
+    /// The export document, `.flowpack` archive, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX).
     #[arg(value_name = "FILE")]
     file: PathBuf,
+    /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: InspectFormat,
@@ -47,7 +56,12 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    match inspect::run(&InspectOptions::new(args.file))? {
+    let mut opts = InspectOptions::new(args.file);
+    opts.plain_http = args.plain_http;
+    if is_reference(&opts.file.to_string_lossy()) {
+        opts.credentials = Credentials::from_env()?;
+    }
+    match inspect::run(&opts)? {
         InspectReport::Document { file, inspection } => match args.format {
             InspectFormat::Human => print_human(&file, &inspection),
             InspectFormat::Json => print_json(&inspection)?,

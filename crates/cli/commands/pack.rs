@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use flowpack_action::input::is_reference;
 use flowpack_action::pack::{self, PackError, PackOptions};
+use flowpack_action::publish::Credentials;
 use flowpack_core::archive::{ArchiveError, PackageKind};
 
 use crate::keys::load_signing_keys;
@@ -16,8 +18,14 @@ use crate::output::{count, signed_by};
     after_help = "Example:\n  SOURCE_DATE_EPOCH=1767225600 flowpack pack flows/ -o app.flowpack \\\n    \
 --name app --version 1.2.0 --kind release --sign keys/release.key\n\n\
 Inputs are export documents or directories of them (*.json, recursively, sorted). The \
-timestamp is SOURCE_DATE_EPOCH when set, else now.\n\
-Exit codes: 0 written, 1 an input failed validation (or is an archive), 2 could not run.",
+timestamp is SOURCE_DATE_EPOCH when set, else now.\n\n\
+A marketplace package (--kind marketplace) carries only each flow's deployed version (the \
+documents are rewritten; a flow without one is refused). --previous OLD (a file or an oci:// \
+reference) checks the version number against the previous release: a removed flow or a new \
+required input needs a major bump, a new flow or optional input a minor one, any other change \
+a patch (before 1.0.0 one place to the right).\n\
+Exit codes: 0 written, 1 an input failed validation (or is an archive, or has no deployed \
+version in a marketplace package, or the version is too small a bump), 2 could not run.",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -45,6 +53,13 @@ pub struct Args {
     /// Keep secret values in the documents (they are still listed as inputs).
     #[arg(long)]
     allow_secrets: bool,
+    /// The previous release of this marketplace package (a file or oci://HOST/REPO:TAG): the
+    /// version must be a large enough bump over it for what changed.
+    #[arg(long, value_name = "OLD")]
+    previous: Option<String>,
+    /// Speak plain HTTP to the registry of an oci:// --previous (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
 }
 
 /// Package kinds.
@@ -76,8 +91,27 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.description = args.description;
     opts.allow_secrets = args.allow_secrets;
-    match pack::run(&opts) {
-        Ok(r) => {
+    opts.plain_http = args.plain_http;
+    if args.previous.as_deref().is_some_and(is_reference) {
+        opts.credentials = Credentials::from_env()?;
+    }
+    opts.previous = args.previous;
+    match pack::run_checked(&opts) {
+        Ok(done) => {
+            let r = &done.report;
+            if let (Some(bump), Some(previous)) = (&done.bump, &done.previous) {
+                let needed = match (bump.needed, &bump.minimum) {
+                    (Some(b), Some(min)) => format!("{} change, {min} or later", b.as_str()),
+                    _ => "no change".to_string(),
+                };
+                println!(
+                    "version {} over {} of {previous}: {needed}, accepted",
+                    bump.next, bump.previous
+                );
+                for c in &bump.changes {
+                    println!("  {} ({})", c, c.bump().as_str());
+                }
+            }
             println!(
                 "{}: {}, manifest sha256 {}, {} stripped, {}",
                 r.path.display(),

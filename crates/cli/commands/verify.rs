@@ -1,7 +1,9 @@
-//! `flowpack verify ARCHIVE [--trusted-key PUB]... [--threshold N] [--format json]`
+//! `flowpack verify ARCHIVE|oci://… [--trusted-key PUB]... [--threshold N] [--format json] [--plain-http]`
 
 use std::path::PathBuf;
 
+use flowpack_action::input::is_reference;
+use flowpack_action::publish::Credentials;
 use flowpack_action::verify::{self, VerifyOptions};
 use flowpack_core::archive::{CheckStatus, VerifyReport};
 
@@ -13,16 +15,23 @@ use crate::output::{Format, no_sarif, print_json};
 /// entry's SHA-256, no unlisted entry.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  flowpack verify app.flowpack --trusted-key keys/release.pub --threshold 1\n\n\
+    after_help = "Example:\n  flowpack verify app.flowpack --trusted-key keys/release.pub --threshold 1\n  \
+flowpack verify oci://registry.example.com/team/app:1.2.0 --trusted-key keys/release.pub\n\n\
+An oci:// reference is pulled to a temporary file first; the report names it pinned to the \
+digest its tag resolved to (oci://HOST/REPO:TAG@sha256:…). Registry credentials come from \
+FLOWPACK_REGISTRY_USER and FLOWPACK_REGISTRY_PASSWORD.\n\
 Without --trusted-key, signatures are not checked (the report says so); --threshold 0 is \
 refused.\n\
 Exit codes: 0 verified, 1 a check failed (or the file is not an archive), 2 could not run \
 (unreadable file, bad key, bad threshold)."
 )]
 pub struct Args {
-    /// The archive.
+    /// The archive: a file, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX).
     #[arg(value_name = "ARCHIVE")]
     archive: PathBuf,
+    /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
     #[command(flatten)]
     trust: TrustArgs,
     /// Output format (human or json).
@@ -34,7 +43,12 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     no_sarif(args.format)?;
     let policy = args.trust.policy()?;
-    let report = verify::run(&VerifyOptions::new(args.archive, policy))?;
+    let mut opts = VerifyOptions::new(args.archive, policy);
+    opts.plain_http = args.plain_http;
+    if is_reference(&opts.archive.to_string_lossy()) {
+        opts.credentials = Credentials::from_env()?;
+    }
+    let report = verify::run(&opts)?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report),

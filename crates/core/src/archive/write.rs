@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{
     FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package, PackageKind,
-    RequiredDependency, RequiredScript, RequiredSystem, Requires, SettingsRecord, SourceInfo,
-    file_digest,
+    Requires, SettingsRecord, SourceInfo, file_digest,
 };
 use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
@@ -149,9 +148,9 @@ struct Packed {
     sha256: String,
     size: u64,
     company: Option<String>,
-    systems: Vec<RequiredSystem>,
-    scripts: Vec<RequiredScript>,
-    dependencies: Vec<RequiredDependency>,
+    /// What this one document requires (`marketplace::requires`, the one definition of what a
+    /// document requires; the manifest's `requires` is the union over the flows).
+    requires: Requires,
     inputs: Vec<Input>,
     stripped: usize,
     settings: Option<PackedSettings>,
@@ -454,9 +453,9 @@ fn build_manifest(
             size: p.size,
             settings,
         });
-        systems.extend(p.systems.iter().cloned());
-        scripts.extend(p.scripts.iter().cloned());
-        dependencies.extend(p.dependencies.iter().cloned());
+        systems.extend(p.requires.systems.iter().cloned());
+        scripts.extend(p.requires.scripts.iter().cloned());
+        dependencies.extend(p.requires.dependencies.iter().cloned());
         inputs.extend(p.inputs.iter().cloned());
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
@@ -586,37 +585,7 @@ fn pack_one(job: Job, opts: &WriterOptions) -> WorkerResult {
     };
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let steps = crate::summary::summarised_version(&doc).map_or(0, |v| v.steps().count() as u64);
-    let systems: Vec<RequiredSystem> = doc
-        .systems()
-        .filter_map(|s| {
-            Some(RequiredSystem {
-                name: s.name()?.to_string(),
-                protocol: s
-                    .raw()
-                    .get("protocol")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            })
-        })
-        .collect();
-    let scripts: Vec<RequiredScript> = doc
-        .scripts()
-        .filter_map(|s| {
-            Some(RequiredScript {
-                name: s.name()?.to_string(),
-                language: s.language().map(str::to_string),
-            })
-        })
-        .collect();
-    let dependencies: Vec<RequiredDependency> = doc
-        .dependencies()
-        .filter_map(|(kind, name)| {
-            Some(RequiredDependency {
-                kind: kind?.to_string(),
-                name: name?.to_string(),
-            })
-        })
-        .collect();
+    let requires = crate::marketplace::requires(std::slice::from_ref(&doc));
     let company = doc
         .metadata()
         .and_then(|m| m.get("company_name"))
@@ -661,9 +630,7 @@ fn pack_one(job: Job, opts: &WriterOptions) -> WorkerResult {
             sha256,
             size: bytes.len() as u64,
             company,
-            systems,
-            scripts,
-            dependencies,
+            requires,
             inputs,
             stripped,
             settings: packed_settings,
