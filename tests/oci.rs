@@ -505,6 +505,19 @@ fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to(
     let o = run(d, &["verify", &missing, "--plain-http"], &env);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+
+    // diff takes a reference as a side: the published archive against itself on disk is the
+    // same; an unknown tag cannot be compared (2, like diff(1)).
+    let o = run(d, &["diff", &target, "a.flowpack", "--plain-http"], &env);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("same: 2 flows compared"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(d, &["diff", &missing, "a.flowpack", "--plain-http"], &env);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
     // The pulled temporary files are gone once the command ends.
     assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
 }

@@ -62,7 +62,9 @@ use sha2::{Digest, Sha256};
 
 use crate::env::{self, EnvError, EnvSelector, LogFn};
 use crate::error::{Categorize, Category, plural};
-use crate::input::{InputError, entry_origin, expect_archive, is_archive, json_files};
+use crate::input::{
+    InputError, entry_origin, expect_archive, is_archive, json_files, open_archive_spec,
+};
 
 /// The prefix of an environment side.
 pub const ENV_PREFIX: &str = "env:";
@@ -143,12 +145,6 @@ pub enum DiffError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `oci://` references are not read by this build.
-    #[error("{side}: oci:// references are not supported in this build (pull the archive first)")]
-    Unsupported {
-        /// The side as given.
-        side: String,
-    },
     /// `--flow` patterns that match no flow on either side.
     #[error("--flow {}: matches no flow on either side", .patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", --flow "))]
     NoMatch {
@@ -188,10 +184,9 @@ impl Categorize for DiffError {
         match self {
             DiffError::Env { error, .. } => error.category(),
             DiffError::List { error, .. } | DiffError::Export { error, .. } => error.category(),
-            DiffError::Read { .. }
-            | DiffError::NoDocuments { .. }
-            | DiffError::Unsupported { .. }
-            | DiffError::NoMatch { .. } => Category::CouldNotRun,
+            DiffError::Read { .. } | DiffError::NoDocuments { .. } | DiffError::NoMatch { .. } => {
+                Category::CouldNotRun
+            }
             DiffError::Manifest { .. }
             | DiffError::Entry { .. }
             | DiffError::NotADocument { .. }
@@ -316,11 +311,14 @@ pub struct DiffOptions {
     pub flows: NameFilter,
     /// Keep flows named `… (replaced …)` on environment sides.
     pub include_replaced: bool,
-    /// Compare the documents only, not flow settings (see the module docs: no side carries
-    /// settings yet, so this is every comparison today).
+    /// Compare the documents only, not flow settings (`flow.json`).
     pub content_only: bool,
     /// Export requests in flight per environment side (at least 1).
     pub jobs: usize,
+    /// Speak plain HTTP to the registry of an `oci://` side (never automatic).
+    pub plain_http: bool,
+    /// Registry credentials for `oci://` sides, if any.
+    pub credentials: Option<crate::publish::Credentials>,
 }
 
 impl DiffOptions {
@@ -341,6 +339,8 @@ impl DiffOptions {
             include_replaced: false,
             content_only: false,
             jobs: 4,
+            plain_http: false,
+            credentials: None,
         }
     }
 }
@@ -561,7 +561,12 @@ fn load(side: &Side, opts: &DiffOptions) -> Result<Loaded, DiffError> {
     let label = side.label();
     let loaded = match side {
         Side::Env(name) => load_env(&label, name, opts)?,
-        Side::Oci(_) => return Err(DiffError::Unsupported { side: label }),
+        Side::Oci(spec) => {
+            // Pulled to a temporary file (media types and digests checked) that lives while
+            // the side is read; the flows keep their JSON text, so it may go afterwards.
+            let src = open_archive_spec(spec, opts.plain_http, opts.credentials.as_ref())?;
+            load_archive(&src.shown, &src.path)?
+        }
         Side::Path(path) => load_path(&label, path)?,
     };
     Ok(loaded)

@@ -58,6 +58,9 @@ pub struct Args {
     /// only).
     #[arg(long)]
     content_only: bool,
+    /// Speak plain HTTP to the registry of an oci:// side (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
     /// The config file for env: sides (default: ./flowpack.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -106,6 +109,13 @@ pub fn run(args: Args) -> Outcome {
     opts.include_replaced = args.include_replaced;
     opts.content_only = args.content_only;
     opts.jobs = args.jobs;
+    opts.plain_http = args.plain_http;
+    if [&args.left, &args.right]
+        .iter()
+        .any(|s| flowpack_action::input::is_reference(s))
+    {
+        opts.credentials = flowpack_action::publish::Credentials::from_env()?;
+    }
     let report = diff::run(&opts)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
