@@ -5,6 +5,7 @@ mod exit_codes;
 mod inspect;
 mod migrate;
 mod platform;
+mod promote;
 mod scripts;
 mod util;
 mod validate;

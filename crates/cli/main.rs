@@ -49,6 +49,8 @@ enum Command {
     Unpack(commands::unpack::Args),
     Export(commands::export::Args),
     Push(commands::push::Args),
+    History(commands::history::Args),
+    Rollback(commands::rollback::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,8 @@ fn main() -> ExitCode {
         Command::Unpack(args) => commands::unpack::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Push(args) => commands::push::run(args),
+        Command::History(args) => commands::history::run(args),
+        Command::Rollback(args) => commands::rollback::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

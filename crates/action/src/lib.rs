@@ -56,12 +56,14 @@
 pub mod env;
 pub mod error;
 pub mod export;
+pub mod history;
 pub mod input;
 pub mod inspect;
 pub mod keygen;
 pub mod migrate;
 pub mod pack;
 pub mod push;
+pub mod rollback;
 pub mod sign;
 pub mod trust;
 pub mod unpack;

@@ -1,11 +1,13 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod export;
+pub mod history;
 pub mod inspect;
 pub mod keygen;
 pub mod migrate;
 pub mod pack;
 pub mod push;
+pub mod rollback;
 pub mod sign;
 pub mod unpack;
 pub mod validate;
