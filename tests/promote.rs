@@ -219,7 +219,7 @@ fn replace_cuts_over_and_rollback_undoes_replace_then_create() {
         &format!("/flows/{old}/webhooks"),
         Some(serde_json::json!({"status": "active", "format": "json", "body": "{}"})),
     );
-    assert_eq!(s, 201, "{hook}");
+    assert_eq!(s, 200, "{hook}");
     let (s, cb) = sb.api(
         "POST",
         &format!("/flows/{old}/callbacks"),
@@ -390,14 +390,12 @@ fn rollback_finishes_a_failed_replace_and_can_be_run_again() {
     let d = dir.path();
     let v1 = pack(d, "v1", false);
     let v2 = pack(d, "v2", true);
-    // Renaming and deleting flows fail: the cut-over fails and so does its own undo.
-    let sb = Sandbox::start(
-        d,
-        &["--fail-on", "PUT /flows/*", "--fail-on", "DELETE /flows/*"],
-    );
+    // Deleting flows fails: pruning the old flow fails after the cut-over, and so does undoing
+    // it (deleting the new flow); the old flow is left disabled.
+    let sb = Sandbox::start(d, &["--fail-on", "DELETE /flows/*"]);
     ok(&flowpack(
         d,
-        &["push", v1.to_str().unwrap(), "--env", "prod"],
+        &["push", v1.to_str().unwrap(), "--env", "prod", "--enable"],
     ));
     let old = sb.id_of(ORDERS);
     let o = flowpack(
@@ -409,14 +407,20 @@ fn rollback_finishes_a_failed_replace_and_can_be_run_again() {
             "prod",
             "--on-conflict",
             "replace",
+            "--prune-replaced",
         ],
     );
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("flowpack rollback"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("run `flowpack rollback`"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(sb.flows().len(), 3, "the new flow is left over");
+    assert!(sb.flows().contains(&(old, ORDERS.to_string(), false)));
     drop(sb);
 
-    // The rollback deletes the new flow, then fails renaming the old one back.
+    // The rollback deletes the new flow, then fails enabling the old one again.
     let sb = Sandbox::start(d, &["--fail-on", "PUT /flows/*"]);
     let o = flowpack(d, &["rollback", "--env", "prod"]);
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
@@ -426,20 +430,20 @@ fn rollback_finishes_a_failed_replace_and_can_be_run_again() {
         stdout(&o)
     );
     assert!(
-        stdout(&o).contains("failed    rename flow"),
+        stdout(&o).contains("failed    enable flow"),
         "{}",
         stdout(&o)
     );
+    assert_eq!(sb.flows().len(), 2);
     drop(sb);
 
     // Run again: the deleted flow is fine, the rest is done, the push counts as undone.
     let sb = Sandbox::start(d, &[]);
-    let o = flowpack(d, &["rollback", "--env", "prod"]);
-    ok(&o);
+    ok(&flowpack(d, &["rollback", "--env", "prod"]));
     let flows = sb.flows();
     assert_eq!(flows.len(), 2, "{flows:?}");
     assert!(
-        flows.contains(&(old, ORDERS.to_string(), false)),
+        flows.contains(&(old, ORDERS.to_string(), true)),
         "{flows:?}"
     );
     let h = json(&flowpack(
