@@ -1499,6 +1499,7 @@ mod tests {
         fail_import_of: Option<&'static str>,
         unauthenticated: bool,
         imports: std::sync::atomic::AtomicU32,
+        lists: std::sync::atomic::AtomicU32,
     }
 
     impl Faulty {
@@ -1518,6 +1519,7 @@ mod tests {
             q: &flowpack_client::ListQuery,
         ) -> Result<flowpack_client::Page<Flow>, ClientError> {
             self.auth("GET /api/v1/flows")?;
+            self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.inner.list_flows(q)
         }
         fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
@@ -1585,6 +1587,7 @@ mod tests {
             fail_import_of,
             unauthenticated,
             imports: Default::default(),
+            lists: Default::default(),
         })
     }
 
@@ -1665,5 +1668,41 @@ mod tests {
         let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
         assert_eq!(got.id, 3);
         assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_plan_lists_the_target_once_and_the_report_keeps_archive_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(
+            archive.clone(),
+            platform.clone(),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        opts.jobs = 1;
+        let sequential = run(&opts).unwrap();
+        let names: Vec<String> = sequential.flows.iter().map(|f| f.name.clone()).collect();
+        // Into a second, empty target with 4 jobs: the same order, one listing.
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        opts.jobs = 4;
+        let parallel = run(&opts).unwrap();
+        let got: Vec<String> = parallel.flows.iter().map(|f| f.name.clone()).collect();
+        assert_eq!(got, names);
+        assert!(parallel.flows.iter().all(|f| f.outcome == Outcome::Created));
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Pushed again: everything unchanged, still one listing, nothing imported.
+        let again = run(&opts).unwrap();
+        assert!(
+            again.flows.iter().all(|f| f.plan == Plan::Unchanged),
+            "{:?}",
+            again.flows
+        );
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
     }
 }
