@@ -792,12 +792,16 @@ struct Ctx<'a> {
     warnings: Mutex<Vec<String>>,
 }
 
-/// The push's history record, created before the first write and saved after each step.
+/// The push's history record, created (and saved) before the first write and saved again after
+/// each step. Saves do not hold up the other flows: one thread saves at a time, and a step
+/// finished while a save is running is written by that thread's next save (each save writes
+/// the newest state, atomically).
 struct Recorder {
     target: Option<HistoryTarget>,
     archive: String,
     now: String,
     state: Mutex<RecorderState>,
+    saving: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -805,6 +809,7 @@ struct RecorderState {
     record: Option<Record>,
     path: Option<PathBuf>,
     error: Option<String>,
+    dirty: bool,
 }
 
 impl Recorder {
@@ -814,34 +819,61 @@ impl Recorder {
             archive: archive.to_string(),
             now: now.to_string(),
             state: Mutex::new(RecorderState::default()),
+            saving: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Applies `f` to the record (created on first use) and saves it. An error before the
-    /// record exists stops the write it was to precede.
+    /// Applies `f` to the record (created and saved on first use) and saves it. An error
+    /// creating the record stops the write it was to precede.
     fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<Option<R>, String> {
         let Some(target) = &self.target else {
             return Ok(None);
         };
-        let mut state = self.state.lock().expect("no panic");
-        if state.record.is_none() {
-            let mut record = Record::new(target, Kind::Push, &self.now)
-                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-            record.archive = Some(self.archive.clone());
-            let path = record
-                .save(&target.dir)
-                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-            state.path = Some(path);
-            state.record = Some(record);
-        }
-        let record = state.record.as_mut().expect("created above");
-        let r = f(record);
-        if let Err(e) = record.save(&target.dir) {
-            state
-                .error
-                .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
-        }
+        let r = {
+            let mut state = self.state.lock().expect("no panic");
+            if state.record.is_none() {
+                let mut record = Record::new(target, Kind::Push, &self.now)
+                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+                record.archive = Some(self.archive.clone());
+                let path = record
+                    .save(&target.dir)
+                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+                state.path = Some(path);
+                state.record = Some(record);
+            }
+            let r = f(state.record.as_mut().expect("created above"));
+            state.dirty = true;
+            r
+        };
+        self.flush(target);
         Ok(Some(r))
+    }
+
+    /// Saves the newest state unless another thread is saving (it saves again when done).
+    fn flush(&self, target: &HistoryTarget) {
+        loop {
+            if self.saving.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let record = {
+                let mut state = self.state.lock().expect("no panic");
+                if !state.dirty {
+                    self.saving.store(false, Ordering::Release);
+                    return;
+                }
+                state.dirty = false;
+                state.record.clone()
+            };
+            if let Some(record) = record
+                && let Err(e) = record.save(&target.dir)
+            {
+                let mut state = self.state.lock().expect("no panic");
+                state
+                    .error
+                    .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
+            }
+            self.saving.store(false, Ordering::Release);
+        }
     }
 
     /// Makes sure the record exists (before a write).
@@ -869,7 +901,8 @@ impl Recorder {
         });
     }
 
-    /// Marks the record complete (when there is one).
+    /// Marks the record complete (when there is one); every flow is done, so this save is
+    /// the last.
     fn finish(&self) {
         if self.state.lock().expect("no panic").record.is_some() {
             let _ = self.update(|r| r.complete = true);
@@ -1704,5 +1737,44 @@ mod tests {
             platform.imports.load(std::sync::atomic::Ordering::SeqCst),
             2
         );
+    }
+
+    #[test]
+    fn the_history_record_holds_every_step_of_parallel_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
+        let recorder = Recorder::new(Some(target.clone()), "a.flowpack", "2026-01-01T00:00:00Z");
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let recorder = &recorder;
+                s.spawn(move || {
+                    for i in 0..50u64 {
+                        recorder
+                            .add(Entry::Created {
+                                id: t * 100 + i,
+                                name: format!("F{t}-{i}"),
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        recorder.finish();
+        assert_eq!(recorder.error(), None);
+        let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();
+        assert!(record.complete);
+        assert_eq!(record.entries.len(), 200);
+        assert_eq!(record.archive.as_deref(), Some("a.flowpack"));
+        assert_eq!(record.id, "20260101T000000Z-abcdef");
+        // Without a target nothing is recorded and nothing fails.
+        let none = Recorder::new(None, "a.flowpack", "2026-01-01T00:00:00Z");
+        assert_eq!(
+            none.add(Entry::Created {
+                id: 1,
+                name: "A".into()
+            }),
+            Ok(None)
+        );
+        assert_eq!(none.path(), None);
     }
 }
