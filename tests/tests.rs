@@ -12,6 +12,7 @@ mod memory;
 mod migrate;
 mod oci;
 mod platform;
+mod promote;
 mod scripts;
 mod snapshots;
 mod util;

@@ -68,3 +68,57 @@ impl TrustArgs {
         ))?)
     }
 }
+
+/// The `--history DIR` flag of push, history and rollback.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Where history records are kept (default: .flowpack/history beside flowpack.toml, or in
+    /// the current directory without one); one directory per environment inside.
+    #[arg(long = "history", value_name = "DIR")]
+    pub history: Option<PathBuf>,
+}
+
+impl HistoryArgs {
+    /// The records of `env` (named by `env_name`), ids ending in a fresh random nonce.
+    pub fn target(
+        &self,
+        env: &EnvArgs,
+        env_name: &str,
+    ) -> Result<flowpack_action::history::HistoryTarget, Failure> {
+        let root = match &self.history {
+            Some(dir) => dir.clone(),
+            None => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
+                let config = env
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| cwd.join(flowpack_action::env::CONFIG_FILE));
+                let base = match config.parent() {
+                    Some(p) if config.exists() && !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => cwd,
+                };
+                base.join(flowpack_action::history::DEFAULT_DIR)
+            }
+        };
+        Ok(flowpack_action::history::HistoryTarget::new(
+            &root,
+            env_name,
+            &nonce(),
+        ))
+    }
+}
+
+/// Six random hex digits (from the standard library's randomly seeded hasher, the process id
+/// and the clock).
+fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:06x}", h.finish() & 0xff_ffff)
+}

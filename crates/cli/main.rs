@@ -73,6 +73,8 @@ enum Command {
     Completions(commands::completions::Args),
     Man(commands::man::Args),
     Diff(commands::diff::Args),
+    History(commands::history::Args),
+    Rollback(commands::rollback::Args),
 }
 
 /// What exit code 1 means for a command.
@@ -108,6 +110,8 @@ fn main() -> ExitCode {
         Command::Completions(args) => commands::completions::run(args),
         Command::Man(args) => commands::man::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::History(args) => commands::history::run(args),
+        Command::Rollback(args) => commands::rollback::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

@@ -1,54 +1,85 @@
 //! `push`: an archive into an environment.
 //!
-//! Order: verify the archive against the trust policy → read every flow → check its export
-//! format → apply the overlay → check the manifest's inputs (all of this before any request) →
-//! look every flow up by exact name and plan `create` | `unchanged` | `conflict` → refuse on
-//! conflicts (`--on-conflict fail`, the default) → import, deploy, enable.
+//! Order: verify the archive against the trust policy → read the flows chosen with `--flow`
+//! (all without it) → check their export format → apply the overlay → check the manifest's
+//! inputs (all of this before any request) → list the target's flows once (paged) and plan each
+//! flow `create` | `unchanged` | `conflict` | `replace` → refuse on conflicts
+//! (`--on-conflict fail`, the default) → write, up to `jobs` flows at a time, the report in
+//! archive order.
 //!
-//! `unchanged` means the live flow's export equals what would be imported once both are
-//! normalised ([`normalise`]): `metadata` is ignored (it describes the export act: when, by whom,
-//! from which company, the import summary, the format stamp); on `flow`, `is_enabled` and any
-//! `id`/`created_at`/`updated_at`/`enabled_at` are dropped; on each version, `status`,
-//! `is_deployed`, `is_editable`, `id`, `flow_id`, `deployed_at`, `created_at`, `updated_at` are
-//! dropped. Everything else — name, description, priority, iterations, steps, connections,
-//! routes, variables, schedules, systems (credentials included), scripts, dependencies — must
-//! be equal.
+//! `unchanged` means the live flow's export equals what would be imported under the one
+//! comparison of export documents ([`flowpack_core::diff`], also behind `flowpack diff`): the
+//! archive's document is normalised once and compared with the export of each live flow of
+//! that name. A conflict carries the comparison's first [`PLAN_CHANGES`] changes. Live flows
+//! whose name ends in ` (replaced yyyymmddThhmmssZ)` are never the target of a plan: they are
+//! what earlier replaces left behind.
+//!
+//! State converges: `--deploy` and `--enable` also act on `unchanged` flows, writing only when
+//! the live state differs (the archive's deployed iteration, else the draft, is deployed; the
+//! flow is enabled), so a re-push stays a no-op.
+//!
+//! `--on-conflict replace` is a cut-over, because the API cannot import into an existing flow:
+//! import the new flow (it arrives disabled) → deploy the archive's deployed iteration (else
+//! the draft) when the old flow had a deployed version or `--deploy` is given → recreate the old
+//! flow's webhooks and callbacks on it (the report lists old → new ids: senders must be pointed
+//! at the new webhooks) → disable the old flow → enable the new one when the old one was enabled
+//! or `--enable` is given → rename the old one `<name> (replaced yyyymmddThhmmssZ)`, or delete
+//! it with `--prune-replaced`. The old flow is disabled before the new one is enabled, so a
+//! flow never runs twice for one event. A failure before the cut-over deletes the new flow and
+//! leaves the old one untouched; a failure after the old flow was disabled deletes the new flow
+//! and re-enables the old one (outcome `rolled-back`). Several live flows of the name refuse
+//! that flow, naming their ids.
+//!
+//! A push that writes records what it did in the environment's history ([`crate::history`]):
+//! the record is written before the first write and rewritten after each step.
 //!
 //! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
 //! path, the push's start time and the SHA-256 of the document sent (after the overlay), one per
 //! line. A retry within one push reuses it; another push (a `--on-conflict duplicate`, a re-push
 //! after the flow was deleted, a different overlay) gets a new one, so the platform's replay of a
-//! key never hides a wanted import. Across runs, the plan (a lookup by name) is what prevents
-//! duplicates.
+//! key never hides a wanted import. Across runs, the plan is what prevents duplicates.
 //! After a transport failure (timeout, dropped connection) the flow is looked up by name first:
 //! a flow of that name that did not exist before the push is taken as the import's result;
 //! otherwise the import is retried (3 attempts in all).
 //!
-//! Failures: anything found before the first write (verification, formats, inputs, conflicts)
-//! refuses the whole push ([`PushError::Refused`], rejected); a platform that cannot be reached
-//! or does not accept the API key before the first write is [`PushError::Client`] (could not
-//! run); a flow whose import fails after its retries is reported as `failed` with the other
-//! flows' outcomes ([`PushReport::failed`]).
+//! Failures: anything found before the first write (verification, formats, inputs, `--flow`
+//! patterns matching nothing, conflicts) refuses the whole push ([`PushError::Refused`],
+//! rejected); a platform that cannot be reached or does not accept the API key before the first
+//! write is [`PushError::Client`] (could not run); a flow whose writes fail after their retries
+//! is reported as `failed` (or `rolled-back`) with the other flows' outcomes
+//! ([`PushReport::failed`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use flowpack_client::{
-    ClientError, Flow, FlowId, FlowUpdate, ImportRequest, Platform, find_by_name,
+    CallbackRequest, ClientError, Flow, FlowId, FlowSettingsUpdate, FlowUpdate, FlowVersion,
+    ImportRequest, ListQuery, Platform, WebhookRequest, find_by_name, list_all,
 };
+use flowpack_core::Document;
 use flowpack_core::archive::{
-    Archive, ArchiveError, Input, InputKind, Limits, PackageKind, TrustPolicy,
+    Archive, ArchiveError, FlowSettings, Input, InputKind, Limits, PackageKind, TrustPolicy,
 };
+use flowpack_core::diff::{Change, Normalised, changes, normalise};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
+use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category, plural};
+use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
 use crate::input::{InputError, entry_origin, expect_archive};
+
+/// How many changes of a conflict the plan carries.
+pub const PLAN_CHANGES: usize = 5;
+
+/// The default number of flows written at once.
+pub const DEFAULT_JOBS: usize = 4;
 
 /// What to do with a flow whose name exists in the target with different content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -62,6 +93,8 @@ pub enum OnConflict {
     Skip,
     /// Import anyway (a second flow of that name).
     Duplicate,
+    /// Cut over to a newly imported flow (see the module docs).
+    Replace,
 }
 
 /// How to push.
@@ -80,23 +113,35 @@ pub struct PushOptions {
     pub dry_run: bool,
     /// What a conflict does.
     pub on_conflict: OnConflict,
-    /// Deploy the imported version matching the archive's deployed one (else the draft).
+    /// Deploy the version matching the archive's deployed one (else the draft), on imported
+    /// and unchanged flows.
     pub deploy: bool,
-    /// Enable the imported flows.
+    /// Enable the imported and unchanged flows.
     pub enable: bool,
+    /// Delete replaced flows instead of renaming them.
+    pub prune_replaced: bool,
     /// Import as marketplace packages (also for archives of kind `marketplace`).
     pub as_marketplace: bool,
     /// The target's export format version.
     pub export_format: u32,
-    /// The push's start time (RFC 3339): `deployed_at`, `enabled_at` and the idempotency keys.
+    /// Only the archive's flows matching these names (`*`, `?` globs); empty: all.
+    pub flows: NameFilter,
+    /// Flows written at once (at least 1).
+    pub jobs: usize,
+    /// Where the push records itself (`None`: not recorded).
+    pub history: Option<HistoryTarget>,
+    /// The push's start time (RFC 3339, UTC): `deployed_at`, `enabled_at`, the idempotency
+    /// keys, names of replaced flows and the history record's id.
     pub now: String,
-    /// What to restore from `flow.json` (restore wiring).
+    /// What a created flow gets from its `flow.json`: webhooks and callbacks (unless
+    /// `no_webhooks`), and its state with `restore_state`.
     pub restore: crate::restore::RestoreOptions,
 }
 
 impl PushOptions {
     /// Pushes `archive` into `platform` at time `now` (RFC 3339): no signature check, no
-    /// overlay, conflicts refuse, export format 2, nothing deployed or enabled.
+    /// overlay, conflicts refuse, export format 2, nothing deployed or enabled, every flow,
+    /// [`DEFAULT_JOBS`] at once, no history.
     pub fn new(archive: PathBuf, platform: Arc<dyn Platform>, now: String) -> PushOptions {
         PushOptions {
             archive,
@@ -107,10 +152,14 @@ impl PushOptions {
             on_conflict: OnConflict::Fail,
             deploy: false,
             enable: false,
+            prune_replaced: false,
             as_marketplace: false,
             export_format: 2,
+            flows: NameFilter::default(),
+            jobs: DEFAULT_JOBS,
+            history: None,
             now,
-            restore: crate::restore::RestoreOptions::default(), // restore wiring
+            restore: crate::restore::RestoreOptions::default(),
         }
     }
 }
@@ -126,22 +175,25 @@ pub enum Plan {
     Unchanged,
     /// A flow of that name exists with different content.
     Conflict,
+    /// A flow of that name exists with different content and is cut over to a new one.
+    Replace,
 }
 
 impl Plan {
-    /// `create`, `unchanged` or `conflict`.
+    /// `create`, `unchanged`, `conflict` or `replace`.
     pub fn as_str(self) -> &'static str {
         match self {
             Plan::Create => "create",
             Plan::Unchanged => "unchanged",
             Plan::Conflict => "conflict",
+            Plan::Replace => "replace",
         }
     }
 }
 
 /// What happened to one flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Outcome {
     /// Planned only (dry run, or the push was refused).
@@ -150,10 +202,14 @@ pub enum Outcome {
     Created,
     /// Imported next to an existing flow of that name (`--on-conflict duplicate`).
     Duplicated,
-    /// Already there, nothing written.
+    /// Cut over to a new flow (`--on-conflict replace`).
+    Replaced,
+    /// Already there (its state may have been converged, see `deployed_version`, `enabled`).
     Unchanged,
     /// A conflict left alone (`--on-conflict skip`).
     Skipped,
+    /// A replace failed after the cut-over began and was undone; see `error`.
+    RolledBack,
     /// A request failed; see `error`.
     Failed,
 }
@@ -165,11 +221,29 @@ impl Outcome {
             Outcome::Planned => "planned",
             Outcome::Created => "created",
             Outcome::Duplicated => "duplicated",
+            Outcome::Replaced => "replaced",
             Outcome::Unchanged => "unchanged",
             Outcome::Skipped => "skipped",
+            Outcome::RolledBack => "rolled-back",
             Outcome::Failed => "failed",
         }
     }
+}
+
+/// What a replace did to the old flow and its hooks.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReplaceReport {
+    /// The old flow.
+    pub old_id: FlowId,
+    /// Its new name (`None` when it was deleted).
+    pub renamed_to: Option<String>,
+    /// Whether it was deleted (`--prune-replaced`).
+    pub pruned: bool,
+    /// Webhooks recreated: old id → new id. Senders must be pointed at the new ones.
+    pub webhooks: Vec<IdPair>,
+    /// Callbacks recreated: old id → new id.
+    pub callbacks: Vec<IdPair>,
 }
 
 /// One flow of the report.
@@ -186,17 +260,21 @@ pub struct FlowReport {
     pub outcome: Outcome,
     /// The existing flow of that name, if any.
     pub existing_id: Option<FlowId>,
-    /// The new flow's id.
+    /// The new flow's id (the existing one's for `unchanged`).
     pub id: Option<FlowId>,
-    /// The version deployed (`--deploy`).
+    /// The first changes from the live flow to the archive's (conflicts, replaces).
+    pub changes: Vec<Change>,
+    /// The version deployed by this push.
     pub deployed_version: Option<u64>,
-    /// Whether it was enabled (`--enable`).
+    /// Whether this push enabled it.
     pub enabled: bool,
-    /// The error, when `outcome` is `failed`.
-    pub error: Option<String>,
-    /// Webhooks, callbacks and state restored from `flow.json` (restore wiring).
+    /// What a replace did.
+    pub replaced: Option<ReplaceReport>,
+    /// Webhooks, callbacks and state restored from `flow.json` (created flows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restored: Option<crate::restore::FlowRestoreReport>,
+    /// The error, when `outcome` is `failed` or `rolled-back`.
+    pub error: Option<String>,
 }
 
 /// What a push did.
@@ -209,21 +287,29 @@ pub struct PushReport {
     pub package: String,
     /// A dry run.
     pub dry_run: bool,
+    /// Whether signatures were checked (a trust policy with keys).
+    pub signatures_checked: bool,
     /// Why nothing was written, when the push was refused after planning (conflicts).
     pub refused: Option<String>,
-    /// One entry per flow, in archive order.
+    /// One entry per flow chosen, in archive order.
     pub flows: Vec<FlowReport>,
     /// What the overlay changed, per flow (secrets masked).
     pub overlay: Vec<OverlayReport>,
-    /// Notes: one warning listing the optional inputs the overlay does not supply (each input
-    /// once, naming its flows).
+    /// Notes: optional inputs the overlay does not supply, webhook secrets to set again, a
+    /// history that could not be updated.
     pub warnings: Vec<String>,
+    /// The history record written (`None`: nothing was written, or no history).
+    pub history: Option<String>,
 }
 
 impl PushReport {
-    /// Whether any flow failed or the push was refused.
+    /// Whether any flow failed (or was rolled back) or the push was refused.
     pub fn failed(&self) -> bool {
-        self.refused.is_some() || self.flows.iter().any(|f| f.outcome == Outcome::Failed)
+        self.refused.is_some()
+            || self
+                .flows
+                .iter()
+                .any(|f| matches!(f.outcome, Outcome::Failed | Outcome::RolledBack))
     }
 }
 
@@ -245,6 +331,20 @@ pub enum Refused {
     /// Required inputs not supplied, or a document in a format the target does not take.
     #[error("{0}; nothing was written")]
     Content(String),
+    /// `--flow` patterns that match no flow of the archive.
+    #[error(
+        "{archive}: {} no flow of the archive (it holds {known}); nothing was written",
+        patterns.iter().map(|p| format!("--flow {p:?}")).collect::<Vec<_>>().join(", ")
+            + if patterns.len() == 1 { " matches" } else { " match" }
+    )]
+    UnknownFlows {
+        /// The archive.
+        archive: String,
+        /// The patterns.
+        patterns: Vec<String>,
+        /// The archive's flow names.
+        known: String,
+    },
 }
 
 /// Errors of a push.
@@ -264,6 +364,9 @@ pub enum PushError {
     /// API key during the push.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The history record could not be written before the first write.
+    #[error(transparent)]
+    History(#[from] HistoryError),
 }
 
 impl Categorize for PushError {
@@ -275,38 +378,27 @@ impl Categorize for PushError {
             // Before any write, every platform failure (a 422 on a lookup included) means the
             // push could not run.
             PushError::Client(_) => Category::CouldNotRun,
+            PushError::History(_) => Category::CouldNotRun,
         }
     }
 }
 
-/// The normalised form compared for `unchanged` (see the module docs).
-pub fn normalise(doc: &Value) -> Value {
-    let mut v = doc.clone();
-    if let Some(root) = v.as_object_mut() {
-        root.shift_remove("metadata");
-        if let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut) {
-            for k in ["is_enabled", "id", "created_at", "updated_at", "enabled_at"] {
-                flow.shift_remove(k);
-            }
-            if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
-                for version in versions.iter_mut().filter_map(Value::as_object_mut) {
-                    for k in [
-                        "status",
-                        "is_deployed",
-                        "is_editable",
-                        "id",
-                        "flow_id",
-                        "deployed_at",
-                        "created_at",
-                        "updated_at",
-                    ] {
-                        version.shift_remove(k);
-                    }
-                }
-            }
-        }
-    }
-    v
+/// Whether `name` is what a replace left behind: `<name> (replaced yyyymmddThhmmssZ)`.
+pub fn is_replaced_name(name: &str) -> bool {
+    let Some((_, rest)) = name.rsplit_once(" (replaced ") else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() == 17
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..] == b"Z)"
+}
+
+/// The name a replaced flow gets.
+pub fn replaced_name(name: &str, now: &str) -> String {
+    format!("{name} (replaced {})", history::compact_time(now))
 }
 
 /// The `Idempotency-Key` of one flow of one push (see the module docs).
@@ -334,7 +426,14 @@ struct Candidate {
     path: String,
     name: String,
     document: Value,
+    normalised: Normalised,
     deployed_iteration: Option<i64>,
+}
+
+/// The live flow a plan compared with (unchanged, replace).
+struct LiveFlow {
+    flow: Flow,
+    document: Value,
 }
 
 /// The one warning of a push about optional inputs the overlay does not supply (`None` when
@@ -378,7 +477,7 @@ fn input_warning(optional: &[Input]) -> Option<String> {
     Some(warning)
 }
 
-/// Runs a push.
+/// Pushes an archive (see the module docs).
 pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     let origin = opts.archive.display().to_string();
     expect_archive(&opts.archive)?;
@@ -393,30 +492,43 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .into());
     }
     let manifest = archive.manifest()?;
+    let settings = crate::restore::archive_settings(&mut archive, &manifest)?;
     let manifest_sha256 = verified.manifest_sha256.clone().unwrap_or_default();
-    let settings = crate::restore::archive_settings(&mut archive, &manifest)?; // restore wiring
     let as_marketplace = opts.as_marketplace || manifest.package.kind == PackageKind::Marketplace;
 
     let mut report = PushReport {
         archive: origin.clone(),
         package: format!("{}@{}", manifest.package.name, manifest.package.version),
         dry_run: opts.dry_run,
+        signatures_checked: opts.policy.threshold > 0,
         refused: None,
         flows: Vec::new(),
         overlay: Vec::new(),
         warnings: Vec::new(),
+        history: None,
     };
 
-    // Everything local first: formats, overlay, inputs.
+    // Everything local first: the flows chosen, formats, overlay, inputs.
     let mut candidates = Vec::new();
     let mut format_errors = Vec::new();
+    let mut all_names = Vec::new();
     for item in archive.flows()? {
         let (record, mut doc) = item?;
+        let name = doc
+            .flow()
+            .and_then(|f| f.name())
+            .unwrap_or(record.name.as_str())
+            .to_string();
+        all_names.push(name.clone());
+        if !opts.flows.matches(&name) {
+            continue;
+        }
+        let entry = entry_origin(&origin, &record.path);
         // Migrate to the target's export format; a migration that would lose
         // something refuses the push before any request, naming the flow and what would be lost.
         if doc.format_version().number() != opts.export_format {
             let mut mopts = MigrateOptions::new(Target::Version(u64::from(opts.export_format)));
-            mopts.origin = entry_origin(&origin, &record.path);
+            mopts.origin = entry.clone();
             match migrate(doc, &mopts) {
                 Ok(migrated) => {
                     doc = migrated.document;
@@ -424,16 +536,11 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
                     doc.unstamp_format_version();
                 }
                 Err(e) => {
-                    format_errors.push(format!("flow {:?}: {e}", record.name));
+                    format_errors.push(format!("flow {name:?}: {e}"));
                     continue;
                 }
             }
         }
-        let name = doc
-            .flow()
-            .and_then(|f| f.name())
-            .unwrap_or(record.name.as_str())
-            .to_string();
         if let Some(o) = &opts.overlay {
             report.overlay.push(overlay::apply(&mut doc, &name, o));
         }
@@ -442,17 +549,41 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
                 .find(|v| v.status() == Some(VersionStatus::Deployed))
                 .and_then(|v| v.iteration())
         });
+        let normalised = match normalise(&doc, &entry) {
+            Ok(n) => n,
+            Err(e) => {
+                format_errors.push(format!("flow {name:?}: {e}"));
+                continue;
+            }
+        };
         candidates.push(Candidate {
             path: record.path,
             name,
             document: doc.into_value(),
+            normalised,
             deployed_iteration,
         });
+    }
+    let unmatched = opts.flows.unmatched(all_names.iter().map(String::as_str));
+    if !unmatched.is_empty() {
+        let known: Vec<String> = all_names.iter().map(|n| format!("{n:?}")).collect();
+        return Err(Refused::UnknownFlows {
+            archive: origin,
+            patterns: unmatched.into_iter().map(str::to_string).collect(),
+            known: known.join(", "),
+        }
+        .into());
     }
     if !format_errors.is_empty() {
         return Err(Refused::Content(format_errors.join("; ")).into());
     }
-    let inputs = crate::restore::inputs_to_check(&manifest.inputs, opts.restore.no_webhooks); // restore wiring
+    let inputs: Vec<Input> = manifest
+        .inputs
+        .iter()
+        .filter(|i| opts.flows.matches(&i.flow))
+        .cloned()
+        .collect();
+    let inputs = crate::restore::inputs_to_check(&inputs, opts.restore.no_webhooks);
     match overlay::check_inputs(&inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
@@ -460,37 +591,33 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 
-    // The plan.
+    // The plan, from one paged listing of the target.
     let platform = opts.platform.as_ref();
-    let mut existing_ids = BTreeSet::new();
-    for c in &candidates {
-        let existing = find_by_name(platform, &c.name)?;
-        existing_ids.extend(existing.iter().map(|f| f.id));
-        let mut plan = Plan::Create;
-        let mut existing_id = None;
-        let wanted = normalise(&c.document);
-        for flow in &existing {
-            existing_id.get_or_insert(flow.id);
-            let live = platform.export_flow(flow.id)?;
-            if normalise(&live) == wanted {
-                plan = Plan::Unchanged;
-                existing_id = Some(flow.id);
-                break;
-            }
-            plan = Plan::Conflict;
-        }
-        report.flows.push(FlowReport {
-            name: c.name.clone(),
-            path: c.path.clone(),
-            plan,
-            outcome: Outcome::Planned,
-            existing_id,
-            id: None,
-            deployed_version: None,
-            enabled: false,
-            error: None,
-            restored: None, // restore wiring
-        });
+    let live = list_all(
+        platform,
+        &ListQuery {
+            include: Some("versions".into()),
+            ..ListQuery::default()
+        },
+    )?;
+    let existing_ids: BTreeSet<FlowId> = live.iter().map(|f| f.id).collect();
+    let mut by_name: HashMap<&str, Vec<&Flow>> = HashMap::new();
+    for flow in live.iter().filter(|f| !is_replaced_name(&f.name)) {
+        by_name.entry(flow.name.as_str()).or_default().push(flow);
+    }
+    let planned = parallel(&candidates, opts.jobs, |_, c| {
+        plan_one(
+            platform,
+            c,
+            by_name.get(c.name.as_str()).map_or(&[][..], Vec::as_slice),
+            opts,
+        )
+    });
+    let mut lives = Vec::with_capacity(planned.len());
+    for p in planned {
+        let (flow, live) = p?;
+        report.flows.push(flow);
+        lives.push(live);
     }
     let conflicts: Vec<&str> = report
         .flows
@@ -500,7 +627,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .collect();
     if !conflicts.is_empty() && opts.on_conflict == OnConflict::Fail {
         report.refused = Some(format!(
-            "{} in the target with different content: {} (use --on-conflict skip|duplicate)",
+            "{} in the target with different content: {} (use --on-conflict skip|duplicate|replace)",
             if conflicts.len() == 1 {
                 "1 flow exists".to_string()
             } else {
@@ -514,66 +641,719 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         return Ok(report);
     }
 
-    for (c, flow) in candidates.iter().zip(report.flows.iter_mut()) {
-        match (flow.plan, opts.on_conflict) {
-            (Plan::Unchanged, _) => {
-                flow.outcome = Outcome::Unchanged;
-                flow.id = flow.existing_id;
-                continue;
+    let ctx = Ctx {
+        platform,
+        opts,
+        settings,
+        source_url: manifest.source.url.clone(),
+        manifest_sha256,
+        as_marketplace,
+        existing_ids,
+        recorder: Recorder::new(opts.history.clone(), &origin, &opts.now),
+        warnings: Mutex::new(Vec::new()),
+    };
+    let work: Vec<(&Candidate, &FlowReport, &Option<LiveFlow>)> = candidates
+        .iter()
+        .zip(report.flows.iter())
+        .zip(lives.iter())
+        .map(|((c, f), l)| (c, f, l))
+        .collect();
+    let done = parallel(&work, opts.jobs, |_, (c, f, live)| {
+        let mut f = (*f).clone();
+        let unauthenticated = execute(&ctx, c, &mut f, live.as_ref());
+        (f, unauthenticated)
+    });
+    let mut unauthenticated = None;
+    report.flows = done
+        .into_iter()
+        .map(|(f, u)| {
+            if unauthenticated.is_none() {
+                unauthenticated = u;
             }
-            (Plan::Conflict, OnConflict::Skip) => {
-                flow.outcome = Outcome::Skipped;
-                continue;
-            }
-            _ => {}
-        }
-        let request = ImportRequest {
-            document: c.document.clone(),
-            as_marketplace,
-            idempotency_key: Some(idempotency_key(
-                &manifest_sha256,
-                &c.path,
-                &opts.now,
-                &c.document,
-            )),
-        };
-        // restore wiring: webhooks, callbacks and state from flow.json after the import.
-        let restored = |flow: &mut FlowReport| {
-            let id = flow.id.unwrap_or_default();
-            let (s, o, url) = (
-                settings.get(&c.path),
-                opts.overlay.as_ref(),
-                &manifest.source.url,
-            );
-            crate::restore::restore_flow(platform, id, &c.name, s, o, url, &opts.restore, &opts.now)
-                .map(|r| flow.restored = r)
-        };
-        match import_one(platform, &request, &c.name, &existing_ids)
-            .and_then(|f| finish_one(platform, f, c, opts, flow))
-        {
-            Ok(()) => {
-                if let Err(e) = restored(flow) {
-                    // restore wiring: the flow was created but not completely restored.
-                    flow.outcome = Outcome::Failed;
-                    flow.error = Some(e.to_string());
-                    continue;
+            f
+        })
+        .collect();
+    ctx.recorder.finish();
+    report
+        .warnings
+        .extend(ctx.warnings.into_inner().expect("no panic"));
+    if let Some(e) = ctx.recorder.error() {
+        report.warnings.push(e);
+    }
+    report.history = ctx.recorder.path();
+    if let Some(e) = unauthenticated {
+        return Err(PushError::Client(e));
+    }
+    Ok(report)
+}
+
+/// Runs `f` over `items` on up to `jobs` threads; the results in the items' order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let jobs = jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(i, item);
+                    *slots[i].lock().expect("no panic") = Some(r);
                 }
-                flow.outcome = if flow.plan == Plan::Conflict {
-                    Outcome::Duplicated
-                } else {
-                    Outcome::Created
-                };
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("no panic").expect("every item ran"))
+        .collect()
+}
+
+/// Plans one flow against the live flows of its name.
+fn plan_one(
+    platform: &dyn Platform,
+    c: &Candidate,
+    matches: &[&Flow],
+    opts: &PushOptions,
+) -> Result<(FlowReport, Option<LiveFlow>), ClientError> {
+    let mut report = FlowReport {
+        name: c.name.clone(),
+        path: c.path.clone(),
+        plan: Plan::Create,
+        outcome: Outcome::Planned,
+        existing_id: None,
+        id: None,
+        changes: Vec::new(),
+        deployed_version: None,
+        enabled: false,
+        replaced: None,
+        restored: None,
+        error: None,
+    };
+    let mut first: Option<(Flow, Value, Vec<Change>)> = None;
+    for flow in matches {
+        let document = platform.export_flow(flow.id)?;
+        let shown = format!("flow {} ({:?}) of the target", flow.id, flow.name);
+        let live = Document::from_value(document.clone(), &shown)
+            .map_err(|e| e.to_string())
+            .and_then(|d| normalise(&d, &shown).map_err(|e| e.to_string()))
+            .map_err(|message| ClientError::Decode {
+                request: format!("POST /api/v1/flows/export (flow {})", flow.id),
+                message,
+            })?;
+        let found = changes(&live, &c.normalised);
+        if found.is_empty() {
+            report.plan = Plan::Unchanged;
+            report.existing_id = Some(flow.id);
+            return Ok((
+                report,
+                Some(LiveFlow {
+                    flow: (*flow).clone(),
+                    document,
+                }),
+            ));
+        }
+        if first.is_none() {
+            first = Some(((*flow).clone(), document, found));
+        }
+    }
+    let Some((flow, document, found)) = first else {
+        return Ok((report, None));
+    };
+    report.existing_id = Some(flow.id);
+    report.changes = found.into_iter().take(PLAN_CHANGES).collect();
+    if opts.on_conflict != OnConflict::Replace {
+        report.plan = Plan::Conflict;
+        return Ok((report, None));
+    }
+    report.plan = Plan::Replace;
+    if matches.len() > 1 {
+        let ids: Vec<String> = matches.iter().map(|f| f.id.to_string()).collect();
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!(
+            "{} flows named {:?} exist in the target (ids {}): replace needs exactly one; rename or delete the others",
+            matches.len(),
+            c.name,
+            ids.join(", ")
+        ));
+        return Ok((report, None));
+    }
+    Ok((report, Some(LiveFlow { flow, document })))
+}
+
+/// What the writing phase shares.
+struct Ctx<'a> {
+    platform: &'a dyn Platform,
+    opts: &'a PushOptions,
+    /// The flows' `flow.json`, by the export document's entry path.
+    settings: BTreeMap<String, FlowSettings>,
+    /// Where the archive came from (labels and notification groups restore only there).
+    source_url: String,
+    manifest_sha256: String,
+    as_marketplace: bool,
+    existing_ids: BTreeSet<FlowId>,
+    recorder: Recorder,
+    warnings: Mutex<Vec<String>>,
+}
+
+/// The push's history record, created (and saved) before the first write and saved again after
+/// each step. Saves do not hold up the other flows: one thread saves at a time, and a step
+/// finished while a save is running is written by that thread's next save (each save writes
+/// the newest state, atomically).
+struct Recorder {
+    target: Option<HistoryTarget>,
+    archive: String,
+    now: String,
+    state: Mutex<RecorderState>,
+    saving: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct RecorderState {
+    record: Option<Record>,
+    path: Option<PathBuf>,
+    error: Option<String>,
+    dirty: bool,
+}
+
+impl Recorder {
+    fn new(target: Option<HistoryTarget>, archive: &str, now: &str) -> Recorder {
+        Recorder {
+            target,
+            archive: archive.to_string(),
+            now: now.to_string(),
+            state: Mutex::new(RecorderState::default()),
+            saving: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Applies `f` to the record (created and saved on first use) and saves it. An error
+    /// creating the record stops the write it was to precede.
+    fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<Option<R>, String> {
+        let Some(target) = &self.target else {
+            return Ok(None);
+        };
+        let r = {
+            let mut state = self.state.lock().expect("no panic");
+            if state.record.is_none() {
+                let mut record = Record::new(target, Kind::Push, &self.now)
+                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+                record.archive = Some(self.archive.clone());
+                let path = record
+                    .save(&target.dir)
+                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+                state.path = Some(path);
+                state.record = Some(record);
             }
-            Err(ClientError::Unauthenticated { request }) => {
-                return Err(PushError::Client(ClientError::Unauthenticated { request }));
+            let r = f(state.record.as_mut().expect("created above"));
+            state.dirty = true;
+            r
+        };
+        self.flush(target);
+        Ok(Some(r))
+    }
+
+    /// Saves the newest state unless another thread is saving (it saves again when done).
+    fn flush(&self, target: &HistoryTarget) {
+        loop {
+            if self.saving.swap(true, Ordering::AcqRel) {
+                return;
             }
-            Err(e) => {
-                flow.outcome = Outcome::Failed;
-                flow.error = Some(e.to_string());
+            let record = {
+                let mut state = self.state.lock().expect("no panic");
+                if !state.dirty {
+                    self.saving.store(false, Ordering::Release);
+                    return;
+                }
+                state.dirty = false;
+                state.record.clone()
+            };
+            if let Some(record) = record
+                && let Err(e) = record.save(&target.dir)
+            {
+                let mut state = self.state.lock().expect("no panic");
+                state
+                    .error
+                    .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
+            }
+            self.saving.store(false, Ordering::Release);
+        }
+    }
+
+    /// Makes sure the record exists (before a write).
+    fn begin(&self) -> Result<(), String> {
+        self.update(|_| ()).map(|_| ())
+    }
+
+    /// Adds an entry; its index.
+    fn add(&self, entry: Entry) -> Result<Option<usize>, String> {
+        self.update(|r| {
+            r.entries.push(entry);
+            r.entries.len() - 1
+        })
+    }
+
+    /// Changes the replace recorded at `index`.
+    fn replaced(&self, index: Option<usize>, f: impl FnOnce(&mut Replaced)) {
+        let Some(index) = index else { return };
+        // The record exists (an entry was added), so only a failed save can happen here, and
+        // it is kept for the report.
+        let _ = self.update(|r| {
+            if let Some(Entry::Replaced(rep)) = r.entries.get_mut(index) {
+                f(rep);
+            }
+        });
+    }
+
+    /// Marks the record complete (when there is one); every flow is done, so this save is
+    /// the last.
+    fn finish(&self) {
+        if self.state.lock().expect("no panic").record.is_some() {
+            let _ = self.update(|r| r.complete = true);
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        self.state.lock().expect("no panic").error.clone()
+    }
+
+    fn path(&self) -> Option<String> {
+        let state = self.state.lock().expect("no panic");
+        state.path.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+/// Why one flow's writes stopped.
+enum StepError {
+    Client(ClientError),
+    History(String),
+    Restore(String),
+}
+
+impl From<ClientError> for StepError {
+    fn from(e: ClientError) -> StepError {
+        StepError::Client(e)
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Client(e) => e.fmt(f),
+            StepError::History(e) | StepError::Restore(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Writes one flow as planned; returns an authentication failure (which stops the push).
+fn execute(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: Option<&LiveFlow>,
+) -> Option<ClientError> {
+    if f.error.is_some() {
+        f.outcome = Outcome::Failed;
+        return None;
+    }
+    let result = match (f.plan, ctx.opts.on_conflict, live) {
+        (Plan::Unchanged, _, Some(live)) => {
+            f.outcome = Outcome::Unchanged;
+            f.id = f.existing_id;
+            converge(ctx, c, f, live)
+        }
+        (Plan::Conflict, OnConflict::Skip, _) => {
+            f.outcome = Outcome::Skipped;
+            Ok(())
+        }
+        (Plan::Replace, _, Some(live)) => replace(ctx, c, f, live),
+        _ => create(ctx, c, f),
+    };
+    match result {
+        Ok(()) => None,
+        Err(e) => {
+            if f.outcome != Outcome::RolledBack {
+                f.outcome = Outcome::Failed;
+            }
+            if f.error.is_none() {
+                f.error = Some(e.to_string());
+            }
+            match e {
+                StepError::Client(ClientError::Unauthenticated { request }) => {
+                    Some(ClientError::Unauthenticated { request })
+                }
+                _ => None,
             }
         }
     }
-    Ok(report)
+}
+
+/// Imports a flow as new (`create`, `duplicate`), then deploys and enables it as asked.
+fn create(ctx: &Ctx<'_>, c: &Candidate, f: &mut FlowReport) -> Result<(), StepError> {
+    ctx.recorder.begin().map_err(StepError::History)?;
+    let flow = import_one(
+        ctx.platform,
+        &import_request(ctx, c),
+        &c.name,
+        &ctx.existing_ids,
+    )?;
+    f.id = Some(flow.id);
+    ctx.recorder
+        .add(Entry::Created {
+            id: flow.id,
+            name: c.name.clone(),
+        })
+        .map_err(StepError::History)?;
+    let versions = versions_of(ctx.platform, &flow)?;
+    if ctx.opts.deploy
+        && let Some(v) = deploy_target(&versions, c.deployed_iteration)
+    {
+        ctx.platform.deploy_version(flow.id, v.id, &ctx.opts.now)?;
+        f.deployed_version = Some(v.id);
+    }
+    if ctx.opts.enable {
+        set_enabled(ctx.platform, flow.id, Some(ctx.opts.now.clone()))?;
+        f.enabled = true;
+    }
+    // Webhooks, callbacks and state from flow.json; a failure leaves the flow created but not
+    // completely restored, and says so.
+    f.restored = crate::restore::restore_flow(
+        ctx.platform,
+        flow.id,
+        &c.name,
+        ctx.settings.get(&c.path),
+        ctx.opts.overlay.as_ref(),
+        &ctx.source_url,
+        &ctx.opts.restore,
+        &ctx.opts.now,
+    )
+    .map_err(|e| StepError::Restore(e.to_string()))?;
+    f.outcome = if f.plan == Plan::Conflict {
+        Outcome::Duplicated
+    } else {
+        Outcome::Created
+    };
+    Ok(())
+}
+
+/// Brings an unchanged flow's state to what `--deploy`/`--enable` ask, writing only what
+/// differs.
+fn converge(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+) -> Result<(), StepError> {
+    let opts = ctx.opts;
+    if !opts.deploy && !opts.enable {
+        return Ok(());
+    }
+    let flow = &live.flow;
+    let versions = versions_of(ctx.platform, flow)?;
+    let deployed_before = versions.iter().find(|v| v.is_deployed).map(|v| v.iteration);
+    let deploy = if opts.deploy {
+        deploy_target(&versions, c.deployed_iteration).filter(|v| !v.is_deployed)
+    } else {
+        None
+    };
+    let enable = opts.enable && flow.enabled_at.is_none();
+    if deploy.is_none() && !enable {
+        return Ok(());
+    }
+    ctx.recorder
+        .add(Entry::State {
+            id: flow.id,
+            name: c.name.clone(),
+            enabled_at_before: flow.enabled_at.clone(),
+            enabled_changed: enable,
+            deployed_before,
+            deployed_changed: deploy.is_some(),
+        })
+        .map_err(StepError::History)?;
+    if let Some(v) = deploy {
+        ctx.platform.deploy_version(flow.id, v.id, &opts.now)?;
+        f.deployed_version = Some(v.id);
+    }
+    if enable {
+        set_enabled(ctx.platform, flow.id, Some(opts.now.clone()))?;
+        f.enabled = true;
+    }
+    Ok(())
+}
+
+/// The cut-over of one flow (see the module docs).
+fn replace(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+) -> Result<(), StepError> {
+    let p = ctx.platform;
+    let opts = ctx.opts;
+    let old = &live.flow;
+    // Reads first: a failure here writes nothing.
+    let old_versions = versions_of(p, old)?;
+    let old_deployed = old_versions
+        .iter()
+        .find(|v| v.is_deployed)
+        .map(|v| v.iteration);
+    let webhooks = p.list_webhooks(old.id)?;
+    let callbacks = p.list_callbacks(old.id)?;
+    let old_enabled = old.enabled_at.is_some();
+    let index = ctx
+        .recorder
+        .add(Entry::Replaced(Box::new(Replaced {
+            name: c.name.clone(),
+            old_id: old.id,
+            old_enabled_at: old.enabled_at.clone(),
+            old_deployed_iteration: old_deployed,
+            old_document: live.document.clone(),
+            old_webhooks: webhooks.clone(),
+            old_callbacks: callbacks.clone(),
+            new_id: None,
+            webhooks: Vec::new(),
+            callbacks: Vec::new(),
+            old_disabled: false,
+            renamed_to: None,
+            pruned: false,
+        })))
+        .map_err(StepError::History)?;
+
+    // 1. The new flow, disabled.
+    let new = match import_one(p, &import_request(ctx, c), &c.name, &ctx.existing_ids) {
+        Ok(new) => new,
+        Err(e) => {
+            f.error = Some(format!(
+                "{e}; before the cut-over: the old flow {} is untouched",
+                old.id
+            ));
+            return Err(StepError::Client(e));
+        }
+    };
+    f.id = Some(new.id);
+    ctx.recorder.replaced(index, |r| r.new_id = Some(new.id));
+    let mut rep = ReplaceReport {
+        old_id: old.id,
+        renamed_to: None,
+        pruned: false,
+        webhooks: Vec::new(),
+        callbacks: Vec::new(),
+    };
+
+    // 2. Deploy, 3. webhooks and callbacks.
+    let prepared = (|| -> Result<(), ClientError> {
+        if old_deployed.is_some() || opts.deploy {
+            let versions = versions_of(p, &new)?;
+            if let Some(v) = deploy_target(&versions, c.deployed_iteration) {
+                p.deploy_version(new.id, v.id, &opts.now)?;
+                f.deployed_version = Some(v.id);
+            }
+        }
+        for w in &webhooks {
+            let created = p.create_webhook(
+                new.id,
+                &WebhookRequest {
+                    status: Some(w.status.clone()),
+                    format: Some(w.format.clone()),
+                    body: Some(w.body.clone()),
+                    ..WebhookRequest::default()
+                },
+            )?;
+            let pair = IdPair {
+                old: w.id,
+                new: created.id,
+            };
+            rep.webhooks.push(pair);
+            ctx.recorder.replaced(index, |r| r.webhooks.push(pair));
+            if w.hmac_algorithm.is_some() {
+                p.update_webhook(
+                    new.id,
+                    created.id,
+                    &WebhookRequest {
+                        hmac_algorithm: Some(w.hmac_algorithm.clone()),
+                        ..WebhookRequest::default()
+                    },
+                )?;
+            }
+            if w.has_hmac_secret_key {
+                ctx.warnings.lock().expect("no panic").push(format!(
+                    "flow {:?}: webhook {} (was {}) needs its HMAC secret key set again: secrets cannot be read back",
+                    c.name, created.id, w.id
+                ));
+            }
+        }
+        for cb in &callbacks {
+            let created = p.create_callback(
+                new.id,
+                &CallbackRequest {
+                    status: Some(cb.status.clone()),
+                    format: Some(cb.format.clone()),
+                },
+            )?;
+            let pair = IdPair {
+                old: cb.id,
+                new: created.id,
+            };
+            rep.callbacks.push(pair);
+            ctx.recorder.replaced(index, |r| r.callbacks.push(pair));
+        }
+        Ok(())
+    })();
+    if let Err(e) = prepared {
+        f.deployed_version = None;
+        let cleanup = delete_if_present(p, new.id);
+        if cleanup.is_ok() {
+            ctx.recorder.replaced(index, |r| {
+                r.new_id = None;
+                r.webhooks.clear();
+                r.callbacks.clear();
+            });
+        }
+        f.error = Some(match cleanup {
+            Ok(()) => format!(
+                "{e}; before the cut-over: the new flow {} was deleted, the old flow {} is untouched",
+                new.id, old.id
+            ),
+            Err(d) => format!(
+                "{e}; before the cut-over: deleting the new flow {} failed too ({d}): `flowpack rollback` removes it; the old flow {} is untouched",
+                new.id, old.id
+            ),
+        });
+        return Err(StepError::Client(e));
+    }
+
+    // The cut-over: disable old → enable new → rename (or delete) old.
+    let mut old_disabled = false;
+    let cut = (|| -> Result<(), ClientError> {
+        if old_enabled {
+            set_enabled(p, old.id, None)?;
+            old_disabled = true;
+            ctx.recorder.replaced(index, |r| r.old_disabled = true);
+        }
+        if old_enabled || opts.enable {
+            set_enabled(p, new.id, Some(opts.now.clone()))?;
+            f.enabled = true;
+        }
+        if opts.prune_replaced {
+            p.delete_flow(old.id)?;
+            rep.pruned = true;
+            ctx.recorder.replaced(index, |r| r.pruned = true);
+        } else {
+            let name = replaced_name(&c.name, &opts.now);
+            p.update_flow_settings(
+                old.id,
+                &FlowSettingsUpdate {
+                    name: Some(name.clone()),
+                    ..FlowSettingsUpdate::default()
+                },
+            )?;
+            rep.renamed_to = Some(name.clone());
+            ctx.recorder.replaced(index, |r| r.renamed_to = Some(name));
+        }
+        Ok(())
+    })();
+    if let Err(e) = cut {
+        // Undo: the new flow goes first (disable before enable), then the old one is enabled
+        // again.
+        f.enabled = false;
+        f.deployed_version = None;
+        let mut undo = delete_if_present(p, new.id).map(|()| {
+            ctx.recorder.replaced(index, |r| {
+                r.new_id = None;
+                r.webhooks.clear();
+                r.callbacks.clear();
+            });
+        });
+        if undo.is_ok() && old_disabled {
+            undo = set_enabled(p, old.id, old.enabled_at.clone())
+                .map(|()| ctx.recorder.replaced(index, |r| r.old_disabled = false));
+        }
+        f.error = Some(match undo {
+            Ok(()) => {
+                f.outcome = Outcome::RolledBack;
+                format!(
+                    "{e}; the cut-over was undone: the new flow {} was deleted{}",
+                    new.id,
+                    if old_disabled {
+                        format!(" and the old flow {} enabled again", old.id)
+                    } else {
+                        format!(", the old flow {} is as it was", old.id)
+                    }
+                )
+            }
+            Err(u) => format!(
+                "{e}; undoing the cut-over failed too ({u}): run `flowpack rollback` to finish it"
+            ),
+        });
+        return Err(StepError::Client(e));
+    }
+    f.replaced = Some(rep);
+    f.outcome = Outcome::Replaced;
+    Ok(())
+}
+
+fn import_request(ctx: &Ctx<'_>, c: &Candidate) -> ImportRequest {
+    ImportRequest {
+        document: c.document.clone(),
+        as_marketplace: ctx.as_marketplace,
+        idempotency_key: Some(idempotency_key(
+            &ctx.manifest_sha256,
+            &c.path,
+            &ctx.opts.now,
+            &c.document,
+        )),
+    }
+}
+
+/// A flow's versions: from the flow when it came with them, else listed.
+pub(crate) fn versions_of(
+    platform: &dyn Platform,
+    flow: &Flow,
+) -> Result<Vec<FlowVersion>, ClientError> {
+    match &flow.versions {
+        Some(v) if !v.is_empty() => Ok(v.clone()),
+        _ => platform.list_versions(flow.id),
+    }
+}
+
+/// The version to deploy: the archive's deployed iteration, else the draft.
+fn deploy_target(versions: &[FlowVersion], iteration: Option<i64>) -> Option<&FlowVersion> {
+    iteration
+        .and_then(|it| versions.iter().find(|v| v.iteration == it))
+        .or_else(|| versions.iter().find(|v| v.status == "Draft"))
+}
+
+/// Enables (`Some(time)`) or disables (`None`) a flow.
+pub(crate) fn set_enabled(
+    platform: &dyn Platform,
+    flow: FlowId,
+    enabled_at: Option<String>,
+) -> Result<(), ClientError> {
+    platform
+        .update_flow(
+            flow,
+            &FlowUpdate {
+                enabled_at: Some(enabled_at),
+                priority: None,
+            },
+        )
+        .map(|_| ())
+}
+
+/// Deletes a flow; one already gone is fine.
+pub(crate) fn delete_if_present(platform: &dyn Platform, flow: FlowId) -> Result<(), ClientError> {
+    match platform.delete_flow(flow) {
+        Ok(()) | Err(ClientError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Imports one flow; after a transport failure, takes a flow of that name that appeared since
@@ -598,42 +1378,6 @@ fn import_one(
             other => return other,
         }
     }
-}
-
-/// Deploys and enables an imported flow as asked.
-fn finish_one(
-    platform: &dyn Platform,
-    flow: Flow,
-    candidate: &Candidate,
-    opts: &PushOptions,
-    out: &mut FlowReport,
-) -> Result<(), ClientError> {
-    out.id = Some(flow.id);
-    if opts.deploy {
-        let versions = match flow.versions {
-            Some(v) if !v.is_empty() => v,
-            _ => platform.list_versions(flow.id)?,
-        };
-        let target = candidate
-            .deployed_iteration
-            .and_then(|it| versions.iter().find(|v| v.iteration == it))
-            .or_else(|| versions.iter().find(|v| v.status == "Draft"));
-        if let Some(v) = target {
-            platform.deploy_version(flow.id, v.id, &opts.now)?;
-            out.deployed_version = Some(v.id);
-        }
-    }
-    if opts.enable {
-        platform.update_flow(
-            flow.id,
-            &FlowUpdate {
-                enabled_at: Some(Some(opts.now.clone())),
-                priority: None,
-            },
-        )?;
-        out.enabled = true;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -672,28 +1416,13 @@ mod tests {
     }
 
     #[test]
-    fn normalise_ignores_metadata_ids_and_import_set_statuses() {
-        let pushed = serde_json::json!({
-            "metadata": {"exported_at": "2026-01-01T00:00:00Z", "format_version": 2},
-            "flow": {"name": "A", "is_enabled": true, "priority": 2, "versions": [
-                {"iteration": 7, "status": "Deployed", "is_deployed": true, "is_editable": false, "steps": [{"id": 1}]}
-            ]},
-            "systems": []
-        });
-        let live = serde_json::json!({
-            "metadata": {"exported_at": "2026-02-02T00:00:00Z"},
-            "flow": {"name": "A", "is_enabled": false, "priority": 2, "versions": [
-                {"iteration": 7, "status": "Inactive", "is_deployed": false, "is_editable": true, "steps": [{"id": 1}]}
-            ]},
-            "systems": []
-        });
-        assert_eq!(normalise(&pushed), normalise(&live));
-        let mut changed = live.clone();
-        changed["flow"]["versions"][0]["steps"][0]["id"] = 2.into();
-        assert_ne!(normalise(&pushed), normalise(&changed));
-        changed = live;
-        changed["flow"]["priority"] = 1.into();
-        assert_ne!(normalise(&pushed), normalise(&changed));
+    fn names_left_by_a_replace_are_recognised() {
+        let name = replaced_name("Orders", "2026-11-29T12:00:00Z");
+        assert_eq!(name, "Orders (replaced 20261129T120000Z)");
+        assert!(is_replaced_name(&name));
+        assert!(!is_replaced_name("Orders"));
+        assert!(!is_replaced_name("Orders (replaced yesterday)"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z) 2"));
     }
 
     #[test]
@@ -824,6 +1553,7 @@ mod tests {
         fail_import_of: Option<&'static str>,
         unauthenticated: bool,
         imports: std::sync::atomic::AtomicU32,
+        lists: std::sync::atomic::AtomicU32,
     }
 
     impl Faulty {
@@ -843,6 +1573,7 @@ mod tests {
             q: &flowpack_client::ListQuery,
         ) -> Result<flowpack_client::Page<Flow>, ClientError> {
             self.auth("GET /api/v1/flows")?;
+            self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.inner.list_flows(q)
         }
         fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
@@ -910,6 +1641,7 @@ mod tests {
             fail_import_of,
             unauthenticated,
             imports: Default::default(),
+            lists: Default::default(),
         })
     }
 
@@ -990,5 +1722,80 @@ mod tests {
         let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
         assert_eq!(got.id, 3);
         assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_plan_lists_the_target_once_and_the_report_keeps_archive_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(
+            archive.clone(),
+            platform.clone(),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        opts.jobs = 1;
+        let sequential = run(&opts).unwrap();
+        let names: Vec<String> = sequential.flows.iter().map(|f| f.name.clone()).collect();
+        // Into a second, empty target with 4 jobs: the same order, one listing.
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        opts.jobs = 4;
+        let parallel = run(&opts).unwrap();
+        let got: Vec<String> = parallel.flows.iter().map(|f| f.name.clone()).collect();
+        assert_eq!(got, names);
+        assert!(parallel.flows.iter().all(|f| f.outcome == Outcome::Created));
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Pushed again: everything unchanged, still one listing, nothing imported.
+        let again = run(&opts).unwrap();
+        assert!(
+            again.flows.iter().all(|f| f.plan == Plan::Unchanged),
+            "{:?}",
+            again.flows
+        );
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+    }
+
+    #[test]
+    fn the_history_record_holds_every_step_of_parallel_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
+        let recorder = Recorder::new(Some(target.clone()), "a.flowpack", "2026-01-01T00:00:00Z");
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let recorder = &recorder;
+                s.spawn(move || {
+                    for i in 0..50u64 {
+                        recorder
+                            .add(Entry::Created {
+                                id: t * 100 + i,
+                                name: format!("F{t}-{i}"),
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        recorder.finish();
+        assert_eq!(recorder.error(), None);
+        let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();
+        assert!(record.complete);
+        assert_eq!(record.entries.len(), 200);
+        assert_eq!(record.archive.as_deref(), Some("a.flowpack"));
+        assert_eq!(record.id, "20260101T000000Z-abcdef");
+        // Without a target nothing is recorded and nothing fails.
+        let none = Recorder::new(None, "a.flowpack", "2026-01-01T00:00:00Z");
+        assert_eq!(
+            none.add(Entry::Created {
+                id: 1,
+                name: "A".into()
+            }),
+            Ok(None)
+        );
+        assert_eq!(none.path(), None);
     }
 }

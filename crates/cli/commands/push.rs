@@ -6,7 +6,7 @@ use flowpack_action::push::{self, Outcome as FlowOutcome, PushOptions, PushRepor
 use flowpack_action::trust::{self, TrustOptions};
 use flowpack_core::overlay::Overlay;
 
-use crate::flags::EnvArgs;
+use crate::flags::{EnvArgs, HistoryArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{Format, no_sarif, print_json};
 
@@ -20,6 +20,8 @@ pub enum OnConflict {
     Skip,
     /// Import anyway (a second flow of that name).
     Duplicate,
+    /// Cut over to a newly imported flow; the old one is disabled and renamed (or deleted).
+    Replace,
 }
 
 /// Push an archive's flows into an environment: verify, overlay, plan, import.
@@ -28,7 +30,11 @@ pub enum OnConflict {
     after_help = "Examples:\n  flowpack push release.flowpack --env production --dry-run\n  \
 flowpack push release.flowpack --env production --overlay overlays/production.toml --deploy --enable\n\n\
 The plan says per flow: create (no flow of that name), unchanged (same content: nothing is \
-written), conflict (same name, different content; refused unless --on-conflict skip|duplicate).\n\
+written), conflict (same name, different content; refused unless --on-conflict skip|duplicate|replace), \
+replace (cut over: import the new flow, deploy, recreate the old flow's webhooks and callbacks, \
+disable the old flow, enable the new one, rename the old one \"NAME (replaced TIME)\" or delete \
+it with --prune-replaced). --deploy and --enable also act on unchanged flows. A push that writes \
+is recorded in the history (flowpack history, flowpack rollback).\n\
 Exit codes: 0 pushed, 1 refused (not an archive, verification, inputs, conflicts) or a flow \
 failed after its retries (the others' outcomes still reported), 2 could not run \
 (configuration, authentication, the platform unreachable before any write).",
@@ -48,10 +54,11 @@ pub struct Args {
     /// What a conflict does.
     #[arg(long, value_enum, default_value_t)]
     on_conflict: OnConflict,
-    /// Deploy the imported version matching the archive's deployed one (else the draft).
+    /// Deploy the version matching the archive's deployed one (else the draft), on imported
+    /// and unchanged flows.
     #[arg(long)]
     deploy: bool,
-    /// Enable the imported flows.
+    /// Enable the imported flows (and unchanged ones that are disabled).
     #[arg(long)]
     enable: bool,
     /// Create no webhooks or callbacks from the archive's flow.json (no HMAC secrets needed).
@@ -62,6 +69,18 @@ pub struct Args {
     /// into the environment the archive came from).
     #[arg(long)]
     restore_state: bool,
+    /// With --on-conflict replace: delete the replaced flows instead of renaming them.
+    #[arg(long)]
+    prune_replaced: bool,
+    /// Only the archive's flows of this name (repeatable; `*` and `?` globs, case-sensitive).
+    #[arg(long = "flow", value_name = "NAME")]
+    flows: Vec<String>,
+    /// Flows written at once.
+    #[arg(long, value_name = "N", default_value_t = push::DEFAULT_JOBS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+    #[command(flatten)]
+    history: HistoryArgs,
     /// Import as marketplace packages.
     #[arg(long)]
     as_marketplace: bool,
@@ -107,7 +126,14 @@ pub fn run(args: Args) -> Outcome {
         OnConflict::Fail => push::OnConflict::Fail,
         OnConflict::Skip => push::OnConflict::Skip,
         OnConflict::Duplicate => push::OnConflict::Duplicate,
+        OnConflict::Replace => push::OnConflict::Replace,
     };
+    opts.prune_replaced = args.prune_replaced;
+    opts.flows = flowpack_core::names::NameFilter::new(args.flows.iter().cloned());
+    opts.jobs = args.jobs as usize;
+    if !args.dry_run {
+        opts.history = Some(args.history.target(&args.env, &env.name)?);
+    }
     opts.deploy = args.deploy;
     opts.enable = args.enable;
     opts.restore.no_webhooks = args.no_webhooks;
@@ -165,6 +191,11 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport) {
 }
 
 fn print_human(report: &PushReport, env: &str) {
+    if !report.signatures_checked {
+        eprintln!(
+            "note: signatures were not checked: {env} has no trusted keys (set trusted_keys or pass --trusted-key)"
+        );
+    }
     for o in &report.overlay {
         for change in &o.changes {
             println!("overlay   {}: {change}", o.flow);
@@ -179,8 +210,12 @@ fn print_human(report: &PushReport, env: &str) {
             done => done.as_str(),
         };
         let mut line = format!("{word:<10} {}", f.name);
-        if let Some(id) = f.id.or(f.existing_id) {
-            line.push_str(&format!(" (id {id})"));
+        match (f.id, f.existing_id) {
+            (Some(id), Some(old)) if id != old => {
+                line.push_str(&format!(" (id {old} → {id})"));
+            }
+            (Some(id), _) | (None, Some(id)) => line.push_str(&format!(" (id {id})")),
+            (None, None) => {}
         }
         if let Some(v) = f.deployed_version {
             line.push_str(&format!(", deployed version {v}"));
@@ -195,11 +230,36 @@ fn print_human(report: &PushReport, env: &str) {
         if let Some(r) = &f.restored {
             print_restored(r);
         }
+        if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
+            for c in &f.changes {
+                println!("             {c}");
+            }
+        }
+        if let Some(r) = &f.replaced {
+            match &r.renamed_to {
+                Some(name) => println!(
+                    "             old flow {} disabled, renamed {name:?}",
+                    r.old_id
+                ),
+                None => println!("             old flow {} deleted", r.old_id),
+            }
+            for w in &r.webhooks {
+                println!("             webhook {} → {}", w.old, w.new);
+            }
+            for c in &r.callbacks {
+                println!("             callback {} → {}", c.old, c.new);
+            }
+            if !r.webhooks.is_empty() {
+                println!(
+                    "             point the senders at the new flow's webhooks: the old ones no longer run"
+                );
+            }
+        }
     }
     let failed = report
         .flows
         .iter()
-        .filter(|f| f.outcome == FlowOutcome::Failed)
+        .filter(|f| f.outcome == FlowOutcome::Failed || f.outcome == FlowOutcome::RolledBack)
         .count();
     if let Some(why) = &report.refused {
         eprintln!("flowpack: push to {env} refused: {why}; nothing was written");
@@ -211,5 +271,8 @@ fn print_human(report: &PushReport, env: &str) {
         );
     } else if report.dry_run {
         println!("dry run: nothing was written to {env}");
+    }
+    if let Some(h) = &report.history {
+        println!("recorded in {h} (undo with `flowpack rollback`)");
     }
 }

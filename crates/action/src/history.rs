@@ -1,0 +1,470 @@
+//! `history`: what every writing push (and every rollback) did to an environment, one JSON record
+//! per run, so that it can be listed and undone.
+//!
+//! Records live in `<history>/<env>/<yyyymmddThhmmssZ>-<6 hex>.json`, where `<history>` is
+//! `.flowpack/history` beside `flowpack.toml` (the current directory without one) unless
+//! `--history DIR` names another, and `<env>` is the environment's name (its host and port when
+//! it was given as a URL, see [`env_dir_name`]). A push writes its record before its first write
+//! and rewrites it atomically after each step, so a push interrupted half-way can still be rolled
+//! back. Each record carries a sequence number one above the highest in the directory: two runs
+//! in the same second still have an order.
+//!
+//! [`run`] lists the records of an environment, newest first.
+
+use std::path::{Path, PathBuf};
+
+use flowpack_client::{Callback, FlowId, Webhook};
+use flowpack_core::fsutil::{WriteError, write_bytes_atomic};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Categorize, Category};
+
+/// The history directory used when `--history` is not given, relative to the directory of
+/// `flowpack.toml` (or the current directory).
+pub const DEFAULT_DIR: &str = ".flowpack/history";
+
+/// What kind of run a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Kind {
+    /// A push.
+    Push,
+    /// A rollback of an earlier record.
+    Rollback,
+}
+
+impl Kind {
+    /// `push` or `rollback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Push => "push",
+            Kind::Rollback => "rollback",
+        }
+    }
+}
+
+/// An old and a new id (webhooks, callbacks of a replaced flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdPair {
+    /// The id on the old flow.
+    pub old: u64,
+    /// The id on the new flow.
+    pub new: u64,
+}
+
+/// One thing a push did that a rollback undoes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Entry {
+    /// A flow was imported as a new flow (`create`, `duplicate`): undone by deleting it.
+    Created {
+        /// The new flow.
+        id: FlowId,
+        /// Its name.
+        name: String,
+    },
+    /// A flow was replaced by a new one (cut-over).
+    Replaced(Box<Replaced>),
+    /// The enabled or deployed state of an existing flow was changed (`--enable`, `--deploy` on
+    /// an `unchanged` flow).
+    State {
+        /// The flow.
+        id: FlowId,
+        /// Its name.
+        name: String,
+        /// `enabled_at` before (`None`: disabled).
+        enabled_at_before: Option<String>,
+        /// Whether the push changed the enabled state.
+        enabled_changed: bool,
+        /// The deployed iteration before (`None`: none deployed).
+        deployed_before: Option<i64>,
+        /// Whether the push deployed another version.
+        deployed_changed: bool,
+    },
+}
+
+/// A replaced flow, as far as the cut-over got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Replaced {
+    /// The flow's name (old and new flow alike).
+    pub name: String,
+    /// The old flow.
+    pub old_id: FlowId,
+    /// When the old flow was enabled (`None`: it was disabled).
+    pub old_enabled_at: Option<String>,
+    /// The old flow's deployed iteration.
+    pub old_deployed_iteration: Option<i64>,
+    /// The old flow's export document (what a pruned replace is undone with).
+    pub old_document: Value,
+    /// The old flow's webhooks (recreated when a pruned replace is undone).
+    pub old_webhooks: Vec<Webhook>,
+    /// The old flow's callbacks.
+    pub old_callbacks: Vec<Callback>,
+    /// The new flow, once imported.
+    pub new_id: Option<FlowId>,
+    /// Webhooks recreated on the new flow.
+    pub webhooks: Vec<IdPair>,
+    /// Callbacks recreated on the new flow.
+    pub callbacks: Vec<IdPair>,
+    /// Whether the old flow was disabled by the push.
+    pub old_disabled: bool,
+    /// The old flow's new name, once renamed.
+    pub renamed_to: Option<String>,
+    /// Whether the old flow was deleted (`--prune-replaced`).
+    pub pruned: bool,
+}
+
+/// One run's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Record {
+    /// `<yyyymmddThhmmssZ>-<6 hex>`, also the file's stem.
+    pub id: String,
+    /// The order of records of one environment (1, 2, …).
+    pub sequence: u64,
+    /// The run's start time (RFC 3339).
+    pub time: String,
+    /// Push or rollback.
+    pub kind: Kind,
+    /// The environment.
+    pub env: String,
+    /// The archive pushed (pushes).
+    #[serde(default)]
+    pub archive: Option<String>,
+    /// The record this rollback undoes (rollbacks).
+    #[serde(default)]
+    pub undoes: Option<String>,
+    /// The rollback that undid this record, once it completed.
+    #[serde(default)]
+    pub undone_by: Option<String>,
+    /// Whether the run got to its end.
+    pub complete: bool,
+    /// What the run did, in order.
+    pub entries: Vec<Entry>,
+    /// What a rollback did, one line per step.
+    #[serde(default)]
+    pub steps: Vec<String>,
+}
+
+/// Counts of a record's entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Flows created.
+    pub created: usize,
+    /// Flows replaced.
+    pub replaced: usize,
+    /// State changes of existing flows.
+    pub state: usize,
+}
+
+impl Record {
+    /// A new, empty record.
+    pub fn new(target: &HistoryTarget, kind: Kind, time: &str) -> Result<Record, HistoryError> {
+        let sequence = list(&target.dir)?
+            .iter()
+            .map(|r| r.sequence)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        Ok(Record {
+            id: format!("{}-{}", compact_time(time), target.nonce),
+            sequence,
+            time: time.to_string(),
+            kind,
+            env: target.env.clone(),
+            archive: None,
+            undoes: None,
+            undone_by: None,
+            complete: false,
+            entries: Vec::new(),
+            steps: Vec::new(),
+        })
+    }
+
+    /// How many flows it created, replaced, changed the state of.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for e in &self.entries {
+            match e {
+                Entry::Created { .. } => c.created += 1,
+                Entry::Replaced(_) => c.replaced += 1,
+                Entry::State { .. } => c.state += 1,
+            }
+        }
+        c
+    }
+
+    /// Writes the record into `dir` atomically (as `<id>.json`).
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, HistoryError> {
+        std::fs::create_dir_all(dir).map_err(|cause| HistoryError::Io {
+            path: dir.display().to_string(),
+            cause,
+        })?;
+        let path = dir.join(format!("{}.json", self.id));
+        let bytes = serde_json::to_vec_pretty(self).expect("a record serialises");
+        write_bytes_atomic(&path, &bytes)?;
+        Ok(path)
+    }
+}
+
+/// Where a run records itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryTarget {
+    /// The environment's directory (`<history>/<env>`).
+    pub dir: PathBuf,
+    /// The environment's name, as recorded.
+    pub env: String,
+    /// Six hex digits making the record's id unique (randomness comes from the caller).
+    pub nonce: String,
+}
+
+impl HistoryTarget {
+    /// Records of environment `env` under `history` (the directory holding one directory per
+    /// environment), ids ending in `nonce`.
+    pub fn new(history: &Path, env: &str, nonce: &str) -> HistoryTarget {
+        HistoryTarget {
+            dir: history.join(env_dir_name(env)),
+            env: env.to_string(),
+            nonce: nonce.to_string(),
+        }
+    }
+}
+
+/// Errors reading or writing the history.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// A directory or record could not be read.
+    #[error("{path}: cannot read the history: {cause}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// A record is not a history record.
+    #[error("{path}: not a flowpack history record: {message}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A record could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl Categorize for HistoryError {
+    fn category(&self) -> Category {
+        match self {
+            HistoryError::Malformed { .. } => Category::Rejected,
+            _ => Category::CouldNotRun,
+        }
+    }
+}
+
+/// The directory name of an environment: its name, or `host_port` for a URL
+/// (`http://127.0.0.1:8080` → `127.0.0.1_8080`).
+pub fn env_dir_name(env: &str) -> String {
+    let Some((_, rest)) = env.split_once("://") else {
+        return env.to_string();
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h.to_string(), p.to_string())
+        }
+        _ => (
+            authority.to_string(),
+            if env.starts_with("https") {
+                "443"
+            } else {
+                "80"
+            }
+            .to_string(),
+        ),
+    };
+    format!(
+        "{}_{port}",
+        host.trim_start_matches('[').trim_end_matches(']')
+    )
+    .replace(':', "-")
+}
+
+/// `2026-11-29T12:00:00Z` → `20261129T120000Z` (the time in names of replaced flows and
+/// records). Other offsets and fractions are dropped; the caller passes UTC.
+pub fn compact_time(rfc3339: &str) -> String {
+    let mut out: String = rfc3339
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
+    out.push('Z');
+    out
+}
+
+/// Every record in `dir` (none when it does not exist), oldest first.
+pub fn list(dir: &Path) -> Result<Vec<Record>, HistoryError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(cause) => {
+            return Err(HistoryError::Io {
+                path: dir.display().to_string(),
+                cause,
+            });
+        }
+    };
+    let mut records = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|cause| HistoryError::Io {
+                path: dir.display().to_string(),
+                cause,
+            })?
+            .path();
+        let is_record = path.extension().is_some_and(|e| e == "json")
+            && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !is_record {
+            continue;
+        }
+        records.push(read(&path)?);
+    }
+    records.sort_by(|a, b| a.sequence.cmp(&b.sequence).then(a.id.cmp(&b.id)));
+    Ok(records)
+}
+
+/// Reads one record.
+pub fn read(path: &Path) -> Result<Record, HistoryError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|cause| HistoryError::Io {
+        path: shown.clone(),
+        cause,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| HistoryError::Malformed {
+        path: shown,
+        message: e.to_string(),
+    })
+}
+
+/// How to list an environment's history.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HistoryOptions {
+    /// The environment's history directory (`<history>/<env>`).
+    pub dir: PathBuf,
+}
+
+impl HistoryOptions {
+    /// Lists the records in `dir`.
+    pub fn new(dir: PathBuf) -> HistoryOptions {
+        HistoryOptions { dir }
+    }
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// The record's id.
+    pub id: String,
+    /// Its start time.
+    pub time: String,
+    /// Push or rollback.
+    pub kind: Kind,
+    /// The archive (pushes).
+    pub archive: Option<String>,
+    /// The record a rollback undoes.
+    pub undoes: Option<String>,
+    /// The rollback that undid it.
+    pub undone_by: Option<String>,
+    /// Whether the run completed.
+    pub complete: bool,
+    /// What it did.
+    pub counts: Counts,
+}
+
+/// An environment's history, newest first.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct HistoryReport {
+    /// The directory read.
+    pub dir: String,
+    /// The records, newest first.
+    pub records: Vec<Summary>,
+}
+
+/// Lists the records of one environment, newest first.
+pub fn run(opts: &HistoryOptions) -> Result<HistoryReport, HistoryError> {
+    let records = list(&opts.dir)?
+        .into_iter()
+        .rev()
+        .map(|r| Summary {
+            counts: r.counts(),
+            id: r.id,
+            time: r.time,
+            kind: r.kind,
+            archive: r.archive,
+            undoes: r.undoes,
+            undone_by: r.undone_by,
+            complete: r.complete,
+        })
+        .collect();
+    Ok(HistoryReport {
+        dir: opts.dir.display().to_string(),
+        records,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_directories_are_names_or_host_and_port() {
+        assert_eq!(env_dir_name("production"), "production");
+        assert_eq!(env_dir_name("http://127.0.0.1:8080"), "127.0.0.1_8080");
+        assert_eq!(
+            env_dir_name("https://api.example.com/x"),
+            "api.example.com_443"
+        );
+        assert_eq!(env_dir_name("http://example.com"), "example.com_80");
+    }
+
+    #[test]
+    fn times_are_compact_utc() {
+        assert_eq!(compact_time("2026-11-29T12:00:05Z"), "20261129T120005Z");
+    }
+
+    #[test]
+    fn records_are_listed_in_sequence_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = HistoryTarget::new(dir.path(), "prod", "a1b2c3");
+        let mut first = Record::new(&target, Kind::Push, "2026-01-01T00:00:00Z").unwrap();
+        first.entries.push(Entry::Created {
+            id: 4,
+            name: "A".into(),
+        });
+        first.save(&target.dir).unwrap();
+        let second_target = HistoryTarget::new(dir.path(), "prod", "000000");
+        let second = Record::new(&second_target, Kind::Rollback, "2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(second.sequence, 2);
+        second.save(&target.dir).unwrap();
+        let report = run(&HistoryOptions::new(target.dir.clone())).unwrap();
+        let ids: Vec<&str> = report.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["20260101T000000Z-000000", "20260101T000000Z-a1b2c3"]);
+        assert_eq!(report.records[1].counts.created, 1);
+        std::fs::write(target.dir.join("bad.json"), b"{}").unwrap();
+        let err = list(&target.dir).unwrap_err();
+        assert!(err.to_string().contains("bad.json"), "{err}");
+    }
+}

@@ -1,0 +1,447 @@
+//! `rollback`: undoes the newest push of an environment not yet undone (or a chosen one), from
+//! its history record ([`crate::history`]).
+//!
+//! The entries of the record are undone newest first:
+//!
+//! - a created flow is deleted;
+//! - a replaced flow: the new flow is deleted first (so the two never run together), then the
+//!   old one gets its name back and its enabled state (when the push disabled it) and deployed
+//!   iteration restored. A replace done with `--prune-replaced` deleted the old flow: it is
+//!   re-imported from the export document the record holds, deployed, given its webhooks and
+//!   callbacks and enabled as it was, with a warning naming what cannot return (the flow's id,
+//!   webhook ids, HMAC secrets);
+//! - a state change (`--enable`, `--deploy` on an unchanged flow) is reverted; a version
+//!   deployed where none was cannot be undeployed (the API has no such call) and is warned
+//!   about.
+//!
+//! Every step is idempotent (a flow already gone is fine, a name or state already restored is
+//! written again to the same value, a re-imported flow is found by name), and the rollback stops
+//! at the first failing step, so running it again after a half-way failure finishes the job.
+//! The rollback is itself recorded (kind `rollback`, `undoes`); the undone record gets
+//! `undone_by` once every step succeeded.
+
+use std::sync::Arc;
+
+use flowpack_client::{
+    CallbackRequest, ClientError, FlowId, FlowSettingsUpdate, ImportRequest, Platform,
+    WebhookRequest, find_by_name,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Categorize, Category};
+use crate::history::{self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced};
+use crate::push::{delete_if_present, set_enabled, versions_of};
+
+/// How to roll back.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RollbackOptions {
+    /// The environment.
+    pub platform: Arc<dyn Platform>,
+    /// Its history (where the records are, and the nonce of the rollback's own record).
+    pub history: HistoryTarget,
+    /// The record to undo (default: the newest push not yet undone).
+    pub to: Option<String>,
+    /// Say what would be done, do nothing.
+    pub dry_run: bool,
+    /// The rollback's start time (RFC 3339, UTC).
+    pub now: String,
+}
+
+impl RollbackOptions {
+    /// Undoes the newest push recorded in `history` on `platform`, at time `now`.
+    pub fn new(platform: Arc<dyn Platform>, history: HistoryTarget, now: String) -> Self {
+        RollbackOptions {
+            platform,
+            history,
+            to: None,
+            dry_run: false,
+            now,
+        }
+    }
+}
+
+/// One step of a rollback.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// What the step does, e.g. `delete flow 12 ("Orders", created)`.
+    pub description: String,
+    /// Whether it was done (false in a dry run, or after a failure).
+    pub done: bool,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RollbackReport {
+    /// The record undone.
+    pub undone: String,
+    /// A dry run.
+    pub dry_run: bool,
+    /// The steps, in order.
+    pub steps: Vec<StepReport>,
+    /// What cannot be restored.
+    pub warnings: Vec<String>,
+    /// The rollback's own record (not in a dry run).
+    pub record: Option<String>,
+}
+
+impl RollbackReport {
+    /// Whether a step failed.
+    pub fn failed(&self) -> bool {
+        self.steps.iter().any(|s| s.error.is_some())
+    }
+}
+
+/// Errors of a rollback.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RollbackError {
+    /// No push of the environment is left to undo.
+    #[error("{dir}: nothing to undo: no push recorded here that is not undone already")]
+    NothingToUndo {
+        /// The history directory.
+        dir: String,
+    },
+    /// `--to` names no push record.
+    #[error("{dir}: no push record {id:?} (see `flowpack history`)")]
+    UnknownRecord {
+        /// The history directory.
+        dir: String,
+        /// The id given.
+        id: String,
+    },
+    /// `--to` names a record that was undone already.
+    #[error("record {id} was undone already by {by}")]
+    AlreadyUndone {
+        /// The record.
+        id: String,
+        /// The rollback that undid it.
+        by: String,
+    },
+    /// The history could not be read or written.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+impl Categorize for RollbackError {
+    fn category(&self) -> Category {
+        match self {
+            RollbackError::History(e) => e.category(),
+            _ => Category::Rejected,
+        }
+    }
+}
+
+enum Step<'a> {
+    Delete {
+        id: FlowId,
+        name: &'a str,
+        why: &'a str,
+    },
+    Rename {
+        id: FlowId,
+        to: &'a str,
+    },
+    Enable {
+        id: FlowId,
+        name: &'a str,
+        at: Option<&'a str>,
+    },
+    Deploy {
+        id: FlowId,
+        name: &'a str,
+        iteration: i64,
+    },
+    Reimport(&'a Replaced),
+}
+
+impl Step<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Step::Delete { id, name, why } => format!("delete flow {id} ({name:?}, {why})"),
+            Step::Rename { id, to } => format!("rename flow {id} back to {to:?}"),
+            Step::Enable { id, name, at } => match at {
+                Some(_) => format!("enable flow {id} ({name:?}) again"),
+                None => format!("disable flow {id} ({name:?}) again"),
+            },
+            Step::Deploy {
+                id,
+                name,
+                iteration,
+            } => format!("deploy iteration {iteration} of flow {id} ({name:?}) again"),
+            Step::Reimport(r) => format!(
+                "re-import the deleted flow {:?} (was flow {}) from its recorded export",
+                r.name, r.old_id
+            ),
+        }
+    }
+}
+
+/// The steps undoing one record, newest entry first.
+fn steps<'a>(record: &'a Record, warnings: &mut Vec<String>) -> Vec<Step<'a>> {
+    let mut out = Vec::new();
+    for entry in record.entries.iter().rev() {
+        match entry {
+            Entry::Created { id, name } => out.push(Step::Delete {
+                id: *id,
+                name,
+                why: "created by the push",
+            }),
+            Entry::Replaced(r) => {
+                if let Some(new) = r.new_id {
+                    out.push(Step::Delete {
+                        id: new,
+                        name: &r.name,
+                        why: "imported by the replace",
+                    });
+                }
+                if r.pruned {
+                    warnings.push(format!(
+                        "flow {:?} was deleted by --prune-replaced: it is re-imported from its recorded export; its id ({}), webhook ids and HMAC secrets cannot return",
+                        r.name, r.old_id
+                    ));
+                    out.push(Step::Reimport(r));
+                    continue;
+                }
+                if r.renamed_to.is_some() {
+                    out.push(Step::Rename {
+                        id: r.old_id,
+                        to: &r.name,
+                    });
+                }
+                if r.old_disabled {
+                    out.push(Step::Enable {
+                        id: r.old_id,
+                        name: &r.name,
+                        at: r.old_enabled_at.as_deref(),
+                    });
+                }
+            }
+            Entry::State {
+                id,
+                name,
+                enabled_at_before,
+                enabled_changed,
+                deployed_before,
+                deployed_changed,
+            } => {
+                if *enabled_changed {
+                    out.push(Step::Enable {
+                        id: *id,
+                        name,
+                        at: enabled_at_before.as_deref(),
+                    });
+                }
+                if *deployed_changed {
+                    match deployed_before {
+                        Some(it) => out.push(Step::Deploy {
+                            id: *id,
+                            name,
+                            iteration: *it,
+                        }),
+                        None => warnings.push(format!(
+                            "flow {id} ({name:?}): the push deployed a version where none was deployed; the platform cannot undeploy, so it stays deployed"
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs one step.
+fn apply(p: &dyn Platform, step: &Step<'_>, record: &Record, now: &str) -> Result<(), ClientError> {
+    match step {
+        Step::Delete { id, .. } => delete_if_present(p, *id),
+        Step::Rename { id, to } => p
+            .update_flow_settings(
+                *id,
+                &FlowSettingsUpdate {
+                    name: Some((*to).to_string()),
+                    ..FlowSettingsUpdate::default()
+                },
+            )
+            .map(|_| ()),
+        Step::Enable { id, at, .. } => set_enabled(p, *id, at.map(str::to_string)),
+        Step::Deploy { id, iteration, .. } => deploy_iteration(p, *id, *iteration, now),
+        Step::Reimport(r) => reimport(p, r, record, now),
+    }
+}
+
+fn deploy_iteration(
+    p: &dyn Platform,
+    id: FlowId,
+    iteration: i64,
+    now: &str,
+) -> Result<(), ClientError> {
+    let flow = p.show_flow(id)?;
+    let versions = versions_of(p, &flow)?;
+    match versions.iter().find(|v| v.iteration == iteration) {
+        Some(v) if v.is_deployed => Ok(()),
+        Some(v) => p.deploy_version(id, v.id, now).map(|_| ()),
+        None => Err(ClientError::NotFound {
+            request: format!("GET /api/v1/flows/{id}/versions"),
+            message: format!("flow {id} has no iteration {iteration} any more"),
+        }),
+    }
+}
+
+/// Re-imports a pruned flow (or takes the one a previous run re-imported), then restores its
+/// deployed version, webhooks, callbacks and enabled state.
+fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Result<(), ClientError> {
+    let existing = find_by_name(p, &r.name)?
+        .into_iter()
+        .find(|f| Some(f.id) != r.new_id);
+    let flow = match existing {
+        Some(f) => f,
+        None => {
+            let mut key = Sha256::new();
+            key.update(format!("rollback\n{}\n{}\n", record.id, r.old_id).as_bytes());
+            let flow = p.import_flow(&ImportRequest {
+                document: r.old_document.clone(),
+                as_marketplace: false,
+                idempotency_key: Some(hex::encode(key.finalize())),
+            })?;
+            for w in &r.old_webhooks {
+                let created = p.create_webhook(
+                    flow.id,
+                    &WebhookRequest {
+                        status: Some(w.status.clone()),
+                        format: Some(w.format.clone()),
+                        body: Some(w.body.clone()),
+                        ..WebhookRequest::default()
+                    },
+                )?;
+                if w.hmac_algorithm.is_some() {
+                    p.update_webhook(
+                        flow.id,
+                        created.id,
+                        &WebhookRequest {
+                            hmac_algorithm: Some(w.hmac_algorithm.clone()),
+                            ..WebhookRequest::default()
+                        },
+                    )?;
+                }
+            }
+            for c in &r.old_callbacks {
+                p.create_callback(
+                    flow.id,
+                    &CallbackRequest {
+                        status: Some(c.status.clone()),
+                        format: Some(c.format.clone()),
+                    },
+                )?;
+            }
+            flow
+        }
+    };
+    if let Some(it) = r.old_deployed_iteration {
+        deploy_iteration(p, flow.id, it, now)?;
+    }
+    if r.old_enabled_at.is_some() {
+        set_enabled(p, flow.id, r.old_enabled_at.clone())?;
+    }
+    Ok(())
+}
+
+/// Undoes one push (see the module docs).
+pub fn run(opts: &RollbackOptions) -> Result<RollbackReport, RollbackError> {
+    let dir = &opts.history.dir;
+    let shown = dir.display().to_string();
+    let records = history::list(dir)?;
+    let target = match &opts.to {
+        Some(id) => {
+            let r = records
+                .iter()
+                .find(|r| &r.id == id && r.kind == Kind::Push)
+                .ok_or_else(|| RollbackError::UnknownRecord {
+                    dir: shown.clone(),
+                    id: id.clone(),
+                })?;
+            if let Some(by) = &r.undone_by {
+                return Err(RollbackError::AlreadyUndone {
+                    id: id.clone(),
+                    by: by.clone(),
+                });
+            }
+            r
+        }
+        None => records
+            .iter()
+            .rev()
+            .find(|r| r.kind == Kind::Push && r.undone_by.is_none() && !r.entries.is_empty())
+            .ok_or(RollbackError::NothingToUndo { dir: shown })?,
+    };
+    let mut report = RollbackReport {
+        undone: target.id.clone(),
+        dry_run: opts.dry_run,
+        steps: Vec::new(),
+        warnings: Vec::new(),
+        record: None,
+    };
+    let plan = steps(target, &mut report.warnings);
+    if opts.dry_run {
+        report.steps = plan
+            .iter()
+            .map(|s| StepReport {
+                description: s.describe(),
+                done: false,
+                error: None,
+            })
+            .collect();
+        return Ok(report);
+    }
+    let mut own = Record::new(&opts.history, Kind::Rollback, &opts.now)?;
+    own.undoes = Some(target.id.clone());
+    report.record = Some(own.save(dir)?.display().to_string());
+    let p = opts.platform.as_ref();
+    let mut failed = false;
+    for step in &plan {
+        let description = step.describe();
+        if failed {
+            report.steps.push(StepReport {
+                description,
+                done: false,
+                error: None,
+            });
+            continue;
+        }
+        match apply(p, step, target, &opts.now) {
+            Ok(()) => {
+                own.steps.push(description.clone());
+                own.save(dir)?;
+                report.steps.push(StepReport {
+                    description,
+                    done: true,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                failed = true;
+                own.steps.push(format!("{description}: failed: {e}"));
+                own.save(dir)?;
+                report.steps.push(StepReport {
+                    description,
+                    done: false,
+                    error: Some(format!(
+                        "{e}; nothing after this step was done: run the rollback again"
+                    )),
+                });
+            }
+        }
+    }
+    if !failed {
+        own.complete = true;
+        own.save(dir)?;
+        let mut undone = target.clone();
+        undone.undone_by = Some(own.id.clone());
+        undone.save(dir)?;
+    }
+    Ok(report)
+}

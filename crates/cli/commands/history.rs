@@ -1,0 +1,69 @@
+//! `flowpack history --env E [--format json]`
+
+use flowpack_action::history::{self, HistoryOptions, HistoryReport};
+
+use crate::flags::{EnvArgs, HistoryArgs};
+use crate::outcome::{Outcome, Verdict};
+use crate::output::{Format, no_sarif, print_json};
+
+/// List the pushes and rollbacks recorded for an environment, newest first.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  flowpack history --env production\n  flowpack history --env production --format json\n\n\
+Every push that writes is recorded under .flowpack/history/ENV/ beside flowpack.toml (or \
+--history DIR); `flowpack rollback` undoes a record.\n\
+Exit codes: 0 listed (none is fine), 2 could not run.",
+    disable_version_flag = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    env: EnvArgs,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
+    let env = args.env.resolve()?;
+    let target = args.history.target(&args.env, &env.name)?;
+    let report = history::run(&HistoryOptions::new(target.dir))?;
+    match args.format {
+        Format::Json => print_json(&report)?,
+        _ => print_human(&report),
+    }
+    Ok(Verdict::Success)
+}
+
+fn print_human(report: &HistoryReport) {
+    if report.records.is_empty() {
+        println!("no history in {}", report.dir);
+        return;
+    }
+    for r in &report.records {
+        let mut line = format!("{}  {:<8}", r.id, r.kind.as_str());
+        if let Some(a) = &r.archive {
+            line.push_str(&format!(" {a}"));
+        }
+        if let Some(u) = &r.undoes {
+            line.push_str(&format!(" undoes {u}"));
+        }
+        let c = r.counts;
+        if r.kind == history::Kind::Push {
+            line.push_str(&format!(
+                "  created {}, replaced {}, state changes {}",
+                c.created, c.replaced, c.state
+            ));
+        }
+        if !r.complete {
+            line.push_str("  (incomplete)");
+        }
+        if let Some(by) = &r.undone_by {
+            line.push_str(&format!("  undone by {by}"));
+        }
+        println!("{line}");
+    }
+}

@@ -1,0 +1,93 @@
+//! `flowpack rollback --env E [--to ID] [--dry-run]`
+
+use flowpack_action::rollback::{self, RollbackOptions, RollbackReport};
+
+use crate::flags::{EnvArgs, HistoryArgs};
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{Format, no_sarif, print_json};
+
+/// Undo the newest push of an environment not yet undone (or the one given with --to).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  flowpack rollback --env production --dry-run\n  \
+flowpack rollback --env production --to 20261129T120000Z-3fa9c1\n\n\
+Deletes the flows the push created, deletes the new flows of replaces and gives the old ones \
+back their name and state (a replace done with --prune-replaced is re-imported from the \
+recorded export), reverts state changes. Safe to run again after a failure half-way.\n\
+Exit codes: 0 undone, 1 nothing to undo or a step failed, 2 could not run.",
+    disable_version_flag = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    env: EnvArgs,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// The record to undo (an id from `flowpack history`).
+    #[arg(long, value_name = "ID")]
+    to: Option<String>,
+    /// Print the steps, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
+    let env = args.env.resolve()?;
+    let target = args.history.target(&args.env, &env.name)?;
+    let conn = args.env.connect(&env)?;
+    let mut opts = RollbackOptions::new(conn.platform.clone(), target, crate::clock::now_rfc3339());
+    opts.to = args.to;
+    opts.dry_run = args.dry_run;
+    let report = rollback::run(&opts).map_err(|e| {
+        let f = Failure::from(e);
+        let message = format!("rollback of {}: {}", env.name, f.message);
+        f.with_message(message)
+    })?;
+    match args.format {
+        Format::Json => print_json(&report)?,
+        _ => print_human(&report, &env.name),
+    }
+    Ok(if report.failed() {
+        Verdict::Failed
+    } else {
+        Verdict::Success
+    })
+}
+
+fn print_human(report: &RollbackReport, env: &str) {
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for s in &report.steps {
+        let word = match (&s.error, s.done, report.dry_run) {
+            (Some(_), _, _) => "failed",
+            (None, true, _) => "done",
+            (None, false, true) => "would",
+            (None, false, false) => "not done",
+        };
+        match &s.error {
+            Some(e) => println!("{word:<9} {}: {e}", s.description),
+            None => println!("{word:<9} {}", s.description),
+        }
+    }
+    if report.steps.is_empty() {
+        println!("record {} holds nothing to undo", report.undone);
+    }
+    if report.dry_run {
+        println!(
+            "dry run: nothing was changed in {env} (would undo {})",
+            report.undone
+        );
+    } else if report.failed() {
+        eprintln!(
+            "flowpack: rollback of {} in {env} stopped at a failed step; run it again to finish",
+            report.undone
+        );
+    } else {
+        println!("undid {} in {env}", report.undone);
+    }
+}
