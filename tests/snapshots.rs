@@ -63,6 +63,8 @@ fn settings(tmp: Option<&Path>, platform_ids: bool) -> insta::Settings {
                 r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
                 "[TIME]",
             ),
+            // History record ids: a compact UTC time and 6 random hex digits.
+            (r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b", "[RECORD]"),
             // Compact UTC times in names.
             (r"\b\d{8}T\d{6}Z\b", "[TIME]"),
             // SHA-256 digests (hex), whole or shortened to 12+ characters.
@@ -129,6 +131,8 @@ const COMMANDS: &[&str] = &[
     "push",
     "diff",
     "backup",
+    "history",
+    "rollback",
     "publish",
     "pull",
     "completions",
@@ -368,4 +372,17 @@ fn archive_commands_and_local_environment() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     snap_platform("export", tmp, &o);
+    // The push was recorded; rollback undoes it (a dry run first), then finds nothing left.
+    snap_platform("history", tmp, &run(d, &["history", "--env", "local"]));
+    snap_platform(
+        "rollback_dry_run",
+        tmp,
+        &run(d, &["rollback", "--env", "local", "--dry-run"]),
+    );
+    snap_platform("rollback", tmp, &run(d, &["rollback", "--env", "local"]));
+    snap_platform(
+        "rollback_nothing_left",
+        tmp,
+        &run(d, &["rollback", "--env", "local"]),
+    );
 }
