@@ -518,6 +518,42 @@ fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to(
     let o = run(d, &["diff", &missing, "a.flowpack", "--plain-http"], &env);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+
+    // push takes a reference too: pulled, verified against the trust policy, then pushed into
+    // the embedded environment; the report names the pinned reference.
+    let o = run(
+        d,
+        &[
+            "push",
+            &target,
+            "--env",
+            "local",
+            "--plain-http",
+            "--trusted-key",
+            "k.pub",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["archive"], pinned.as_str());
+    assert_eq!(v["flows"].as_array().unwrap().len(), 2);
+    assert!(
+        v["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["outcome"] == "created"),
+        "{v}"
+    );
+    let o = run(
+        d,
+        &["push", &missing, "--env", "local", "--plain-http"],
+        &env,
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
     // The pulled temporary files are gone once the command ends.
     assert!(leftovers(&tmp).is_empty(), "{:?}", leftovers(&tmp));
 }

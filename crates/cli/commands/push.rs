@@ -41,8 +41,13 @@ failed after its retries (the others' outcomes still reported), 2 could not run 
     disable_version_flag = true
 )]
 pub struct Args {
-    /// The archive.
-    archive: PathBuf,
+    /// The archive, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX) (pulled, media types and
+    /// digests checked, then verified like a file).
+    #[arg(value_name = "ARCHIVE")]
+    archive: String,
+    /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
+    #[arg(long)]
+    plain_http: bool,
     #[command(flatten)]
     env: EnvArgs,
     /// The overlay (default: the environment's `overlay`).
@@ -99,8 +104,19 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     no_sarif(args.format)?;
-    // A file that is no archive is refused before the environment is touched.
-    flowpack_action::input::expect_archive(&args.archive)?;
+    // A reference is pulled (registry credentials from the environment) and a file that is no
+    // archive refused before the environment is touched.
+    let credentials = if flowpack_action::input::is_reference(&args.archive) {
+        flowpack_action::publish::Credentials::from_env()?
+    } else {
+        None
+    };
+    let source = flowpack_action::input::open_archive_spec(
+        &args.archive,
+        args.plain_http,
+        credentials.as_ref(),
+    )?;
+    flowpack_action::input::expect_archive(&source.path)?;
     let env = args.env.resolve()?;
     let mut key_paths = env.trusted_keys.clone();
     key_paths.extend(args.trusted_keys.iter().cloned());
@@ -115,7 +131,7 @@ pub fn run(args: Args) -> Outcome {
     };
     let conn = args.env.connect(&env)?;
     let mut opts = PushOptions::new(
-        args.archive.clone(),
+        source.path.clone(),
         conn.platform.clone(),
         crate::clock::now_rfc3339(),
     );
@@ -141,11 +157,13 @@ pub fn run(args: Args) -> Outcome {
     opts.restore.target_url = Some(env.location());
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
-    let report = push::run(&opts).map_err(|e| {
+    let mut report = push::run(&opts).map_err(|e| {
         let f = Failure::from(e);
         let message = format!("push to {}: {}", env.name, f.message);
         f.with_message(message)
     })?;
+    // A pulled archive is named by the reference pinned to its digest, not the temporary file.
+    report.archive = source.shown.clone();
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name),
