@@ -638,3 +638,82 @@ fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
     let o = diff(&["--content-only"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+/// A replace takes the new flow's webhooks and callbacks from the archive's flow.json (with the
+/// HMAC secret from the overlay), not from the flow it replaces.
+#[test]
+fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let source = start_sandbox(d);
+    prepare_source(d, &source.url);
+    write_config(d, &source.url, &["source"]);
+    let o = backup(d, "source", "1767225600", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let a = archive.to_str().unwrap();
+
+    // The target holds the same flow with other content and no webhooks.
+    let target_dir = d.join("target");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = start_sandbox(&target_dir);
+    let reference = pack_reference(&target_dir);
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &["push", reference.to_str().unwrap(), "--url", &target.url],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let tp = client(&target.url);
+    let old = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
+    tp.update_flow_settings(
+        old,
+        &FlowSettingsUpdate {
+            priority: Some(5),
+            ..FlowSettingsUpdate::default()
+        },
+    )
+    .unwrap();
+
+    std::fs::write(
+        d.join("restore.toml"),
+        format!(
+            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[("HOOK_SECRET", HMAC_SECRET)],
+        &[
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--overlay",
+            "restore.toml",
+            "--on-conflict",
+            "replace",
+            "--history",
+            "hist",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains(HMAC_SECRET) && !stderr(&o).contains(HMAC_SECRET));
+    let live = find_by_name(&tp, ORDER_SYNC).unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    let new = live[0].id;
+    assert_ne!(new, old);
+    let hooks = tp.list_webhooks(new).unwrap();
+    assert_eq!(
+        hooks
+            .iter()
+            .map(|w| (w.status.as_str(), w.format.as_str(), w.has_hmac_secret_key))
+            .collect::<Vec<_>>(),
+        [("active", "json", false), ("paused", "form", true)]
+    );
+    assert_eq!(tp.list_callbacks(new).unwrap().len(), 2);
+    assert!(tp.list_webhooks(old).unwrap().is_empty());
+}

@@ -1148,8 +1148,15 @@ fn replace(
         callbacks: Vec::new(),
     };
 
-    // 2. Deploy, 3. webhooks and callbacks.
-    let prepared = (|| -> Result<(), ClientError> {
+    // 2. Deploy, 3. webhooks and callbacks: from the archive's flow.json when it has one, else
+    // the old flow's; never both, and none with --no-webhooks.
+    let from_archive = ctx.settings.get(&c.path);
+    let (webhooks, callbacks) = if opts.restore.no_webhooks || from_archive.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        (webhooks, callbacks)
+    };
+    let prepared = (|| -> Result<(), StepError> {
         if old_deployed.is_some() || opts.deploy {
             let versions = versions_of(p, &new)?;
             if let Some(v) = deploy_target(&versions, c.deployed_iteration) {
@@ -1205,6 +1212,13 @@ fn replace(
             rep.callbacks.push(pair);
             ctx.recorder.replaced(index, |r| r.callbacks.push(pair));
         }
+        if let Some(settings) = from_archive.filter(|_| !opts.restore.no_webhooks) {
+            let secrets =
+                crate::restore::webhook_secrets_for(&c.name, settings, opts.overlay.as_ref());
+            let hooks = crate::restore::create_hooks(p, new.id, settings, &secrets)
+                .map_err(|e| StepError::Restore(e.to_string()))?;
+            f.restored = Some(crate::restore::FlowRestoreReport::hooks_only(hooks));
+        }
         Ok(())
     })();
     if let Err(e) = prepared {
@@ -1227,7 +1241,7 @@ fn replace(
                 new.id, old.id
             ),
         });
-        return Err(StepError::Client(e));
+        return Err(e);
     }
 
     // The cut-over: disable old → enable new → rename (or delete) old.

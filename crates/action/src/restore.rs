@@ -438,6 +438,16 @@ pub struct FlowRestoreReport {
     pub state: Option<StateReport>,
 }
 
+impl FlowRestoreReport {
+    /// Only webhooks and callbacks were created (a replaced flow's, from `flow.json`).
+    pub fn hooks_only(hooks: HooksReport) -> FlowRestoreReport {
+        FlowRestoreReport {
+            hooks: Some(hooks),
+            state: None,
+        }
+    }
+}
+
 /// The `flow.json` of each flow of an archive that has one, by the flow's `export.json` path.
 pub fn archive_settings(
     archive: &mut flowpack_core::archive::Archive,
