@@ -548,3 +548,48 @@ fn selective_push_and_state_converging_on_unchanged_flows() {
     ok(&flowpack(d, &["rollback", "--env", "prod"]));
     assert_eq!(sb.flows(), vec![(orders, ORDERS.to_string(), false)]);
 }
+
+/// Overlay keys that match nothing in the archive refuse the push before any request, each
+/// named with the nearest existing name; `--allow-unmatched` makes them warnings.
+#[test]
+fn overlay_typos_are_refused_with_the_nearest_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _sb = Sandbox::start(d, &[]);
+    let v1 = pack(d, "v1", false);
+    let a = v1.to_str().unwrap();
+    std::fs::write(
+        d.join("typos.toml"),
+        "[variables]\nNETSUITE_SUBSIDIAR = \"7\"\n\n[flows.\"Shopify > NetSuite Ordrs\"]\npriority = 1\n",
+    )
+    .unwrap();
+    let o = flowpack(d, &["push", a, "--env", "prod", "--overlay", "typos.toml"]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("NETSUITE_SUBSIDIAR"), "{err}");
+    assert!(err.contains("`NETSUITE_SUBSIDIARY`"), "{err}");
+    assert!(err.contains("Shopify > NetSuite Ordrs"), "{err}");
+    assert!(err.contains("Shopify > NetSuite Orders"), "{err}");
+    // Nothing was written.
+    let o = flowpack(d, &["history", "--env", "prod", "--format", "json"]);
+    assert_eq!(history_files(d), 0, "{}", stdout(&o));
+
+    let o = flowpack(
+        d,
+        &[
+            "push",
+            a,
+            "--env",
+            "prod",
+            "--overlay",
+            "typos.toml",
+            "--allow-unmatched",
+            "--format",
+            "json",
+        ],
+    );
+    let report = json(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("NETSUITE_SUBSIDIAR"), "{warnings}");
+}

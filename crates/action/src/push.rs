@@ -136,6 +136,10 @@ pub struct PushOptions {
     /// What a created flow gets from its `flow.json`: webhooks and callbacks (unless
     /// `no_webhooks`), and its state with `restore_state`.
     pub restore: crate::restore::RestoreOptions,
+    /// What overlay keys that match nothing in the archive do: refuse the push (an overlay
+    /// given for it), or warn (the environment's own overlay, which serves many archives, or
+    /// when asked).
+    pub on_unmatched: overlay::OnUnmatched,
 }
 
 impl PushOptions {
@@ -160,6 +164,7 @@ impl PushOptions {
             history: None,
             now,
             restore: crate::restore::RestoreOptions::default(),
+            on_unmatched: overlay::OnUnmatched::Refuse,
         }
     }
 }
@@ -512,6 +517,8 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     let mut candidates = Vec::new();
     let mut format_errors = Vec::new();
     let mut all_names = Vec::new();
+    // What the overlay's keys may name: every flow of the archive (chosen or not), as packed.
+    let mut targets = overlay::Targets::new();
     for item in archive.flows()? {
         let (record, mut doc) = item?;
         let name = doc
@@ -519,6 +526,10 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
             .and_then(|f| f.name())
             .unwrap_or(record.name.as_str())
             .to_string();
+        targets.add(&doc);
+        if let Some(s) = settings.get(&record.path) {
+            targets.add_settings(&name, s);
+        }
         all_names.push(name.clone());
         if !opts.flows.matches(&name) {
             continue;
@@ -576,6 +587,15 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     }
     if !format_errors.is_empty() {
         return Err(Refused::Content(format_errors.join("; ")).into());
+    }
+    // Every overlay key must match something in the archive: a typo would silently do nothing.
+    if let Some(o) = &opts.overlay {
+        match overlay::check_unmatched(o.overlay(), &targets, opts.on_unmatched) {
+            Ok(found) => report
+                .warnings
+                .extend(found.iter().map(|u| format!("{}: {u}", o.overlay().origin))),
+            Err(e) => return Err(Refused::Content(e.to_string()).into()),
+        }
     }
     let inputs: Vec<Input> = manifest
         .inputs

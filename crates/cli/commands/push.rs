@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use flowpack_action::push::{self, Outcome as FlowOutcome, PushOptions, PushReport};
 use flowpack_action::trust::{self, TrustOptions};
-use flowpack_core::overlay::Overlay;
+use flowpack_core::overlay::{OnUnmatched, Overlay};
 
 use crate::flags::{EnvArgs, HistoryArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -48,6 +48,10 @@ pub struct Args {
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
     #[arg(long)]
     plain_http: bool,
+    /// Overlay keys that match nothing in the archive are warnings, not errors (they always are
+    /// for the environment's own overlay).
+    #[arg(long)]
+    allow_unmatched: bool,
     #[command(flatten)]
     env: EnvArgs,
     /// The overlay (default: the environment's `overlay`).
@@ -155,6 +159,11 @@ pub fn run(args: Args) -> Outcome {
     opts.restore.no_webhooks = args.no_webhooks;
     opts.restore.restore_state = args.restore_state;
     opts.restore.target_url = Some(env.location());
+    opts.on_unmatched = if args.allow_unmatched || args.overlay.is_none() {
+        OnUnmatched::Warn
+    } else {
+        OnUnmatched::Refuse
+    };
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
     let mut report = push::run(&opts).map_err(|e| {
