@@ -223,7 +223,7 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
         "{}",
         stdout(&o)
     );
-    assert!(stdout(&o).contains("0 trusted signature(s), 1 required"));
+    assert!(stdout(&o).contains("0 trusted signatures, 1 required"));
 
     let o = verify(
         t.path(),
@@ -239,7 +239,7 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
     );
     assert_eq!(code(&o), 1);
     assert!(
-        stdout(&o).contains("1 trusted signature(s), 2 required"),
+        stdout(&o).contains("1 trusted signature, 2 required"),
         "{}",
         stdout(&o)
     );
@@ -247,7 +247,7 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
     // Without trusted keys, integrity is checked and signatures are reported as not checked.
     let o = verify(t.path(), &a, &[]);
     assert_eq!(code(&o), 0);
-    assert!(stdout(&o).contains("no trusted keys given; 1 signature(s) not checked"));
+    assert!(stdout(&o).contains("no trusted keys given; 1 signature not checked"));
 
     // Unreadable: exit 2.
     let o = verify(t.path(), &t.path().join("missing.flowpack"), &[]);

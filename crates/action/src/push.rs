@@ -444,7 +444,7 @@ struct LiveFlow {
 /// The one warning of a push about optional inputs the overlay does not supply (`None` when
 /// there are none): one line per input, however many flows carry it (naming them all). Systems
 /// are left out: one the overlay does not rename keeps its name.
-fn input_warning(optional: &[Input]) -> Option<String> {
+fn input_warning(optional: &[Input], overlay_given: bool) -> Option<String> {
     let mut grouped: Vec<(&Input, Vec<&str>)> = Vec::new();
     for i in optional.iter().filter(|i| i.kind != InputKind::System) {
         match grouped
@@ -460,11 +460,16 @@ fn input_warning(optional: &[Input]) -> Option<String> {
         return None;
     }
     let mut warning = format!(
-        "{} not supplied by the overlay; set in the target after the push if the flows need {}:",
+        "{} not supplied {}; set in the target after the push if the flows need {}:",
         if grouped.len() == 1 {
             "1 optional input is".to_string()
         } else {
             format!("{} optional inputs are", grouped.len())
+        },
+        if overlay_given {
+            "by the overlay"
+        } else {
+            "(no overlay given)"
         },
         if grouped.len() == 1 { "it" } else { "them" }
     );
@@ -607,7 +612,9 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     match overlay::check_inputs(&inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
-        Ok(optional) => report.warnings.extend(input_warning(&optional)),
+        Ok(optional) => report
+            .warnings
+            .extend(input_warning(&optional, opts.overlay.is_some())),
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 
@@ -1424,12 +1431,15 @@ mod tests {
 
     #[test]
     fn inputs_missing_from_the_overlay_are_one_warning_per_push() {
-        let warning = input_warning(&[
-            input("A", InputKind::Variable, "REGION"),
-            input("B", InputKind::Variable, "REGION"),
-            input("B", InputKind::System, "Shopify"),
-            input("B", InputKind::Credential, "Shopify/key/token"),
-        ]);
+        let warning = input_warning(
+            &[
+                input("A", InputKind::Variable, "REGION"),
+                input("B", InputKind::Variable, "REGION"),
+                input("B", InputKind::System, "Shopify"),
+                input("B", InputKind::Credential, "Shopify/key/token"),
+            ],
+            true,
+        );
         assert_eq!(
             warning.as_deref(),
             Some(
@@ -1439,11 +1449,11 @@ mod tests {
             )
         );
         assert_eq!(
-            input_warning(&[input("A", InputKind::System, "Shopify")]),
+            input_warning(&[input("A", InputKind::System, "Shopify")], true),
             None
         );
         assert!(
-            input_warning(&[input("A", InputKind::Variable, "X")])
+            input_warning(&[input("A", InputKind::Variable, "X")], true)
                 .unwrap()
                 .starts_with("1 optional input is not supplied by the overlay; set in the target after the push if the flows need it:")
         );

@@ -529,7 +529,11 @@ impl fmt::Display for DiffReport {
             }
         }
         match (self.result, same) {
-            (DiffResult::Same, n) => writeln!(f, "same: {n} flow(s) compared, no differences"),
+            (DiffResult::Same, n) => writeln!(
+                f,
+                "same: {} compared, no differences",
+                crate::archive::plural(n, "flow", "flows")
+            ),
             (DiffResult::Different, 0) => Ok(()),
             (DiffResult::Different, n) => writeln!(f, "{n} flow(s) the same"),
         }

@@ -15,6 +15,7 @@
 mod limits;
 mod manifest;
 mod read;
+pub(crate) use read::plural;
 mod settings;
 mod write;
 mod zipio;

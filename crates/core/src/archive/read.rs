@@ -411,11 +411,11 @@ impl Archive {
             CHECK_MANIFEST,
             true,
             format!(
-                "{}@{} ({}), {} flow(s)",
+                "{}@{} ({}), {}",
                 manifest.package.name,
                 manifest.package.version,
                 manifest.package.kind.as_str(),
-                manifest.flows.len()
+                plural(manifest.flows.len(), "flow", "flows")
             ),
         );
         // 3. signatures
@@ -427,7 +427,10 @@ impl Archive {
                 report.checks.push(Check {
                     name: CHECK_SIGNATURES,
                     status: CheckStatus::Skipped,
-                    detail: format!("no trusted keys given; {n} signature(s) not checked"),
+                    detail: format!(
+                        "no trusted keys given; {} not checked",
+                        plural(n, "signature", "signatures")
+                    ),
                 });
             }
             Err(detail) => {
@@ -549,8 +552,8 @@ impl Archive {
         let need = policy.threshold.max(1);
         if good.len() < need {
             return Err(format!(
-                "{} trusted signature(s), {need} required (trusted keys: {})",
-                good.len(),
+                "{}, {need} required (trusted keys: {})",
+                plural(good.len(), "trusted signature", "trusted signatures"),
                 policy
                     .keys
                     .iter()
@@ -560,8 +563,8 @@ impl Archive {
             ));
         }
         Ok(Some(format!(
-            "{} trusted signature(s) ({}), {need} required",
-            good.len(),
+            "{} ({}), {need} required",
+            plural(good.len(), "trusted signature", "trusted signatures"),
             report.signers.join(", ")
         )))
     }
@@ -1042,6 +1045,11 @@ pub fn sign_archive(
         key_id: key.key_id(),
         replaced,
     })
+}
+
+/// `n` with the singular or plural noun: `1 flow`, `2 flows`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
