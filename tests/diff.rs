@@ -1,50 +1,19 @@
 //! End-to-end tests of `flowpack diff`: documents, archives, directories, the embedded `local`
 //! environment and the real `flowpack-sandbox` binary over HTTP.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::util::{code, fixture, stderr, stdout};
+use crate::util::{SandboxProcess, code, fixture, stderr, stdout};
 
 const TOKEN: &str = "diff-token-81c2";
 const ORDER_SYNC: &str = "Shopify > NetSuite Orders";
 const LEGACY: &str = "Shopify > HubSpot Customers";
 
-/// A running sandbox server, killed on drop.
-struct Sandbox {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sandbox(dir: &Path) -> Sandbox {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowpack-sandbox"))
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.join("sandbox.db"))
-        .args(["--token", TOKEN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start flowpack-sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Sandbox { child, url }
+fn start_sandbox(dir: &Path) -> SandboxProcess {
+    SandboxProcess::start(dir, TOKEN, &[])
 }
 
 /// Runs flowpack in `cwd` (with `FLOWPACK_TOKEN` when `token` is given).
@@ -355,7 +324,7 @@ fn env_local_after_a_push_is_the_same_and_replaced_flows_are_left_out() {
 }
 
 /// `PUT /api/v1/flows/{id}` on the sandbox with `body`.
-fn put_flow(sandbox: &Sandbox, id: u64, body: &Value) {
+fn put_flow(sandbox: &SandboxProcess, id: u64, body: &Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let req = ureq::http::Request::builder()
         .method("PUT")

@@ -1,9 +1,8 @@
 //! End-to-end tests of `export` and `push` against the real `flowpack-sandbox` binary (and the
 //! embedded `local` environment).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -13,42 +12,11 @@ pub(crate) const TOKEN: &str = "sandbox-token-5f3a";
 pub(crate) const ORDER_SYNC: &str = "Shopify > NetSuite Orders";
 
 /// A running sandbox server, killed on drop.
-pub(crate) struct Sandbox {
-    child: Child,
-    pub(crate) url: String,
-}
+pub(crate) use crate::util::SandboxProcess as Sandbox;
 
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The sandbox binary: built next to the flowpack binary (`cargo test --workspace` builds it).
-fn sandbox_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_flowpack-sandbox"))
-}
-
+/// Starts the real sandbox binary on `dir/sandbox.db` with this module's API key.
 pub(crate) fn start_sandbox(dir: &Path) -> Sandbox {
-    let mut child = Command::new(sandbox_bin())
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.join("sandbox.db"))
-        .args(["--token", TOKEN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start flowpack-sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Sandbox { child, url }
+    Sandbox::start(dir, TOKEN, &[])
 }
 
 /// Runs flowpack in `cwd` with `FLOWPACK_TOKEN` set to `token` (if any) and extra env vars.
@@ -699,34 +667,7 @@ fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
 #[test]
 fn push_and_export_ride_out_injected_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(sandbox_bin())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--fail-rate",
-            "0.4",
-            "--seed",
-            "7",
-            "--db",
-        ])
-        .arg(dir.path().join("flaky.db"))
-        .args(["--token", TOKEN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let sandbox = Sandbox {
-        child,
-        url: line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string(),
-    };
+    let sandbox = Sandbox::start(dir.path(), TOKEN, &["--fail-rate", "0.4", "--seed", "7"]);
     let archive = pack_reference(dir.path());
     let o = run(
         dir.path(),

@@ -1,52 +1,29 @@
 //! End-to-end tests of promotion against the real `flowpack-sandbox` binary: replace (cut-over),
 //! history and rollback, selective push, state that converges on unchanged flows.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::util::{code, fixture, stderr, stdout};
+use crate::util::{SandboxProcess, code, fixture, stderr, stdout};
 
 const TOKEN: &str = "promote-token-8c1d";
 const ORDERS: &str = "Shopify > NetSuite Orders";
 const CUSTOMERS: &str = "Shopify > HubSpot Customers";
 
-/// A running sandbox server, killed on drop.
+/// A running sandbox server (killed on drop) with an HTTP agent for its API.
 struct Sandbox {
-    child: Child,
+    _process: SandboxProcess,
     url: String,
     agent: ureq::Agent,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Sandbox {
     /// Starts the sandbox on `dir/sandbox.db` (kept across restarts) with extra flags.
     fn start(dir: &Path, extra: &[&str]) -> Sandbox {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowpack-sandbox"))
-            .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--db"])
-            .arg(dir.join("sandbox.db"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start flowpack-sandbox");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let process = SandboxProcess::start(dir, TOKEN, extra);
+        let url = process.url.clone();
         // The environment `prod` of flowpack.toml points at this server (so its history
         // directory stays the same across restarts on other ports).
         std::fs::write(
@@ -55,7 +32,7 @@ impl Sandbox {
         )
         .unwrap();
         Sandbox {
-            child,
+            _process: process,
             url,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)

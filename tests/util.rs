@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -42,4 +43,43 @@ pub fn stderr(o: &Output) -> String {
 /// The exit code (panics on a signal).
 pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
+}
+
+/// A running `flowpack-sandbox` (the real binary, on 127.0.0.1 with port 0), killed on drop.
+pub struct SandboxProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, as it printed once ready.
+    pub url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SandboxProcess {
+    /// Starts the sandbox on `dir/sandbox.db` (kept across restarts) with the API key `token`
+    /// and `extra` flags, and waits for its `listening on` line.
+    pub fn start(dir: &Path, token: &str, extra: &[&str]) -> SandboxProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowpack-sandbox"))
+            .args(["--listen", "127.0.0.1:0", "--token", token, "--db"])
+            .arg(dir.join("sandbox.db"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start flowpack-sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        SandboxProcess { child, url }
+    }
 }
