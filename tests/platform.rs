@@ -784,7 +784,7 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
-            "1 required input(s) need a value and no overlay was given: \
+            "1 required input needs a value and no overlay was given: \
              credential [secrets.\"Shopify\".\"Admin API token\"].token of flow \"{ORDER_SYNC}\"; \
              give an overlay with these lines:\n\
              [secrets.\"Shopify\".\"Admin API token\"]\n\

@@ -93,7 +93,7 @@ pub enum OverlayError {
         unresolved: Vec<(String, String)>,
     },
     /// Overlay keys that match nothing in the archive.
-    #[error("{origin}: {} key(s) match nothing in the archive: {}", unmatched.len(), format_list(unmatched))]
+    #[error("{origin}: {} nothing in the archive: {}", crate::archive::plural(unmatched.len(), "key matches", "keys match"), format_list(unmatched))]
     Unmatched {
         /// The overlay's path.
         origin: String,
@@ -133,12 +133,16 @@ fn format_missing(overlay: Option<&str>, missing: &[Input]) -> String {
     let lines = toml_lines(missing);
     match overlay {
         Some(o) => format!(
-            "the overlay {o} does not supply {} required input(s): {what}; add these lines to it:\n{lines}",
-            missing.len()
+            "the overlay {o} does not supply {}: {what}; add these lines to it:\n{lines}",
+            crate::archive::plural(missing.len(), "required input", "required inputs")
         ),
         None => format!(
-            "{} required input(s) need a value and no overlay was given: {what}; give an overlay with these lines:\n{lines}",
-            missing.len()
+            "{} a value and no overlay was given: {what}; give an overlay with these lines:\n{lines}",
+            crate::archive::plural(
+                missing.len(),
+                "required input needs",
+                "required inputs need"
+            )
         ),
     }
 }
@@ -751,7 +755,11 @@ impl fmt::Display for OverlayChange {
                 value,
                 versions,
             } => {
-                write!(f, "variable {key} = {value:?} ({versions} version(s))")
+                write!(
+                    f,
+                    "variable {key} = {value:?} ({})",
+                    crate::archive::plural(*versions, "version", "versions")
+                )
             }
             OverlayChange::VariableAdded {
                 key,
@@ -760,12 +768,17 @@ impl fmt::Display for OverlayChange {
             } => {
                 write!(
                     f,
-                    "variable {key} = {value:?} added ({versions} version(s))"
+                    "variable {key} = {value:?} added ({})",
+                    crate::archive::plural(*versions, "version", "versions")
                 )
             }
             OverlayChange::Priority { priority } => write!(f, "priority = {priority}"),
             OverlayChange::SystemRenamed { from, to, places } => {
-                write!(f, "system {from:?} -> {to:?} ({places} place(s))")
+                write!(
+                    f,
+                    "system {from:?} -> {to:?} ({})",
+                    crate::archive::plural(*places, "place", "places")
+                )
             }
             OverlayChange::CredentialSet { credential } => {
                 write!(f, "credential {credential} = {MASK}")
@@ -1327,12 +1340,11 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
             &"credential [secrets.\"Shopify\".\"Admin API token\"].token = ••••".to_string()
         ));
         assert!(
-            lines.contains(
-                &"system \"Shopify\" -> \"Shopify (production)\" (3 place(s))".to_string()
-            )
+            lines
+                .contains(&"system \"Shopify\" -> \"Shopify (production)\" (3 places)".to_string())
         );
         assert!(lines.contains(&"priority = 1".to_string()));
-        assert!(lines.contains(&"variable NEW_ONE = \"west-eu\" added (1 version(s))".to_string()));
+        assert!(lines.contains(&"variable NEW_ONE = \"west-eu\" added (1 version)".to_string()));
         let all = format!("{report:?} {lines:?} {:?}", resolved());
         assert!(!all.contains("shpat_live_123"), "{all}");
     }
@@ -1402,7 +1414,7 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
         let err = check_inputs(&inputs, Some(&resolved())).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the overlay production.toml does not supply 2 required input(s): \
+            "the overlay production.toml does not supply 2 required inputs: \
              credential [secrets.\"NetSuite\".\"Token based auth\"].token_secret of flow \"Shopify > NetSuite Orders\", \
              credential [secrets.\"NetSuite\".\"Token based auth\"].consumer_secret of flow \"Shopify > NetSuite Orders\"; \
              add these lines to it:\n\
@@ -1425,7 +1437,7 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
         let err = check_inputs(&inputs[..1], None).unwrap_err().to_string();
         assert!(
             err.starts_with(
-                "1 required input(s) need a value and no overlay was given: credential"
+                "1 required input needs a value and no overlay was given: credential"
             ),
             "{err}"
         );
@@ -1611,7 +1623,7 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
         let err = check_unmatched(&o, &order_sync_targets(), OnUnmatched::Refuse).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "o.toml: 1 key(s) match nothing in the archive: [secrets.\"Shopify\".\"Admin API token\"].tokn: \
+            "o.toml: 1 key matches nothing in the archive: [secrets.\"Shopify\".\"Admin API token\"].tokn: \
              authentication implementation \"Admin API token\" of system \"Shopify\" has no credential \"tokn\" \
              (did you mean `token`?)"
         );
