@@ -1436,9 +1436,7 @@ token = "${env:SHOPIFY_PROD_TOKEN}"
         // Without an overlay the message does not speak of "the overlay".
         let err = check_inputs(&inputs[..1], None).unwrap_err().to_string();
         assert!(
-            err.starts_with(
-                "1 required input needs a value and no overlay was given: credential"
-            ),
+            err.starts_with("1 required input needs a value and no overlay was given: credential"),
             "{err}"
         );
         assert!(!err.contains("the overlay"), "{err}");
