@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 use flowpack_client::FlowId;
 use serde_json::{Map, Value, json};
 
-use crate::store::request::{
-    self, CallbackChanges, FlowChanges, RunRequest, VersionQuery, WebhookChanges,
-};
+use crate::store::request::{self, CallbackChanges, FlowChanges, RunRequest, VersionQuery};
 use crate::store::{FlowRecord, Store, StoreError, VersionRecord};
 use flowpack_client::PageMeta;
 
@@ -474,7 +472,7 @@ impl Dispatcher {
                     "GET" => Ok(Response::data(s.webhooks(id)?)),
                     "POST" => {
                         s.flow_record(id)?;
-                        let c = WebhookChanges::from_body(&Self::body(req)?, false)?;
+                        let c = request::webhook_from_body(&Self::body(req)?, false)?;
                         Ok(Response::data(s.create_webhook(id, &c)?))
                     }
                     _ => not_allowed(),
@@ -486,7 +484,7 @@ impl Dispatcher {
                 match m {
                     "PUT" => {
                         s.flow_record(id)?;
-                        let c = WebhookChanges::from_body(&Self::body(req)?, true)?;
+                        let c = request::webhook_from_body(&Self::body(req)?, true)?;
                         Ok(Response::data(s.update_webhook(id, wh, &c)?))
                     }
                     "DELETE" => {

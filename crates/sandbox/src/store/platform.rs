@@ -8,7 +8,7 @@ use flowpack_client::{
 };
 use serde_json::Value;
 
-use super::request::{CallbackChanges, FlowChanges, WebhookChanges};
+use super::request::{CallbackChanges, FlowChanges, check_webhook};
 use super::{Store, StoreError};
 
 fn client_error(request: String, e: StoreError) -> ClientError {
@@ -110,9 +110,8 @@ impl Platform for Store {
         request: &WebhookRequest,
     ) -> Result<Webhook, ClientError> {
         let err = local("POST", format!("/flows/{flow}/webhooks"));
-        let changes = WebhookChanges::from(request);
-        match changes.check() {
-            Ok(()) => Store::create_webhook(self, flow, &changes).map_err(err),
+        match check_webhook(request) {
+            Ok(()) => Store::create_webhook(self, flow, request).map_err(err),
             Err(e) => Err(err(e)),
         }
     }
@@ -124,9 +123,8 @@ impl Platform for Store {
         request: &WebhookRequest,
     ) -> Result<Webhook, ClientError> {
         let err = local("PUT", format!("/flows/{flow}/webhooks/{webhook}"));
-        let changes = WebhookChanges::from(request);
-        match changes.check() {
-            Ok(()) => Store::update_webhook(self, flow, webhook, &changes).map_err(err),
+        match check_webhook(request) {
+            Ok(()) => Store::update_webhook(self, flow, webhook, request).map_err(err),
             Err(e) => Err(err(e)),
         }
     }

@@ -663,93 +663,49 @@ fn opaque_field(
     }
 }
 
-/// The body of `POST`/`PUT /flows/{flow}/webhooks[/{webhook}]`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct WebhookChanges {
-    /// Status (1 to 64 characters).
-    pub status: Option<String>,
-    /// Format (1 to 64 characters).
-    pub format: Option<String>,
-    /// Body template, or none.
-    pub body: Option<Option<String>>,
-    /// HMAC algorithm, or none.
-    pub hmac_algorithm: Option<Option<String>>,
-    /// HMAC secret key (at most 128 characters), or none.
-    pub hmac_secret_key: Option<Option<String>>,
-}
+/// The body of `POST`/`PUT /flows/{flow}/webhooks[/{webhook}]`: the client's own request type
+/// (its `Debug` never shows the secret), read from JSON by [`webhook_from_body`] and checked by
+/// [`check_webhook`] when given in process.
+pub use flowpack_client::WebhookRequest as WebhookChanges;
 
-impl std::fmt::Debug for WebhookChanges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookChanges")
-            .field("status", &self.status)
-            .field("format", &self.format)
-            .field("body", &self.body)
-            .field("hmac_algorithm", &self.hmac_algorithm)
-            .field(
-                "hmac_secret_key",
-                &self.hmac_secret_key.as_ref().map(|_| "••••"),
-            )
-            .finish()
+/// Reads a webhook body; `hmac_*` are read only when `with_hmac` (updates).
+pub fn webhook_from_body(body: &Value, with_hmac: bool) -> Result<WebhookChanges, StoreError> {
+    let root = object(body)?;
+    let mut errors = FieldErrors::new();
+    let mut c = WebhookChanges {
+        status: opaque_field(root, "status", false, MAX_OPAQUE, &mut errors).flatten(),
+        format: opaque_field(root, "format", false, MAX_OPAQUE, &mut errors).flatten(),
+        ..WebhookChanges::default()
+    };
+    c.body = match root.get("body") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.chars().count() <= MAX_WEBHOOK_BODY => Some(Some(s.clone())),
+        Some(Value::String(_)) => {
+            push(
+                &mut errors,
+                "body",
+                format!("The body field must not be longer than {MAX_WEBHOOK_BODY} characters."),
+            );
+            None
+        }
+        Some(_) => {
+            push(
+                &mut errors,
+                "body",
+                "The body field must be a string or null.",
+            );
+            None
+        }
+    };
+    if with_hmac {
+        c.hmac_algorithm = opaque_field(root, "hmac_algorithm", true, MAX_OPAQUE, &mut errors);
+        c.hmac_secret_key = opaque_field(root, "hmac_secret_key", true, MAX_SECRET, &mut errors);
     }
-}
-
-impl WebhookChanges {
-    /// Reads a webhook body; `hmac_*` are read only when `with_hmac` (updates).
-    pub fn from_body(body: &Value, with_hmac: bool) -> Result<WebhookChanges, StoreError> {
-        let root = object(body)?;
-        let mut errors = FieldErrors::new();
-        let mut c = WebhookChanges {
-            status: opaque_field(root, "status", false, MAX_OPAQUE, &mut errors).flatten(),
-            format: opaque_field(root, "format", false, MAX_OPAQUE, &mut errors).flatten(),
-            ..WebhookChanges::default()
-        };
-        c.body = match root.get("body") {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(Value::String(s)) if s.chars().count() <= MAX_WEBHOOK_BODY => {
-                Some(Some(s.clone()))
-            }
-            Some(Value::String(_)) => {
-                push(
-                    &mut errors,
-                    "body",
-                    format!(
-                        "The body field must not be longer than {MAX_WEBHOOK_BODY} characters."
-                    ),
-                );
-                None
-            }
-            Some(_) => {
-                push(
-                    &mut errors,
-                    "body",
-                    "The body field must be a string or null.",
-                );
-                None
-            }
-        };
-        if with_hmac {
-            c.hmac_algorithm = opaque_field(root, "hmac_algorithm", true, MAX_OPAQUE, &mut errors);
-            c.hmac_secret_key =
-                opaque_field(root, "hmac_secret_key", true, MAX_SECRET, &mut errors);
-        }
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(StoreError::validation(errors))
-        }
-    }
-}
-
-impl From<&flowpack_client::WebhookRequest> for WebhookChanges {
-    fn from(r: &flowpack_client::WebhookRequest) -> WebhookChanges {
-        WebhookChanges {
-            status: r.status.clone(),
-            format: r.format.clone(),
-            body: r.body.clone(),
-            hmac_algorithm: r.hmac_algorithm.clone(),
-            hmac_secret_key: r.hmac_secret_key.clone(),
-        }
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(StoreError::validation(errors))
     }
 }
 
@@ -794,33 +750,31 @@ impl CallbackChanges {
     }
 }
 
-impl WebhookChanges {
-    /// Checks values given in process (the same rules as bodies).
-    pub fn check(&self) -> Result<(), StoreError> {
-        let mut errors = FieldErrors::new();
-        for (field, v, max) in [
-            ("status", self.status.as_ref(), MAX_OPAQUE),
-            ("format", self.format.as_ref(), MAX_OPAQUE),
-            (
-                "hmac_algorithm",
-                self.hmac_algorithm.as_ref().and_then(Option::as_ref),
-                MAX_OPAQUE,
-            ),
-            (
-                "hmac_secret_key",
-                self.hmac_secret_key.as_ref().and_then(Option::as_ref),
-                MAX_SECRET,
-            ),
-        ] {
-            if let Some(v) = v {
-                opaque(field, v, max, &mut errors);
-            }
+/// Checks webhook values given in process (the same rules as bodies).
+pub fn check_webhook(c: &WebhookChanges) -> Result<(), StoreError> {
+    let mut errors = FieldErrors::new();
+    for (field, v, max) in [
+        ("status", c.status.as_ref(), MAX_OPAQUE),
+        ("format", c.format.as_ref(), MAX_OPAQUE),
+        (
+            "hmac_algorithm",
+            c.hmac_algorithm.as_ref().and_then(Option::as_ref),
+            MAX_OPAQUE,
+        ),
+        (
+            "hmac_secret_key",
+            c.hmac_secret_key.as_ref().and_then(Option::as_ref),
+            MAX_SECRET,
+        ),
+    ] {
+        if let Some(v) = v {
+            opaque(field, v, max, &mut errors);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::validation(errors))
-        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::validation(errors))
     }
 }
 
