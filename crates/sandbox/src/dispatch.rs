@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use flowpack_client::FlowId;
 use serde_json::{Map, Value, json};
 
-use crate::store::request::{self, CallbackChanges, FlowChanges, RunRequest, VersionQuery};
+use crate::store::request::{self, FlowChanges, RunRequest, VersionQuery};
 use crate::store::{FlowRecord, Store, StoreError, VersionRecord};
 use flowpack_client::PageMeta;
 
@@ -444,7 +444,7 @@ impl Dispatcher {
                     "GET" => Ok(Response::data(s.callbacks(id)?)),
                     "POST" => {
                         s.flow_record(id)?;
-                        let c = CallbackChanges::from_body(&Self::body(req)?)?;
+                        let c = request::callback_from_body(&Self::body(req)?)?;
                         Ok(Response::data(s.create_callback(id, &c)?))
                     }
                     _ => not_allowed(),
@@ -456,7 +456,7 @@ impl Dispatcher {
                 match m {
                     "PUT" => {
                         s.flow_record(id)?;
-                        let c = CallbackChanges::from_body(&Self::body(req)?)?;
+                        let c = request::callback_from_body(&Self::body(req)?)?;
                         Ok(Response::data(s.update_callback(id, cb, &c)?))
                     }
                     "DELETE" => {

@@ -8,7 +8,7 @@ use flowpack_client::{
 };
 use serde_json::Value;
 
-use super::request::{CallbackChanges, FlowChanges, check_webhook};
+use super::request::{FlowChanges, check_callback, check_webhook};
 use super::{Store, StoreError};
 
 fn client_error(request: String, e: StoreError) -> ClientError {
@@ -145,12 +145,8 @@ impl Platform for Store {
         request: &CallbackRequest,
     ) -> Result<Callback, ClientError> {
         let err = local("POST", format!("/flows/{flow}/callbacks"));
-        let changes = CallbackChanges {
-            status: request.status.clone(),
-            format: request.format.clone(),
-        };
-        match changes.check() {
-            Ok(()) => Store::create_callback(self, flow, &changes).map_err(err),
+        match check_callback(request) {
+            Ok(()) => Store::create_callback(self, flow, request).map_err(err),
             Err(e) => Err(err(e)),
         }
     }
@@ -162,12 +158,8 @@ impl Platform for Store {
         request: &CallbackRequest,
     ) -> Result<Callback, ClientError> {
         let err = local("PUT", format!("/flows/{flow}/callbacks/{callback}"));
-        let changes = CallbackChanges {
-            status: request.status.clone(),
-            format: request.format.clone(),
-        };
-        match changes.check() {
-            Ok(()) => Store::update_callback(self, flow, callback, &changes).map_err(err),
+        match check_callback(request) {
+            Ok(()) => Store::update_callback(self, flow, callback, request).map_err(err),
             Err(e) => Err(err(e)),
         }
     }

@@ -709,44 +709,38 @@ pub fn webhook_from_body(body: &Value, with_hmac: bool) -> Result<WebhookChanges
     }
 }
 
-/// The body of `POST`/`PUT /flows/{flow}/callbacks[/{callback}]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallbackChanges {
-    /// Status (1 to 64 characters).
-    pub status: Option<String>,
-    /// Format (1 to 64 characters).
-    pub format: Option<String>,
+/// The body of `POST`/`PUT /flows/{flow}/callbacks[/{callback}]`: the client's own request
+/// type, read from JSON by [`callback_from_body`] and checked by [`check_callback`] when given
+/// in process.
+pub use flowpack_client::CallbackRequest as CallbackChanges;
+
+/// Reads a callback body.
+pub fn callback_from_body(body: &Value) -> Result<CallbackChanges, StoreError> {
+    let root = object(body)?;
+    let mut errors = FieldErrors::new();
+    let c = CallbackChanges {
+        status: opaque_field(root, "status", false, MAX_OPAQUE, &mut errors).flatten(),
+        format: opaque_field(root, "format", false, MAX_OPAQUE, &mut errors).flatten(),
+    };
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(StoreError::validation(errors))
+    }
 }
 
-impl CallbackChanges {
-    /// Reads a callback body.
-    pub fn from_body(body: &Value) -> Result<CallbackChanges, StoreError> {
-        let root = object(body)?;
-        let mut errors = FieldErrors::new();
-        let c = CallbackChanges {
-            status: opaque_field(root, "status", false, MAX_OPAQUE, &mut errors).flatten(),
-            format: opaque_field(root, "format", false, MAX_OPAQUE, &mut errors).flatten(),
-        };
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(StoreError::validation(errors))
+/// Checks callback values given in process (the same rules as bodies).
+pub fn check_callback(c: &CallbackChanges) -> Result<(), StoreError> {
+    let mut errors = FieldErrors::new();
+    for (field, v) in [("status", &c.status), ("format", &c.format)] {
+        if let Some(v) = v {
+            opaque(field, v, MAX_OPAQUE, &mut errors);
         }
     }
-
-    /// Checks values given in process (the same rules as bodies).
-    pub fn check(&self) -> Result<(), StoreError> {
-        let mut errors = FieldErrors::new();
-        for (field, v) in [("status", &self.status), ("format", &self.format)] {
-            if let Some(v) = v {
-                opaque(field, v, MAX_OPAQUE, &mut errors);
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::validation(errors))
-        }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::validation(errors))
     }
 }
 
