@@ -560,43 +560,13 @@ fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to(
 
 #[test]
 fn a_layer_whose_bytes_do_not_match_its_digest_is_refused_by_verify_and_inspect() {
-    use flowpack_client::oci::{self, Descriptor, ImageManifest};
-    use sha2::{Digest, Sha256};
-
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
     let archive = std::fs::read(signed_archive(d, "a.flowpack")).unwrap();
     let mut tampered = archive.clone();
     let at = tampered.len() / 2;
     tampered[at] ^= 0x20;
-    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(&archive)));
-    let manifest = serde_json::to_vec(&ImageManifest::for_archive(
-        Descriptor {
-            media_type: oci::LAYER_MEDIA_TYPE.into(),
-            digest: layer_digest.clone(),
-            size: archive.len() as u64,
-            annotations: Default::default(),
-        },
-        Default::default(),
-    ))
-    .unwrap();
-    let served_digest = layer_digest.clone();
-    let (host, _) = fake::serve(move |req| {
-        if req.line.starts_with("GET /v2/team/demo/manifests/1.2.0 ") {
-            (
-                200,
-                vec![("Content-Type".into(), oci::MANIFEST_MEDIA_TYPE.into())],
-                manifest.clone(),
-            )
-        } else if req
-            .line
-            .starts_with(&format!("GET /v2/team/demo/blobs/{served_digest} "))
-        {
-            (200, vec![], tampered.clone())
-        } else {
-            (404, vec![], b"{}".to_vec())
-        }
-    });
+    let (host, layer_digest) = fake::artifact("team/demo", "1.2.0", &archive, tampered);
     let tmp = d.join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let tmp_env = tmp.display().to_string();

@@ -253,37 +253,10 @@ fn basic_auth_registry_needs_the_credentials_and_never_shows_them() {
     assert!(!format!("{pulled:?}").contains("pa55"));
 }
 
-/// A scripted registry serving one flowpack manifest whose layer is `served` while the
-/// descriptor claims the digest and size of `claimed`.
-fn scripted_registry(claimed: &'static [u8], served: &'static [u8]) -> String {
-    let layer_digest = format!("sha256:{}", sha256_hex(claimed));
-    let manifest = ImageManifest::for_archive(
-        Descriptor {
-            media_type: oci::LAYER_MEDIA_TYPE.into(),
-            digest: layer_digest.clone(),
-            size: claimed.len() as u64,
-            annotations: BTreeMap::new(),
-        },
-        BTreeMap::new(),
-    );
-    let manifest = serde_json::to_vec(&manifest).unwrap();
-    let (host, _) = fake::serve(move |req| {
-        if req.line.starts_with("GET /v2/a/manifests/1 ") {
-            (
-                200,
-                vec![("Content-Type".into(), oci::MANIFEST_MEDIA_TYPE.into())],
-                manifest.clone(),
-            )
-        } else if req
-            .line
-            .starts_with(&format!("GET /v2/a/blobs/{layer_digest} "))
-        {
-            (200, vec![], served.to_vec())
-        } else {
-            (404, vec![], b"{}".to_vec())
-        }
-    });
-    host
+/// A scripted registry serving the artifact `a:1` whose layer is `served` while the descriptor
+/// claims the digest and size of `claimed`.
+fn scripted_registry(claimed: &[u8], served: &[u8]) -> String {
+    fake::artifact("a", "1", claimed, served.to_vec()).0
 }
 
 #[test]

@@ -83,3 +83,40 @@ pub fn serve(handler: impl Fn(&Seen) -> Reply + Send + 'static) -> (String, Arc<
     });
     (host, seen)
 }
+
+/// A scripted registry holding one flowpack artifact at `REPO:TAG`: its manifest names a layer
+/// with the digest and size of `claimed`, and the blob served for that digest is `served` (so a
+/// test can serve bytes that do not match their digest). Returns `127.0.0.1:PORT` and the
+/// layer's claimed digest.
+pub fn artifact(repo: &str, tag: &str, claimed: &[u8], served: Vec<u8>) -> (String, String) {
+    use flowpack_client::oci::{self, Descriptor, ImageManifest};
+    use sha2::{Digest, Sha256};
+
+    let layer_digest = format!("sha256:{}", hex::encode(Sha256::digest(claimed)));
+    let manifest = serde_json::to_vec(&ImageManifest::for_archive(
+        Descriptor {
+            media_type: oci::LAYER_MEDIA_TYPE.into(),
+            digest: layer_digest.clone(),
+            size: claimed.len() as u64,
+            annotations: Default::default(),
+        },
+        Default::default(),
+    ))
+    .unwrap();
+    let manifest_line = format!("GET /v2/{repo}/manifests/{tag} ");
+    let blob_line = format!("GET /v2/{repo}/blobs/{layer_digest} ");
+    let (host, _) = serve(move |req| {
+        if req.line.starts_with(&manifest_line) {
+            (
+                200,
+                vec![("Content-Type".into(), oci::MANIFEST_MEDIA_TYPE.into())],
+                manifest.clone(),
+            )
+        } else if req.line.starts_with(&blob_line) {
+            (200, vec![], served.clone())
+        } else {
+            (404, vec![], b"{}".to_vec())
+        }
+    });
+    (host, layer_digest)
+}
