@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::fixture;
+use crate::util::{SandboxProcess, fixture};
 
 const LIMIT_KIB: u64 = 256 * 1024;
 
@@ -17,6 +17,7 @@ fn run_measured(cwd: &Path, args: &[&str]) -> (i32, String, u64) {
     let err = cwd.join("err.txt");
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowpack"))
         .args(args)
+        .env("FLOWPACK_TOKEN", "memory-token")
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
@@ -65,8 +66,11 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
     let d = t.path();
     // Three 60 MiB entries of tiny numbers (1.4 MB on disk): refused by the per-document bound.
     let big = make_expansion(d, "big.flowpack", 3, 60 * 1024 * 1024);
-    // Three documents just under the bound (about 995,000 values each): accepted, one at a time.
-    let near = make_expansion(d, "near.flowpack", 3, 1_990_000);
+    // Eight documents just under the bound (about 995,000 values each): accepted, and more of
+    // them than `push` has workers, so a worker meets a second one after its first.
+    let near = make_expansion(d, "near.flowpack", 8, 1_990_000);
+    let sandbox = SandboxProcess::start(d, "memory-token", &[]);
+    let mut pushes = 0;
     for (archive, refused) in [(&big, true), (&near, false)] {
         for args in [
             vec!["inspect", archive.as_str()],
@@ -80,12 +84,11 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
                 "--insecure-skip-signatures",
             ],
             vec!["push", archive.as_str(), "--env", "local", "--dry-run"],
+            // A real push over HTTP: every flow read, prepared and imported again, 4 at a time.
+            vec!["push", archive.as_str(), "--url", sandbox.url.as_str()],
+            // Pushed again: every flow compared with the live flow's export (both held).
+            vec!["push", archive.as_str(), "--url", sandbox.url.as_str()],
         ] {
-            // push still holds every prepared document until it imports (one bound each), so
-            // only the refused archive is pushed here.
-            if !refused && args[0] == "push" {
-                continue;
-            }
             let _ = std::fs::remove_dir_all(d.join("unpacked"));
             let (code, text, peak) = run_measured(d, &args);
             eprintln!("{args:?}: exit {code}, peak {peak} KiB");
@@ -108,6 +111,28 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
                     "{args:?}: exit {code}\n{text}"
                 );
             }
+            if !refused && args.contains(&"--url") {
+                assert_eq!(code, 0, "{args:?}\n{text}");
+                pushes += 1;
+                let outcome = if pushes == 1 { "created" } else { "unchanged" };
+                assert_eq!(text.matches(outcome).count(), 8, "{text}");
+            }
         }
     }
+    // The eight documents as loose files, validated by as many threads as the machine has:
+    // the shared parse budget still lets only one near-bound document be parsed at a time.
+    let (code, text, _) = run_measured(
+        d,
+        &["unpack", &near, "-d", "loose", "--insecure-skip-signatures"],
+    );
+    assert_eq!(code, 0, "{text}");
+    let files: Vec<String> = (0..8)
+        .map(|i| format!("loose/flows/f{i}/export.json"))
+        .collect();
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, text, peak) = run_measured(d, &args);
+    eprintln!("validate of 8 files: exit {code}, peak {peak} KiB");
+    assert!((0..=1).contains(&code), "exit {code}\n{text}");
+    assert!(peak < LIMIT_KIB, "peak {peak} KiB, over {LIMIT_KIB} KiB");
 }

@@ -200,13 +200,23 @@ impl Record {
 
     /// Writes the record into `dir` atomically (as `<id>.json`).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, HistoryError> {
+        Record::write(dir, &self.id, &self.to_bytes())
+    }
+
+    /// The record as saved (pretty JSON).
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a record serialises")
+    }
+
+    /// Writes a record's bytes (from [`to_bytes`](Record::to_bytes)) atomically as
+    /// `<dir>/<id>.json`.
+    pub(crate) fn write(dir: &Path, id: &str, bytes: &[u8]) -> Result<PathBuf, HistoryError> {
         std::fs::create_dir_all(dir).map_err(|cause| HistoryError::Io {
             path: dir.display().to_string(),
             cause,
         })?;
-        let path = dir.join(format!("{}.json", self.id));
-        let bytes = serde_json::to_vec_pretty(self).expect("a record serialises");
-        write_bytes_atomic(&path, &bytes)?;
+        let path = dir.join(format!("{id}.json"));
+        write_bytes_atomic(&path, bytes)?;
         Ok(path)
     }
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub use flowpack_client::oci::is_reference;
 use flowpack_client::oci::{self, Credentials, OciError, PulledArchive, Reference};
 use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manifest};
+use flowpack_core::budget::ParseBudget;
 use flowpack_core::{Document, DocumentError};
 
 use crate::error::{Categorize, Category};
@@ -295,7 +296,8 @@ pub fn load_named<T>(
                 path: shown.clone(),
                 cause,
             })?;
-        let document = Document::from_slice(buf, &shown)?;
+        let (document, _permit) =
+            Document::parse_within(buf, &shown, &limits.document, parse_budget())?;
         return Ok(Loaded::Document(each(Input {
             origin: shown,
             bytes: keep_bytes.then(|| buf.clone()),
@@ -308,10 +310,15 @@ pub fn load_named<T>(
     archive.check_structure().map_err(named)?;
     let manifest = archive.manifest().map_err(named)?;
     let mut flows = Vec::new();
-    for item in archive.flow_documents() {
-        let (entry, document) = item.map_err(named)?;
+    let bound = archive.limits().document;
+    for entry in archive.flow_entry_paths() {
+        let bytes = archive.document_bytes(&entry).map_err(named)?;
+        let origin = entry_origin(&shown, &entry);
+        let (document, _permit) = Document::parse_within(&bytes, &origin, &bound, parse_budget())
+            .map_err(|e| named(e.into()))?;
+        drop(bytes);
         flows.push(each(Input {
-            origin: entry_origin(&shown, &entry),
+            origin,
             bytes: None,
             document,
         }));
@@ -327,6 +334,14 @@ pub fn load_named<T>(
         flows,
         settings,
     })
+}
+
+/// The parse budget shared by every document [`load`] reads, whatever thread reads it: commands
+/// that load several inputs in parallel (`validate`, `diff`) then hold at most one budget's
+/// worth of parsed documents (see [`flowpack_core::budget`]).
+fn parse_budget() -> &'static ParseBudget {
+    static BUDGET: std::sync::OnceLock<ParseBudget> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(ParseBudget::default)
 }
 
 /// The `*.json` files below `dir`, recursively, in sorted path order, leaving out files named

@@ -7,6 +7,13 @@
 //! (`--on-conflict fail`, the default) → write, up to `jobs` flows at a time, the report in
 //! archive order.
 //!
+//! Memory stays bounded whatever the archive holds: no phase keeps the flows' documents. The
+//! local check reads, prepares and drops one flow per worker; the plan reads a flow again only
+//! when the target has a flow of its name (and holds it, with the live flow's export, while it
+//! compares them); the writing phase reads it again to import it. Every read parses within one
+//! [`ParseBudget`] shared by the workers (a document near the per-document bound is worked on
+//! alone), and every re-read is checked against the SHA-256 of the manifest verified first.
+//!
 //! `unchanged` means the live flow's export equals what would be imported under the one
 //! comparison of export documents ([`flowpack_core::diff`], also behind `flowpack diff`): the
 //! archive's document is normalised once and compared with the export of each live flow of
@@ -58,15 +65,17 @@ use flowpack_client::{
     CallbackRequest, ClientError, Flow, FlowId, FlowSettingsUpdate, FlowUpdate, FlowVersion,
     ImportRequest, ListQuery, Platform, WebhookRequest, find_by_name, list_all,
 };
-use flowpack_core::Document;
 use flowpack_core::archive::{
-    Archive, ArchiveError, FlowSettings, Input, InputKind, Limits, PackageKind, TrustPolicy,
+    Archive, ArchiveError, FlowRecord, FlowSettings, Input, InputKind, Limits, PackageKind,
+    TrustPolicy,
 };
-use flowpack_core::diff::{Change, Normalised, changes, normalise};
+use flowpack_core::budget::{ParseBudget, Permit};
+use flowpack_core::diff::{Change, changes, normalise_owned};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
+use flowpack_core::{Document, DocumentBound, DocumentError};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -427,18 +436,173 @@ pub fn idempotency_key(
     hex::encode(h.finalize())
 }
 
+/// A flow chosen for the push: what the later phases need without holding its document.
 struct Candidate {
-    path: String,
+    record: FlowRecord,
     name: String,
-    document: Value,
-    normalised: Normalised,
     deployed_iteration: Option<i64>,
+}
+
+impl Candidate {
+    fn path(&self) -> &str {
+        &self.record.path
+    }
 }
 
 /// The live flow a plan compared with (unchanged, replace).
 struct LiveFlow {
     flow: Flow,
-    document: Value,
+}
+
+/// The archive, shared by the workers that read its flows again, and the parse budget they
+/// share (see [`flowpack_core::budget`]).
+struct Source {
+    archive: Mutex<Archive>,
+    origin: String,
+    budget: ParseBudget,
+}
+
+/// What the local check found for one flow of the archive: its name, and for a chosen flow
+/// either its deployed iteration and overlay report or why it cannot be pushed.
+struct Checked {
+    name: String,
+    chosen: Option<Result<Ready, String>>,
+}
+
+/// A chosen flow that passed the local check: its deployed iteration and overlay report.
+struct Ready {
+    deployed_iteration: Option<i64>,
+    overlay: Option<OverlayReport>,
+}
+
+/// One flow as it would be imported, with the share of the parse budget it holds.
+struct Prepared<'s> {
+    document: Document,
+    permit: Permit<'s>,
+}
+
+impl Source {
+    /// Reads `record`'s document again (its SHA-256 checked against the verified manifest) and
+    /// parses it within the budget.
+    fn read(&self, record: &FlowRecord) -> Result<(Document, Permit<'_>), ArchiveError> {
+        self.read_charged(record, 1)
+    }
+
+    /// The per-document bound documents are read under.
+    fn bound(&self) -> DocumentBound {
+        self.archive.lock().expect("no panic").limits().document
+    }
+
+    /// [`read`](Source::read), charging the budget `copies` times the document's cost: for a
+    /// step that holds that many documents of its size at once (the plan holds the live
+    /// flow's export beside the archive's document).
+    fn read_charged(
+        &self,
+        record: &FlowRecord,
+        copies: u64,
+    ) -> Result<(Document, Permit<'_>), ArchiveError> {
+        let (bytes, bound) = {
+            let mut archive = self.archive.lock().expect("no panic");
+            (archive.flow_bytes(record)?, archive.limits().document)
+        };
+        let origin = entry_origin(&self.origin, &record.path);
+        let cost = bound
+            .measure(&bytes)
+            .map_err(|reason| DocumentError::Bound {
+                path: origin.clone(),
+                reason,
+            })?;
+        let permit = self.budget.acquire(cost.saturating_mul(copies));
+        Ok((
+            Document::from_slice_bounded(&bytes, &origin, &bound)?,
+            permit,
+        ))
+    }
+
+    /// `record`'s document as it would be imported: migrated to the target's export format
+    /// (refused when the migration would lose something) and the overlay applied.
+    fn prepare(
+        &self,
+        opts: &PushOptions,
+        record: &FlowRecord,
+        name: &str,
+        copies: u64,
+    ) -> Result<Prepared<'_>, String> {
+        let (doc, permit) = self
+            .read_charged(record, copies)
+            .map_err(|e| e.to_string())?;
+        prepare_document(opts, doc, record, name, &self.origin)
+            .map(|(document, _overlay)| Prepared { document, permit })
+    }
+}
+
+/// Migrates `doc` to the target's export format and applies the overlay.
+fn prepare_document(
+    opts: &PushOptions,
+    mut doc: Document,
+    record: &FlowRecord,
+    name: &str,
+    origin: &str,
+) -> Result<(Document, Option<OverlayReport>), String> {
+    // A migration that would lose something refuses the push before any request, naming the
+    // flow and what would be lost.
+    if doc.format_version().number() != opts.export_format {
+        let mut mopts = MigrateOptions::new(Target::Version(u64::from(opts.export_format)));
+        mopts.origin = entry_origin(origin, &record.path);
+        doc = migrate(doc, &mopts).map_err(|e| e.to_string())?.document;
+        // Send what the platform itself would have exported: no stamp.
+        doc.unstamp_format_version();
+    }
+    let overlay = opts
+        .overlay
+        .as_ref()
+        .map(|o| overlay::apply(&mut doc, name, o));
+    Ok((doc, overlay))
+}
+
+/// The local check of one flow of the archive (run in parallel, before any request).
+fn check_flow(
+    source: &Source,
+    opts: &PushOptions,
+    record: &FlowRecord,
+    settings: &BTreeMap<String, FlowSettings>,
+    targets: &Mutex<overlay::Targets>,
+) -> Result<Checked, PushError> {
+    let (doc, _permit) = source.read(record)?;
+    let name = doc
+        .flow()
+        .and_then(|f| f.name())
+        .unwrap_or(record.name.as_str())
+        .to_string();
+    {
+        // What the overlay's keys may name: every flow of the archive (chosen or not), as packed.
+        let mut targets = targets.lock().expect("no panic");
+        targets.add(&doc);
+        if let Some(s) = settings.get(&record.path) {
+            targets.add_settings(&name, s);
+        }
+    }
+    if !opts.flows.matches(&name) {
+        return Ok(Checked { name, chosen: None });
+    }
+    let chosen =
+        prepare_document(opts, doc, record, &name, &source.origin).and_then(|(doc, overlay)| {
+            let deployed_iteration = doc.flow().and_then(|f| {
+                f.versions()
+                    .find(|v| v.status() == Some(VersionStatus::Deployed))
+                    .and_then(|v| v.iteration())
+            });
+            normalise_owned(doc, &entry_origin(&source.origin, &record.path))
+                .map_err(|e| e.to_string())?;
+            Ok(Ready {
+                deployed_iteration,
+                overlay,
+            })
+        });
+    Ok(Checked {
+        name,
+        chosen: Some(chosen),
+    })
 }
 
 /// The one warning of a push about optional inputs the overlay does not supply (`None` when
@@ -518,68 +682,41 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         history: None,
     };
 
-    // Everything local first: the flows chosen, formats, overlay, inputs.
+    // Everything local first: the flows chosen, formats, overlay, inputs. No parsed document
+    // is kept: each worker reads, parses (within the shared parse budget), checks and drops
+    // one flow at a time, and later phases read a flow again when they need its content.
+    let source = Source {
+        archive: Mutex::new(archive),
+        origin: origin.clone(),
+        budget: ParseBudget::default(),
+    };
+    let targets = Mutex::new(overlay::Targets::new());
+    let checked = parallel(&manifest.flows, opts.jobs, |_, record| {
+        check_flow(&source, opts, record, &settings, &targets)
+    });
     let mut candidates = Vec::new();
     let mut format_errors = Vec::new();
     let mut all_names = Vec::new();
-    // What the overlay's keys may name: every flow of the archive (chosen or not), as packed.
-    let mut targets = overlay::Targets::new();
-    for item in archive.flows()? {
-        let (record, mut doc) = item?;
-        let name = doc
-            .flow()
-            .and_then(|f| f.name())
-            .unwrap_or(record.name.as_str())
-            .to_string();
-        targets.add(&doc);
-        if let Some(s) = settings.get(&record.path) {
-            targets.add_settings(&name, s);
-        }
+    for (record, result) in manifest.flows.iter().zip(checked) {
+        let Checked { name, chosen } = result?;
         all_names.push(name.clone());
-        if !opts.flows.matches(&name) {
-            continue;
-        }
-        let entry = entry_origin(&origin, &record.path);
-        // Migrate to the target's export format; a migration that would lose
-        // something refuses the push before any request, naming the flow and what would be lost.
-        if doc.format_version().number() != opts.export_format {
-            let mut mopts = MigrateOptions::new(Target::Version(u64::from(opts.export_format)));
-            mopts.origin = entry.clone();
-            match migrate(doc, &mopts) {
-                Ok(migrated) => {
-                    doc = migrated.document;
-                    // Send what the platform itself would have exported: no stamp.
-                    doc.unstamp_format_version();
-                }
-                Err(e) => {
-                    format_errors.push(format!("flow {name:?}: {e}"));
-                    continue;
-                }
+        match chosen {
+            None => {}
+            Some(Err(e)) => format_errors.push(format!("flow {name:?}: {e}")),
+            Some(Ok(Ready {
+                deployed_iteration,
+                overlay,
+            })) => {
+                report.overlay.extend(overlay);
+                candidates.push(Candidate {
+                    record: record.clone(),
+                    name,
+                    deployed_iteration,
+                });
             }
         }
-        if let Some(o) = &opts.overlay {
-            report.overlay.push(overlay::apply(&mut doc, &name, o));
-        }
-        let deployed_iteration = doc.flow().and_then(|f| {
-            f.versions()
-                .find(|v| v.status() == Some(VersionStatus::Deployed))
-                .and_then(|v| v.iteration())
-        });
-        let normalised = match normalise(&doc, &entry) {
-            Ok(n) => n,
-            Err(e) => {
-                format_errors.push(format!("flow {name:?}: {e}"));
-                continue;
-            }
-        };
-        candidates.push(Candidate {
-            path: record.path,
-            name,
-            document: doc.into_value(),
-            normalised,
-            deployed_iteration,
-        });
     }
+    let targets = targets.into_inner().expect("no panic");
     let unmatched = opts.flows.unmatched(all_names.iter().map(String::as_str));
     if !unmatched.is_empty() {
         let known: Vec<String> = all_names.iter().map(|n| format!("{n:?}")).collect();
@@ -635,6 +772,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     let planned = parallel(&candidates, opts.jobs, |_, c| {
         plan_one(
             platform,
+            &source,
             c,
             by_name.get(c.name.as_str()).map_or(&[][..], Vec::as_slice),
             opts,
@@ -678,6 +816,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         existing_ids,
         recorder: Recorder::new(opts.history.clone(), &origin, &opts.now),
         warnings: Mutex::new(Vec::new()),
+        source: &source,
     };
     let work: Vec<(&Candidate, &FlowReport, &Option<LiveFlow>)> = candidates
         .iter()
@@ -685,10 +824,16 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .zip(lives.iter())
         .map(|((c, f), l)| (c, f, l))
         .collect();
-    let done = parallel(&work, opts.jobs, |_, (c, f, live)| {
-        let mut f = (*f).clone();
-        let unauthenticated = execute(&ctx, c, &mut f, live.as_ref());
-        (f, unauthenticated)
+    let done = std::thread::scope(|s| {
+        s.spawn(|| ctx.recorder.saver());
+        let done = parallel(&work, opts.jobs, |_, (c, f, live)| {
+            let mut f = (*f).clone();
+            let unauthenticated = execute(&ctx, c, &mut f, live.as_ref());
+            (f, unauthenticated)
+        });
+        // The saver writes the finished record, then the scope ends.
+        ctx.recorder.finish();
+        done
     });
     let mut unauthenticated = None;
     report.flows = done
@@ -700,7 +845,6 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
             f
         })
         .collect();
-    ctx.recorder.finish();
     report
         .warnings
         .extend(ctx.warnings.into_inner().expect("no panic"));
@@ -744,16 +888,18 @@ fn parallel<T: Sync, R: Send>(
         .collect()
 }
 
-/// Plans one flow against the live flows of its name.
+/// Plans one flow against the live flows of its name: the archive's document is read and
+/// prepared again only when live flows of its name exist, and held only while they are compared.
 fn plan_one(
     platform: &dyn Platform,
+    source: &Source,
     c: &Candidate,
     matches: &[&Flow],
     opts: &PushOptions,
 ) -> Result<(FlowReport, Option<LiveFlow>), ClientError> {
     let mut report = FlowReport {
         name: c.name.clone(),
-        path: c.path.clone(),
+        path: c.path().to_string(),
         plan: Plan::Create,
         outcome: Outcome::Planned,
         existing_id: None,
@@ -765,18 +911,36 @@ fn plan_one(
         restored: None,
         error: None,
     };
-    let mut first: Option<(Flow, Value, Vec<Change>)> = None;
-    for flow in matches {
-        let document = platform.export_flow(flow.id)?;
-        let shown = format!("flow {} ({:?}) of the target", flow.id, flow.name);
-        let live = Document::from_value(document.clone(), &shown)
+    if matches.is_empty() {
+        return Ok((report, None));
+    }
+    // Charged twice: the live flow's export is held beside it while they are compared.
+    let prepared = source.prepare(opts, &c.record, &c.name, 2).and_then(|p| {
+        normalise_owned(p.document, &entry_origin(&source.origin, c.path()))
+            .map(|n| (n, p.permit))
             .map_err(|e| e.to_string())
-            .and_then(|d| normalise(&d, &shown).map_err(|e| e.to_string()))
+    });
+    let (normalised, _permit) = match prepared {
+        Ok(n) => n,
+        Err(e) => {
+            report.outcome = Outcome::Failed;
+            report.error = Some(e);
+            return Ok((report, None));
+        }
+    };
+    let mut first: Option<(Flow, Vec<Change>)> = None;
+    for flow in matches {
+        let document = platform.export_flow_bytes(flow.id)?;
+        let shown = format!("flow {} ({:?}) of the target", flow.id, flow.name);
+        // Under the same per-document bound as the archive's documents.
+        let live = Document::from_slice_bounded(&document, &shown, &source.bound())
+            .map_err(|e| e.to_string())
+            .and_then(|d| normalise_owned(d, &shown).map_err(|e| e.to_string()))
             .map_err(|message| ClientError::Decode {
                 request: format!("POST /api/v1/flows/export (flow {})", flow.id),
                 message,
             })?;
-        let found = changes(&live, &c.normalised);
+        let found = changes(&live, &normalised);
         if found.is_empty() {
             report.plan = Plan::Unchanged;
             report.existing_id = Some(flow.id);
@@ -784,15 +948,14 @@ fn plan_one(
                 report,
                 Some(LiveFlow {
                     flow: (*flow).clone(),
-                    document,
                 }),
             ));
         }
         if first.is_none() {
-            first = Some(((*flow).clone(), document, found));
+            first = Some(((*flow).clone(), found));
         }
     }
-    let Some((flow, document, found)) = first else {
+    let Some((flow, found)) = first else {
         return Ok((report, None));
     };
     report.existing_id = Some(flow.id);
@@ -813,7 +976,7 @@ fn plan_one(
         ));
         return Ok((report, None));
     }
-    Ok((report, Some(LiveFlow { flow, document })))
+    Ok((report, Some(LiveFlow { flow })))
 }
 
 /// What the writing phase shares.
@@ -829,18 +992,22 @@ struct Ctx<'a> {
     existing_ids: BTreeSet<FlowId>,
     recorder: Recorder,
     warnings: Mutex<Vec<String>>,
+    /// The archive, read again for each flow imported.
+    source: &'a Source,
 }
 
 /// The push's history record, created (and saved) before the first write and saved again after
-/// each step. Saves do not hold up the other flows: one thread saves at a time, and a step
-/// finished while a save is running is written by that thread's next save (each save writes
-/// the newest state, atomically).
+/// each step. Saves do not hold up the flows: the workers change the record in memory and wake
+/// one saver thread ([`Recorder::saver`]), which writes the newest state (serialised under the
+/// lock, written outside it, atomically) until [`Recorder::finish`] has been saved. Steps that
+/// finish during a save are written by the next one, so the file trails the work by at most one
+/// save; a record is never copied whole.
 struct Recorder {
     target: Option<HistoryTarget>,
     archive: String,
     now: String,
     state: Mutex<RecorderState>,
-    saving: std::sync::atomic::AtomicBool,
+    changed: std::sync::Condvar,
 }
 
 #[derive(Default)]
@@ -849,6 +1016,7 @@ struct RecorderState {
     path: Option<PathBuf>,
     error: Option<String>,
     dirty: bool,
+    finished: bool,
 }
 
 impl Recorder {
@@ -858,60 +1026,60 @@ impl Recorder {
             archive: archive.to_string(),
             now: now.to_string(),
             state: Mutex::new(RecorderState::default()),
-            saving: std::sync::atomic::AtomicBool::new(false),
+            changed: std::sync::Condvar::new(),
         }
     }
 
-    /// Applies `f` to the record (created and saved on first use) and saves it. An error
-    /// creating the record stops the write it was to precede.
+    /// Applies `f` to the record (created and saved on first use, by the calling thread: no
+    /// write happens before the record exists) and marks it for the saver. An error creating
+    /// the record stops the write it was to precede.
     fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<Option<R>, String> {
         let Some(target) = &self.target else {
             return Ok(None);
         };
-        let r = {
-            let mut state = self.state.lock().expect("no panic");
-            if state.record.is_none() {
-                let mut record = Record::new(target, Kind::Push, &self.now)
-                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-                record.archive = Some(self.archive.clone());
-                let path = record
-                    .save(&target.dir)
-                    .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-                state.path = Some(path);
-                state.record = Some(record);
-            }
-            let r = f(state.record.as_mut().expect("created above"));
-            state.dirty = true;
-            r
-        };
-        self.flush(target);
+        let mut state = self.state.lock().expect("no panic");
+        if state.record.is_none() {
+            let mut record = Record::new(target, Kind::Push, &self.now)
+                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+            record.archive = Some(self.archive.clone());
+            let path = record
+                .save(&target.dir)
+                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+            state.path = Some(path);
+            state.record = Some(record);
+        }
+        let r = f(state.record.as_mut().expect("created above"));
+        state.dirty = true;
+        drop(state);
+        self.changed.notify_one();
         Ok(Some(r))
     }
 
-    /// Saves the newest state unless another thread is saving (it saves again when done).
-    fn flush(&self, target: &HistoryTarget) {
+    /// The saver: writes the record each time it changed, until it is finished and saved. Run
+    /// on its own thread for the writing phase; returns at once without a history target.
+    fn saver(&self) {
+        let Some(target) = &self.target else { return };
+        let mut state = self.state.lock().expect("no panic");
         loop {
-            if self.saving.swap(true, Ordering::AcqRel) {
+            while !state.dirty && !state.finished {
+                state = self.changed.wait(state).expect("no panic");
+            }
+            if !state.dirty {
                 return;
             }
-            let record = {
-                let mut state = self.state.lock().expect("no panic");
-                if !state.dirty {
-                    self.saving.store(false, Ordering::Release);
-                    return;
-                }
-                state.dirty = false;
-                state.record.clone()
+            state.dirty = false;
+            let Some(record) = &state.record else {
+                continue;
             };
-            if let Some(record) = record
-                && let Err(e) = record.save(&target.dir)
-            {
-                let mut state = self.state.lock().expect("no panic");
+            let (id, bytes) = (record.id.clone(), record.to_bytes());
+            drop(state);
+            let saved = Record::write(&target.dir, &id, &bytes);
+            state = self.state.lock().expect("no panic");
+            if let Err(e) = saved {
                 state
                     .error
                     .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
             }
-            self.saving.store(false, Ordering::Release);
         }
     }
 
@@ -940,12 +1108,17 @@ impl Recorder {
         });
     }
 
-    /// Marks the record complete (when there is one); every flow is done, so this save is
-    /// the last.
+    /// Marks the record complete (when there is one) and lets the saver stop after saving it;
+    /// every flow is done, so this save is the last.
     fn finish(&self) {
-        if self.state.lock().expect("no panic").record.is_some() {
-            let _ = self.update(|r| r.complete = true);
+        let mut state = self.state.lock().expect("no panic");
+        if let Some(record) = state.record.as_mut() {
+            record.complete = true;
+            state.dirty = true;
         }
+        state.finished = true;
+        drop(state);
+        self.changed.notify_all();
     }
 
     fn error(&self) -> Option<String> {
@@ -963,6 +1136,8 @@ enum StepError {
     Client(ClientError),
     History(String),
     Restore(String),
+    /// The archive's flow could not be read again (changed on disk since it was verified).
+    Local(String),
 }
 
 impl From<ClientError> for StepError {
@@ -975,7 +1150,7 @@ impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StepError::Client(e) => e.fmt(f),
-            StepError::History(e) | StepError::Restore(e) => f.write_str(e),
+            StepError::History(e) | StepError::Restore(e) | StepError::Local(e) => f.write_str(e),
         }
     }
 }
@@ -1026,12 +1201,10 @@ fn execute(
 /// Imports a flow as new (`create`, `duplicate`), then deploys and enables it as asked.
 fn create(ctx: &Ctx<'_>, c: &Candidate, f: &mut FlowReport) -> Result<(), StepError> {
     ctx.recorder.begin().map_err(StepError::History)?;
-    let flow = import_one(
-        ctx.platform,
-        &import_request(ctx, c),
-        &c.name,
-        &ctx.existing_ids,
-    )?;
+    let flow = {
+        let (request, _permit) = import_request(ctx, c)?;
+        import_one(ctx.platform, &request, &c.name, &ctx.existing_ids)?
+    };
     f.id = Some(flow.id);
     ctx.recorder
         .add(Entry::Created {
@@ -1056,7 +1229,7 @@ fn create(ctx: &Ctx<'_>, c: &Candidate, f: &mut FlowReport) -> Result<(), StepEr
         ctx.platform,
         flow.id,
         &c.name,
-        ctx.settings.get(&c.path),
+        ctx.settings.get(c.path()),
         ctx.opts.overlay.as_ref(),
         &ctx.source_url,
         &ctx.opts.restore,
@@ -1126,7 +1299,11 @@ fn replace(
     let p = ctx.platform;
     let opts = ctx.opts;
     let old = &live.flow;
-    // Reads first: a failure here writes nothing.
+    // Reads first: a failure here writes nothing. The old flow's export is read now (not kept
+    // from the plan) for the history record: what rollback re-imports is the flow as it was
+    // at the cut-over.
+    let (request, _permit) = import_request(ctx, c)?;
+    let old_document = p.export_flow(old.id)?;
     let old_versions = versions_of(p, old)?;
     let old_deployed = old_versions
         .iter()
@@ -1142,7 +1319,7 @@ fn replace(
             old_id: old.id,
             old_enabled_at: old.enabled_at.clone(),
             old_deployed_iteration: old_deployed,
-            old_document: live.document.clone(),
+            old_document,
             old_webhooks: webhooks.clone(),
             old_callbacks: callbacks.clone(),
             new_id: None,
@@ -1155,7 +1332,7 @@ fn replace(
         .map_err(StepError::History)?;
 
     // 1. The new flow, disabled.
-    let new = match import_one(p, &import_request(ctx, c), &c.name, &ctx.existing_ids) {
+    let new = match import_one(p, &request, &c.name, &ctx.existing_ids) {
         Ok(new) => new,
         Err(e) => {
             f.error = Some(format!(
@@ -1177,7 +1354,7 @@ fn replace(
 
     // 2. Deploy, 3. webhooks and callbacks: from the archive's flow.json when it has one, else
     // the old flow's; never both, and none with --no-webhooks.
-    let from_archive = ctx.settings.get(&c.path);
+    let from_archive = ctx.settings.get(c.path());
     let (webhooks, callbacks) = if opts.restore.no_webhooks || from_archive.is_some() {
         (Vec::new(), Vec::new())
     } else {
@@ -1341,17 +1518,26 @@ fn replace(
     Ok(())
 }
 
-fn import_request(ctx: &Ctx<'_>, c: &Candidate) -> ImportRequest {
-    ImportRequest {
-        document: c.document.clone(),
-        as_marketplace: ctx.as_marketplace,
-        idempotency_key: Some(idempotency_key(
-            &ctx.manifest_sha256,
-            &c.path,
-            &ctx.opts.now,
-            &c.document,
-        )),
-    }
+/// The import of `c`: its document read and prepared again, with the share of the parse budget
+/// it holds until the request is dropped.
+fn import_request<'s>(
+    ctx: &Ctx<'s>,
+    c: &Candidate,
+) -> Result<(ImportRequest, Permit<'s>), StepError> {
+    let prepared = ctx
+        .source
+        .prepare(ctx.opts, &c.record, &c.name, 1)
+        .map_err(StepError::Local)?;
+    let document = prepared.document.into_value();
+    let key = idempotency_key(&ctx.manifest_sha256, c.path(), &ctx.opts.now, &document);
+    Ok((
+        ImportRequest {
+            document,
+            as_marketplace: ctx.as_marketplace,
+            idempotency_key: Some(key),
+        },
+        prepared.permit,
+    ))
 }
 
 /// A flow's versions: from the flow when it came with them, else listed.
@@ -1810,21 +1996,28 @@ mod tests {
         let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
         let recorder = Recorder::new(Some(target.clone()), "a.flowpack", "2026-01-01T00:00:00Z");
         std::thread::scope(|s| {
-            for t in 0..4u64 {
-                let recorder = &recorder;
-                s.spawn(move || {
-                    for i in 0..50u64 {
-                        recorder
-                            .add(Entry::Created {
-                                id: t * 100 + i,
-                                name: format!("F{t}-{i}"),
-                            })
-                            .unwrap();
-                    }
-                });
+            s.spawn(|| recorder.saver());
+            let workers: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let recorder = &recorder;
+                    s.spawn(move || {
+                        for i in 0..50u64 {
+                            recorder
+                                .add(Entry::Created {
+                                    id: t * 100 + i,
+                                    name: format!("F{t}-{i}"),
+                                })
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
             }
+            // The saver writes the finished record, then returns (else the scope would hang).
+            recorder.finish();
         });
-        recorder.finish();
         assert_eq!(recorder.error(), None);
         let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();
         assert!(record.complete);

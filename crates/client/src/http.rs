@@ -30,7 +30,7 @@ use ureq::http;
 use crate::{
     Callback, CallbackId, CallbackRequest, ClientError, Flow, FlowId, FlowSettings,
     FlowSettingsUpdate, FlowUpdate, FlowVersion, ImportEncoding, ImportRequest, ListQuery, Page,
-    PageMeta, Platform, VersionId, Webhook, WebhookId, WebhookRequest, import_body,
+    PageMeta, Platform, VersionId, Webhook, WebhookId, WebhookRequest, import_body_bytes,
 };
 
 /// What the API key prints as.
@@ -597,11 +597,16 @@ impl Platform for HttpPlatform {
     }
 
     fn export_flow(&self, id: FlowId) -> Result<Value, ClientError> {
-        self.send_json(
-            http::Method::POST,
-            format!("{}/flows/export", self.api),
-            &serde_json::json!({ "flow_id": id }),
-        )
+        // Parsed from the payload's own bytes: decoding `{"data": …}` into a value and then
+        // into the document would build a large document twice.
+        let bytes = self.export_flow_bytes(id)?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            request: format!(
+                "POST {}",
+                crate::redacted(&format!("{}/flows/export", self.api))
+            ),
+            message: format!("not JSON: {e}"),
+        })
     }
 
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
@@ -620,7 +625,7 @@ impl Platform for HttpPlatform {
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
         let url = format!("{}/flows/import", self.api);
         let label = format!("POST {}", crate::redacted(&url));
-        let body = import_body(
+        let body = import_body_bytes(
             &request.document,
             request.as_marketplace,
             self.options.import_encoding,
@@ -628,7 +633,7 @@ impl Platform for HttpPlatform {
         let bytes = self.send(Outgoing {
             method: http::Method::POST,
             url,
-            body: Some(serde_json::to_vec(&body).expect("a JSON value serialises")),
+            body: Some(body),
             idempotency_key: request.idempotency_key.as_deref(),
             safety: if request.idempotency_key.is_some() {
                 Safety::KeyedImport

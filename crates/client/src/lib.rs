@@ -642,27 +642,74 @@ pub enum ImportEncoding {
 /// The body of `POST /api/v1/flows/import`: the export document's keys, `flow` and `metadata`
 /// JSON-encoded as strings when `encoding` says so, plus `as_marketplace: true` when asked.
 pub fn import_body(document: &Value, as_marketplace: bool, encoding: ImportEncoding) -> Value {
-    let mut body = match document {
-        Value::Object(map) => map.clone(),
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("flow".to_string(), other.clone());
-            map
+    serde_json::from_slice(&import_body_bytes(document, as_marketplace, encoding))
+        .expect("an import body is JSON")
+}
+
+/// [`import_body`] as the bytes sent, written straight from `document` (no copy of it is made:
+/// documents can be large).
+pub fn import_body_bytes(
+    document: &Value,
+    as_marketplace: bool,
+    encoding: ImportEncoding,
+) -> Vec<u8> {
+    serde_json::to_vec(&ImportBody {
+        document,
+        as_marketplace,
+        encoding,
+    })
+    .expect("a JSON value serialises")
+}
+
+/// Serialises an import body from a borrowed document (see [`import_body`]).
+struct ImportBody<'a> {
+    document: &'a Value,
+    as_marketplace: bool,
+    encoding: ImportEncoding,
+}
+
+impl ImportBody<'_> {
+    fn entry<M: serde::ser::SerializeMap>(
+        &self,
+        map: &mut M,
+        key: &str,
+        value: &Value,
+    ) -> Result<(), M::Error> {
+        if self.as_marketplace && key == "as_marketplace" {
+            return map.serialize_entry(key, &true);
         }
-    };
-    if encoding == ImportEncoding::String {
-        for key in ["metadata", "flow"] {
-            if let Some(v) = body.get_mut(key)
-                && !v.is_string()
-            {
-                *v = Value::String(serde_json::to_string(v).expect("a JSON value serialises"));
+        if self.encoding == ImportEncoding::String
+            && (key == "metadata" || key == "flow")
+            && !value.is_string()
+        {
+            let text = serde_json::to_string(value).map_err(serde::ser::Error::custom)?;
+            return map.serialize_entry(key, &text);
+        }
+        map.serialize_entry(key, value)
+    }
+}
+
+impl Serialize for ImportBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let has_flag = match self.document {
+            Value::Object(obj) => {
+                for (k, v) in obj {
+                    self.entry(&mut map, k, v)?;
+                }
+                obj.contains_key("as_marketplace")
             }
+            other => {
+                self.entry(&mut map, "flow", other)?;
+                false
+            }
+        };
+        if self.as_marketplace && !has_flag {
+            map.serialize_entry("as_marketplace", &true)?;
         }
+        map.end()
     }
-    if as_marketplace {
-        body.insert("as_marketplace".to_string(), Value::Bool(true));
-    }
-    Value::Object(body)
 }
 
 /// Every flow matching `query` (its `page` and `per_page` are ignored): pages through the list
@@ -701,6 +748,32 @@ pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, Cl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_bodies_are_written_in_document_order_without_a_copy() {
+        let doc = serde_json::json!({"metadata": {"flow_name": "A"}, "flow": {"name": "A"},
+            "systems": [], "as_marketplace": false});
+        let text = |m, e| String::from_utf8(import_body_bytes(&doc, m, e)).unwrap();
+        assert_eq!(
+            text(false, ImportEncoding::Object),
+            r#"{"metadata":{"flow_name":"A"},"flow":{"name":"A"},"systems":[],"as_marketplace":false}"#
+        );
+        // The flag replaces the document's own in place; strings for flow and metadata.
+        assert_eq!(
+            text(true, ImportEncoding::String),
+            r#"{"metadata":"{\"flow_name\":\"A\"}","flow":"{\"name\":\"A\"}","systems":[],"as_marketplace":true}"#
+        );
+        // Appended when the document has none; a non-object document is sent as `flow`.
+        let bare = serde_json::json!({"flow": "already a string"});
+        assert_eq!(
+            String::from_utf8(import_body_bytes(&bare, true, ImportEncoding::String)).unwrap(),
+            r#"{"flow":"already a string","as_marketplace":true}"#
+        );
+        assert_eq!(
+            import_body(&serde_json::json!([1]), false, ImportEncoding::Object),
+            serde_json::json!({"flow": [1]})
+        );
+    }
 
     /// A platform with none of the optional methods.
     struct Minimal;

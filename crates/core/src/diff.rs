@@ -174,7 +174,12 @@ impl Normalised {
 
 /// Normalises a document for comparison; `origin` names it in errors.
 pub fn normalise(doc: &Document, origin: &str) -> Result<Normalised, DiffError> {
-    let mut doc = doc.clone();
+    normalise_owned(doc.clone(), origin)
+}
+
+/// [`normalise`] of a document the caller no longer needs: no copy is made (for large
+/// documents, half the memory).
+pub fn normalise_owned(mut doc: Document, origin: &str) -> Result<Normalised, DiffError> {
     if doc.format_version() != FormatVersion::LATEST {
         let mut opts = MigrateOptions::new(Target::Latest);
         opts.origin = origin.to_string();

@@ -106,6 +106,12 @@ impl DocumentBound {
     /// Checks `bytes` against every bound with one pass over the bytes (no value is built); the
     /// error names the bound. Malformed JSON is left to the parser.
     pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        self.measure(bytes).map(|_| ())
+    }
+
+    /// Like [`check`](DocumentBound::check), and returns the number of JSON values counted:
+    /// the cost a [`ParseBudget`](crate::budget::ParseBudget) charges for parsing `bytes`.
+    pub fn measure(&self, bytes: &[u8]) -> Result<u64, String> {
         self.check_size(bytes.len() as u64)?;
         let (mut values, mut depth) = (0u64, 0usize);
         let (mut in_string, mut escaped, mut expect_value) = (false, false, true);
@@ -162,7 +168,7 @@ impl DocumentBound {
                 ));
             }
         }
-        Ok(())
+        Ok(values)
     }
 }
 
@@ -279,6 +285,31 @@ impl Document {
             cause,
         })?;
         Document::from_value(value, origin)
+    }
+
+    /// Parses a document like [`from_slice_bounded`](Document::from_slice_bounded), first taking
+    /// its cost (the number of JSON values, counted before any value is built) from `budget`:
+    /// the call waits while other parses hold the budget. The permit returned holds that share
+    /// until it is dropped; keep it as long as the document, or anything built from it, lives.
+    pub fn parse_within<'b>(
+        bytes: &[u8],
+        origin: &str,
+        bound: &DocumentBound,
+        budget: &'b crate::budget::ParseBudget,
+    ) -> Result<(Document, crate::budget::Permit<'b>), DocumentError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let cost = bound
+            .measure(bytes)
+            .map_err(|reason| DocumentError::Bound {
+                path: origin.to_string(),
+                reason,
+            })?;
+        let permit = budget.acquire(cost);
+        let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
+            path: origin.to_string(),
+            cause,
+        })?;
+        Ok((Document::from_value(value, origin)?, permit))
     }
 
     /// Wraps a JSON value; it must be an object with at least one of the five top-level keys.

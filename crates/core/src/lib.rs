@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod diff;
 pub mod document;
 pub mod fsutil;

@@ -586,7 +586,7 @@ impl Archive {
         let entries: Vec<Entry> = self
             .entries
             .iter()
-            .filter(|e| e.path.starts_with("flows/") && e.path.ends_with("/export.json"))
+            .filter(|e| is_flow_document(&e.path))
             .cloned()
             .collect();
         FlowDocuments {
@@ -628,6 +628,63 @@ impl Archive {
         )?))
     }
 
+    /// The bytes of the flow document `record` names, read through the limits and the
+    /// per-document size bound and checked against the SHA-256 the manifest lists, unparsed:
+    /// for callers that read a flow again after [`flows`](Archive::flows) (to hold no parsed
+    /// documents in between) and parse it themselves, e.g. within a
+    /// [`ParseBudget`](crate::budget::ParseBudget).
+    pub fn flow_bytes(&mut self, record: &FlowRecord) -> Result<Vec<u8>, ArchiveError> {
+        self.read_flow(record, &mut 0)
+    }
+
+    /// The paths of every `flows/…/export.json` entry, in archive order, whatever the manifest
+    /// says (what [`flow_documents`](Archive::flow_documents) reads).
+    pub fn flow_entry_paths(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|e| is_flow_document(&e.path))
+            .map(|e| e.path.clone())
+            .collect()
+    }
+
+    /// The bytes of the entry `path`, read through the limits and the per-document size bound,
+    /// unparsed and not checked against the manifest: for callers that parse documents
+    /// themselves (e.g. within a [`ParseBudget`](crate::budget::ParseBudget)).
+    pub fn document_bytes(&mut self, path: &str) -> Result<Vec<u8>, ArchiveError> {
+        let entry = self.entry(path).ok_or_else(|| ArchiveError::Digest {
+            archive: self.origin.clone(),
+            entry: path.to_string(),
+            reason: "no such entry".into(),
+        })?;
+        self.read_document(&entry, &mut 0)
+    }
+
+    /// The limits this archive is read under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn read_flow(&mut self, record: &FlowRecord, total: &mut u64) -> Result<Vec<u8>, ArchiveError> {
+        let origin = self.origin.clone();
+        let digest = |reason: String| ArchiveError::Digest {
+            archive: origin.clone(),
+            entry: record.path.clone(),
+            reason,
+        };
+        let entry = self
+            .entry(&record.path)
+            .ok_or_else(|| digest("listed in the manifest but missing".into()))?;
+        let bytes = self.read_document(&entry, total)?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != record.sha256 {
+            return Err(digest(format!(
+                "SHA-256 {got} does not match the manifest's {}",
+                record.sha256
+            )));
+        }
+        Ok(bytes)
+    }
+
     fn entry(&self, path: &str) -> Option<Entry> {
         self.entries.iter().find(|e| e.path == path).cloned()
     }
@@ -640,6 +697,11 @@ fn manifest_validator() -> &'static jsonschema::Validator {
             .expect("the embedded manifest schema is JSON");
         jsonschema::validator_for(&schema).expect("the embedded manifest schema compiles")
     })
+}
+
+/// Whether an entry path is a flow's export document (`flows/…/export.json`).
+fn is_flow_document(p: &str) -> bool {
+    p.starts_with("flows/") && p.ends_with("/export.json")
 }
 
 fn is_signature_path(p: &str) -> bool {
@@ -661,30 +723,10 @@ impl Iterator for VerifiedFlows<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         let record = self.records.next()?;
         Some((|| {
-            let origin = self.archive.origin.clone();
-            let entry = self
-                .archive
-                .entry(&record.path)
-                .ok_or_else(|| ArchiveError::Digest {
-                    archive: origin.clone(),
-                    entry: record.path.clone(),
-                    reason: "listed in the manifest but missing".into(),
-                })?;
-            let bytes = self.archive.read_document(&entry, &mut self.total)?;
-            let got = hex::encode(Sha256::digest(&bytes));
-            if got != record.sha256 {
-                return Err(ArchiveError::Digest {
-                    archive: origin,
-                    entry: record.path.clone(),
-                    reason: format!(
-                        "SHA-256 {got} does not match the manifest's {}",
-                        record.sha256
-                    ),
-                });
-            }
+            let bytes = self.archive.read_flow(&record, &mut self.total)?;
             let doc = Document::from_slice_bounded(
                 &bytes,
-                &format!("{origin}!{}", record.path),
+                &format!("{}!{}", self.archive.origin, record.path),
                 &self.archive.limits.document,
             )?;
             Ok((record, doc))
