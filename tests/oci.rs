@@ -548,6 +548,15 @@ fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to(
             .all(|f| f["outcome"] == "created"),
         "{v}"
     );
+    // So does the history record (not the temporary file the archive was pulled into).
+    let records: Vec<_> = std::fs::read_dir(d.join(".flowpack/history/local"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    assert_eq!(record["archive"], pinned.as_str(), "{record}");
     let o = run(
         d,
         &["push", &missing, "--env", "local", "--plain-http"],

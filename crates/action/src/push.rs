@@ -82,7 +82,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category, plural};
 use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
-use crate::input::{InputError, entry_origin, expect_archive};
+use crate::input::{InputError, entry_origin, expect_archive, rename_archive};
 
 /// How many changes of a conflict the plan carries.
 pub const PLAN_CHANGES: usize = 5;
@@ -112,6 +112,9 @@ pub enum OnConflict {
 pub struct PushOptions {
     /// The archive.
     pub archive: PathBuf,
+    /// How reports, errors and the history record name the archive (`None`: its path). An
+    /// archive pulled from a registry into a temporary file is named by its reference.
+    pub shown: Option<String>,
     /// The target.
     pub platform: Arc<dyn Platform>,
     /// Keys that must have signed it (threshold 0: no signature needed).
@@ -158,6 +161,7 @@ impl PushOptions {
     pub fn new(archive: PathBuf, platform: Arc<dyn Platform>, now: String) -> PushOptions {
         PushOptions {
             archive,
+            shown: None,
             platform,
             policy: TrustPolicy::default(),
             overlay: None,
@@ -653,9 +657,14 @@ fn input_warning(optional: &[Input], overlay_given: bool) -> Option<String> {
 
 /// Pushes an archive (see the module docs).
 pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
-    let origin = opts.archive.display().to_string();
+    let origin = opts
+        .shown
+        .clone()
+        .unwrap_or_else(|| opts.archive.display().to_string());
     expect_archive(&opts.archive)?;
-    let mut archive = Archive::open(&opts.archive, &Limits::default())?;
+    let mut archive = Archive::open(&opts.archive, &Limits::default())
+        .map_err(|e| rename_archive(e, &opts.archive, &origin))?
+        .named(&origin);
     let verified = archive.verify(&opts.policy);
     if let Some(failed) = verified.first_failure() {
         return Err(Refused::Verification {

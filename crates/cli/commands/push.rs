@@ -139,6 +139,8 @@ pub fn run(args: Args) -> Outcome {
         conn.platform.clone(),
         crate::clock::now_rfc3339(),
     );
+    // A pulled archive is named by the reference pinned to its digest, not the temporary file.
+    opts.shown = Some(source.shown.clone());
     opts.policy = policy;
     opts.overlay = overlay;
     opts.dry_run = args.dry_run;
@@ -166,13 +168,11 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
-    let mut report = push::run(&opts).map_err(|e| {
+    let report = push::run(&opts).map_err(|e| {
         let f = Failure::from(e);
         let message = format!("push to {}: {}", env.name, f.message);
         f.with_message(message)
     })?;
-    // A pulled archive is named by the reference pinned to its digest, not the temporary file.
-    report.archive = source.shown.clone();
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name),

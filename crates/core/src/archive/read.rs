@@ -659,6 +659,13 @@ impl Archive {
         self.read_document(&entry, &mut 0)
     }
 
+    /// The archive named `shown` in its reports and errors from now on (e.g. the registry
+    /// reference of an archive pulled into a temporary file).
+    pub fn named(mut self, shown: &str) -> Archive {
+        self.origin = shown.to_string();
+        self
+    }
+
     /// The limits this archive is read under.
     pub fn limits(&self) -> &Limits {
         &self.limits
