@@ -56,7 +56,7 @@ use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{
     self, OnUnmatched, OverlayError, OverlayReport, ResolvedOverlay, Targets, check_unmatched,
 };
-use flowpack_core::{Document, DocumentError, FormatVersion};
+use flowpack_core::{Document, DocumentBound, DocumentError, FormatVersion};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -64,6 +64,7 @@ use crate::env::{self, EnvError, EnvSelector, LogFn};
 use crate::error::{Categorize, Category, plural};
 use crate::input::{
     InputError, entry_origin, expect_archive, is_archive, json_files, open_archive_spec,
+    parse_budget,
 };
 
 /// The prefix of an environment side.
@@ -942,7 +943,14 @@ fn export_all(
                             error: Box::new(error),
                         })
                         .and_then(|bytes| {
-                            let document = Document::from_slice(&bytes, &origin)?;
+                            // Parsed within the shared budget: `jobs` exports at the
+                            // per-document bound are not parsed at once.
+                            let (document, _permit) = Document::parse_within(
+                                &bytes,
+                                &origin,
+                                &DocumentBound::default(),
+                                parse_budget(),
+                            )?;
                             let mut indexed = Indexed::new(origin, Source::Bytes(bytes), &document);
                             indexed.settings = live_settings(label, platform, flow)?;
                             Ok(indexed)

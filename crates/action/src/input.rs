@@ -339,7 +339,7 @@ pub fn load_named<T>(
 /// The parse budget shared by every document [`load`] reads, whatever thread reads it: commands
 /// that load several inputs in parallel (`validate`, `diff`) then hold at most one budget's
 /// worth of parsed documents (see [`flowpack_core::budget`]).
-fn parse_budget() -> &'static ParseBudget {
+pub(crate) fn parse_budget() -> &'static ParseBudget {
     static BUDGET: std::sync::OnceLock<ParseBudget> = std::sync::OnceLock::new();
     BUDGET.get_or_init(ParseBudget::default)
 }
