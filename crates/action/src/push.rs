@@ -75,7 +75,7 @@ use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
-use flowpack_core::{Document, DocumentBound, DocumentError};
+use flowpack_core::{Document, DocumentBound, DocumentError, FormatVersion};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -596,8 +596,12 @@ fn check_flow(
                     .find(|v| v.status() == Some(VersionStatus::Deployed))
                     .and_then(|v| v.iteration())
             });
-            normalise_owned(doc, &entry_origin(&source.origin, &record.path))
-                .map_err(|e| e.to_string())?;
+            // The comparison migrates to the newest format first; that is the only step of it
+            // that can fail, so it is tried here (before any request) when it will be needed.
+            if doc.format_version() != FormatVersion::LATEST {
+                normalise_owned(doc, &entry_origin(&source.origin, &record.path))
+                    .map_err(|e| e.to_string())?;
+            }
             Ok(Ready {
                 deployed_iteration,
                 overlay,
@@ -826,6 +830,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         recorder: Recorder::new(opts.history.clone(), &origin, &opts.now),
         warnings: Mutex::new(Vec::new()),
         source: &source,
+        ahead: Ahead::new(opts.jobs),
     };
     let work: Vec<(&Candidate, &FlowReport, &Option<LiveFlow>)> = candidates
         .iter()
@@ -833,11 +838,18 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .zip(lives.iter())
         .map(|((c, f), l)| (c, f, l))
         .collect();
+    let imports: Vec<(usize, &Candidate)> = work
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f, live))| Step::of(f, opts.on_conflict, live.as_ref()).imports())
+        .map(|(i, (c, _, _))| (i, *c))
+        .collect();
     let done = std::thread::scope(|s| {
         s.spawn(|| ctx.recorder.saver());
-        let done = parallel(&work, opts.jobs, |_, (c, f, live)| {
+        s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
+        let done = parallel(&work, opts.jobs, |i, (c, f, live)| {
             let mut f = (*f).clone();
-            let unauthenticated = execute(&ctx, c, &mut f, live.as_ref());
+            let unauthenticated = execute(&ctx, i, c, &mut f, live.as_ref());
             (f, unauthenticated)
         });
         // The saver writes the finished record, then the scope ends.
@@ -1003,6 +1015,112 @@ struct Ctx<'a> {
     warnings: Mutex<Vec<String>>,
     /// The archive, read again for each flow imported.
     source: &'a Source,
+    /// Imports prepared ahead of the writers.
+    ahead: Ahead<'a>,
+}
+
+/// What the writing phase does with one flow, from its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The plan already failed.
+    Fail,
+    /// Unchanged: converge its state.
+    Converge,
+    /// A conflict skipped.
+    Skip,
+    /// The cut-over.
+    Replace,
+    /// Imported as new (`create`, `duplicate`).
+    Create,
+}
+
+impl Step {
+    fn of(f: &FlowReport, on_conflict: OnConflict, live: Option<&LiveFlow>) -> Step {
+        if f.error.is_some() {
+            return Step::Fail;
+        }
+        match (f.plan, on_conflict, live) {
+            (Plan::Unchanged, _, Some(_)) => Step::Converge,
+            (Plan::Conflict, OnConflict::Skip, _) => Step::Skip,
+            (Plan::Replace, _, Some(_)) => Step::Replace,
+            _ => Step::Create,
+        }
+    }
+
+    fn imports(self) -> bool {
+        matches!(self, Step::Replace | Step::Create)
+    }
+}
+
+/// An import request ready to send, with the share of the parse budget it holds.
+type PreparedImport<'s> = Result<(ImportRequest, Permit<'s>), StepError>;
+
+/// Import requests prepared ahead of the writers by one thread ([`Ahead::prepare`]), so reading,
+/// parsing and serialising a flow overlaps the requests in flight instead of adding to each.
+/// The preparer runs at most `lookahead` flows ahead of the writers (and within the parse
+/// budget); each writer first marks its flow started, then takes the flow's prepared import
+/// before any step that could fail, so every prepared import is taken and its share freed.
+struct Ahead<'s> {
+    state: Mutex<AheadState<'s>>,
+    changed: std::sync::Condvar,
+    lookahead: usize,
+}
+
+struct AheadState<'s> {
+    ready: BTreeMap<usize, PreparedImport<'s>>,
+    /// The writers have started every flow before this index.
+    started: usize,
+}
+
+impl<'s> Ahead<'s> {
+    fn new(lookahead: usize) -> Ahead<'s> {
+        Ahead {
+            state: Mutex::new(AheadState {
+                ready: BTreeMap::new(),
+                started: 0,
+            }),
+            changed: std::sync::Condvar::new(),
+            lookahead: lookahead.max(1),
+        }
+    }
+
+    /// Prepares the imports of `items` (work index, candidate), in index order.
+    fn prepare(&self, ctx: &Ctx<'s>, items: &[(usize, &Candidate)]) {
+        for &(i, c) in items {
+            {
+                let mut state = self.state.lock().expect("no panic");
+                while i >= state.started + self.lookahead {
+                    state = self.changed.wait(state).expect("no panic");
+                }
+            }
+            let prepared = import_request(ctx, c);
+            self.state
+                .lock()
+                .expect("no panic")
+                .ready
+                .insert(i, prepared);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Marks flow `i` started: the preparer may run ahead of it.
+    fn start(&self, i: usize) {
+        let mut state = self.state.lock().expect("no panic");
+        state.started = state.started.max(i + 1);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Flow `i`'s prepared import, waiting for it.
+    fn take(&self, i: usize) -> PreparedImport<'s> {
+        let mut state = self.state.lock().expect("no panic");
+        loop {
+            if let Some(prepared) = state.ready.remove(&i) {
+                return prepared;
+            }
+            state = self.changed.wait(state).expect("no panic");
+        }
+    }
 }
 
 /// The push's history record, created (and saved) before the first write and saved again after
@@ -1167,26 +1285,33 @@ impl std::fmt::Display for StepError {
 /// Writes one flow as planned; returns an authentication failure (which stops the push).
 fn execute(
     ctx: &Ctx<'_>,
+    index: usize,
     c: &Candidate,
     f: &mut FlowReport,
     live: Option<&LiveFlow>,
 ) -> Option<ClientError> {
-    if f.error.is_some() {
-        f.outcome = Outcome::Failed;
-        return None;
-    }
-    let result = match (f.plan, ctx.opts.on_conflict, live) {
-        (Plan::Unchanged, _, Some(live)) => {
+    let step = Step::of(f, ctx.opts.on_conflict, live);
+    ctx.ahead.start(index);
+    // Taken first, whatever happens next: a prepared import left behind would keep its share
+    // of the parse budget.
+    let prepared = step.imports().then(|| ctx.ahead.take(index));
+    let result = match (step, live, prepared) {
+        (Step::Fail, _, _) => {
+            f.outcome = Outcome::Failed;
+            return None;
+        }
+        (Step::Converge, Some(live), _) => {
             f.outcome = Outcome::Unchanged;
             f.id = f.existing_id;
             converge(ctx, c, f, live)
         }
-        (Plan::Conflict, OnConflict::Skip, _) => {
+        (Step::Skip, _, _) => {
             f.outcome = Outcome::Skipped;
             Ok(())
         }
-        (Plan::Replace, _, Some(live)) => replace(ctx, c, f, live),
-        _ => create(ctx, c, f),
+        (Step::Replace, Some(live), Some(prepared)) => replace(ctx, c, f, live, prepared),
+        (_, _, Some(prepared)) => create(ctx, c, f, prepared),
+        (step, _, None) => unreachable!("{step:?} needs no import"),
     };
     match result {
         Ok(()) => None,
@@ -1208,10 +1333,15 @@ fn execute(
 }
 
 /// Imports a flow as new (`create`, `duplicate`), then deploys and enables it as asked.
-fn create(ctx: &Ctx<'_>, c: &Candidate, f: &mut FlowReport) -> Result<(), StepError> {
+fn create<'s>(
+    ctx: &Ctx<'s>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    prepared: PreparedImport<'s>,
+) -> Result<(), StepError> {
     ctx.recorder.begin().map_err(StepError::History)?;
     let flow = {
-        let (request, _permit) = import_request(ctx, c)?;
+        let (request, _permit) = prepared?;
         import_one(ctx.platform, &request, &c.name, &ctx.existing_ids)?
     };
     f.id = Some(flow.id);
@@ -1299,11 +1429,12 @@ fn converge(
 }
 
 /// The cut-over of one flow (see the module docs).
-fn replace(
-    ctx: &Ctx<'_>,
+fn replace<'s>(
+    ctx: &Ctx<'s>,
     c: &Candidate,
     f: &mut FlowReport,
     live: &LiveFlow,
+    prepared: PreparedImport<'s>,
 ) -> Result<(), StepError> {
     let p = ctx.platform;
     let opts = ctx.opts;
@@ -1311,7 +1442,7 @@ fn replace(
     // Reads first: a failure here writes nothing. The old flow's export is read now (not kept
     // from the plan) for the history record: what rollback re-imports is the flow as it was
     // at the cut-over.
-    let (request, _permit) = import_request(ctx, c)?;
+    let (request, _permit) = prepared?;
     let old_document = p.export_flow(old.id)?;
     let old_versions = versions_of(p, old)?;
     let old_deployed = old_versions

@@ -114,23 +114,45 @@ impl DocumentBound {
     pub fn measure(&self, bytes: &[u8]) -> Result<u64, String> {
         self.check_size(bytes.len() as u64)?;
         let (mut values, mut depth) = (0u64, 0usize);
-        let (mut in_string, mut escaped, mut expect_value) = (false, false, true);
-        for &b in bytes {
-            if in_string {
-                if escaped {
-                    escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    in_string = false;
-                }
-                continue;
-            }
+        let mut expect_value = true;
+        let too_many = || {
+            format!(
+                "more than the per-document bound of {} JSON values",
+                self.max_values
+            )
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
             match b {
                 b'"' => {
-                    in_string = true;
                     values += 1;
                     expect_value = false;
+                    if values > self.max_values {
+                        return Err(too_many());
+                    }
+                    // Skip the string's content: jump to the next quote or backslash (an
+                    // escape skips the byte after it), not byte by byte.
+                    loop {
+                        match bytes
+                            .get(i..)
+                            .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                        {
+                            // Unterminated: the rest is inside the string.
+                            None => {
+                                i = bytes.len();
+                                break;
+                            }
+                            Some(at) => {
+                                i += at + 1;
+                                if bytes[i - 1] == b'"' {
+                                    break;
+                                }
+                                i += 1;
+                            }
+                        }
+                    }
                 }
                 // The string before a colon was a key, not a value.
                 b':' => {
@@ -147,6 +169,9 @@ impl DocumentBound {
                             self.max_depth
                         ));
                     }
+                    if values > self.max_values {
+                        return Err(too_many());
+                    }
                 }
                 b'}' | b']' => {
                     depth = depth.saturating_sub(1);
@@ -158,14 +183,11 @@ impl DocumentBound {
                     if expect_value {
                         values += 1;
                         expect_value = false;
+                        if values > self.max_values {
+                            return Err(too_many());
+                        }
                     }
                 }
-            }
-            if values > self.max_values {
-                return Err(format!(
-                    "more than the per-document bound of {} JSON values",
-                    self.max_values
-                ));
             }
         }
         Ok(values)
@@ -883,6 +905,109 @@ mod tests {
 
     const V1: &[u8] = include_bytes!("../../../fixtures/reference/export-v1-legacy.json");
     const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+
+    /// The byte-by-byte count `measure` replaced (kept as the reference it must agree with).
+    fn measure_bytewise(bound: &DocumentBound, bytes: &[u8]) -> Result<u64, String> {
+        let (mut values, mut depth) = (0u64, 0usize);
+        let (mut in_string, mut escaped, mut expect_value) = (false, false, true);
+        for &b in bytes {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => {
+                    in_string = true;
+                    values += 1;
+                    expect_value = false;
+                }
+                b':' => {
+                    values = values.saturating_sub(1);
+                    expect_value = true;
+                }
+                b'{' | b'[' => {
+                    values += 1;
+                    depth += 1;
+                    expect_value = true;
+                    if depth > bound.max_depth {
+                        return Err("depth".into());
+                    }
+                }
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    expect_value = false;
+                }
+                b',' => expect_value = true,
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                _ => {
+                    if expect_value {
+                        values += 1;
+                        expect_value = false;
+                    }
+                }
+            }
+            if values > bound.max_values {
+                return Err("values".into());
+            }
+        }
+        Ok(values)
+    }
+
+    fn agree(bound: &DocumentBound, bytes: &[u8]) {
+        let fast = bound.measure(bytes).map_err(|e| {
+            if e.contains("levels") {
+                "depth".to_string()
+            } else {
+                "values".to_string()
+            }
+        });
+        assert_eq!(
+            fast,
+            measure_bytewise(bound, bytes),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    #[test]
+    fn measure_agrees_with_the_bytewise_count() {
+        let small = DocumentBound {
+            max_bytes: 1 << 20,
+            max_values: 7,
+            max_depth: 3,
+        };
+        for text in [
+            &br#"{"a":"x\"y","b":[1,2,"\\"],"c":{"d":null}}"#[..],
+            br#"["unterminated \"#,
+            br#"["ends in a backslash\"#,
+            br#"{"k":"v"}"#,
+            br#"[[[[1]]]]"#,
+            br#"[1,2,3,4,5,6,7]"#,
+            br#"[1,2,3,4,5,6]"#,
+            br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7}"#,
+            br#"  "\u00e9\n\t"  "#,
+            b"",
+        ] {
+            agree(&small, text);
+            agree(&DocumentBound::default(), text);
+        }
+        agree(&DocumentBound::default(), V1);
+        agree(&DocumentBound::default(), V2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn measure_agrees_on_any_bytes(bytes in proptest::collection::vec(
+            proptest::sample::select(b"{}[]:,\"\\ a1".to_vec()), 0..64)) {
+            agree(&DocumentBound { max_bytes: 1 << 20, max_values: 9, max_depth: 4 }, &bytes);
+        }
+    }
 
     #[test]
     fn detects_the_reference_documents() {

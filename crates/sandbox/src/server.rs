@@ -118,6 +118,12 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // TCP_NODELAY, as HTTP servers usually set it: a response leaves at once, never held back
+    // (Nagle's algorithm) until the client acknowledges what was sent before.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(store, options))
         .with_graceful_shutdown(shutdown)
         .await
