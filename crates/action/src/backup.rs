@@ -20,7 +20,7 @@ use flowpack_client::Platform;
 use flowpack_core::archive::{Archive, Limits, SourceInfo, TrustPolicy, verify_archive};
 use flowpack_core::sign::SigningKey;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::export::{self, ExportError, ExportOptions, ProgressFn, Selection, default_version};
 
 /// Errors of a backup; each names the file or the environment at fault.
@@ -28,7 +28,9 @@ use crate::export::{self, ExportError, ExportOptions, ProgressFn, Selection, def
 #[non_exhaustive]
 pub enum BackupError {
     /// `keep` was 0: that would delete the backup just made.
-    #[error("--keep 0 would delete every backup, the new one too; give at least 1 (or no --keep)")]
+    #[error(
+        "keeping 0 backups would delete every backup, the new one too; keep at least 1 (or keep all)"
+    )]
     KeepZero,
     /// The directory could not be created or listed.
     #[error("{path}: {error}")]
@@ -72,6 +74,14 @@ impl Categorize for BackupError {
             BackupError::KeepZero | BackupError::Dir { .. } | BackupError::Delete { .. } => {
                 Category::CouldNotRun
             }
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            BackupError::KeepZero => Some(Remedy::KeepAtLeastOne),
+            BackupError::Export(e) => e.remedy(),
+            _ => None,
         }
     }
 }

@@ -18,7 +18,7 @@ use flowpack_client::oci::{self, Credentials, OciError, PulledArchive, Reference
 use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manifest};
 use flowpack_core::{Document, DocumentError};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// The first four bytes of every zip archive (a local file header).
 const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
@@ -43,8 +43,8 @@ pub enum InputError {
     },
     /// An archive was expected; the file is JSON (an export document).
     #[error(
-        "{path}: not a flowpack archive but JSON (an export document?); pack it first: \
-         flowpack pack {path} -o {suggested} --name NAME --version VERSION"
+        "{path}: not a flowpack archive but JSON (an export document?); pack it into \
+         an archive first (e.g. {suggested})"
     )]
     DocumentNotArchive {
         /// The file.
@@ -53,10 +53,7 @@ pub enum InputError {
         suggested: String,
     },
     /// An export document was expected; the file is an archive.
-    #[error(
-        "{path}: a flowpack archive, not an export document; unpack it first: \
-         flowpack unpack {path} -d DIR"
-    )]
+    #[error("{path}: a flowpack archive, not an export document; unpack it first")]
     ArchiveNotDocument {
         /// The file.
         path: String,
@@ -81,6 +78,21 @@ impl Categorize for InputError {
             InputError::Document(e) => e.category(),
             InputError::Registry(e) => e.category(),
             _ => Category::Rejected,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            InputError::DocumentNotArchive { path, suggested } => Some(Remedy::PackDocument {
+                path: path.clone(),
+                suggested: suggested.clone(),
+            }),
+            InputError::ArchiveNotDocument { path } => {
+                Some(Remedy::UnpackArchive { path: path.clone() })
+            }
+            InputError::Archive(e) => e.remedy(),
+            InputError::Registry(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -445,11 +457,11 @@ mod tests {
         std::fs::write(&json, "\u{feff}  {\"flow\": {}}").unwrap();
         let err = expect_archive(&json).unwrap_err();
         assert!(
-            err.to_string().contains("pack it first: flowpack pack "),
+            err.to_string().contains("pack it into an archive first"),
             "{err}"
         );
         assert!(
-            err.to_string().contains("flow.flowpack --name NAME"),
+            matches!(err.remedy(), Some(Remedy::PackDocument { suggested, .. }) if suggested.ends_with("flow.flowpack")),
             "{err}"
         );
         let missing = expect_archive(&dir.path().join("none.flowpack")).unwrap_err();

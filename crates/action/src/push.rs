@@ -71,7 +71,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Categorize, Category, plural};
+use crate::error::{Categorize, Category, Remedy, plural};
 use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
 use crate::input::{InputError, entry_origin, expect_archive};
 
@@ -339,7 +339,8 @@ pub enum Refused {
     /// `--flow` patterns that match no flow of the archive.
     #[error(
         "{archive}: {} no flow of the archive (it holds {known}); nothing was written",
-        patterns.iter().map(|p| format!("--flow {p:?}")).collect::<Vec<_>>().join(", ")
+        if patterns.len() == 1 { "flow pattern " } else { "flow patterns " }.to_string()
+            + &patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
             + if patterns.len() == 1 { " matches" } else { " match" }
     )]
     UnknownFlows {
@@ -384,6 +385,14 @@ impl Categorize for PushError {
             // push could not run.
             PushError::Client(_) => Category::CouldNotRun,
             PushError::History(_) => Category::CouldNotRun,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PushError::Input(e) => e.remedy(),
+            PushError::Archive(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -654,7 +663,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .collect();
     if !conflicts.is_empty() && opts.on_conflict == OnConflict::Fail {
         report.refused = Some(format!(
-            "{} in the target with different content: {} (use --on-conflict skip|duplicate|replace)",
+            "{} in the target with different content: {} (a conflict policy is needed: skip, duplicate or replace)",
             if conflicts.len() == 1 {
                 "1 flow exists".to_string()
             } else {

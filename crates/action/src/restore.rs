@@ -19,7 +19,7 @@ use flowpack_client::{
 use flowpack_core::archive::{FlowSettings, Input, InputKind};
 use flowpack_core::overlay::{self, ResolvedOverlay};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// Errors restoring a flow's webhooks, callbacks or state; each names the flow and the step.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum RestoreError {
     /// HMAC secret keys that no overlay supplies (nothing was written).
     #[error(
         "the archive's webhooks need HMAC secret keys that no overlay supplies: {}; add them to \
-         the overlay (or skip webhooks with --no-webhooks):\n{}",
+         the overlay (or leave webhooks out):\n{}",
         .missing.iter().map(|i| format!("flow {:?} webhook {}", i.flow, i.webhook.unwrap_or_default())).collect::<Vec<_>>().join(", "),
         overlay::toml_lines(.missing)
     )]
@@ -78,6 +78,14 @@ impl Categorize for RestoreError {
             RestoreError::MissingSecrets { .. } | RestoreError::NoSuchIteration { .. } => {
                 Category::Rejected
             }
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RestoreError::Request { error, .. } => error.remedy(),
+            RestoreError::MissingSecrets { .. } => Some(Remedy::SkipWebhooks),
+            RestoreError::NoSuchIteration { .. } => None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use flowpack_core::archive::{self, ArchiveError, Limits, TrustPolicy, UnpackReport};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{InputError, expect_archive};
 
 /// Errors of unpack.
@@ -26,6 +26,13 @@ impl Categorize for UnpackError {
         match self {
             UnpackError::Input(e) => e.category(),
             UnpackError::Archive(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            UnpackError::Input(e) => e.remedy(),
+            UnpackError::Archive(e) => e.remedy(),
         }
     }
 }

@@ -238,8 +238,7 @@ pub enum ClientError {
     /// The base URL carries a user name or password (never printed; `url` is redacted).
     #[error(
         "{url}: the URL carries a user name or password, which flowpack refuses (it would be \
-         printed and stored); put the API key in the variable that token_env names (FLOWPACK_TOKEN \
-         with --url) instead"
+         printed and stored); give the API key as the token instead"
     )]
     UrlCredentials {
         /// The URL without its user information and query.

@@ -552,7 +552,7 @@ pub fn compare_sets(
         .flows
         .unmatched(left.iter().chain(right).map(FlowDocument::name));
     for p in unmatched {
-        warnings.push(format!("--flow {p:?} matches no flow on either side"));
+        warnings.push(format!("flow pattern {p:?} matches no flow on either side"));
     }
     // Names in order of first appearance: LEFT, then RIGHT.
     let mut names: Vec<&str> = Vec::new();

@@ -34,7 +34,7 @@ pub enum SignError {
         reason: String,
     },
     /// An encrypted secret key needs a password.
-    #[error("{path}: the secret key is encrypted; give its password (FLOWPACK_KEY_PASSWORD)")]
+    #[error("{path}: the secret key is encrypted and no password was given")]
     NeedsPassword {
         /// The key file.
         path: String,

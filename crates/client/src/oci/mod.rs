@@ -150,7 +150,7 @@ pub enum OciError {
         error: std::io::Error,
     },
     /// The output exists and overwriting was not asked for.
-    #[error("{path}: already exists (use --force to replace it)")]
+    #[error("{path}: already exists and replacing it was not allowed")]
     Exists {
         /// The output file.
         path: String,

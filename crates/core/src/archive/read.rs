@@ -894,7 +894,7 @@ pub fn unpack(
     }
     if !opts.skip_signatures && !report.signatures_passed() {
         return Err(refuse(
-            "signatures not checked: give --trusted-key (or --insecure-skip-signatures)".into(),
+            "signatures not checked: no trusted key was given and unchecked signatures were not allowed".into(),
             report,
         ));
     }
