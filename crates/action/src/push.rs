@@ -1730,7 +1730,7 @@ mod tests {
                 .error
                 .as_deref()
                 .unwrap()
-                .contains("HTTP 500 after 6 attempt(s)")
+                .contains("HTTP 500 after 6 attempts")
         );
     }
 

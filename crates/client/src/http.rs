@@ -978,7 +978,7 @@ mod tests {
         let err = c.export_flow(5).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("POST {url}/api/v1/flows/export: HTTP 502 after 3 attempt(s): bad gateway")
+            format!("POST {url}/api/v1/flows/export: HTTP 502 after 3 attempts: bad gateway")
         );
         assert_eq!(seen.lock().unwrap().len(), 3);
         assert_eq!(c.retries(), 2);

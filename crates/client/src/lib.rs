@@ -189,7 +189,7 @@ pub enum ClientError {
         errors: BTreeMap<String, Vec<String>>,
     },
     /// 429 after the retries ran out.
-    #[error("{request}: rate limited (429) after {attempts} attempt(s)")]
+    #[error("{request}: rate limited (429) after {}", crate::attempts(*.attempts))]
     RateLimited {
         /// Method and URL.
         request: String,
@@ -197,7 +197,7 @@ pub enum ClientError {
         attempts: u32,
     },
     /// Another HTTP status (5xx after the retries ran out, or an unexpected one).
-    #[error("{request}: HTTP {status} after {attempts} attempt(s): {message}")]
+    #[error("{request}: HTTP {status} after {}: {message}", crate::attempts(*.attempts))]
     Status {
         /// Method and URL.
         request: String,
@@ -209,7 +209,7 @@ pub enum ClientError {
         message: String,
     },
     /// The request did not complete (connection refused, timeout, TLS) after the retries ran out.
-    #[error("{request}: {message} (after {attempts} attempt(s))")]
+    #[error("{request}: {message} (after {})", crate::attempts(*.attempts))]
     Transport {
         /// Method and URL.
         request: String,
@@ -697,6 +697,11 @@ pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, Cl
         .collect())
 }
 
+/// `1 attempt`, `3 attempts`: the count of requests made, for messages.
+pub(crate) fn attempts(n: u32) -> String {
+    format!("{n} {}", if n == 1 { "attempt" } else { "attempts" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,5 +825,26 @@ mod tests {
             HttpPlatform::new(options),
             Err(ClientError::UrlCredentials { .. })
         ));
+    }
+
+    #[test]
+    fn attempts_are_counted_in_words() {
+        let one = ClientError::RateLimited {
+            request: "GET /api/v1/flows".into(),
+            attempts: 1,
+        };
+        assert_eq!(
+            one.to_string(),
+            "GET /api/v1/flows: rate limited (429) after 1 attempt"
+        );
+        let three = ClientError::Transport {
+            request: "GET /api/v1/flows".into(),
+            attempts: 3,
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            three.to_string(),
+            "GET /api/v1/flows: connection refused (after 3 attempts)"
+        );
     }
 }
