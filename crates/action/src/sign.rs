@@ -66,8 +66,6 @@ pub fn run(opts: &SignOptions) -> Result<SignReport, SignError> {
     Ok(archive::sign_archive(
         &opts.archive,
         &opts.key,
-        &SignArchiveOptions {
-            limits: opts.limits,
-        },
+        &SignArchiveOptions::new(opts.limits),
     )?)
 }

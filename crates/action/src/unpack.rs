@@ -69,10 +69,8 @@ impl UnpackOptions {
 /// Verifies and unpacks.
 pub fn run(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     expect_archive(&opts.archive)?;
-    let core = archive::UnpackOptions {
-        limits: opts.limits,
-        policy: opts.policy.clone(),
-        skip_signatures: opts.skip_signatures,
-    };
+    let mut core = archive::UnpackOptions::new(opts.policy.clone());
+    core.limits = opts.limits;
+    core.skip_signatures = opts.skip_signatures;
     Ok(archive::unpack(&opts.archive, &opts.dir, &core)?)
 }

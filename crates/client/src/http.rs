@@ -45,6 +45,7 @@ pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How an [`HttpPlatform`] connects, times out and retries.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// The environment's base URL, without `/api/v1` (e.g. `https://core.example.com`).
     pub base_url: String,

@@ -6,6 +6,12 @@
 //! Methods a platform may lack (webhooks, callbacks, settings) have default bodies answering
 //! [`ClientError::Unsupported`].
 //!
+//! Public error enums and option structs are `#[non_exhaustive]`, so that a later release may add
+//! a variant or an option without breaking callers: match errors with a wildcard arm, and build
+//! options with their constructor (`new(...)` taking the required values, or `default()` where
+//! every field has a default), then set the public fields you need:
+//! `let mut opts = HttpOptions::new(url, token); opts.max_attempts = 5;`.
+//!
 //! ```
 //! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
 //!
@@ -149,6 +155,7 @@ pub struct FlowUpdate {
 
 /// Errors talking to the platform; each names the request it is about, never the API key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// 401: the API key was missing or not accepted.
     #[error("{request}: authentication failed (401): check the API key")]

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 /// Errors reading or writing an export document.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DocumentError {
     /// The file could not be read.
     #[error("{path}: cannot read: {cause}")]

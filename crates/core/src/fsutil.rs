@@ -72,6 +72,7 @@ pub fn clean_stale(dir: &Path) {
 /// An atomic write that failed; names the destination.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot write: {cause}", path = .path.display())]
+#[non_exhaustive]
 pub struct WriteError {
     /// The destination file.
     pub path: PathBuf,

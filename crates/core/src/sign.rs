@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// Errors handling keys and signatures; each names the file or key at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignError {
     /// A key file could not be read.
     #[error("{path}: cannot read key: {source}")]
@@ -222,11 +223,20 @@ pub fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
 
 /// Options for [`keygen`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KeygenOptions {
     /// Writes `PREFIX.key` and `PREFIX.pub`.
     pub prefix: PathBuf,
     /// Encrypts the secret key with this password; `None` writes it unencrypted.
     pub password: Option<String>,
+}
+
+impl KeygenOptions {
+    /// Keys at `prefix` (`PREFIX.key`, `PREFIX.pub`), the secret one encrypted with `password`
+    /// when given.
+    pub fn new(prefix: PathBuf, password: Option<String>) -> KeygenOptions {
+        KeygenOptions { prefix, password }
+    }
 }
 
 /// What [`keygen`] wrote.

@@ -135,6 +135,34 @@ pub enum ArchiveError {
     Worker,
 }
 
+// Constructors of the option structs that `read` declares (they are `#[non_exhaustive]`: other
+// crates start from these and set the public fields they need).
+
+impl TrustPolicy {
+    /// Trust `keys`, requiring `threshold` distinct ones of them to have signed (0 checks no
+    /// signatures).
+    pub fn new(keys: Vec<crate::sign::TrustedKey>, threshold: usize) -> TrustPolicy {
+        TrustPolicy { keys, threshold }
+    }
+}
+
+impl UnpackOptions {
+    /// Unpack under `policy` with the default limits, refusing unchecked signatures.
+    pub fn new(policy: TrustPolicy) -> UnpackOptions {
+        UnpackOptions {
+            policy,
+            ..UnpackOptions::default()
+        }
+    }
+}
+
+impl SignArchiveOptions {
+    /// Sign, reading the archive within `limits`.
+    pub fn new(limits: Limits) -> SignArchiveOptions {
+        SignArchiveOptions { limits }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ use crate::sign::{SigningKey, TrustedKey, signature_key_id, trusted_comment};
 
 /// Which keys are trusted and how many of them must have signed.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct TrustPolicy {
     /// Trusted public keys.
     pub keys: Vec<TrustedKey>,
@@ -847,6 +848,7 @@ pub fn verify_archive(
 
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct UnpackOptions {
     /// Limits for reading.
     pub limits: Limits,
@@ -965,6 +967,7 @@ pub fn unpack(
 
 /// How to sign an existing archive.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignArchiveOptions {
     /// Limits for reading.
     pub limits: Limits,

@@ -127,6 +127,7 @@ pub struct RawEntry {
 
 /// Why an archive was refused before the zip library read it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The zip library refused it, or it could not be read.
     Zip(ZipError),

@@ -41,6 +41,7 @@ fn validator(version: FormatVersion) -> &'static jsonschema::Validator {
 
 /// One schema violation: where (an RFC 6901 pointer into the document) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SchemaError {
     /// The instance path.
     pub pointer: String,
