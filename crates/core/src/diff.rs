@@ -100,11 +100,11 @@ pub const VALUE_LIMIT: usize = 200;
 pub const DEFAULT_PRIORITY: i64 = 3;
 
 /// Fields of `flow` that are not compared.
-pub const IGNORED_FLOW_FIELDS: &[&str] =
+pub(crate) const IGNORED_FLOW_FIELDS: &[&str] =
     &["is_enabled", "id", "created_at", "updated_at", "enabled_at"];
 
 /// Fields of each version that are not compared.
-pub const IGNORED_VERSION_FIELDS: &[&str] = &[
+pub(crate) const IGNORED_VERSION_FIELDS: &[&str] = &[
     "status",
     "is_deployed",
     "is_editable",

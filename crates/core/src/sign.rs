@@ -208,13 +208,13 @@ impl TrustedKey {
 }
 
 /// The key id a `.minisig` names, when it parses.
-pub fn signature_key_id(minisig: &str) -> Option<String> {
+pub(crate) fn signature_key_id(minisig: &str) -> Option<String> {
     let sig = SignatureBox::from_string(minisig).ok()?;
     Some(key_id_of(sig.keynum()))
 }
 
 /// The trusted comment flowpack writes: `flowpack <name>@<version> sha256:<manifest digest>`.
-pub fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
+pub(crate) fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
     format!(
         "flowpack {name}@{version} sha256:{}",
         hex::encode(Sha256::digest(manifest))

@@ -38,7 +38,7 @@ pub use write::{
 };
 
 /// The manifest's entry path.
-pub const MANIFEST_PATH: &str = "flowpack.json";
+pub(crate) const MANIFEST_PATH: &str = "flowpack.json";
 
 /// Errors packing or reading an archive; each names the archive, entry or input at fault.
 #[derive(Debug, thiserror::Error)]

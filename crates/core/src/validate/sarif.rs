@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{RULES, Report};
 
 /// The SARIF 2.1.0 JSON schema's address.
-pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub(crate) const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// One validated file, for [`sarif_log`].
 #[derive(Debug, Clone, Copy)]
