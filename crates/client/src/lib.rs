@@ -321,7 +321,7 @@ pub struct FlowSettingsUpdate {
 
 impl FlowSettingsUpdate {
     /// The request body, as the reference lays it out.
-    pub fn to_body(&self) -> Value {
+    pub(crate) fn to_body(&self) -> Value {
         let mut flow = serde_json::Map::new();
         if let Some(v) = &self.name {
             flow.insert("name".into(), Value::from(v.clone()));
@@ -431,7 +431,7 @@ impl std::fmt::Debug for WebhookRequest {
 
 impl WebhookRequest {
     /// The request body (only the fields that are set).
-    pub fn to_body(&self) -> Value {
+    pub(crate) fn to_body(&self) -> Value {
         let mut body = serde_json::Map::new();
         if let Some(v) = &self.status {
             body.insert("status".into(), Value::from(v.clone()));
