@@ -158,7 +158,7 @@ pub struct BackupReport {
 
 /// The part of backup file names before the time: the environment's name with a URL's scheme
 /// dropped and every character other than ASCII letters, digits, `.`, `_` and `-` made `-`.
-pub fn file_prefix(environment: &str) -> String {
+pub(crate) fn file_prefix(environment: &str) -> String {
     let name = environment
         .split_once("://")
         .map_or(environment, |(_, rest)| rest);
@@ -196,7 +196,7 @@ pub fn stamp(t: time::OffsetDateTime) -> String {
 
 /// When `file_name` is `<prefix>-<yyyymmddThhmmssZ>[-N].flowpack` exactly (N ≥ 2 without
 /// leading zeros), its time and N (1 without a suffix), the order of backups.
-pub fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
+pub(crate) fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
     let rest = file_name
         .strip_prefix(prefix)?
         .strip_prefix('-')?
@@ -222,7 +222,7 @@ pub fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
 
 /// The environment's own backups in `dir`, oldest first: names matching the pattern whose
 /// manifest's `source.environment` is `environment`.
-pub fn own_backups(dir: &Path, environment: &str) -> Result<Vec<PathBuf>, BackupError> {
+pub(crate) fn own_backups(dir: &Path, environment: &str) -> Result<Vec<PathBuf>, BackupError> {
     let prefix = file_prefix(environment);
     let dir_error = |error| BackupError::Dir {
         path: dir.to_path_buf(),

@@ -67,7 +67,7 @@ use crate::input::{
 };
 
 /// The prefix of an environment side.
-pub const ENV_PREFIX: &str = "env:";
+pub(crate) const ENV_PREFIX: &str = "env:";
 /// The environment name that stands for [`DiffOptions::url`].
 pub const URL_ENV: &str = "url";
 
@@ -831,7 +831,7 @@ fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError
 
 /// Whether `name` is the name a replacing push gives the flow it replaced:
 /// `<name> (replaced yyyymmddThhmmssZ)`, optionally with `-N` after the time.
-pub fn is_replaced_name(name: &str) -> bool {
+pub(crate) fn is_replaced_name(name: &str) -> bool {
     let Some((base, rest)) = name
         .strip_suffix(')')
         .and_then(|s| s.rsplit_once(" (replaced "))

@@ -125,7 +125,7 @@ fn sniff(path: &Path) -> Result<Kind, InputError> {
 }
 
 /// Whether `path` is to be read as an archive: by its name, else by its first bytes.
-pub fn is_archive(path: &Path) -> bool {
+pub(crate) fn is_archive(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "flowpack") || matches!(sniff(path), Ok(Kind::Zip))
 }
 
@@ -144,7 +144,7 @@ pub fn expect_archive(path: &Path) -> Result<(), InputError> {
 }
 
 /// Checks that `path` is not a zip archive (an export document is expected).
-pub fn expect_document(path: &Path) -> Result<(), InputError> {
+pub(crate) fn expect_document(path: &Path) -> Result<(), InputError> {
     match sniff(path)? {
         Kind::Zip => Err(InputError::ArchiveNotDocument {
             path: path.display().to_string(),
@@ -221,7 +221,7 @@ pub fn open_archive_spec(
 }
 
 /// The name of an archive entry in messages and reports: `ARCHIVE!entry`.
-pub fn entry_origin(archive: &str, entry: &str) -> String {
+pub(crate) fn entry_origin(archive: &str, entry: &str) -> String {
     format!("{archive}!{entry}")
 }
 
@@ -277,7 +277,7 @@ pub fn load<T>(
 
 /// [`load`], naming the file `shown` in origins and errors of its documents (an archive pulled
 /// from a registry is read from a temporary file but named by its reference).
-pub fn load_named<T>(
+pub(crate) fn load_named<T>(
     path: &Path,
     shown: &str,
     buf: &mut Vec<u8>,
@@ -382,7 +382,7 @@ pub fn json_files(dir: &Path, skip: &[&str]) -> Result<Vec<PathBuf>, InputError>
 
 /// `e` with the archive it names changed from `path` (a temporary file) to `shown` (the
 /// reference it was pulled from), so a message names what the user gave.
-pub fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> ArchiveError {
+pub(crate) fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> ArchiveError {
     let from = path.display().to_string();
     if from == shown {
         return e;

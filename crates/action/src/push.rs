@@ -398,7 +398,7 @@ impl Categorize for PushError {
 }
 
 /// Whether `name` is what a replace left behind: `<name> (replaced yyyymmddThhmmssZ)`.
-pub fn is_replaced_name(name: &str) -> bool {
+pub(crate) fn is_replaced_name(name: &str) -> bool {
     let Some((_, rest)) = name.rsplit_once(" (replaced ") else {
         return false;
     };
@@ -411,7 +411,7 @@ pub fn is_replaced_name(name: &str) -> bool {
 }
 
 /// The name a replaced flow gets.
-pub fn replaced_name(name: &str, now: &str) -> String {
+pub(crate) fn replaced_name(name: &str, now: &str) -> String {
     format!("{name} (replaced {})", history::compact_time(now))
 }
 
