@@ -535,7 +535,9 @@ impl fmt::Display for DiffReport {
                 crate::archive::plural(n, "flow", "flows")
             ),
             (DiffResult::Different, 0) => Ok(()),
-            (DiffResult::Different, n) => writeln!(f, "{n} flow(s) the same"),
+            (DiffResult::Different, n) => {
+                writeln!(f, "{} the same", crate::archive::plural(n, "flow", "flows"))
+            }
         }
     }
 }
@@ -579,9 +581,9 @@ pub fn compare_sets(
         let (ls, rs) = &by_name[name];
         if ls.len() > 1 || rs.len() > 1 {
             warnings.push(format!(
-                "flow {name:?} occurs {} time(s) in LEFT and {} time(s) in RIGHT; paired in order",
-                ls.len(),
-                rs.len()
+                "flow {name:?} occurs {} in LEFT and {} in RIGHT; paired in order",
+                crate::archive::plural(ls.len(), "time", "times"),
+                crate::archive::plural(rs.len(), "time", "times")
             ));
         }
         for i in 0..ls.len().max(rs.len()) {
@@ -911,8 +913,7 @@ mod tests {
         assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
         assert!(report.warnings[0].contains("\"Nothing?\" matches no flow"));
         assert!(
-            report.warnings[1]
-                .contains("\"Orders\" occurs 2 time(s) in LEFT and 1 time(s) in RIGHT")
+            report.warnings[1].contains("\"Orders\" occurs 2 times in LEFT and 1 time in RIGHT")
         );
 
         let only_same = compare_sets(

@@ -125,7 +125,7 @@ pub enum ArchiveError {
     #[error(transparent)]
     Sign(#[from] crate::sign::SignError),
     /// Input documents failed validation (every error finding, per input).
-    #[error("{} input document(s) failed validation", .0.len())]
+    #[error("{} failed validation", plural(.0.len(), "input document", "input documents"))]
     Invalid(Vec<(String, Vec<crate::validate::Finding>)>),
     /// Invalid pack parameters.
     #[error("{0}")]
