@@ -208,6 +208,35 @@ mod tests {
     }
 
     #[test]
+    fn remedies_say_what_is_missing_through_wrappers() {
+        let password = SignError::NeedsPassword {
+            path: "k.key".into(),
+        };
+        assert_eq!(password.remedy(), Some(Remedy::KeyPassword));
+        assert_eq!(
+            ArchiveError::Sign(password).remedy(),
+            Some(Remedy::KeyPassword)
+        );
+        let url = ClientError::UrlCredentials {
+            url: "https://core.example.com/".into(),
+        };
+        assert_eq!(url.remedy(), Some(Remedy::TokenNotUrl));
+        let io = ArchiveError::Io {
+            path: "a.flowpack".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(io.remedy(), None);
+        assert_eq!(
+            crate::backup::BackupError::KeepZero.remedy(),
+            Some(Remedy::KeepAtLeastOne)
+        );
+        assert_eq!(
+            crate::env::EnvError::NoEnvironment.remedy(),
+            Some(Remedy::Environment)
+        );
+    }
+
+    #[test]
     fn plural_says_one_or_many() {
         assert_eq!(plural(1, "step", "steps"), "1 step");
         assert_eq!(plural(0, "step", "steps"), "0 steps");
