@@ -53,7 +53,9 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
         Remedy::Overwrite => "use --force to replace it".into(),
         Remedy::MarketplaceKind => "--previous needs --kind marketplace".into(),
         Remedy::KeepAtLeastOne => "give --keep 1 or more, or no --keep to keep all".into(),
-        Remedy::SkipWebhooks => "or leave webhooks out with --no-webhooks".into(),
+        Remedy::SkipWebhooks => {
+            "add the keys to the overlay, or leave webhooks out with --no-webhooks".into()
+        }
         Remedy::PackDocument { path, suggested } => {
             format!("flowpack pack {path} -o {suggested} --name NAME --version VERSION")
         }
