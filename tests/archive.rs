@@ -698,7 +698,10 @@ fn unpack_needs_trust_and_writes_the_verified_tree() {
     let o = run(d, &["unpack", "a.flowpack", "-d", "out"], &[]);
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("signatures not checked"),
+        stderr(&o).contains(
+            "signatures not checked: no trusted key was given and unchecked signatures were not \
+             allowed\nhint: give --trusted-key PUB (or --insecure-skip-signatures"
+        ),
         "{}",
         stderr(&o)
     );

@@ -297,8 +297,13 @@ fn env_local_after_a_push_is_the_same_and_replaced_flows_are_left_out() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(
         stderr(&o).contains(
-            "env:local: 1 flow named \"… (replaced …)\" left out (--include-replaced compares them)"
+            "env:local: 1 flow named \"… (replaced …)\" left out (include replaced flows to compare them)"
         ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("hint: --include-replaced compares"),
         "{}",
         stderr(&o)
     );
@@ -483,7 +488,7 @@ fn flow_globs_narrow_both_sides_and_a_pattern_matching_nothing_is_an_error() {
     assert_eq!(code(&o), 2, "{}", stdout(&o));
     assert!(
         stderr(&o)
-            .contains("--flow \"shopify*\", --flow \"Invoices\": matches no flow on either side"),
+            .contains("flow patterns \"shopify*\", \"Invoices\": match no flow on either side"),
         "{}",
         stderr(&o)
     );

@@ -87,12 +87,23 @@ fn a_document_where_an_archive_is_expected_says_pack_it_first() {
         assert_eq!(code(&o), 1, "{args:?}: {}", all(&o));
         assert!(
             all(&o).contains(
-                "orders.json: not a flowpack archive but JSON (an export document?); pack it \
-                 first: flowpack pack orders.json -o orders.flowpack --name NAME --version VERSION"
+                "orders.json: not a flowpack archive but JSON (an export document?); pack it into \
+                 an archive first (e.g. orders.flowpack)"
             ),
             "{args:?}: {}",
             all(&o)
         );
+        // Failures (not verify's report) add the command as a hint.
+        if args[0] != "verify" {
+            assert!(
+                stderr(&o).contains(
+                    "\nhint: flowpack pack orders.json -o orders.flowpack --name NAME --version \
+                     VERSION\n"
+                ),
+                "{args:?}: {}",
+                stderr(&o)
+            );
+        }
     }
     // The document is untouched and nothing else was written.
     assert_eq!(
@@ -107,7 +118,8 @@ fn a_document_where_an_archive_is_expected_says_pack_it_first() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(
-            "orders.flowpack: a flowpack archive, not an export document; unpack it first"
+            "orders.flowpack: a flowpack archive, not an export document; unpack it first\n\
+             hint: flowpack unpack orders.flowpack -d DIR"
         ),
         "{}",
         stderr(&o)

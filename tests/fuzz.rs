@@ -47,10 +47,10 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn policy() -> TrustPolicy {
-    TrustPolicy {
-        keys: vec![TrustedKey::load(&fixture("keys/test.pub")).unwrap()],
-        threshold: 1,
-    }
+    TrustPolicy::new(
+        vec![TrustedKey::load(&fixture("keys/test.pub")).unwrap()],
+        1,
+    )
 }
 
 /// The files of an unpacked directory, by relative path.
@@ -199,10 +199,7 @@ fn check_archive(path: &Path, reference: &BTreeMap<String, Vec<u8>>) -> Result<(
             if report.ok {
                 let out = path.with_extension("out");
                 let _ = std::fs::remove_dir_all(&out);
-                let opts = UnpackOptions {
-                    policy: policy(),
-                    ..UnpackOptions::default()
-                };
+                let opts = UnpackOptions::new(policy());
                 if unpack(path, &out, &opts).is_ok() {
                     let got = tree(&out);
                     let _ = std::fs::remove_dir_all(&out);
@@ -241,10 +238,7 @@ fn base() -> (Vec<u8>, BTreeMap<String, Vec<u8>>) {
     let path = fixture("legacy/manifest-v1.flowpack");
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("ref");
-    let opts = UnpackOptions {
-        policy: policy(),
-        ..UnpackOptions::default()
-    };
+    let opts = UnpackOptions::new(policy());
     unpack(&path, &out, &opts).expect("the base archive verifies");
     (std::fs::read(&path).unwrap(), tree(&out))
 }

@@ -125,7 +125,7 @@ fn publish_prints_the_digest_and_pull_by_tag_or_digest_gives_the_same_bytes() {
     let o = pull(&[]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("already exists (use --force"),
+        stderr(&o).contains("already exists and replacing it was not allowed\nhint: use --force"),
         "{}",
         stderr(&o)
     );

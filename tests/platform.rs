@@ -572,6 +572,11 @@ fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("\nhint: give --on-conflict skip|duplicate|replace\n"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(
         dir.path(),
         Some(TOKEN),

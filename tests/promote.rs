@@ -455,7 +455,7 @@ fn selective_push_and_state_converging_on_unchanged_flows() {
     );
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("--flow \"Nope?\" matches no flow of the archive"),
+        stderr(&o).contains("flow pattern \"Nope?\" matches no flow of the archive"),
         "{}",
         stderr(&o)
     );

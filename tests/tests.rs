@@ -7,6 +7,7 @@ mod diff;
 mod exit_codes;
 mod fuzz;
 mod inspect;
+mod library_messages;
 mod marketplace;
 mod memory;
 mod migrate;

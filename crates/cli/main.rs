@@ -131,6 +131,9 @@ fn main() -> ExitCode {
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);
+        if let Some(hint) = &failure.hint {
+            eprintln!("hint: {hint}");
+        }
     }
     ExitCode::from(exit_code(&result, one))
 }
@@ -178,6 +181,7 @@ mod tests {
         assert_eq!(exit_code(&Ok(Verdict::Failed), One::Rejected), 1);
         let rejected = || Failure {
             category: Category::Rejected,
+            hint: None,
             message: String::new(),
         };
         assert_eq!(exit_code(&Err(rejected()), One::Rejected), 1);

@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 
+use flowpack_action::error::Remedy;
 use flowpack_action::{Categorize, Category};
 
 /// How a command that ran to the end came out.
@@ -21,6 +22,8 @@ pub struct Failure {
     pub category: Category,
     /// The message (naming the file, entry, flow or flag at fault).
     pub message: String,
+    /// The flag or setting that gets past the failure, printed after the message.
+    pub hint: Option<String>,
 }
 
 impl<E: Categorize> From<E> for Failure {
@@ -28,8 +31,43 @@ impl<E: Categorize> From<E> for Failure {
         Failure {
             category: e.category(),
             message: e.to_string(),
+            hint: e.remedy().as_ref().and_then(hint),
         }
     }
+}
+
+/// The one place that names the binary's flags for what a library error says is missing (the
+/// libraries name no flag).
+pub fn hint(remedy: &Remedy) -> Option<String> {
+    let text = match remedy {
+        Remedy::TrustedKey => {
+            "give --trusted-key PUB (or --insecure-skip-signatures to skip signatures)".into()
+        }
+        Remedy::KeyPassword => {
+            "set FLOWPACK_KEY_PASSWORD, or run in a terminal to be asked for it".into()
+        }
+        Remedy::ConflictPolicy => "give --on-conflict skip|duplicate|replace".into(),
+        Remedy::Environment => {
+            "give --env NAME (from flowpack.toml, or `local`) or --url URL".into()
+        }
+        Remedy::Overwrite => "use --force to replace it".into(),
+        Remedy::MarketplaceKind => "--previous needs --kind marketplace".into(),
+        Remedy::KeepAtLeastOne => "give --keep 1 or more, or no --keep to keep all".into(),
+        Remedy::SkipWebhooks => {
+            "add the keys to the overlay, or leave webhooks out with --no-webhooks".into()
+        }
+        Remedy::PackDocument { path, suggested } => {
+            format!("flowpack pack {path} -o {suggested} --name NAME --version VERSION")
+        }
+        Remedy::UnpackArchive { path } => format!("flowpack unpack {path} -d DIR"),
+        Remedy::TokenNotUrl => {
+            "put the API key in the variable that token_env names (FLOWPACK_TOKEN with --url)"
+                .into()
+        }
+        // A remedy this binary does not know yet: the message alone has to do.
+        _ => return None,
+    };
+    Some(text)
 }
 
 impl Failure {
@@ -38,6 +76,7 @@ impl Failure {
         Failure {
             category: Category::CouldNotRun,
             message: message.to_string(),
+            hint: None,
         }
     }
 

@@ -20,7 +20,7 @@ use flowpack_client::Platform;
 use flowpack_core::archive::{Archive, Limits, SourceInfo, TrustPolicy, verify_archive};
 use flowpack_core::sign::SigningKey;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::export::{self, ExportError, ExportOptions, ProgressFn, Selection, default_version};
 
 /// Errors of a backup; each names the file or the environment at fault.
@@ -28,7 +28,9 @@ use crate::export::{self, ExportError, ExportOptions, ProgressFn, Selection, def
 #[non_exhaustive]
 pub enum BackupError {
     /// `keep` was 0: that would delete the backup just made.
-    #[error("--keep 0 would delete every backup, the new one too; give at least 1 (or no --keep)")]
+    #[error(
+        "keeping 0 backups would delete every backup, the new one too; keep at least 1 (or keep all)"
+    )]
     KeepZero,
     /// The directory could not be created or listed.
     #[error("{path}: {error}")]
@@ -72,6 +74,14 @@ impl Categorize for BackupError {
             BackupError::KeepZero | BackupError::Dir { .. } | BackupError::Delete { .. } => {
                 Category::CouldNotRun
             }
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            BackupError::KeepZero => Some(Remedy::KeepAtLeastOne),
+            BackupError::Export(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -148,7 +158,7 @@ pub struct BackupReport {
 
 /// The part of backup file names before the time: the environment's name with a URL's scheme
 /// dropped and every character other than ASCII letters, digits, `.`, `_` and `-` made `-`.
-pub fn file_prefix(environment: &str) -> String {
+pub(crate) fn file_prefix(environment: &str) -> String {
     let name = environment
         .split_once("://")
         .map_or(environment, |(_, rest)| rest);
@@ -186,7 +196,7 @@ pub fn stamp(t: time::OffsetDateTime) -> String {
 
 /// When `file_name` is `<prefix>-<yyyymmddThhmmssZ>[-N].flowpack` exactly (N ≥ 2 without
 /// leading zeros), its time and N (1 without a suffix), the order of backups.
-pub fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
+pub(crate) fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
     let rest = file_name
         .strip_prefix(prefix)?
         .strip_prefix('-')?
@@ -212,7 +222,7 @@ pub fn parse_name(prefix: &str, file_name: &str) -> Option<(String, u64)> {
 
 /// The environment's own backups in `dir`, oldest first: names matching the pattern whose
 /// manifest's `source.environment` is `environment`.
-pub fn own_backups(dir: &Path, environment: &str) -> Result<Vec<PathBuf>, BackupError> {
+pub(crate) fn own_backups(dir: &Path, environment: &str) -> Result<Vec<PathBuf>, BackupError> {
     let prefix = file_prefix(environment);
     let dir_error = |error| BackupError::Dir {
         path: dir.to_path_buf(),

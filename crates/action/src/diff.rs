@@ -61,14 +61,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::env::{self, EnvError, EnvSelector, LogFn};
-use crate::error::{Categorize, Category, plural};
+use crate::error::{Categorize, Category, Remedy, plural};
 use crate::input::{
     InputError, entry_origin, expect_archive, is_archive, json_files, open_archive_spec,
     parse_budget,
 };
 
 /// The prefix of an environment side.
-pub const ENV_PREFIX: &str = "env:";
+pub(crate) const ENV_PREFIX: &str = "env:";
 /// The environment name that stands for [`DiffOptions::url`].
 pub const URL_ENV: &str = "url";
 
@@ -147,7 +147,7 @@ pub enum DiffError {
         reason: String,
     },
     /// `--flow` patterns that match no flow on either side.
-    #[error("--flow {}: matches no flow on either side", .patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", --flow "))]
+    #[error("flow {} {}: {} no flow on either side", if .patterns.len() == 1 { "pattern" } else { "patterns" }, .patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", "), if .patterns.len() == 1 { "matches" } else { "match" })]
     NoMatch {
         /// The patterns, as given.
         patterns: Vec<String>,
@@ -198,6 +198,16 @@ impl Categorize for DiffError {
             DiffError::Document(e) => e.category(),
             DiffError::Overlay(e) => e.category(),
             DiffError::Migrate(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            DiffError::Env { error, .. } => error.remedy(),
+            DiffError::List { error, .. } | DiffError::Export { error, .. } => error.remedy(),
+            DiffError::Input(e) => e.remedy(),
+            DiffError::Archive(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -822,7 +832,7 @@ fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError
 
 /// Whether `name` is the name a replacing push gives the flow it replaced:
 /// `<name> (replaced yyyymmddThhmmssZ)`, optionally with `-N` after the time.
-pub fn is_replaced_name(name: &str) -> bool {
+pub(crate) fn is_replaced_name(name: &str) -> bool {
     let Some((base, rest)) = name
         .strip_suffix(')')
         .and_then(|s| s.rsplit_once(" (replaced "))
@@ -882,7 +892,7 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
     let mut warnings = Vec::new();
     if replaced > 0 {
         warnings.push(format!(
-            "{label}: {} named \"… (replaced …)\" left out (--include-replaced compares them)",
+            "{label}: {} named \"… (replaced …)\" left out (include replaced flows to compare them)",
             plural(replaced, "flow", "flows")
         ));
     }
@@ -1145,7 +1155,7 @@ mod tests {
         let err = run(&opts).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--flow \"Invoices\": matches no flow on either side"
+            "flow pattern \"Invoices\": matches no flow on either side"
         );
         opts.flows = NameFilter::new(["Ord*"]);
         let report = run(&opts).unwrap();

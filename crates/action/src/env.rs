@@ -28,7 +28,7 @@ use std::sync::Arc;
 use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, Platform};
 use serde::Deserialize;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// The config file's name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "flowpack.toml";
@@ -45,10 +45,14 @@ pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 #[non_exhaustive]
 pub enum EnvError {
     /// Neither an environment name nor a URL.
-    #[error("no environment: give --env NAME (from {CONFIG_FILE}, or `local`) or --url URL")]
+    #[error(
+        "no environment: neither an environment name (from {CONFIG_FILE}, or `local`) nor a base URL was given"
+    )]
     NoEnvironment,
     /// A URL without the token variable.
-    #[error("--url needs the API key in the environment variable {TOKEN_VAR}, which is not set")]
+    #[error(
+        "a base URL without an environment needs the API key in the environment variable {TOKEN_VAR}, which is not set"
+    )]
     NoUrlToken,
     /// The config file could not be read.
     #[error("{path}: cannot read: {cause}")]
@@ -109,6 +113,13 @@ pub enum EnvError {
 impl Categorize for EnvError {
     fn category(&self) -> Category {
         Category::CouldNotRun
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            EnvError::NoEnvironment => Some(Remedy::Environment),
+            _ => None,
+        }
     }
 }
 

@@ -30,10 +30,55 @@ pub enum Category {
     CouldNotRun,
 }
 
+/// What a caller could supply or allow to get past an error, in the library's own terms.
+///
+/// The libraries name no front end's flags or settings in their messages; a front end maps each
+/// remedy to its own spelling (the `flowpack` binary prints it as a `hint:` line naming the flag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// A trusted public key, or explicitly allowing archives whose signatures are not checked.
+    TrustedKey,
+    /// The password of an encrypted secret key.
+    KeyPassword,
+    /// A conflict policy for flows that exist in the target with different content (skip,
+    /// duplicate or replace).
+    ConflictPolicy,
+    /// An environment: a name from the configuration (or `local`), or a base URL.
+    Environment,
+    /// Permission to replace an existing output file.
+    Overwrite,
+    /// A previous release only applies to marketplace packages: ask for that kind.
+    MarketplaceKind,
+    /// A number of backups to keep of at least 1 (or none, to keep all).
+    KeepAtLeastOne,
+    /// Leave webhooks out, or supply their HMAC secret keys in the overlay.
+    SkipWebhooks,
+    /// An export document was given where an archive is expected: pack it first.
+    PackDocument {
+        /// The document.
+        path: String,
+        /// A file name for the archive.
+        suggested: String,
+    },
+    /// An archive was given where an export document is expected: unpack it first.
+    UnpackArchive {
+        /// The archive.
+        path: String,
+    },
+    /// An API key belongs in the token, not in the base URL.
+    TokenNotUrl,
+}
+
 /// Errors that know their [`Category`].
 pub trait Categorize: std::error::Error {
     /// Whether this error rejected the input or kept the action from running.
     fn category(&self) -> Category;
+
+    /// What the caller could supply or allow to get past this error, if anything.
+    fn remedy(&self) -> Option<Remedy> {
+        None
+    }
 }
 
 impl Categorize for DocumentError {
@@ -56,6 +101,10 @@ impl Categorize for SignError {
     fn category(&self) -> Category {
         Category::CouldNotRun
     }
+
+    fn remedy(&self) -> Option<Remedy> {
+        matches!(self, SignError::NeedsPassword { .. }).then_some(Remedy::KeyPassword)
+    }
 }
 
 impl Categorize for ArchiveError {
@@ -72,6 +121,19 @@ impl Categorize for ArchiveError {
             ArchiveError::Sign(e) => e.category(),
             ArchiveError::Write(e) => e.category(),
             _ => Category::CouldNotRun,
+        }
+    }
+
+    /// A verification that failed no check but checked no signature wants a trusted key.
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            ArchiveError::Verification { report, .. }
+                if report.first_failure().is_none() && !report.signatures_passed() =>
+            {
+                Some(Remedy::TrustedKey)
+            }
+            ArchiveError::Sign(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -104,6 +166,10 @@ impl Categorize for ClientError {
             ClientError::Validation { .. } | ClientError::TooLarge { .. } => Category::Rejected,
             _ => Category::CouldNotRun,
         }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        matches!(self, ClientError::UrlCredentials { .. }).then_some(Remedy::TokenNotUrl)
     }
 }
 
@@ -139,6 +205,35 @@ mod tests {
             request: "GET /api/v1/flows".into(),
         };
         assert_eq!(auth.category(), Category::CouldNotRun);
+    }
+
+    #[test]
+    fn remedies_say_what_is_missing_through_wrappers() {
+        let password = SignError::NeedsPassword {
+            path: "k.key".into(),
+        };
+        assert_eq!(password.remedy(), Some(Remedy::KeyPassword));
+        assert_eq!(
+            ArchiveError::Sign(password).remedy(),
+            Some(Remedy::KeyPassword)
+        );
+        let url = ClientError::UrlCredentials {
+            url: "https://core.example.com/".into(),
+        };
+        assert_eq!(url.remedy(), Some(Remedy::TokenNotUrl));
+        let io = ArchiveError::Io {
+            path: "a.flowpack".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(io.remedy(), None);
+        assert_eq!(
+            crate::backup::BackupError::KeepZero.remedy(),
+            Some(Remedy::KeepAtLeastOne)
+        );
+        assert_eq!(
+            crate::env::EnvError::NoEnvironment.remedy(),
+            Some(Remedy::Environment)
+        );
     }
 
     #[test]

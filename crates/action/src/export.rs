@@ -26,7 +26,7 @@ use flowpack_core::archive::{
 };
 use flowpack_core::sign::SigningKey;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// Errors exporting; each names the flow or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,14 @@ impl Categorize for ExportError {
             ExportError::NoMatch { .. } => Category::Rejected,
             ExportError::Archive(e) => e.category(),
             ExportError::Worker => Category::CouldNotRun,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            ExportError::List(e) | ExportError::Flow { error: e, .. } => e.remedy(),
+            ExportError::Archive(e) => e.remedy(),
+            _ => None,
         }
     }
 }

@@ -310,7 +310,7 @@ pub fn env_dir_name(env: &str) -> String {
 
 /// `2026-11-29T12:00:00Z` → `20261129T120000Z` (the time in names of replaced flows and
 /// records). Other offsets and fractions are dropped; the caller passes UTC.
-pub fn compact_time(rfc3339: &str) -> String {
+pub(crate) fn compact_time(rfc3339: &str) -> String {
     let mut out: String = rfc3339
         .chars()
         .take(19)

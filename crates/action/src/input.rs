@@ -19,7 +19,7 @@ use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, Manife
 use flowpack_core::budget::ParseBudget;
 use flowpack_core::{Document, DocumentError};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// The first four bytes of every zip archive (a local file header).
 const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
@@ -44,8 +44,8 @@ pub enum InputError {
     },
     /// An archive was expected; the file is JSON (an export document).
     #[error(
-        "{path}: not a flowpack archive but JSON (an export document?); pack it first: \
-         flowpack pack {path} -o {suggested} --name NAME --version VERSION"
+        "{path}: not a flowpack archive but JSON (an export document?); pack it into \
+         an archive first (e.g. {suggested})"
     )]
     DocumentNotArchive {
         /// The file.
@@ -54,10 +54,7 @@ pub enum InputError {
         suggested: String,
     },
     /// An export document was expected; the file is an archive.
-    #[error(
-        "{path}: a flowpack archive, not an export document; unpack it first: \
-         flowpack unpack {path} -d DIR"
-    )]
+    #[error("{path}: a flowpack archive, not an export document; unpack it first")]
     ArchiveNotDocument {
         /// The file.
         path: String,
@@ -82,6 +79,21 @@ impl Categorize for InputError {
             InputError::Document(e) => e.category(),
             InputError::Registry(e) => e.category(),
             _ => Category::Rejected,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            InputError::DocumentNotArchive { path, suggested } => Some(Remedy::PackDocument {
+                path: path.clone(),
+                suggested: suggested.clone(),
+            }),
+            InputError::ArchiveNotDocument { path } => {
+                Some(Remedy::UnpackArchive { path: path.clone() })
+            }
+            InputError::Archive(e) => e.remedy(),
+            InputError::Registry(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -114,7 +126,7 @@ fn sniff(path: &Path) -> Result<Kind, InputError> {
 }
 
 /// Whether `path` is to be read as an archive: by its name, else by its first bytes.
-pub fn is_archive(path: &Path) -> bool {
+pub(crate) fn is_archive(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "flowpack") || matches!(sniff(path), Ok(Kind::Zip))
 }
 
@@ -133,7 +145,7 @@ pub fn expect_archive(path: &Path) -> Result<(), InputError> {
 }
 
 /// Checks that `path` is not a zip archive (an export document is expected).
-pub fn expect_document(path: &Path) -> Result<(), InputError> {
+pub(crate) fn expect_document(path: &Path) -> Result<(), InputError> {
     match sniff(path)? {
         Kind::Zip => Err(InputError::ArchiveNotDocument {
             path: path.display().to_string(),
@@ -210,7 +222,7 @@ pub fn open_archive_spec(
 }
 
 /// The name of an archive entry in messages and reports: `ARCHIVE!entry`.
-pub fn entry_origin(archive: &str, entry: &str) -> String {
+pub(crate) fn entry_origin(archive: &str, entry: &str) -> String {
     format!("{archive}!{entry}")
 }
 
@@ -266,7 +278,7 @@ pub fn load<T>(
 
 /// [`load`], naming the file `shown` in origins and errors of its documents (an archive pulled
 /// from a registry is read from a temporary file but named by its reference).
-pub fn load_named<T>(
+pub(crate) fn load_named<T>(
     path: &Path,
     shown: &str,
     buf: &mut Vec<u8>,
@@ -385,7 +397,7 @@ pub fn json_files(dir: &Path, skip: &[&str]) -> Result<Vec<PathBuf>, InputError>
 
 /// `e` with the archive it names changed from `path` (a temporary file) to `shown` (the
 /// reference it was pulled from), so a message names what the user gave.
-pub fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> ArchiveError {
+pub(crate) fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> ArchiveError {
     let from = path.display().to_string();
     if from == shown {
         return e;
@@ -460,11 +472,11 @@ mod tests {
         std::fs::write(&json, "\u{feff}  {\"flow\": {}}").unwrap();
         let err = expect_archive(&json).unwrap_err();
         assert!(
-            err.to_string().contains("pack it first: flowpack pack "),
+            err.to_string().contains("pack it into an archive first"),
             "{err}"
         );
         assert!(
-            err.to_string().contains("flow.flowpack --name NAME"),
+            matches!(err.remedy(), Some(Remedy::PackDocument { suggested, .. }) if suggested.ends_with("flow.flowpack")),
             "{err}"
         );
         let missing = expect_archive(&dir.path().join("none.flowpack")).unwrap_err();

@@ -28,8 +28,8 @@ impl KeygenOptions {
 
 /// Makes the key pair.
 pub fn run(opts: &KeygenOptions) -> Result<KeygenReport, KeygenError> {
-    sign::keygen(&sign::KeygenOptions {
-        prefix: opts.prefix.clone(),
-        password: opts.password.clone(),
-    })
+    sign::keygen(&sign::KeygenOptions::new(
+        opts.prefix.clone(),
+        opts.password.clone(),
+    ))
 }

@@ -2,7 +2,8 @@
 //! from Rust.
 //!
 //! One module per action. Each takes an options struct (built with `new(...)` for its required
-//! fields, the rest public fields with defaults) and returns a report or a typed error:
+//! fields, the rest public fields with defaults that the caller sets after `new`) and returns a
+//! report or a typed error:
 //! `pack::run(&PackOptions) -> Result<PackReport, PackError>`,
 //! `push::run(&PushOptions) -> Result<PushReport, PushError>`, and so on. Actions never print;
 //! progress comes back through callbacks in the options. The clock, randomness and keys come in
@@ -12,7 +13,13 @@
 //! invalid or hostile document or archive, a failed verification, a refused push) and
 //! [`Category::CouldNotRun`] when the action could not run (usage, the user's own files
 //! unreadable, configuration, authentication, network). The `flowpack` binary turns them into
-//! exit codes 1 and 2 in one place.
+//! exit codes 1 and 2 in one place. Messages name no flag of any front end: where a caller could
+//! supply something to get past an error, [`Categorize::remedy`] says what, as a typed
+//! [`error::Remedy`].
+//!
+//! Error enums and option structs are `#[non_exhaustive]` (here and in flowpack-core and
+//! flowpack-client): a later release may add variants and options without breaking callers, so
+//! match errors with a wildcard arm (or through [`Categorize`]) and build options with `new`.
 //!
 //! Trust policies (keys and a threshold) are made by [`trust::policy`] for every action that
 //! checks signatures; environments (`flowpack.toml`, a base URL, the embedded `local` sandbox)

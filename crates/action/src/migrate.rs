@@ -11,7 +11,7 @@ use flowpack_core::fsutil::{WriteError, write_bytes_atomic};
 use flowpack_core::migrate::{self, Target, resolve_target};
 use flowpack_core::{Document, DocumentError, FormatVersion};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{InputError, expect_document};
 
 /// Errors of migrate.
@@ -39,6 +39,13 @@ impl Categorize for MigrateError {
             MigrateError::Document(e) => e.category(),
             MigrateError::Migrate(e) => e.category(),
             MigrateError::Write(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            MigrateError::Input(e) => e.remedy(),
+            _ => None,
         }
     }
 }

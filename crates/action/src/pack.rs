@@ -32,7 +32,7 @@ use flowpack_core::document::to_pretty_bytes;
 use flowpack_core::marketplace::{self, BumpReport, MarketplaceError, PackageFacts};
 use flowpack_core::sign::SigningKey;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{
     InputError, expect_archive, expect_document, json_files, open_archive_spec, rename_archive,
 };
@@ -63,7 +63,7 @@ pub enum PackError {
     #[error(transparent)]
     Marketplace(Box<MarketplaceError>),
     /// `previous` was given for a package that is not a marketplace package.
-    #[error("--previous applies to marketplace packages only (--kind marketplace)")]
+    #[error("a previous release applies to marketplace packages only")]
     PreviousNeedsMarketplace,
     /// The previous release does not verify (structure, manifest or digests).
     #[error("{previous}: the previous package does not verify: {summary}")]
@@ -112,6 +112,15 @@ impl Categorize for PackError {
             PackError::Archive(e) => e.category(),
             PackError::Marketplace(e) => e.category(),
             PackError::PreviousInvalid { .. } | PackError::Bump { .. } => Category::Rejected,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PackError::PreviousNeedsMarketplace => Some(Remedy::MarketplaceKind),
+            PackError::Input(e) => e.remedy(),
+            PackError::Archive(e) => e.remedy(),
+            _ => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub use flowpack_client::oci::Credentials;
 use flowpack_client::oci::{self, OciError, PublishReport, Reference};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// How to publish.
 #[derive(Debug, Clone)]
@@ -43,6 +43,10 @@ impl Categorize for OciError {
         } else {
             Category::CouldNotRun
         }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        matches!(self, OciError::Exists { .. }).then_some(Remedy::Overwrite)
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use flowpack_client::oci::{self, Credentials, OciError, PullReport, Reference};
 use flowpack_core::archive::{ArchiveError, Limits, TrustPolicy, VerifyReport, verify_archive};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -74,6 +74,14 @@ impl Categorize for PullError {
             PullError::Registry(e) => e.category(),
             PullError::Archive(e) => e.category(),
             PullError::Verification { .. } => Category::Rejected,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PullError::Registry(e) => e.remedy(),
+            PullError::Archive(e) => e.remedy(),
+            PullError::Verification { .. } => None,
         }
     }
 }

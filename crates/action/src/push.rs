@@ -80,7 +80,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Categorize, Category, plural};
+use crate::error::{Categorize, Category, Remedy, plural};
 use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
 use crate::input::{InputError, entry_origin, expect_archive, rename_archive};
 
@@ -352,7 +352,8 @@ pub enum Refused {
     /// `--flow` patterns that match no flow of the archive.
     #[error(
         "{archive}: {} no flow of the archive (it holds {known}); nothing was written",
-        patterns.iter().map(|p| format!("--flow {p:?}")).collect::<Vec<_>>().join(", ")
+        if patterns.len() == 1 { "flow pattern " } else { "flow patterns " }.to_string()
+            + &patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
             + if patterns.len() == 1 { " matches" } else { " match" }
     )]
     UnknownFlows {
@@ -399,10 +400,18 @@ impl Categorize for PushError {
             PushError::History(_) => Category::CouldNotRun,
         }
     }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PushError::Input(e) => e.remedy(),
+            PushError::Archive(e) => e.remedy(),
+            _ => None,
+        }
+    }
 }
 
 /// Whether `name` is what a replace left behind: `<name> (replaced yyyymmddThhmmssZ)`.
-pub fn is_replaced_name(name: &str) -> bool {
+pub(crate) fn is_replaced_name(name: &str) -> bool {
     let Some((_, rest)) = name.rsplit_once(" (replaced ") else {
         return false;
     };
@@ -415,7 +424,7 @@ pub fn is_replaced_name(name: &str) -> bool {
 }
 
 /// The name a replaced flow gets.
-pub fn replaced_name(name: &str, now: &str) -> String {
+pub(crate) fn replaced_name(name: &str, now: &str) -> String {
     format!("{name} (replaced {})", history::compact_time(now))
 }
 
@@ -805,7 +814,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .collect();
     if !conflicts.is_empty() && opts.on_conflict == OnConflict::Fail {
         report.refused = Some(format!(
-            "{} in the target with different content: {} (use --on-conflict skip|duplicate|replace)",
+            "{} in the target with different content: {} (a conflict policy is needed: skip, duplicate or replace)",
             if conflicts.len() == 1 {
                 "1 flow exists".to_string()
             } else {
@@ -2047,7 +2056,7 @@ mod tests {
                 .error
                 .as_deref()
                 .unwrap()
-                .contains("HTTP 500 after 6 attempt(s)")
+                .contains("HTTP 500 after 6 attempts")
         );
     }
 

@@ -19,7 +19,7 @@ use flowpack_client::{
 use flowpack_core::archive::{FlowSettings, Input, InputKind};
 use flowpack_core::overlay::{self, ResolvedOverlay};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 
 /// Errors restoring a flow's webhooks, callbacks or state; each names the flow and the step.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum RestoreError {
     /// HMAC secret keys that no overlay supplies (nothing was written).
     #[error(
         "the archive's webhooks need HMAC secret keys that no overlay supplies: {}; add them to \
-         the overlay (or skip webhooks with --no-webhooks):\n{}",
+         the overlay (or leave webhooks out):\n{}",
         .missing.iter().map(|i| format!("flow {:?} webhook {}", i.flow, i.webhook.unwrap_or_default())).collect::<Vec<_>>().join(", "),
         overlay::toml_lines(.missing)
     )]
@@ -78,6 +78,14 @@ impl Categorize for RestoreError {
             RestoreError::MissingSecrets { .. } | RestoreError::NoSuchIteration { .. } => {
                 Category::Rejected
             }
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RestoreError::Request { error, .. } => error.remedy(),
+            RestoreError::MissingSecrets { .. } => Some(Remedy::SkipWebhooks),
+            RestoreError::NoSuchIteration { .. } => None,
         }
     }
 }
@@ -122,7 +130,7 @@ pub struct StateReport {
 
 /// The HMAC secret keys `overlay` supplies for `settings`' webhooks of flow `flow_name`, as
 /// `(position, secret)` pairs for [`create_hooks`].
-pub fn webhook_secrets_for(
+pub(crate) fn webhook_secrets_for(
     flow_name: &str,
     settings: &FlowSettings,
     overlay: Option<&ResolvedOverlay>,
@@ -170,7 +178,7 @@ pub fn check_webhook_secrets(
 
 /// The inputs a push checks against the overlay: all of them, or without the webhook secrets
 /// when webhooks are skipped (`--no-webhooks` needs none).
-pub fn inputs_to_check(inputs: &[Input], no_webhooks: bool) -> Vec<Input> {
+pub(crate) fn inputs_to_check(inputs: &[Input], no_webhooks: bool) -> Vec<Input> {
     inputs
         .iter()
         .filter(|i| !(no_webhooks && i.kind == InputKind::WebhookSecret))
@@ -440,7 +448,7 @@ pub struct FlowRestoreReport {
 
 impl FlowRestoreReport {
     /// Only webhooks and callbacks were created (a replaced flow's, from `flow.json`).
-    pub fn hooks_only(hooks: HooksReport) -> FlowRestoreReport {
+    pub(crate) fn hooks_only(hooks: HooksReport) -> FlowRestoreReport {
         FlowRestoreReport {
             hooks: Some(hooks),
             state: None,
@@ -449,7 +457,7 @@ impl FlowRestoreReport {
 }
 
 /// The `flow.json` of each flow of an archive that has one, by the flow's `export.json` path.
-pub fn archive_settings(
+pub(crate) fn archive_settings(
     archive: &mut flowpack_core::archive::Archive,
     manifest: &flowpack_core::archive::Manifest,
 ) -> Result<std::collections::BTreeMap<String, FlowSettings>, flowpack_core::archive::ArchiveError>
@@ -468,7 +476,7 @@ pub fn archive_settings(
 /// `restore_state`, restores its state. `None` when the archive has no `flow.json` for it (an
 /// archive made before flow settings existed) or nothing was asked.
 #[allow(clippy::too_many_arguments)]
-pub fn restore_flow(
+pub(crate) fn restore_flow(
     platform: &dyn Platform,
     flow: FlowId,
     name: &str,

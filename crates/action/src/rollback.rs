@@ -202,7 +202,7 @@ fn steps<'a>(record: &'a Record, warnings: &mut Vec<String>) -> Vec<Step<'a>> {
                 }
                 if r.pruned {
                     warnings.push(format!(
-                        "flow {:?} was deleted by --prune-replaced: it is re-imported from its recorded export; its id ({}), webhook ids and HMAC secrets cannot return",
+                        "flow {:?} was deleted when it was replaced (pruned): it is re-imported from its recorded export; its id ({}), webhook ids and HMAC secrets cannot return",
                         r.name, r.old_id
                     ));
                     out.push(Step::Reimport(r));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use flowpack_core::archive::{self, ArchiveError, Limits, SignArchiveOptions, SignReport};
 use flowpack_core::sign::SigningKey;
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{InputError, expect_archive};
 
 /// Errors of sign.
@@ -26,6 +26,13 @@ impl Categorize for SignError {
         match self {
             SignError::Input(e) => e.category(),
             SignError::Archive(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            SignError::Input(e) => e.remedy(),
+            SignError::Archive(e) => e.remedy(),
         }
     }
 }
@@ -59,8 +66,6 @@ pub fn run(opts: &SignOptions) -> Result<SignReport, SignError> {
     Ok(archive::sign_archive(
         &opts.archive,
         &opts.key,
-        &SignArchiveOptions {
-            limits: opts.limits,
-        },
+        &SignArchiveOptions::new(opts.limits),
     )?)
 }

@@ -85,7 +85,7 @@ pub fn policy(opts: &TrustOptions) -> Result<TrustPolicy, TrustError> {
             given: keys.len(),
         });
     }
-    Ok(TrustPolicy { keys, threshold })
+    Ok(TrustPolicy::new(keys, threshold))
 }
 
 /// How a policy is described in messages: `2 of 3 trusted keys`, or `no signature check`.
@@ -106,10 +106,10 @@ mod tests {
     use super::*;
 
     fn key(dir: &std::path::Path, name: &str) -> PathBuf {
-        let r = flowpack_core::sign::keygen(&flowpack_core::sign::KeygenOptions {
-            prefix: dir.join(name),
-            password: None,
-        })
+        let r = flowpack_core::sign::keygen(&flowpack_core::sign::KeygenOptions::new(
+            dir.join(name),
+            None,
+        ))
         .unwrap();
         r.public_key
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use flowpack_core::archive::{self, ArchiveError, Limits, TrustPolicy, UnpackReport};
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{InputError, expect_archive};
 
 /// Errors of unpack.
@@ -26,6 +26,13 @@ impl Categorize for UnpackError {
         match self {
             UnpackError::Input(e) => e.category(),
             UnpackError::Archive(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            UnpackError::Input(e) => e.remedy(),
+            UnpackError::Archive(e) => e.remedy(),
         }
     }
 }
@@ -62,10 +69,8 @@ impl UnpackOptions {
 /// Verifies and unpacks.
 pub fn run(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
     expect_archive(&opts.archive)?;
-    let core = archive::UnpackOptions {
-        limits: opts.limits,
-        policy: opts.policy.clone(),
-        skip_signatures: opts.skip_signatures,
-    };
+    let mut core = archive::UnpackOptions::new(opts.policy.clone());
+    core.limits = opts.limits;
+    core.skip_signatures = opts.skip_signatures;
     Ok(archive::unpack(&opts.archive, &opts.dir, &core)?)
 }

@@ -15,7 +15,7 @@ use flowpack_core::archive::{
     ArchiveError, CheckStatus, Limits, TrustPolicy, VerifyReport, verify_archive,
 };
 
-use crate::error::{Categorize, Category};
+use crate::error::{Categorize, Category, Remedy};
 use crate::input::{InputError, expect_archive, open_archive_spec, rename_archive};
 
 /// Errors of verify: only a file that cannot be read at all (everything else is in the report).
@@ -35,6 +35,13 @@ impl Categorize for VerifyError {
         match self {
             VerifyError::Input(e) => e.category(),
             VerifyError::Archive(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            VerifyError::Input(e) => e.remedy(),
+            VerifyError::Archive(e) => e.remedy(),
         }
     }
 }

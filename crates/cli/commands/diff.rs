@@ -120,6 +120,9 @@ pub fn run(args: Args) -> Outcome {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    if report.left.replaced_left_out + report.right.replaced_left_out > 0 {
+        eprintln!("hint: --include-replaced compares flows named \"… (replaced …)\" too");
+    }
     match args.format {
         Format::Json => print_json(&report.content)?,
         _ => print_human(&report),

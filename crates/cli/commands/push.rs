@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use flowpack_action::push::{self, Outcome as FlowOutcome, PushOptions, PushReport};
+use flowpack_action::error::Remedy;
+use flowpack_action::push::{self, Outcome as FlowOutcome, Plan, PushOptions, PushReport};
 use flowpack_action::trust::{self, TrustOptions};
 use flowpack_core::overlay::{OnUnmatched, Overlay};
 
@@ -290,6 +291,11 @@ fn print_human(report: &PushReport, env: &str) {
         .count();
     if let Some(why) = &report.refused {
         eprintln!("flowpack: push to {env} refused: {why}; nothing was written");
+        if report.flows.iter().any(|f| f.plan == Plan::Conflict)
+            && let Some(hint) = crate::outcome::hint(&Remedy::ConflictPolicy)
+        {
+            eprintln!("hint: {hint}");
+        }
     } else if failed > 0 {
         eprintln!(
             "flowpack: push to {env}: {} of {} failed (the others' outcomes are above)",

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use flowpack_action::Categorize;
 use flowpack_action::unpack::{self, UnpackError, UnpackOptions};
 use flowpack_core::archive::ArchiveError;
 
@@ -53,10 +52,8 @@ pub fn run(args: Args) -> Outcome {
             }) = &e
             {
                 print_human(report);
-                return Err(Failure {
-                    category: e.category(),
-                    message: format!("{}: refused: {summary}", args.archive.display()),
-                });
+                let message = format!("{}: refused: {summary}", args.archive.display());
+                return Err(Failure::from(e).with_message(message));
             }
             Err(e.into())
         }

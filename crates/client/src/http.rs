@@ -45,6 +45,7 @@ pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How an [`HttpPlatform`] connects, times out and retries.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// The environment's base URL, without `/api/v1` (e.g. `https://core.example.com`).
     pub base_url: String,
@@ -983,7 +984,7 @@ mod tests {
         let err = c.export_flow(5).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("POST {url}/api/v1/flows/export: HTTP 502 after 3 attempt(s): bad gateway")
+            format!("POST {url}/api/v1/flows/export: HTTP 502 after 3 attempts: bad gateway")
         );
         assert_eq!(seen.lock().unwrap().len(), 3);
         assert_eq!(c.retries(), 2);

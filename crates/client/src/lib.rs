@@ -6,6 +6,12 @@
 //! Methods a platform may lack (webhooks, callbacks, settings) have default bodies answering
 //! [`ClientError::Unsupported`].
 //!
+//! Public error enums and option structs are `#[non_exhaustive]`, so that a later release may add
+//! a variant or an option without breaking callers: match errors with a wildcard arm, and build
+//! options with their constructor (`new(...)` taking the required values, or `default()` where
+//! every field has a default), then set the public fields you need:
+//! `let mut opts = HttpOptions::new(url, token); opts.max_attempts = 5;`.
+//!
 //! ```
 //! use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, import_body};
 //!
@@ -149,6 +155,7 @@ pub struct FlowUpdate {
 
 /// Errors talking to the platform; each names the request it is about, never the API key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// 401: the API key was missing or not accepted.
     #[error("{request}: authentication failed (401): check the API key")]
@@ -189,7 +196,7 @@ pub enum ClientError {
         errors: BTreeMap<String, Vec<String>>,
     },
     /// 429 after the retries ran out.
-    #[error("{request}: rate limited (429) after {attempts} attempt(s)")]
+    #[error("{request}: rate limited (429) after {}", crate::attempts(*.attempts))]
     RateLimited {
         /// Method and URL.
         request: String,
@@ -197,7 +204,7 @@ pub enum ClientError {
         attempts: u32,
     },
     /// Another HTTP status (5xx after the retries ran out, or an unexpected one).
-    #[error("{request}: HTTP {status} after {attempts} attempt(s): {message}")]
+    #[error("{request}: HTTP {status} after {}: {message}", crate::attempts(*.attempts))]
     Status {
         /// Method and URL.
         request: String,
@@ -209,7 +216,7 @@ pub enum ClientError {
         message: String,
     },
     /// The request did not complete (connection refused, timeout, TLS) after the retries ran out.
-    #[error("{request}: {message} (after {attempts} attempt(s))")]
+    #[error("{request}: {message} (after {})", crate::attempts(*.attempts))]
     Transport {
         /// Method and URL.
         request: String,
@@ -238,8 +245,7 @@ pub enum ClientError {
     /// The base URL carries a user name or password (never printed; `url` is redacted).
     #[error(
         "{url}: the URL carries a user name or password, which flowpack refuses (it would be \
-         printed and stored); put the API key in the variable that token_env names (FLOWPACK_TOKEN \
-         with --url) instead"
+         printed and stored); give the API key as the token instead"
     )]
     UrlCredentials {
         /// The URL without its user information and query.
@@ -315,7 +321,7 @@ pub struct FlowSettingsUpdate {
 
 impl FlowSettingsUpdate {
     /// The request body, as the reference lays it out.
-    pub fn to_body(&self) -> Value {
+    pub(crate) fn to_body(&self) -> Value {
         let mut flow = serde_json::Map::new();
         if let Some(v) = &self.name {
             flow.insert("name".into(), Value::from(v.clone()));
@@ -425,7 +431,7 @@ impl std::fmt::Debug for WebhookRequest {
 
 impl WebhookRequest {
     /// The request body (only the fields that are set).
-    pub fn to_body(&self) -> Value {
+    pub(crate) fn to_body(&self) -> Value {
         let mut body = serde_json::Map::new();
         if let Some(v) = &self.status {
             body.insert("status".into(), Value::from(v.clone()));
@@ -745,6 +751,11 @@ pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, Cl
         .collect())
 }
 
+/// `1 attempt`, `3 attempts`: the count of requests made, for messages.
+pub(crate) fn attempts(n: u32) -> String {
+    format!("{n} {}", if n == 1 { "attempt" } else { "attempts" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,5 +905,26 @@ mod tests {
             HttpPlatform::new(options),
             Err(ClientError::UrlCredentials { .. })
         ));
+    }
+
+    #[test]
+    fn attempts_are_counted_in_words() {
+        let one = ClientError::RateLimited {
+            request: "GET /api/v1/flows".into(),
+            attempts: 1,
+        };
+        assert_eq!(
+            one.to_string(),
+            "GET /api/v1/flows: rate limited (429) after 1 attempt"
+        );
+        let three = ClientError::Transport {
+            request: "GET /api/v1/flows".into(),
+            attempts: 3,
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            three.to_string(),
+            "GET /api/v1/flows: connection refused (after 3 attempts)"
+        );
     }
 }

@@ -402,7 +402,7 @@ fn busy_registries_are_retried_with_retry_after_and_bounded() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("GET http://{host}/v2/a/manifests/1: HTTP 502 after 3 attempt(s): bad gateway")
+        format!("GET http://{host}/v2/a/manifests/1: HTTP 502 after 3 attempts: bad gateway")
     );
     assert_eq!(seen.lock().unwrap().len(), 3);
 }

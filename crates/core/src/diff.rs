@@ -100,11 +100,11 @@ pub const VALUE_LIMIT: usize = 200;
 pub const DEFAULT_PRIORITY: i64 = 3;
 
 /// Fields of `flow` that are not compared.
-pub const IGNORED_FLOW_FIELDS: &[&str] =
+pub(crate) const IGNORED_FLOW_FIELDS: &[&str] =
     &["is_enabled", "id", "created_at", "updated_at", "enabled_at"];
 
 /// Fields of each version that are not compared.
-pub const IGNORED_VERSION_FIELDS: &[&str] = &[
+pub(crate) const IGNORED_VERSION_FIELDS: &[&str] = &[
     "status",
     "is_deployed",
     "is_editable",
@@ -540,7 +540,9 @@ impl fmt::Display for DiffReport {
                 crate::archive::plural(n, "flow", "flows")
             ),
             (DiffResult::Different, 0) => Ok(()),
-            (DiffResult::Different, n) => writeln!(f, "{n} flow(s) the same"),
+            (DiffResult::Different, n) => {
+                writeln!(f, "{} the same", crate::archive::plural(n, "flow", "flows"))
+            }
         }
     }
 }
@@ -557,7 +559,7 @@ pub fn compare_sets(
         .flows
         .unmatched(left.iter().chain(right).map(FlowDocument::name));
     for p in unmatched {
-        warnings.push(format!("--flow {p:?} matches no flow on either side"));
+        warnings.push(format!("flow pattern {p:?} matches no flow on either side"));
     }
     // Names in order of first appearance: LEFT, then RIGHT.
     let mut names: Vec<&str> = Vec::new();
@@ -584,9 +586,9 @@ pub fn compare_sets(
         let (ls, rs) = &by_name[name];
         if ls.len() > 1 || rs.len() > 1 {
             warnings.push(format!(
-                "flow {name:?} occurs {} time(s) in LEFT and {} time(s) in RIGHT; paired in order",
-                ls.len(),
-                rs.len()
+                "flow {name:?} occurs {} in LEFT and {} in RIGHT; paired in order",
+                crate::archive::plural(ls.len(), "time", "times"),
+                crate::archive::plural(rs.len(), "time", "times")
             ));
         }
         for i in 0..ls.len().max(rs.len()) {
@@ -916,8 +918,7 @@ mod tests {
         assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
         assert!(report.warnings[0].contains("\"Nothing?\" matches no flow"));
         assert!(
-            report.warnings[1]
-                .contains("\"Orders\" occurs 2 time(s) in LEFT and 1 time(s) in RIGHT")
+            report.warnings[1].contains("\"Orders\" occurs 2 times in LEFT and 1 time in RIGHT")
         );
 
         let only_same = compare_sets(

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 /// Errors reading or writing an export document.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DocumentError {
     /// The file could not be read.
     #[error("{path}: cannot read: {cause}")]
@@ -218,7 +219,7 @@ impl FormatVersion {
     }
 
     /// The version with this number, if flowpack knows it.
-    pub fn from_number(n: u64) -> Option<FormatVersion> {
+    pub(crate) fn from_number(n: u64) -> Option<FormatVersion> {
         match n {
             1 => Some(FormatVersion::V1),
             2 => Some(FormatVersion::V2),
@@ -387,7 +388,7 @@ impl Document {
 
     /// Mutable access to the JSON. The format version is re-detected by [`Document::redetect`];
     /// callers that change what detection looks at (migrations) call it afterwards.
-    pub fn value_mut(&mut self) -> &mut Value {
+    pub(crate) fn value_mut(&mut self) -> &mut Value {
         &mut self.value
     }
 
@@ -405,7 +406,7 @@ impl Document {
 
     /// Records `version` as `metadata.format_version` (creating `metadata` if absent, appending
     /// the key at its end so the order of existing keys is kept).
-    pub fn stamp_format_version(&mut self, version: FormatVersion) {
+    pub(crate) fn stamp_format_version(&mut self, version: FormatVersion) {
         let root = self.value.as_object_mut().expect("a document is an object");
         let metadata = root
             .entry("metadata")
@@ -520,7 +521,7 @@ fn detect_format(value: &Value) -> Result<(FormatVersion, Detection), String> {
 }
 
 /// The JSON type name of a value, for messages.
-pub fn json_type_name(v: &Value) -> &'static str {
+pub(crate) fn json_type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -543,7 +544,7 @@ fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Escapes one reference token of an RFC 6901 JSON pointer (`~` → `~0`, `/` → `~1`).
-pub fn escape_pointer_token(token: &str) -> String {
+pub(crate) fn escape_pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
@@ -647,7 +648,7 @@ impl<'a> VersionView<'a> {
         self.obj.get("iteration")?.as_i64()
     }
     /// `status` as written.
-    pub fn status_str(&self) -> Option<&'a str> {
+    pub(crate) fn status_str(&self) -> Option<&'a str> {
         self.obj.get("status")?.as_str()
     }
     /// `status`, when it is one of the known three.
@@ -815,7 +816,7 @@ impl<'a> StepView<'a> {
         self.obj.get("config")?.as_object()
     }
     /// A string member of `config`.
-    pub fn config_str(&self, key: &str) -> Option<&'a str> {
+    pub(crate) fn config_str(&self, key: &str) -> Option<&'a str> {
         self.config()?.get(key)?.as_str()
     }
     /// `routes` as `(pointer of first_step, first_step)`.

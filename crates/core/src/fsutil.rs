@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The prefix of every temporary file and directory flowpack makes.
-pub const TEMP_PREFIX: &str = ".flowpack-tmp.";
+pub(crate) const TEMP_PREFIX: &str = ".flowpack-tmp.";
 
 fn temp_prefix() -> String {
     format!("{TEMP_PREFIX}{}.", std::process::id())
@@ -29,7 +29,7 @@ pub fn temp_file_in(dir: &Path, mode: u32) -> io::Result<tempfile::NamedTempFile
 
 /// Makes a temporary directory `.flowpack-tmp.<pid>.<random>` in `dir` (mode `0777` less the
 /// umask), after removing stale temporaries there.
-pub fn temp_dir_in(dir: &Path) -> io::Result<tempfile::TempDir> {
+pub(crate) fn temp_dir_in(dir: &Path) -> io::Result<tempfile::TempDir> {
     clean_stale(dir);
     tempfile::Builder::new()
         .prefix(&temp_prefix())
@@ -41,7 +41,7 @@ pub fn temp_dir_in(dir: &Path) -> io::Result<tempfile::TempDir> {
 /// Removes the temporary files and directories in `dir` left by flowpack processes that are no
 /// longer running (their pid is in the name). Best effort: what cannot be removed stays, and
 /// nothing is removed where the running processes cannot be listed (no `/proc`).
-pub fn clean_stale(dir: &Path) {
+pub(crate) fn clean_stale(dir: &Path) {
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -72,6 +72,7 @@ pub fn clean_stale(dir: &Path) {
 /// An atomic write that failed; names the destination.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot write: {cause}", path = .path.display())]
+#[non_exhaustive]
 pub struct WriteError {
     /// The destination file.
     pub path: PathBuf,
@@ -82,7 +83,7 @@ pub struct WriteError {
 /// Writes `path` atomically: `fill` writes the content into a temporary file beside `path`,
 /// which is flushed, synced and renamed over `path` only when `fill` succeeded. On any error the
 /// temporary file is removed and `path` is untouched.
-pub fn write_atomic<E>(
+pub(crate) fn write_atomic<E>(
     path: &Path,
     fill: impl FnOnce(&mut io::BufWriter<&mut std::fs::File>) -> Result<(), E>,
 ) -> Result<(), E>

@@ -4,6 +4,12 @@
 //! Operations never print; they return reports. Validation findings are data
 //! ([`validate::Report`]), not errors: `Err` means "could not check at all".
 //!
+//! Public error enums and option structs are `#[non_exhaustive]`, so that a later release may add
+//! a variant or an option without breaking callers: match errors with a wildcard arm, and build
+//! options with their constructor (`new(...)` taking the required values, or `default()` where
+//! every field has a default), then set the public fields you need:
+//! `let mut opts = archive::UnpackOptions::new(policy); opts.skip_signatures = true;`.
+//!
 //! ```
 //! use flowpack_core::document::Document;
 //! use flowpack_core::validate::{validate, ValidateOptions};

@@ -428,7 +428,7 @@ impl PackageFacts {
     /// and `inputs`. The manifest's digest covers the document's bytes, `exported_at`
     /// included; to compare content only, build the facts with [`PackageFacts::new`] and
     /// [`content_digest`].
-    pub fn from_manifest(manifest: &Manifest) -> Result<PackageFacts, MarketplaceError> {
+    pub(crate) fn from_manifest(manifest: &Manifest) -> Result<PackageFacts, MarketplaceError> {
         let package = &manifest.package.name;
         let version = Version::parse(&manifest.package.version).map_err(|e| {
             MarketplaceError::BadVersion {
@@ -525,7 +525,7 @@ impl Bump {
     }
 
     /// The lowest version after `previous` that this bump allows (the 0.x shift applied).
-    pub fn minimum_after(self, previous: &Version) -> Version {
+    pub(crate) fn minimum_after(self, previous: &Version) -> Version {
         let (major, minor, patch) = (previous.major, previous.minor, previous.patch);
         match (major, self) {
             (0, Bump::Major) => Version::new(0, minor + 1, 0),

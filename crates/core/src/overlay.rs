@@ -177,14 +177,14 @@ impl CredentialRef {
     }
 
     /// The name a version-1 manifest gives a credential input: `system/auth/key`.
-    pub fn legacy_name(&self) -> String {
+    pub(crate) fn legacy_name(&self) -> String {
         format!("{}/{}/{}", self.system, self.auth, self.key)
     }
 
     /// The credential an input of kind `credential` names. Version-1 manifests name it
     /// `system/auth/key`; a name with more than two `/` is split at the first and the last (a
     /// guess: only the names themselves can tell). This is the one place that parses it.
-    pub fn from_input(input: &Input) -> Option<CredentialRef> {
+    pub(crate) fn from_input(input: &Input) -> Option<CredentialRef> {
         if input.kind != InputKind::Credential {
             return None;
         }
@@ -198,7 +198,7 @@ impl CredentialRef {
     }
 
     /// Whether this is the credential `input` names.
-    pub fn is_input(&self, input: &Input) -> bool {
+    pub(crate) fn is_input(&self, input: &Input) -> bool {
         if input.kind != InputKind::Credential {
             return false;
         }

@@ -14,7 +14,7 @@ use crate::document::escape_pointer_token;
 pub const MASK: &str = "••••";
 
 /// The default credential-like keys (compared case-insensitively).
-pub const DEFAULT_SECRET_KEYS: &[&str] = &[
+pub(crate) const DEFAULT_SECRET_KEYS: &[&str] = &[
     "password",
     "secret",
     "token",
@@ -50,7 +50,7 @@ impl SecretRules {
     }
 
     /// Whether `key` is credential-like.
-    pub fn is_secret_key(&self, key: &str) -> bool {
+    pub(crate) fn is_secret_key(&self, key: &str) -> bool {
         self.keys
             .iter()
             .any(|k| k.len() == key.len() && k.eq_ignore_ascii_case(key))

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// Errors handling keys and signatures; each names the file or key at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignError {
     /// A key file could not be read.
     #[error("{path}: cannot read key: {source}")]
@@ -34,7 +35,7 @@ pub enum SignError {
         reason: String,
     },
     /// An encrypted secret key needs a password.
-    #[error("{path}: the secret key is encrypted; give its password (FLOWPACK_KEY_PASSWORD)")]
+    #[error("{path}: the secret key is encrypted and no password was given")]
     NeedsPassword {
         /// The key file.
         path: String,
@@ -207,13 +208,13 @@ impl TrustedKey {
 }
 
 /// The key id a `.minisig` names, when it parses.
-pub fn signature_key_id(minisig: &str) -> Option<String> {
+pub(crate) fn signature_key_id(minisig: &str) -> Option<String> {
     let sig = SignatureBox::from_string(minisig).ok()?;
     Some(key_id_of(sig.keynum()))
 }
 
 /// The trusted comment flowpack writes: `flowpack <name>@<version> sha256:<manifest digest>`.
-pub fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
+pub(crate) fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
     format!(
         "flowpack {name}@{version} sha256:{}",
         hex::encode(Sha256::digest(manifest))
@@ -222,11 +223,20 @@ pub fn trusted_comment(name: &str, version: &str, manifest: &[u8]) -> String {
 
 /// Options for [`keygen`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KeygenOptions {
     /// Writes `PREFIX.key` and `PREFIX.pub`.
     pub prefix: PathBuf,
     /// Encrypts the secret key with this password; `None` writes it unencrypted.
     pub password: Option<String>,
+}
+
+impl KeygenOptions {
+    /// Keys at `prefix` (`PREFIX.key`, `PREFIX.pub`), the secret one encrypted with `password`
+    /// when given.
+    pub fn new(prefix: PathBuf, password: Option<String>) -> KeygenOptions {
+        KeygenOptions { prefix, password }
+    }
 }
 
 /// What [`keygen`] wrote.

@@ -65,7 +65,7 @@ impl SummaryCounts {
 }
 
 /// The version the platform summarises: `Deployed`, else the highest `iteration`, else the first.
-pub fn summarised_version<'a>(doc: &'a Document) -> Option<VersionView<'a>> {
+pub(crate) fn summarised_version<'a>(doc: &'a Document) -> Option<VersionView<'a>> {
     let flow = doc.flow()?;
     flow.versions()
         .find(|v| v.status() == Some(VersionStatus::Deployed))

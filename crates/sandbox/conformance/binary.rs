@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use harness::{KEY, Reply, Transport};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 struct Process(Child);
@@ -87,22 +88,26 @@ impl Transport for Binary {
     }
 }
 
+/// What a request target may not hold as is: controls, the space, and these (non-ASCII bytes
+/// are always encoded). Everything else, `%`, `?` and `&` included, passes unchanged, so the
+/// tests can write queries and ready-made escapes.
+const NOT_IN_URI: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'[')
+    .add(b']')
+    .add(b'"')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'<')
+    .add(b'>');
+
 /// Percent-encodes what a URI may not hold as is (spaces, brackets, non-ASCII).
 fn encode(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_graphic()
-            && !matches!(
-                b,
-                b'[' | b']' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^' | b'`' | b'<' | b'>'
-            )
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(path, NOT_IN_URI).to_string()
 }
 
 fn sandbox(dir: &Path) -> Binary {

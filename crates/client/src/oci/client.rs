@@ -531,7 +531,7 @@ impl RegistryClient {
     }
 
     /// Whether the repository has the blob `digest`.
-    pub fn blob_exists(&self, digest: &str) -> Result<bool, OciError> {
+    pub(crate) fn blob_exists(&self, digest: &str) -> Result<bool, OciError> {
         match self.call(&Call::new(
             http::Method::HEAD,
             self.url(&format!("blobs/{digest}")),
@@ -549,7 +549,12 @@ impl RegistryClient {
 
     /// Uploads `len` bytes of `file` from its start (monolithic upload, streamed from disk),
     /// unless the repository has the blob. Returns whether it was uploaded.
-    pub fn upload_file(&self, digest: &str, file: &File, len: u64) -> Result<bool, OciError> {
+    pub(crate) fn upload_file(
+        &self,
+        digest: &str,
+        file: &File,
+        len: u64,
+    ) -> Result<bool, OciError> {
         self.upload(digest, Body::File(file, len))
     }
 
@@ -714,7 +719,12 @@ impl RegistryClient {
 
     /// Streams the blob `digest` of `size` bytes into `out` (from its start, truncating it),
     /// checking the size and the digest; a broken transfer starts over.
-    pub fn download_blob(&self, digest: &str, size: u64, out: &mut File) -> Result<(), OciError> {
+    pub(crate) fn download_blob(
+        &self,
+        digest: &str,
+        size: u64,
+        out: &mut File,
+    ) -> Result<(), OciError> {
         let url = self.url(&format!("blobs/{digest}"));
         let label = format!("GET {url}");
         let max = self.options.max_attempts.max(1);

@@ -86,7 +86,7 @@ pub enum OciError {
         message: String,
     },
     /// Any other refusal, or a retryable one after the last attempt.
-    #[error("{request}: HTTP {status} after {attempts} attempt(s): {message}")]
+    #[error("{request}: HTTP {status} after {}: {message}", crate::attempts(*.attempts))]
     Status {
         /// The request.
         request: String,
@@ -98,7 +98,7 @@ pub enum OciError {
         message: String,
     },
     /// The registry could not be reached, or a transfer broke off, after the last attempt.
-    #[error("{request}: {message} (after {attempts} attempt(s))")]
+    #[error("{request}: {message} (after {})", crate::attempts(*.attempts))]
     Transport {
         /// The request.
         request: String,
@@ -150,7 +150,7 @@ pub enum OciError {
         error: std::io::Error,
     },
     /// The output exists and overwriting was not asked for.
-    #[error("{path}: already exists (use --force to replace it)")]
+    #[error("{path}: already exists and replacing it was not allowed")]
     Exists {
         /// The output file.
         path: String,

@@ -69,7 +69,7 @@ impl Reference {
     }
 
     /// The tag or digest the registry is asked for (`/v2/<repo>/manifests/<this>`).
-    pub fn manifest_reference(&self) -> Option<&str> {
+    pub(crate) fn manifest_reference(&self) -> Option<&str> {
         self.digest.as_deref().or(self.tag.as_deref())
     }
 

@@ -4,6 +4,7 @@
 /// Limits applied while reading an archive. Sizes are measured while decompressing, never taken
 /// from the sizes the archive declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Most entries an archive may hold.
     pub max_entries: usize,

@@ -305,7 +305,7 @@ impl Input {
 }
 
 /// Formats a digest as the manifest's `files` value.
-pub fn file_digest(hex: &str) -> String {
+pub(crate) fn file_digest(hex: &str) -> String {
     format!("sha256:{hex}")
 }
 

@@ -38,7 +38,7 @@ pub use write::{
 };
 
 /// The manifest's entry path.
-pub const MANIFEST_PATH: &str = "flowpack.json";
+pub(crate) const MANIFEST_PATH: &str = "flowpack.json";
 
 /// Errors packing or reading an archive; each names the archive, entry or input at fault.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,7 @@ pub enum ArchiveError {
     #[error(transparent)]
     Sign(#[from] crate::sign::SignError),
     /// Input documents failed validation (every error finding, per input).
-    #[error("{} input document(s) failed validation", .0.len())]
+    #[error("{} failed validation", plural(.0.len(), "input document", "input documents"))]
     Invalid(Vec<(String, Vec<crate::validate::Finding>)>),
     /// Invalid pack parameters.
     #[error("{0}")]
@@ -133,6 +133,34 @@ pub enum ArchiveError {
     /// A worker thread panicked.
     #[error("a packing worker thread failed")]
     Worker,
+}
+
+// Constructors of the option structs that `read` declares (they are `#[non_exhaustive]`: other
+// crates start from these and set the public fields they need).
+
+impl TrustPolicy {
+    /// Trust `keys`, requiring `threshold` distinct ones of them to have signed (0 checks no
+    /// signatures).
+    pub fn new(keys: Vec<crate::sign::TrustedKey>, threshold: usize) -> TrustPolicy {
+        TrustPolicy { keys, threshold }
+    }
+}
+
+impl UnpackOptions {
+    /// Unpack under `policy` with the default limits, refusing unchecked signatures.
+    pub fn new(policy: TrustPolicy) -> UnpackOptions {
+        UnpackOptions {
+            policy,
+            ..UnpackOptions::default()
+        }
+    }
+}
+
+impl SignArchiveOptions {
+    /// Sign, reading the archive within `limits`.
+    pub fn new(limits: Limits) -> SignArchiveOptions {
+        SignArchiveOptions { limits }
+    }
 }
 
 #[cfg(test)]

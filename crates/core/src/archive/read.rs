@@ -18,6 +18,7 @@ use crate::sign::{SigningKey, TrustedKey, signature_key_id, trusted_comment};
 
 /// Which keys are trusted and how many of them must have signed.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct TrustPolicy {
     /// Trusted public keys.
     pub keys: Vec<TrustedKey>,
@@ -896,6 +897,7 @@ pub fn verify_archive(
 
 /// How to unpack.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct UnpackOptions {
     /// Limits for reading.
     pub limits: Limits,
@@ -943,7 +945,7 @@ pub fn unpack(
     }
     if !opts.skip_signatures && !report.signatures_passed() {
         return Err(refuse(
-            "signatures not checked: give --trusted-key (or --insecure-skip-signatures)".into(),
+            "signatures not checked: no trusted key was given and unchecked signatures were not allowed".into(),
             report,
         ));
     }
@@ -1014,6 +1016,7 @@ pub fn unpack(
 
 /// How to sign an existing archive.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SignArchiveOptions {
     /// Limits for reading.
     pub limits: Limits,

@@ -288,7 +288,7 @@ impl ArchiveWriter {
     }
 
     /// A handle to add documents from other threads (drop every one before `finish`).
-    pub fn sender(&self) -> Result<FlowSender, ArchiveError> {
+    pub(crate) fn sender(&self) -> Result<FlowSender, ArchiveError> {
         Ok(FlowSender {
             tx: self.jobs.clone().ok_or(ArchiveError::Worker)?,
             next_seq: Arc::clone(&self.next_seq),

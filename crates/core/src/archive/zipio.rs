@@ -16,7 +16,7 @@ pub use zip::write::PreparedZipFile as Compressed;
 
 /// Fixed entry options: deflate at `level`, timestamp `mtime`, mode 0644, no extra fields.
 #[derive(Debug, Clone, Copy)]
-pub struct EntryOptions {
+pub(crate) struct EntryOptions {
     /// Deflate level (0-9).
     pub level: u32,
     /// `(year, month, day, hour, minute, second)`; years before 1980 are clamped to 1980-01-01.
@@ -40,12 +40,16 @@ impl EntryOptions {
 }
 
 /// Compresses `data` as one entry named `name`.
-pub fn compress(name: &str, data: &[u8], opts: EntryOptions) -> Result<Compressed, ZipError> {
+pub(crate) fn compress(
+    name: &str,
+    data: &[u8],
+    opts: EntryOptions,
+) -> Result<Compressed, ZipError> {
     Compressed::from_data(name, opts.to_zip(), data)
 }
 
 /// An unsorted on-disk collection of compressed entries.
-pub struct Spool {
+pub(crate) struct Spool {
     writer: ZipWriter<io::BufWriter<File>>,
 }
 
@@ -63,7 +67,7 @@ impl Spool {
     }
 
     /// Finishes the spool and opens it for reading.
-    pub fn into_reader(self) -> Result<ZipArchive<BufReader<File>>, ZipError> {
+    pub(crate) fn into_reader(self) -> Result<ZipArchive<BufReader<File>>, ZipError> {
         let mut buf = self.writer.finish()?;
         buf.flush()?;
         let mut file = buf.into_inner().map_err(|e| e.into_error())?;
@@ -81,7 +85,7 @@ pub enum Source {
 }
 
 /// Writes a zip to `out`: for each `(name, source)` in order, the entry under `name`.
-pub fn write_sorted<W: Write + Seek>(
+pub(crate) fn write_sorted<W: Write + Seek>(
     out: W,
     source: &mut ZipArchive<BufReader<File>>,
     entries: impl IntoIterator<Item = (String, Source)>,
@@ -108,7 +112,7 @@ pub fn write_sorted<W: Write + Seek>(
 
 /// What the central directory says about one entry (never trusted for sizes).
 #[derive(Debug, Clone)]
-pub struct RawEntry {
+pub(crate) struct RawEntry {
     /// The raw name bytes.
     pub name: Vec<u8>,
     /// Directory entry (name ends in `/` or a directory mode).
@@ -127,7 +131,8 @@ pub struct RawEntry {
 
 /// Why an archive was refused before the zip library read it.
 #[derive(Debug)]
-pub enum OpenError {
+#[non_exhaustive]
+pub(crate) enum OpenError {
     /// The zip library refused it, or it could not be read.
     Zip(ZipError),
     /// The layout is not the one view every zip tool agrees on; `entry` names the entry at fault
@@ -153,7 +158,7 @@ impl From<io::Error> for OpenError {
 }
 
 /// A zip opened for reading.
-pub struct Reader {
+pub(crate) struct Reader {
     archive: ZipArchive<BufReader<File>>,
 }
 
@@ -188,7 +193,7 @@ impl Reader {
     }
 
     /// The raw facts of entry `index`.
-    pub fn raw_entry(&mut self, index: usize) -> Result<RawEntry, ZipError> {
+    pub(crate) fn raw_entry(&mut self, index: usize) -> Result<RawEntry, ZipError> {
         let f = self.archive.by_index_raw(index)?;
         Ok(RawEntry {
             name: f.name_raw().to_vec(),
@@ -205,7 +210,7 @@ impl Reader {
     }
 
     /// Reads entry `index` decompressed (CRC checked at the end), passing chunks to `sink`.
-    pub fn read_entry(
+    pub(crate) fn read_entry(
         &mut self,
         index: usize,
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
@@ -222,12 +227,16 @@ impl Reader {
     }
 
     /// The underlying archive, for raw copies.
-    pub fn archive_mut(&mut self) -> &mut ZipArchive<BufReader<File>> {
+    pub(crate) fn archive_mut(&mut self) -> &mut ZipArchive<BufReader<File>> {
         &mut self.archive
     }
 
     /// The fixed timestamp of entry `index`, as entry options for a new entry beside it.
-    pub fn entry_options(&mut self, index: usize, level: u32) -> Result<EntryOptions, ZipError> {
+    pub(crate) fn entry_options(
+        &mut self,
+        index: usize,
+        level: u32,
+    ) -> Result<EntryOptions, ZipError> {
         let f = self.archive.by_index_raw(index)?;
         let dt = f.last_modified().unwrap_or_default();
         Ok(EntryOptions {
@@ -246,7 +255,7 @@ impl Reader {
 
 /// What [`check_layout`] found.
 #[derive(Debug, Clone, Copy)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Number of central directory entries.
     pub entries: usize,
     /// Where the central directory starts.
@@ -331,7 +340,7 @@ fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
 /// descriptor too, when the flag says there is one); the first entry starts at offset 0 and each
 /// entry ends exactly where the next begins, the last where the central directory begins (no
 /// bytes before, between or hidden among the entries); no name twice.
-pub fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
+pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
     let len = file.seek(io::SeekFrom::End(0))?;
     if len < 22 {
         return Err(layout_err(None, "too short for a zip (no end record)"));

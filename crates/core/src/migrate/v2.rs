@@ -54,7 +54,7 @@ use crate::document::{Document, FormatVersion, json_type_name};
 use crate::summary::compute_import_summary;
 
 /// The 1 → 2 step of the registry.
-pub const STEP: Step = Step {
+pub(crate) const STEP: Step = Step {
     from: FormatVersion::V1,
     to: FormatVersion::V2,
     up,
@@ -62,7 +62,7 @@ pub const STEP: Step = Step {
 };
 
 /// Where step `index` (0-based) is laid out: left to right, 250 apart, from (100, 100).
-pub fn default_position(index: usize) -> Value {
+pub(crate) fn default_position(index: usize) -> Value {
     json!({ "x": 100 + 250 * index as u64, "y": 100 })
 }
 

@@ -68,6 +68,7 @@ pub const FIELDS: [CronField; 5] = [
 
 /// Why a cron expression is invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CronError {
     /// The expression does not have five whitespace-separated fields.
     FieldCount {

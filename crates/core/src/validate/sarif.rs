@@ -5,12 +5,13 @@
 //! `member`); the physical location names the file and, when the file's bytes are given, the line
 //! the faulty value starts on (found by [`line_of`], a small positional scan of the JSON text).
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::{RULES, Report};
 
 /// The SARIF 2.1.0 JSON schema's address.
-pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub(crate) const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// One validated file, for [`sarif_log`].
 #[derive(Debug, Clone, Copy)]
@@ -91,18 +92,33 @@ pub fn sarif_log(files: &[SarifFile<'_>]) -> Value {
     })
 }
 
+/// What a relative URI reference's path keeps as is: RFC 3986's unreserved characters, the
+/// sub-delimiters, `/`, `:` and `@`; everything else (spaces, `%`, `#`, `?`, non-ASCII) is
+/// percent-encoded.
+const URI_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
+
 /// A file path as a relative URI reference: forward slashes, and the characters a URI cannot
 /// hold percent-encoded.
 fn file_uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.replace('\\', "/").bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;=".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(&path.replace('\\', "/"), URI_PATH).to_string()
 }
 
 /// The 1-based line on which the value at `pointer` starts in the JSON text `source`, or `None`
@@ -250,6 +266,18 @@ impl Scanner<'_> {
 mod tests {
     use super::*;
     use crate::validate::{Finding, Severity};
+
+    #[test]
+    fn file_uris_keep_path_characters_and_encode_the_rest() {
+        assert_eq!(
+            file_uri("dir\\a-b_c.~d/x:y@z!$&'()*+,;=.json"),
+            "dir/a-b_c.~d/x:y@z!$&'()*+,;=.json"
+        );
+        assert_eq!(
+            file_uri("my flow #1?/100%/ü.json"),
+            "my%20flow%20%231%3F/100%25/%C3%BC.json"
+        );
+    }
 
     #[test]
     fn results_reference_their_rule_and_point_at_the_value() {

@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::document::{Document, FormatVersion, json_type_name};
 
 /// The text of `crates/core/schemas/export-v1.schema.json`.
-pub const EXPORT_V1_SCHEMA: &str = include_str!("../../schemas/export-v1.schema.json");
+pub(crate) const EXPORT_V1_SCHEMA: &str = include_str!("../../schemas/export-v1.schema.json");
 /// The text of `crates/core/schemas/export-v2.schema.json`.
-pub const EXPORT_V2_SCHEMA: &str = include_str!("../../schemas/export-v2.schema.json");
+pub(crate) const EXPORT_V2_SCHEMA: &str = include_str!("../../schemas/export-v2.schema.json");
 
 /// The schema of a format version, as JSON.
 pub fn schema_text(version: FormatVersion) -> &'static str {
@@ -41,6 +41,7 @@ fn validator(version: FormatVersion) -> &'static jsonschema::Validator {
 
 /// One schema violation: where (an RFC 6901 pointer into the document) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SchemaError {
     /// The instance path.
     pub pointer: String,
