@@ -797,17 +797,46 @@ pub struct OverlayReport {
 }
 
 /// Applies a resolved overlay to the export document of flow `flow_name` (see the module docs
-/// for the rules).
+/// for the rules): variables, then the priority, then credentials, then system renames.
 pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> OverlayReport {
     let o = overlay.overlay();
-    let mut report = OverlayReport {
-        flow: flow_name.to_string(),
-        changes: Vec::new(),
-    };
+    let mut changes = Vec::new();
     let per_flow = o.flows.get(flow_name);
     let root = doc.value_mut();
+    apply_variables(root, &wanted_variables(o, per_flow), &mut changes);
+    if let Some(priority) = per_flow.and_then(|f| f.priority) {
+        apply_priority(root, priority, &mut changes);
+    }
+    // Secrets before renames: they name systems as the archive does.
+    for (c, value) in &o.secrets {
+        if set_credential(root, c, &value.value) {
+            changes.push(OverlayChange::CredentialSet {
+                credential: c.clone(),
+            });
+        }
+    }
+    for (from, to) in &o.systems {
+        let places = rename_system(root, from, &to.value);
+        if places > 0 {
+            changes.push(OverlayChange::SystemRenamed {
+                from: from.clone(),
+                to: to.value.clone(),
+                places,
+            });
+        }
+    }
+    OverlayReport {
+        flow: flow_name.to_string(),
+        changes,
+    }
+}
 
-    // Variables: global first, then per-flow (which wins and may append).
+/// The variables to set, by key: global first, then per-flow (which wins); `true` for a
+/// per-flow key, which may be appended.
+fn wanted_variables<'a>(
+    o: &'a Overlay,
+    per_flow: Option<&'a FlowOverlay>,
+) -> BTreeMap<&'a str, (&'a OverlayValue, bool)> {
     let mut wanted: BTreeMap<&str, (&OverlayValue, bool)> = BTreeMap::new();
     for (k, v) in &o.variables {
         wanted.insert(k, (v, false));
@@ -817,174 +846,187 @@ pub fn apply(doc: &mut Document, flow_name: &str, overlay: &ResolvedOverlay) -> 
             wanted.insert(k, (v, true));
         }
     }
-    if !wanted.is_empty()
-        && let Some(versions) = root
-            .pointer_mut("/flow/versions")
-            .and_then(Value::as_array_mut)
-    {
-        let existing: BTreeSet<String> = versions
-            .iter()
-            .filter_map(|v| v.get("variables").and_then(Value::as_array))
-            .flatten()
-            .filter_map(|var| var.get("key").and_then(Value::as_str).map(str::to_string))
-            .collect();
-        for (key, (value, may_add)) in wanted {
-            let mut set = 0;
-            let mut added = 0;
-            let mut secret = false;
-            for version in versions.iter_mut() {
-                let Some(vars) = version.get_mut("variables").and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                let mut found = false;
-                for var in vars.iter_mut() {
-                    if var.get("key").and_then(Value::as_str) == Some(key) {
-                        found = true;
-                        secret |= var.get("is_secret").and_then(Value::as_bool) == Some(true);
-                        if let Some(map) = var.as_object_mut() {
-                            map.insert("value".into(), Value::String(value.value.clone()));
-                        }
-                        set += 1;
-                    }
-                }
-                if !found && may_add && !existing.contains(key) {
-                    let mut var = serde_json::Map::new();
-                    var.insert("key".into(), Value::String(key.to_string()));
-                    var.insert("value".into(), Value::String(value.value.clone()));
-                    var.insert("is_secret".into(), Value::Bool(false));
-                    vars.push(Value::Object(var));
-                    added += 1;
-                }
-            }
-            let shown = if secret || value.secret {
-                MASK.to_string()
-            } else {
-                value.value.clone()
-            };
-            if set > 0 {
-                report.changes.push(OverlayChange::VariableSet {
-                    key: key.to_string(),
-                    value: shown.clone(),
-                    versions: set,
-                });
-            }
-            if added > 0 {
-                report.changes.push(OverlayChange::VariableAdded {
-                    key: key.to_string(),
-                    value: shown,
-                    versions: added,
-                });
-            }
+    wanted
+}
+
+/// Sets (or appends) every wanted variable on the document's versions, reporting each key once
+/// with the number of versions changed (the value masked when the variable or value is secret).
+fn apply_variables(
+    root: &mut Value,
+    wanted: &BTreeMap<&str, (&OverlayValue, bool)>,
+    changes: &mut Vec<OverlayChange>,
+) {
+    if wanted.is_empty() {
+        return;
+    }
+    let Some(versions) = root
+        .pointer_mut("/flow/versions")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let existing: BTreeSet<String> = versions
+        .iter()
+        .filter_map(|v| v.get("variables").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|var| var.get("key").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    for (&key, &(value, may_add)) in wanted {
+        let may_add = may_add && !existing.contains(key);
+        let (set, added, secret) = set_variable(versions, key, &value.value, may_add);
+        let shown = if secret || value.secret {
+            MASK.to_string()
+        } else {
+            value.value.clone()
+        };
+        if set > 0 {
+            changes.push(OverlayChange::VariableSet {
+                key: key.to_string(),
+                value: shown.clone(),
+                versions: set,
+            });
+        }
+        if added > 0 {
+            changes.push(OverlayChange::VariableAdded {
+                key: key.to_string(),
+                value: shown,
+                versions: added,
+            });
         }
     }
+}
 
-    if let Some(priority) = per_flow.and_then(|f| f.priority)
-        && let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut)
-    {
-        flow.insert("priority".into(), Value::from(priority));
-        if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
-            for version in versions.iter_mut().filter_map(Value::as_object_mut) {
-                version.insert("flow_priority".into(), Value::from(priority));
-            }
-        }
-        report.changes.push(OverlayChange::Priority { priority });
-    }
-
-    // Secrets before renames: they name systems as the archive does. Only existing credential
-    // keys are set: a key the implementation does not have is an unmatched overlay key, never
-    // added.
-    for (c, value) in &o.secrets {
-        let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) else {
+/// Sets variable `key` to `value` on every version that lists it; with `may_add`, appends it
+/// (not secret) to every version that has a `variables` list without it. Returns how many
+/// versions were set, how many appended, and whether any version marks it secret.
+fn set_variable(
+    versions: &mut [Value],
+    key: &str,
+    value: &str,
+    may_add: bool,
+) -> (usize, usize, bool) {
+    let (mut set, mut added, mut secret) = (0, 0, false);
+    for version in versions.iter_mut() {
+        let Some(vars) = version.get_mut("variables").and_then(Value::as_array_mut) else {
             continue;
         };
-        let mut hit = false;
-        for s in systems.iter_mut() {
-            let Some(system) = s.get_mut("system") else {
-                continue;
-            };
-            if system.get("name").and_then(Value::as_str) != Some(c.system.as_str()) {
-                continue;
-            }
-            let Some(impls) = system
-                .get_mut("authentication_implementations")
-                .and_then(Value::as_array_mut)
-            else {
-                continue;
-            };
-            for imp in impls.iter_mut() {
-                if imp.get("name").and_then(Value::as_str) != Some(c.auth.as_str()) {
-                    continue;
+        let mut found = false;
+        for var in vars.iter_mut() {
+            if var.get("key").and_then(Value::as_str) == Some(key) {
+                found = true;
+                secret |= var.get("is_secret").and_then(Value::as_bool) == Some(true);
+                if let Some(map) = var.as_object_mut() {
+                    map.insert("value".into(), Value::String(value.to_string()));
                 }
-                if let Some(slot) = imp
-                    .get_mut("credentials")
-                    .and_then(Value::as_object_mut)
-                    .and_then(|creds| creds.get_mut(&c.key))
-                {
-                    *slot = Value::String(value.value.clone());
-                    hit = true;
-                }
+                set += 1;
             }
         }
-        if hit {
-            report.changes.push(OverlayChange::CredentialSet {
-                credential: c.clone(),
-            });
+        if !found && may_add {
+            let mut var = serde_json::Map::new();
+            var.insert("key".into(), Value::String(key.to_string()));
+            var.insert("value".into(), Value::String(value.to_string()));
+            var.insert("is_secret".into(), Value::Bool(false));
+            vars.push(Value::Object(var));
+            added += 1;
         }
     }
+    (set, added, secret)
+}
 
-    for (from, to) in &o.systems {
-        let to = &to.value;
-        let mut places = 0;
-        if let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) {
-            for s in systems.iter_mut() {
-                if let Some(system) = s.get_mut("system").and_then(Value::as_object_mut)
-                    && system.get("name").and_then(Value::as_str) == Some(from)
-                {
-                    system.insert("name".into(), Value::String(to.clone()));
-                    places += 1;
-                }
-            }
-        }
-        if let Some(versions) = root
-            .pointer_mut("/flow/versions")
-            .and_then(Value::as_array_mut)
-        {
-            for version in versions.iter_mut() {
-                let Some(steps) = version.get_mut("steps").and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                for step in steps.iter_mut() {
-                    if step.get("type").and_then(Value::as_str) != Some("connector") {
-                        continue;
-                    }
-                    if let Some(config) = step.get_mut("config").and_then(Value::as_object_mut)
-                        && config.get("system").and_then(Value::as_str) == Some(from)
-                    {
-                        config.insert("system".into(), Value::String(to.clone()));
-                        places += 1;
-                    }
-                }
-            }
-        }
-        if let Some(deps) = root.get_mut("dependencies").and_then(Value::as_array_mut) {
-            for dep in deps.iter_mut().filter_map(Value::as_object_mut) {
-                if dep.get("type").and_then(Value::as_str) == Some("system")
-                    && dep.get("name").and_then(Value::as_str) == Some(from)
-                {
-                    dep.insert("name".into(), Value::String(to.clone()));
-                    places += 1;
-                }
-            }
-        }
-        if places > 0 {
-            report.changes.push(OverlayChange::SystemRenamed {
-                from: from.clone(),
-                to: to.clone(),
-                places,
-            });
+/// Sets `flow.priority` and every version's `flow_priority`.
+fn apply_priority(root: &mut Value, priority: i64, changes: &mut Vec<OverlayChange>) {
+    let Some(flow) = root.get_mut("flow").and_then(Value::as_object_mut) else {
+        return;
+    };
+    flow.insert("priority".into(), Value::from(priority));
+    if let Some(versions) = flow.get_mut("versions").and_then(Value::as_array_mut) {
+        for version in versions.iter_mut().filter_map(Value::as_object_mut) {
+            version.insert("flow_priority".into(), Value::from(priority));
         }
     }
-    report
+    changes.push(OverlayChange::Priority { priority });
+}
+
+/// Sets credential `c` (the system named as in the archive) to `value` wherever it exists;
+/// whether it did. Only existing credential keys are set: a key the implementation does not
+/// have is an unmatched overlay key, never added.
+fn set_credential(root: &mut Value, c: &CredentialRef, value: &str) -> bool {
+    let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    let mut hit = false;
+    for s in systems.iter_mut() {
+        let Some(system) = s.get_mut("system") else {
+            continue;
+        };
+        if system.get("name").and_then(Value::as_str) != Some(c.system.as_str()) {
+            continue;
+        }
+        let Some(impls) = system
+            .get_mut("authentication_implementations")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for imp in impls.iter_mut() {
+            if imp.get("name").and_then(Value::as_str) != Some(c.auth.as_str()) {
+                continue;
+            }
+            if let Some(slot) = imp
+                .get_mut("credentials")
+                .and_then(Value::as_object_mut)
+                .and_then(|creds| creds.get_mut(&c.key))
+            {
+                *slot = Value::String(value.to_string());
+                hit = true;
+            }
+        }
+    }
+    hit
+}
+
+/// Renames system `from` to `to` in the system definitions, connector steps and system
+/// dependencies; the number of places changed.
+fn rename_system(root: &mut Value, from: &str, to: &str) -> usize {
+    let mut places = 0;
+    let mut rename = |obj: &mut serde_json::Map<String, Value>, field: &str| {
+        if obj.get(field).and_then(Value::as_str) == Some(from) {
+            obj.insert(field.into(), Value::String(to.to_string()));
+            places += 1;
+        }
+    };
+    if let Some(systems) = root.get_mut("systems").and_then(Value::as_array_mut) {
+        for s in systems.iter_mut() {
+            if let Some(system) = s.get_mut("system").and_then(Value::as_object_mut) {
+                rename(system, "name");
+            }
+        }
+    }
+    if let Some(versions) = root
+        .pointer_mut("/flow/versions")
+        .and_then(Value::as_array_mut)
+    {
+        let steps = versions
+            .iter_mut()
+            .filter_map(|v| v.get_mut("steps").and_then(Value::as_array_mut))
+            .flatten();
+        for step in steps {
+            if step.get("type").and_then(Value::as_str) != Some("connector") {
+                continue;
+            }
+            if let Some(config) = step.get_mut("config").and_then(Value::as_object_mut) {
+                rename(config, "system");
+            }
+        }
+    }
+    if let Some(deps) = root.get_mut("dependencies").and_then(Value::as_array_mut) {
+        for dep in deps.iter_mut().filter_map(Value::as_object_mut) {
+            if dep.get("type").and_then(Value::as_str) == Some("system") {
+                rename(dep, "name");
+            }
+        }
+    }
+    places
 }
 
 /// The names an overlay's keys can match: flows, their variables, systems and credentials,
@@ -1105,103 +1147,126 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Every key of `overlay` that matches nothing in `targets`, in the overlay's order (see the
-/// module docs).
+/// module docs): global variables, flows (their variables and webhooks), systems, credentials.
 pub fn unmatched(overlay: &Overlay, targets: &Targets) -> Vec<Unmatched> {
-    let mut out = Vec::new();
+    let mut out = unmatched_variables(overlay, targets);
+    for (name, flow) in &overlay.flows {
+        out.extend(unmatched_flow(name, flow, targets));
+    }
+    out.extend(unmatched_systems(overlay, targets));
+    out.extend(
+        overlay
+            .secrets
+            .keys()
+            .filter_map(|c| unmatched_credential(c, targets)),
+    );
+    out
+}
+
+/// `[variables]` keys no flow of the archive has.
+fn unmatched_variables(overlay: &Overlay, targets: &Targets) -> Vec<Unmatched> {
     let all_vars: BTreeSet<&str> = targets
         .flows
         .values()
         .flatten()
         .map(String::as_str)
         .collect();
-    for key in overlay.variables.keys() {
-        if !all_vars.contains(key.as_str()) {
+    overlay
+        .variables
+        .keys()
+        .filter(|key| !all_vars.contains(key.as_str()))
+        .map(|key| Unmatched {
+            key: format!("[variables].{}", quote_key(key)),
+            problem: format!("no flow of the archive has variable {key:?}"),
+            nearest: nearest(key, all_vars.iter().copied()),
+        })
+        .collect()
+}
+
+/// A `[flows."name"]` table naming no flow; else its variable keys the flow does not have and
+/// its webhooks that had no HMAC secret key.
+fn unmatched_flow(name: &str, flow: &FlowOverlay, targets: &Targets) -> Vec<Unmatched> {
+    let Some(vars) = targets.flows.get(name) else {
+        return vec![Unmatched {
+            key: format!("[flows.{}]", toml_string(name)),
+            problem: format!("the archive has no flow {name:?}"),
+            nearest: nearest(name, targets.flows.keys().map(String::as_str)),
+        }];
+    };
+    let mut out = Vec::new();
+    for key in flow.variables.keys() {
+        if !vars.contains(key) {
             out.push(Unmatched {
-                key: format!("[variables].{}", quote_key(key)),
-                problem: format!("no flow of the archive has variable {key:?}"),
-                nearest: nearest(key, all_vars.iter().copied()),
+                key: format!("[flows.{}.variables].{}", toml_string(name), quote_key(key)),
+                problem: format!("flow {name:?} has no variable {key:?}"),
+                nearest: nearest(key, vars.iter().map(String::as_str)),
             });
         }
     }
-    for (name, flow) in &overlay.flows {
-        let table = format!("[flows.{}]", toml_string(name));
-        let Some(vars) = targets.flows.get(name) else {
+    let secrets = targets.webhook_secrets.get(name);
+    for n in flow.webhooks.keys() {
+        if !secrets.is_some_and(|s| s.contains(n)) {
+            let known: Vec<String> = secrets.into_iter().flatten().map(u32::to_string).collect();
             out.push(Unmatched {
-                key: table,
-                problem: format!("the archive has no flow {name:?}"),
-                nearest: nearest(name, targets.flows.keys().map(String::as_str)),
-            });
-            continue;
-        };
-        for key in flow.variables.keys() {
-            if !vars.contains(key) {
-                out.push(Unmatched {
-                    key: format!("[flows.{}.variables].{}", toml_string(name), quote_key(key)),
-                    problem: format!("flow {name:?} has no variable {key:?}"),
-                    nearest: nearest(key, vars.iter().map(String::as_str)),
-                });
-            }
-        }
-        let secrets = targets.webhook_secrets.get(name);
-        for n in flow.webhooks.keys() {
-            if !secrets.is_some_and(|s| s.contains(n)) {
-                let known: Vec<String> =
-                    secrets.into_iter().flatten().map(u32::to_string).collect();
-                out.push(Unmatched {
-                    key: format!("[flows.{}.webhooks.{n}]", toml_string(name)),
-                    problem: format!(
-                        "flow {name:?} has no webhook {n} with an HMAC secret key in the archive"
-                    ),
-                    nearest: nearest(&n.to_string(), known.iter().map(String::as_str)),
-                });
-            }
-        }
-    }
-    for name in overlay.systems.keys() {
-        if !targets.systems.contains(name) {
-            out.push(Unmatched {
-                key: format!("[systems].{}", quote_key(name)),
-                problem: format!("the archive has no system {name:?}"),
-                nearest: nearest(name, targets.systems.iter().map(String::as_str)),
-            });
-        }
-    }
-    for c in overlay.secrets.keys() {
-        let problem = match targets.credentials.get(&c.system) {
-            None => Some((
-                format!(
-                    "the archive has no system {:?} with authentication implementations",
-                    c.system
+                key: format!("[flows.{}.webhooks.{n}]", toml_string(name)),
+                problem: format!(
+                    "flow {name:?} has no webhook {n} with an HMAC secret key in the archive"
                 ),
-                nearest(&c.system, targets.credentials.keys().map(String::as_str)),
-            )),
-            Some(auths) => match auths.get(&c.auth) {
-                None => Some((
-                    format!(
-                        "system {:?} has no authentication implementation {:?}",
-                        c.system, c.auth
-                    ),
-                    nearest(&c.auth, auths.keys().map(String::as_str)),
-                )),
-                Some(keys) if !keys.contains(&c.key) => Some((
-                    format!(
-                        "authentication implementation {:?} of system {:?} has no credential {:?}",
-                        c.auth, c.system, c.key
-                    ),
-                    nearest(&c.key, keys.iter().map(String::as_str)),
-                )),
-                Some(_) => None,
-            },
-        };
-        if let Some((problem, nearest)) = problem {
-            out.push(Unmatched {
-                key: c.to_string(),
-                problem,
-                nearest,
+                nearest: nearest(&n.to_string(), known.iter().map(String::as_str)),
             });
         }
     }
     out
+}
+
+/// `[systems]` keys naming no system of the archive.
+fn unmatched_systems(overlay: &Overlay, targets: &Targets) -> Vec<Unmatched> {
+    overlay
+        .systems
+        .keys()
+        .filter(|name| !targets.systems.contains(*name))
+        .map(|name| Unmatched {
+            key: format!("[systems].{}", quote_key(name)),
+            problem: format!("the archive has no system {name:?}"),
+            nearest: nearest(name, targets.systems.iter().map(String::as_str)),
+        })
+        .collect()
+}
+
+/// Credential `c`, when its system, authentication implementation or key does not exist (the
+/// first of them that does not, with the nearest name of that kind).
+fn unmatched_credential(c: &CredentialRef, targets: &Targets) -> Option<Unmatched> {
+    let (problem, nearest) = match targets.credentials.get(&c.system) {
+        None => (
+            format!(
+                "the archive has no system {:?} with authentication implementations",
+                c.system
+            ),
+            nearest(&c.system, targets.credentials.keys().map(String::as_str)),
+        ),
+        Some(auths) => match auths.get(&c.auth) {
+            None => (
+                format!(
+                    "system {:?} has no authentication implementation {:?}",
+                    c.system, c.auth
+                ),
+                nearest(&c.auth, auths.keys().map(String::as_str)),
+            ),
+            Some(keys) if !keys.contains(&c.key) => (
+                format!(
+                    "authentication implementation {:?} of system {:?} has no credential {:?}",
+                    c.auth, c.system, c.key
+                ),
+                nearest(&c.key, keys.iter().map(String::as_str)),
+            ),
+            Some(_) => return None,
+        },
+    };
+    Some(Unmatched {
+        key: c.to_string(),
+        problem,
+        nearest,
+    })
 }
 
 /// Checks that every key of `overlay` matches something in `targets`. With
