@@ -3,9 +3,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::super::ArchiveError;
 use super::super::manifest::FlowRecord;
 use super::super::settings::FlowSettings;
+use super::super::{ArchiveError, entry_name};
 use super::{Archive, Entry};
 use crate::document::Document;
 
@@ -65,7 +65,7 @@ impl Archive {
         }
         Ok(Some(FlowSettings::from_slice(
             &bytes,
-            &format!("{origin}!{}", s.path),
+            &entry_name(&origin, &s.path),
         )?))
     }
 }
@@ -106,7 +106,7 @@ impl Iterator for VerifiedFlows<'_> {
             }
             let doc = Document::from_slice_bounded(
                 &bytes,
-                &format!("{origin}!{}", record.path),
+                &entry_name(&origin, &record.path),
                 &self.archive.limits.document,
             )?;
             Ok((record, doc))
@@ -130,7 +130,7 @@ impl Iterator for FlowDocuments<'_> {
             let bytes = self.archive.read_document(&entry, &mut self.total)?;
             let doc = Document::from_slice_bounded(
                 &bytes,
-                &format!("{}!{}", self.archive.origin, entry.path),
+                &entry_name(&self.archive.origin, &entry.path),
                 &self.archive.limits.document,
             )?;
             Ok((entry.path.clone(), doc))

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::limits::Limits;
 use super::super::manifest::{self, MANIFEST_READ_VERSIONS, Manifest, Package};
-use super::super::{ArchiveError, MANIFEST_PATH};
+use super::super::{ArchiveError, MANIFEST_PATH, entry_name};
 use super::open::unsafe_path_reason;
 use super::{Archive, Entry, TrustPolicy, is_signature_path, plural};
 use crate::sign::{TrustedKey, signature_key_id, trusted_comment};
@@ -97,7 +97,7 @@ impl Archive {
             }
             Err(detail) => return report.fail(CHECK_SIGNATURES, detail),
         }
-        match verify_digests(&manifest, &digests) {
+        match verify_digests(&self.origin, &manifest, &digests) {
             Ok(detail) => report.push(CHECK_DIGESTS, true, detail),
             Err(detail) => return report.fail(CHECK_DIGESTS, detail),
         }
@@ -142,7 +142,8 @@ impl Archive {
             .collect();
         match unlisted.first() {
             Some(first) => Err(format!(
-                "entry {first:?} is not listed in the manifest ({} unlisted)",
+                "{}: not listed in the manifest ({} unlisted)",
+                entry_name(&self.origin, first),
                 unlisted.len()
             )),
             None => Ok("no unlisted entries".into()),
@@ -175,8 +176,14 @@ impl Archive {
         let mut total = 0;
         for e in &sig_entries {
             let bytes = self.read_all(e, &mut total).map_err(|e| e.to_string())?;
-            match check_signature_entry(&e.path, bytes, &manifest_bytes, &expected_comment, policy)?
-            {
+            match check_signature_entry(
+                &self.origin,
+                &e.path,
+                bytes,
+                &manifest_bytes,
+                &expected_comment,
+                policy,
+            )? {
                 Signer::Trusted(id) => {
                     good.insert(id);
                 }
@@ -236,16 +243,15 @@ fn manifest_detail(manifest: &Manifest) -> String {
 }
 
 /// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
-fn verify_digests(manifest: &Manifest, digests: &Digests) -> Result<String, String> {
+fn verify_digests(origin: &str, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
     for (path, want) in &manifest.files {
+        let entry = entry_name(origin, path);
         let Some(got) = digests.get(path) else {
-            return Err(format!(
-                "entry {path:?} is listed in the manifest but missing"
-            ));
+            return Err(format!("{entry}: listed in the manifest but missing"));
         };
         if manifest::file_digest(got) != *want {
             return Err(format!(
-                "entry {path:?}: SHA-256 {got} does not match the manifest's {want}"
+                "{entry}: SHA-256 {got} does not match the manifest's {want}"
             ));
         }
     }
@@ -272,37 +278,37 @@ enum Signer {
 /// One `signatures/<key-id>.minisig` entry: a minisign signature by the key its name says; by
 /// a trusted key, it verifies over the manifest's exact bytes and carries `expected_comment`.
 fn check_signature_entry(
+    origin: &str,
     path: &str,
     bytes: Vec<u8>,
     manifest_bytes: &[u8],
     expected_comment: &str,
     policy: &TrustPolicy,
 ) -> Result<Signer, String> {
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("entry {path:?}: not a minisign signature"))?;
+    let entry = entry_name(origin, path);
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{entry}: not a minisign signature"))?;
     let named = path
         .trim_start_matches("signatures/")
         .trim_end_matches(".minisig")
         .to_string();
     let Some(id) = signature_key_id(&text) else {
-        return Err(format!("entry {path:?}: not a minisign signature"));
+        return Err(format!("{entry}: not a minisign signature"));
     };
     if id != named {
         return Err(format!(
-            "entry {path:?}: the signature is by key {id}, not {named}"
+            "{entry}: the signature is by key {id}, not {named}"
         ));
     }
     let Some(key) = policy.keys.iter().find(|k| k.key_id() == id) else {
         return Ok(Signer::Untrusted(id));
     };
     let comment = key.verify(manifest_bytes, &text).map_err(|err| {
-        format!(
-            "entry {path:?}: signature by trusted key {id} does not match flowpack.json ({err})"
-        )
+        format!("{entry}: signature by trusted key {id} does not match flowpack.json ({err})")
     })?;
     if comment != expected_comment {
         return Err(format!(
-            "entry {path:?}: the trusted comment {comment:?} does not name this manifest"
+            "{entry}: the trusted comment {comment:?} does not name this manifest"
         ));
     }
     Ok(Signer::Trusted(id))
@@ -504,7 +510,7 @@ mod tests {
         assert_eq!(f.name, "structure");
         assert!(
             f.detail.ends_with(
-                "entry \"flows/a/export.json\": larger than the limit of 4000 bytes uncompressed"
+                "a.flowpack!flows/a/export.json: larger than the limit of 4000 bytes uncompressed"
             ),
             "{}",
             f.detail
@@ -515,7 +521,7 @@ mod tests {
         };
         let r = verify_archive(&path, &small_total, &TrustPolicy::default()).unwrap();
         let f = r.first_failure().unwrap();
-        assert!(f.detail.contains("entry \"flows/b/export.json\": the archive's total uncompressed size passes the limit of 6000 bytes"), "{}", f.detail);
+        assert!(f.detail.contains("a.flowpack!flows/b/export.json: the archive's total uncompressed size passes the limit of 6000 bytes"), "{}", f.detail);
     }
 
     #[test]
