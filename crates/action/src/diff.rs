@@ -658,7 +658,7 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         return Err(DiffError::Verification {
             archive: label.to_string(),
             check: failed.name.to_string(),
-            detail: name_entries(label, &failed.detail),
+            detail: relabel(&failed.detail, path, label),
         });
     }
     let signatures = archive
@@ -708,16 +708,14 @@ fn entry_error(archive: &str, e: ArchiveError) -> DiffError {
     }
 }
 
-/// A verification detail with its entry named `ARCHIVE!entry` (the archive reader says
-/// `ARCHIVE: entry "X": reason` or `entry "X": reason`).
-fn name_entries(archive: &str, detail: &str) -> String {
-    let long = format!("{archive}: entry \"");
-    let rest = detail
-        .strip_prefix(long.as_str())
-        .or_else(|| detail.strip_prefix("entry \""));
-    match rest.and_then(|r| r.split_once("\": ")) {
-        Some((entry, reason)) => format!("{}: {reason}", entry_origin(archive, entry)),
-        None => detail.to_string(),
+/// A verification detail naming the archive as `label` rather than the file it was read from
+/// (a pulled archive's temporary file): entries stay named `ARCHIVE!entry`.
+fn relabel(detail: &str, path: &Path, label: &str) -> String {
+    let from = path.display().to_string();
+    if from.is_empty() || from == label {
+        detail.to_string()
+    } else {
+        detail.replace(&from, label)
     }
 }
 
@@ -1023,20 +1021,21 @@ mod tests {
     #[test]
     fn archive_entries_are_named_archive_bang_entry() {
         assert_eq!(
-            name_entries(
-                "a.flowpack",
-                "a.flowpack: entry \"flows/x/export.json\": cannot read: bad"
+            relabel(
+                "/tmp/.flowpack-tmp.1/a.flowpack!flows/x/export.json: cannot read: bad",
+                Path::new("/tmp/.flowpack-tmp.1/a.flowpack"),
+                "oci://r.example/a:1"
             ),
-            "a.flowpack!flows/x/export.json: cannot read: bad"
+            "oci://r.example/a:1!flows/x/export.json: cannot read: bad"
         );
         assert_eq!(
-            name_entries(
-                "a.flowpack",
-                "entry \"flows/x/export.json\": SHA-256 1 does not match"
+            relabel(
+                "a.flowpack!flows/x/export.json: SHA-256 1 does not match",
+                Path::new("a.flowpack"),
+                "a.flowpack"
             ),
             "a.flowpack!flows/x/export.json: SHA-256 1 does not match"
         );
-        assert_eq!(name_entries("a.flowpack", "3 entries"), "3 entries");
         let e = entry_error(
             "a.flowpack",
             ArchiveError::Hostile {

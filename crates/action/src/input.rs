@@ -221,9 +221,10 @@ pub fn open_archive_spec(
     })
 }
 
-/// The name of an archive entry in messages and reports: `ARCHIVE!entry`.
+/// The name of an archive entry in messages and reports: `ARCHIVE!entry` (the core's
+/// [`entry_name`](flowpack_core::archive::entry_name)).
 pub(crate) fn entry_origin(archive: &str, entry: &str) -> String {
-    format!("{archive}!{entry}")
+    flowpack_core::archive::entry_name(archive, entry)
 }
 
 /// One document read: where it came from (`FILE` or `ARCHIVE!entry`), its bytes when read from a
@@ -440,7 +441,7 @@ pub(crate) fn rename_archive(e: ArchiveError, path: &Path, shown: &str) -> Archi
             report,
         } => ArchiveError::Verification {
             archive: fix(archive),
-            summary,
+            summary: summary.replace(&from, shown),
             report,
         },
         ArchiveError::Io { path, error } => ArchiveError::Io {
@@ -543,7 +544,7 @@ mod tests {
         let renamed = rename_archive(e, tmp, shown);
         assert_eq!(
             renamed.to_string(),
-            "oci://r.example/a:1@sha256:00: entry \"flows/a/export.json\": sha256 differs"
+            "oci://r.example/a:1@sha256:00!flows/a/export.json: sha256 differs"
         );
     }
 }

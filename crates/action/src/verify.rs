@@ -90,6 +90,13 @@ pub fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     }
     let mut report = verify_archive(&source.path, &opts.limits, &opts.policy)
         .map_err(|e| rename_archive(e, &source.path, &source.shown))?;
+    let from = source.path.display().to_string();
+    if from != source.shown {
+        // Details name entries `ARCHIVE!entry`: the reference given, not the pulled file.
+        for check in &mut report.checks {
+            check.detail = check.detail.replace(&from, &source.shown);
+        }
+    }
     report.archive = source.shown.clone();
     Ok(report)
 }

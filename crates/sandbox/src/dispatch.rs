@@ -184,6 +184,14 @@ pub struct Dispatcher {
 
 type Outcome = Result<Response, StoreError>;
 
+/// 405: the route exists, the method does not.
+fn not_allowed() -> Outcome {
+    Ok(Response::message(
+        405,
+        "The method is not supported for this route.",
+    ))
+}
+
 fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::NotFound { message } => Response::message(404, &message),
@@ -341,6 +349,9 @@ impl Dispatcher {
         })
     }
 
+    /// Routes `/api/v1/…` by resource: the flow collection (list, create, export, import), one
+    /// flow, runs, callbacks, webhooks, flow actions (duplicate, layout, metrics) and versions.
+    /// Ids are parsed (a bad one is 404) before the method is checked (405).
     fn route(&self, req: &Request) -> Outcome {
         let Some(rest) = req.path.strip_prefix("/api/v1/") else {
             return Ok(Response::message(404, "Not found."));
@@ -348,271 +359,37 @@ impl Dispatcher {
         let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
         let m = req.method.to_ascii_uppercase();
         let m = m.as_str();
-        let s = &self.store;
-        let not_allowed = || {
-            Ok(Response::message(
-                405,
-                "The method is not supported for this route.",
-            ))
-        };
         match segs.as_slice() {
-            ["flows"] => match m {
-                "GET" => self.list_flows(req),
-                "POST" => {
-                    let changes = FlowChanges::from_body(&Self::body(req)?)?;
-                    let flow = s.create(&changes)?;
-                    self.flow_response(&flow, &["versions".to_string()])
-                }
-                _ => not_allowed(),
-            },
-            ["flows", "export"] => match m {
-                "POST" => {
-                    let body = Self::body(req)?;
-                    let root = request::object(&body)?;
-                    let id = match root.get("flow_id") {
-                        None | Some(Value::Null) => {
-                            return Err(StoreError::field(
-                                "flow_id",
-                                "The flow id field is required.",
-                            ));
-                        }
-                        Some(v) => v
-                            .as_u64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                            .ok_or_else(|| {
-                                StoreError::field(
-                                    "flow_id",
-                                    "The flow id field must be an integer.",
-                                )
-                            })?,
-                    };
-                    Ok(Response::json(200, s.export(id)?))
-                }
-                _ => not_allowed(),
-            },
-            ["flows", "import"] => match m {
-                "POST" => {
-                    let body = Self::body(req)?;
-                    let key = req
-                        .header_value("idempotency-key")
-                        .filter(|k| !k.is_empty());
-                    Ok(Response::data(s.import(&body, key)?))
-                }
-                _ => not_allowed(),
-            },
-            ["flows", flow] => {
-                let id = Self::id("Flow", flow)?;
-                match m {
-                    "GET" => {
-                        let q = request::parse_flow_query(&parse_pairs(&req.query)?)?;
-                        let rec = s.flow_record(id)?;
-                        let mut r = self.flow_response(&rec, &q.include)?;
-                        if let (Some(fields), Some(Value::Object(root))) =
-                            (&q.fields, r.body.as_mut())
-                            && let Some(Value::Object(data)) = root.get_mut("data")
-                        {
-                            data.retain(|k, _| fields.iter().any(|f| f == k));
-                        }
-                        Ok(r)
-                    }
-                    "PUT" => {
-                        let changes = FlowChanges::from_body(&Self::body(req)?)?;
-                        let rec = s.update_record(id, &changes)?;
-                        Ok(Response::data(rec.to_json()))
-                    }
-                    "DELETE" => {
-                        s.delete(id)?;
-                        Ok(Response::message(200, &format!("Flow {id} deleted.")))
-                    }
-                    _ => not_allowed(),
-                }
-            }
+            ["flows"] => self.flows(req, m),
+            ["flows", "export"] => self.export(req, m),
+            ["flows", "import"] => self.import(req, m),
+            ["flows", flow] => self.flow(req, m, Self::id("Flow", flow)?),
             ["flows", flow, kind @ ("manual" | "start"), version] => {
                 let id = Self::id("Flow", flow)?;
                 let v = Self::id("Version", version)?;
-                if m != "POST" {
-                    return not_allowed();
-                }
-                s.flow_record(id)?;
-                s.version_record(id, v)?;
-                let run = RunRequest::from_body(&Self::body(req)?, id, v)?;
-                Ok(Response::data(s.record_run(id, v, kind, &run)?.to_json()))
+                self.run(req, m, id, v, kind)
             }
-            ["flows", flow, "callbacks"] => {
-                let id = Self::id("Flow", flow)?;
-                match m {
-                    "GET" => Ok(Response::data(s.callbacks(id)?)),
-                    "POST" => {
-                        s.flow_record(id)?;
-                        let c = request::callback_from_body(&Self::body(req)?)?;
-                        Ok(Response::data(s.create_callback(id, &c)?))
-                    }
-                    _ => not_allowed(),
-                }
-            }
+            ["flows", flow, "callbacks"] => self.callbacks(req, m, Self::id("Flow", flow)?),
             ["flows", flow, "callbacks", callback] => {
                 let id = Self::id("Flow", flow)?;
-                let cb = Self::id("Callback", callback)?;
-                match m {
-                    "PUT" => {
-                        s.flow_record(id)?;
-                        let c = request::callback_from_body(&Self::body(req)?)?;
-                        Ok(Response::data(s.update_callback(id, cb, &c)?))
-                    }
-                    "DELETE" => {
-                        s.delete_callback(id, cb)?;
-                        Ok(Response::message(200, &format!("Callback {cb} deleted.")))
-                    }
-                    _ => not_allowed(),
-                }
+                self.callback(req, m, id, Self::id("Callback", callback)?)
             }
-            ["flows", flow, "webhooks"] => {
-                let id = Self::id("Flow", flow)?;
-                match m {
-                    "GET" => Ok(Response::data(s.webhooks(id)?)),
-                    "POST" => {
-                        s.flow_record(id)?;
-                        let c = request::webhook_from_body(&Self::body(req)?, false)?;
-                        Ok(Response::data(s.create_webhook(id, &c)?))
-                    }
-                    _ => not_allowed(),
-                }
-            }
+            ["flows", flow, "webhooks"] => self.webhooks(req, m, Self::id("Flow", flow)?),
             ["flows", flow, "webhooks", webhook] => {
                 let id = Self::id("Flow", flow)?;
-                let wh = Self::id("Webhook", webhook)?;
-                match m {
-                    "PUT" => {
-                        s.flow_record(id)?;
-                        let c = request::webhook_from_body(&Self::body(req)?, true)?;
-                        Ok(Response::data(s.update_webhook(id, wh, &c)?))
-                    }
-                    "DELETE" => {
-                        s.delete_webhook(id, wh)?;
-                        Ok(Response::message(200, &format!("Webhook {wh} deleted.")))
-                    }
-                    _ => not_allowed(),
-                }
+                self.webhook(req, m, id, Self::id("Webhook", webhook)?)
             }
-            ["flows", flow, "duplicate"] => {
-                let id = Self::id("Flow", flow)?;
-                if m != "POST" {
-                    return not_allowed();
-                }
-                s.flow_record(id)?;
-                let body = Self::body(req)?;
-                let root = request::object(&body)?;
-                let version = match root.get("flow_version_id") {
-                    None | Some(Value::Null) => {
-                        return Err(StoreError::field(
-                            "flow_version_id",
-                            "The flow version id field is required.",
-                        ));
-                    }
-                    Some(v) => v
-                        .as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                        .ok_or_else(|| {
-                            StoreError::field(
-                                "flow_version_id",
-                                "The flow version id field must be an id.",
-                            )
-                        })?,
-                };
-                let rec = s.duplicate(id, version)?;
-                self.flow_response(&rec, &["versions".to_string()])
-            }
+            ["flows", flow, "duplicate"] => self.duplicate(req, m, Self::id("Flow", flow)?),
             ["flows", flow, "layout-direction"] => {
-                let id = Self::id("Flow", flow)?;
-                if m != "PATCH" {
-                    return not_allowed();
-                }
-                s.flow_record(id)?;
-                let body = Self::body(req)?;
-                let root = request::object(&body)?;
-                match root.get("layout_direction") {
-                    Some(Value::String(d)) => {
-                        s.set_layout_direction(id, d)?;
-                        Ok(Response::no_content())
-                    }
-                    None | Some(Value::Null) => Err(StoreError::field(
-                        "layout_direction",
-                        "The layout direction field is required.",
-                    )),
-                    Some(_) => Err(StoreError::field(
-                        "layout_direction",
-                        "The layout direction field must be a string.",
-                    )),
-                }
+                self.layout_direction(req, m, Self::id("Flow", flow)?)
             }
             ["flows", flow, "version-metrics"] => {
-                let id = Self::id("Flow", flow)?;
-                if m != "GET" {
-                    return not_allowed();
-                }
-                s.flow_record(id)?;
-                let q = request::parse_metrics_query(&parse_pairs(&req.query)?)?;
-                Ok(Response::data(s.version_metrics(id, &q)?))
+                self.version_metrics(req, m, Self::id("Flow", flow)?)
             }
-            ["flows", flow, "versions"] => {
-                let id = Self::id("Flow", flow)?;
-                match m {
-                    "GET" => {
-                        let pairs = parse_pairs(&req.query)?;
-                        let q = request::parse_version_query(&pairs)?;
-                        let (records, meta) = s.version_page(id, &q)?;
-                        let data = records
-                            .iter()
-                            .map(|v| self.version_json(v, &q).map(Value::Object))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        let base = format!("/api/v1/flows/{id}/versions");
-                        Ok(Response::json(
-                            200,
-                            json!({"data": data, "meta": meta, "links": links(req, &base, &pairs, &meta)}),
-                        ))
-                    }
-                    "POST" => {
-                        let rec = s.new_version(id, None)?;
-                        Ok(Response::data(rec.to_json()))
-                    }
-                    _ => not_allowed(),
-                }
-            }
+            ["flows", flow, "versions"] => self.versions(req, m, Self::id("Flow", flow)?),
             ["flows", flow, "versions", version] => {
                 let id = Self::id("Flow", flow)?;
-                let v = Self::id("Version", version)?;
-                match m {
-                    "GET" => {
-                        let q = request::parse_version_query(&parse_pairs(&req.query)?)?;
-                        let rec = s.version_record(id, v)?;
-                        Ok(Response::data(self.version_json(&rec, &q)?))
-                    }
-                    "PUT" => {
-                        s.version_record(id, v)?;
-                        let body = Self::body(req)?;
-                        let root = request::object(&body)?;
-                        match root.get("deployed_at") {
-                            None => Ok(Response::data(s.version_record(id, v)?.to_json())),
-                            Some(Value::Null) => {
-                                s.deploy(id, v, None)?;
-                                Ok(Response::data(s.version_record(id, v)?.to_json()))
-                            }
-                            Some(Value::String(at)) => {
-                                s.deploy(id, v, Some(at))?;
-                                Ok(Response::data(s.version_record(id, v)?.to_json()))
-                            }
-                            Some(_) => Err(StoreError::field(
-                                "deployed_at",
-                                "The deployed_at field must be a date-time string or null.",
-                            )),
-                        }
-                    }
-                    "DELETE" => {
-                        s.delete_version(id, v)?;
-                        Ok(Response::message(200, &format!("Version {v} deleted.")))
-                    }
-                    _ => not_allowed(),
-                }
+                self.version(req, m, id, Self::id("Version", version)?)
             }
             ["flows", flow, "versions", version, "copy"] => {
                 let id = Self::id("Flow", flow)?;
@@ -620,9 +397,288 @@ impl Dispatcher {
                 if m != "POST" {
                     return not_allowed();
                 }
-                Ok(Response::data(s.new_version(id, Some(v))?.to_json()))
+                Ok(Response::data(
+                    self.store.new_version(id, Some(v))?.to_json(),
+                ))
             }
             _ => Ok(Response::message(404, "Not found.")),
+        }
+    }
+
+    /// `/flows`: list (GET), create (POST).
+    fn flows(&self, req: &Request, m: &str) -> Outcome {
+        match m {
+            "GET" => self.list_flows(req),
+            "POST" => {
+                let changes = FlowChanges::from_body(&Self::body(req)?)?;
+                let flow = self.store.create(&changes)?;
+                self.flow_response(&flow, &["versions".to_string()])
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/export` (POST): the export document of `flow_id`.
+    fn export(&self, req: &Request, m: &str) -> Outcome {
+        if m != "POST" {
+            return not_allowed();
+        }
+        let body = Self::body(req)?;
+        let root = request::object(&body)?;
+        let id = match root.get("flow_id") {
+            None | Some(Value::Null) => {
+                return Err(StoreError::field(
+                    "flow_id",
+                    "The flow id field is required.",
+                ));
+            }
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| {
+                    StoreError::field("flow_id", "The flow id field must be an integer.")
+                })?,
+        };
+        Ok(Response::json(200, self.store.export(id)?))
+    }
+
+    /// `/flows/import` (POST), honouring an `Idempotency-Key`.
+    fn import(&self, req: &Request, m: &str) -> Outcome {
+        if m != "POST" {
+            return not_allowed();
+        }
+        let body = Self::body(req)?;
+        let key = req
+            .header_value("idempotency-key")
+            .filter(|k| !k.is_empty());
+        Ok(Response::data(self.store.import(&body, key)?))
+    }
+
+    /// `/flows/{id}`: read (GET, with `include` and `fields`), update (PUT), delete.
+    fn flow(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "GET" => {
+                let q = request::parse_flow_query(&parse_pairs(&req.query)?)?;
+                let rec = s.flow_record(id)?;
+                let mut r = self.flow_response(&rec, &q.include)?;
+                if let (Some(fields), Some(Value::Object(root))) = (&q.fields, r.body.as_mut())
+                    && let Some(Value::Object(data)) = root.get_mut("data")
+                {
+                    data.retain(|k, _| fields.iter().any(|f| f == k));
+                }
+                Ok(r)
+            }
+            "PUT" => {
+                let changes = FlowChanges::from_body(&Self::body(req)?)?;
+                let rec = s.update_record(id, &changes)?;
+                Ok(Response::data(rec.to_json()))
+            }
+            "DELETE" => {
+                s.delete(id)?;
+                Ok(Response::message(200, &format!("Flow {id} deleted.")))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/{manual|start}/{version}` (POST): records a run.
+    fn run(&self, req: &Request, m: &str, id: u64, v: u64, kind: &str) -> Outcome {
+        if m != "POST" {
+            return not_allowed();
+        }
+        let s = &self.store;
+        s.flow_record(id)?;
+        s.version_record(id, v)?;
+        let run = RunRequest::from_body(&Self::body(req)?, id, v)?;
+        Ok(Response::data(s.record_run(id, v, kind, &run)?.to_json()))
+    }
+
+    /// `/flows/{id}/callbacks`: list (GET), create (POST).
+    fn callbacks(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "GET" => Ok(Response::data(s.callbacks(id)?)),
+            "POST" => {
+                s.flow_record(id)?;
+                let c = request::callback_from_body(&Self::body(req)?)?;
+                Ok(Response::data(s.create_callback(id, &c)?))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/callbacks/{callback}`: update (PUT), delete.
+    fn callback(&self, req: &Request, m: &str, id: u64, cb: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "PUT" => {
+                s.flow_record(id)?;
+                let c = request::callback_from_body(&Self::body(req)?)?;
+                Ok(Response::data(s.update_callback(id, cb, &c)?))
+            }
+            "DELETE" => {
+                s.delete_callback(id, cb)?;
+                Ok(Response::message(200, &format!("Callback {cb} deleted.")))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/webhooks`: list (GET), create (POST).
+    fn webhooks(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "GET" => Ok(Response::data(s.webhooks(id)?)),
+            "POST" => {
+                s.flow_record(id)?;
+                let c = request::webhook_from_body(&Self::body(req)?, false)?;
+                Ok(Response::data(s.create_webhook(id, &c)?))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/webhooks/{webhook}`: update (PUT), delete.
+    fn webhook(&self, req: &Request, m: &str, id: u64, wh: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "PUT" => {
+                s.flow_record(id)?;
+                let c = request::webhook_from_body(&Self::body(req)?, true)?;
+                Ok(Response::data(s.update_webhook(id, wh, &c)?))
+            }
+            "DELETE" => {
+                s.delete_webhook(id, wh)?;
+                Ok(Response::message(200, &format!("Webhook {wh} deleted.")))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/duplicate` (POST): a new flow from version `flow_version_id`.
+    fn duplicate(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        if m != "POST" {
+            return not_allowed();
+        }
+        self.store.flow_record(id)?;
+        let body = Self::body(req)?;
+        let root = request::object(&body)?;
+        let version = match root.get("flow_version_id") {
+            None | Some(Value::Null) => {
+                return Err(StoreError::field(
+                    "flow_version_id",
+                    "The flow version id field is required.",
+                ));
+            }
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    StoreError::field(
+                        "flow_version_id",
+                        "The flow version id field must be an id.",
+                    )
+                })?,
+        };
+        let rec = self.store.duplicate(id, version)?;
+        self.flow_response(&rec, &["versions".to_string()])
+    }
+
+    /// `/flows/{id}/layout-direction` (PATCH).
+    fn layout_direction(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        if m != "PATCH" {
+            return not_allowed();
+        }
+        self.store.flow_record(id)?;
+        let body = Self::body(req)?;
+        let root = request::object(&body)?;
+        match root.get("layout_direction") {
+            Some(Value::String(d)) => {
+                self.store.set_layout_direction(id, d)?;
+                Ok(Response::no_content())
+            }
+            None | Some(Value::Null) => Err(StoreError::field(
+                "layout_direction",
+                "The layout direction field is required.",
+            )),
+            Some(_) => Err(StoreError::field(
+                "layout_direction",
+                "The layout direction field must be a string.",
+            )),
+        }
+    }
+
+    /// `/flows/{id}/version-metrics` (GET).
+    fn version_metrics(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        if m != "GET" {
+            return not_allowed();
+        }
+        self.store.flow_record(id)?;
+        let q = request::parse_metrics_query(&parse_pairs(&req.query)?)?;
+        Ok(Response::data(self.store.version_metrics(id, &q)?))
+    }
+
+    /// `/flows/{id}/versions`: a page of versions (GET), a new empty version (POST).
+    fn versions(&self, req: &Request, m: &str, id: u64) -> Outcome {
+        match m {
+            "GET" => {
+                let pairs = parse_pairs(&req.query)?;
+                let q = request::parse_version_query(&pairs)?;
+                let (records, meta) = self.store.version_page(id, &q)?;
+                let data = records
+                    .iter()
+                    .map(|v| self.version_json(v, &q).map(Value::Object))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let base = format!("/api/v1/flows/{id}/versions");
+                Ok(Response::json(
+                    200,
+                    json!({"data": data, "meta": meta, "links": links(req, &base, &pairs, &meta)}),
+                ))
+            }
+            "POST" => {
+                let rec = self.store.new_version(id, None)?;
+                Ok(Response::data(rec.to_json()))
+            }
+            _ => not_allowed(),
+        }
+    }
+
+    /// `/flows/{id}/versions/{version}`: read (GET), deploy or undeploy (PUT `deployed_at`),
+    /// delete.
+    fn version(&self, req: &Request, m: &str, id: u64, v: u64) -> Outcome {
+        let s = &self.store;
+        match m {
+            "GET" => {
+                let q = request::parse_version_query(&parse_pairs(&req.query)?)?;
+                let rec = s.version_record(id, v)?;
+                Ok(Response::data(self.version_json(&rec, &q)?))
+            }
+            "PUT" => {
+                s.version_record(id, v)?;
+                let body = Self::body(req)?;
+                match request::object(&body)?.get("deployed_at") {
+                    None => {}
+                    Some(Value::Null) => {
+                        s.deploy(id, v, None)?;
+                    }
+                    Some(Value::String(at)) => {
+                        s.deploy(id, v, Some(at))?;
+                    }
+                    Some(_) => {
+                        return Err(StoreError::field(
+                            "deployed_at",
+                            "The deployed_at field must be a date-time string or null.",
+                        ));
+                    }
+                }
+                Ok(Response::data(s.version_record(id, v)?.to_json()))
+            }
+            "DELETE" => {
+                s.delete_version(id, v)?;
+                Ok(Response::message(200, &format!("Version {v} deleted.")))
+            }
+            _ => not_allowed(),
         }
     }
 

@@ -37,10 +37,18 @@ pub use write::{
     ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
 };
 
+/// How every message, report and document origin names entry `entry` of archive `archive`:
+/// `ARCHIVE!entry`, e.g. `app.flowpack!flows/orders/export.json` (a JSON pointer into it follows
+/// as `#/pointer`).
+pub fn entry_name(archive: &str, entry: &str) -> String {
+    format!("{archive}!{entry}")
+}
+
 /// The manifest's entry path.
 pub(crate) const MANIFEST_PATH: &str = "flowpack.json";
 
-/// Errors packing or reading an archive; each names the archive, entry or input at fault.
+/// Errors packing or reading an archive; each names the archive, entry or input at fault. An
+/// entry is named `ARCHIVE!entry` (see [`entry_name`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArchiveError {
@@ -64,7 +72,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// An entry breaks a safety rule.
-    #[error("{archive}: entry \"{entry}\": {reason}")]
+    #[error("{archive}!{entry}: {reason}")]
     Hostile {
         /// The archive.
         archive: String,
@@ -93,7 +101,7 @@ pub enum ArchiveError {
         reason: String,
     },
     /// A flow entry does not match its manifest record.
-    #[error("{archive}: entry \"{entry}\": {reason}")]
+    #[error("{archive}!{entry}: {reason}")]
     Digest {
         /// The archive.
         archive: String,

@@ -977,7 +977,7 @@ mod tests {
         let err = archive.flow_settings(&m.flows[2]).unwrap_err();
         assert!(
             err.to_string().ends_with(&format!(
-                "a.flowpack: entry \"flows/orders/flow.json\": SHA-256 {real} does not match the manifest's {}",
+                "a.flowpack!flows/orders/flow.json: SHA-256 {real} does not match the manifest's {}",
                 "0".repeat(64)
             )),
             "{err}"

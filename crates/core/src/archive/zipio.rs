@@ -5,6 +5,7 @@
 //! final archive in path order under their final names. Reading: [`Reader`] exposes the central
 //! directory's raw facts ([`RawEntry`]) and decompressing readers.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
 
@@ -333,6 +334,18 @@ fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
     None
 }
 
+/// Where the end record (zip64's, when there is one) says the central directory is.
+struct EndRecord {
+    /// Number of central directory records.
+    count: u64,
+    /// The central directory's size in bytes.
+    cd_size: u64,
+    /// Where the central directory starts.
+    cd_offset: u64,
+    /// Where the end records begin (the central directory must end there).
+    cd_end_limit: u64,
+}
+
 /// Checks that the archive is the one view every zip tool sees, reading only headers (never the
 /// compressed data): exactly one end record, at the very end (so no zip comment and no bytes
 /// after it); the central directory ends where the (zip64) end records begin; every entry's local
@@ -341,6 +354,20 @@ fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
 /// entry ends exactly where the next begins, the last where the central directory begins (no
 /// bytes before, between or hidden among the entries); no name twice.
 pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
+    let end = read_end_record(file)?;
+    check_central_bounds(&end)?;
+    let cd = read_at(file, end.cd_offset, end.cd_size as usize)?;
+    let records = read_central_records(&cd, end.count)?;
+    check_entry_sequence(file, &records, end.cd_offset)?;
+    Ok(Layout {
+        entries: records.len(),
+        cd_offset: end.cd_offset,
+    })
+}
+
+/// Reads the end record, which must be the file's last 22 bytes (no comment, one disk), and the
+/// zip64 end record its locator points to, when there is one.
+fn read_end_record(file: &mut File) -> Result<EndRecord, OpenError> {
     let len = file.seek(io::SeekFrom::End(0))?;
     if len < 22 {
         return Err(layout_err(None, "too short for a zip (no end record)"));
@@ -366,41 +393,67 @@ pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
     if le16(&eocd, 4) != 0 || le16(&eocd, 6) != 0 || le16(&eocd, 8) != le16(&eocd, 10) {
         return Err(layout_err(None, "multi-disk archives are not supported"));
     }
-    let mut count = le16(&eocd, 10);
-    let mut cd_size = le32(&eocd, 12);
-    let mut cd_offset = le32(&eocd, 16);
-    let mut cd_end_limit = eocd_pos;
+    let end = EndRecord {
+        count: le16(&eocd, 10),
+        cd_size: le32(&eocd, 12),
+        cd_offset: le32(&eocd, 16),
+        cd_end_limit: eocd_pos,
+    };
     let locator = if eocd_pos >= 20 {
         Some(read_at(file, eocd_pos - 20, 20)?)
     } else {
         None
     };
     if let Some(loc) = locator.filter(|l| le32(l, 0) == u64::from(SIG_Z64_LOCATOR)) {
-        let z64_pos = le64(&loc, 8);
-        let loc_pos = eocd_pos - 20;
-        if le32(&loc, 4) != 0 || le32(&loc, 16) > 1 || z64_pos.saturating_add(56) > loc_pos {
-            return Err(layout_err(None, "a malformed zip64 end record locator"));
-        }
-        let rec = read_at(file, z64_pos, 56)?;
-        if le32(&rec, 0) != u64::from(SIG_Z64_EOCD) || z64_pos + 12 + le64(&rec, 4) != loc_pos {
-            return Err(layout_err(
-                None,
-                "the zip64 end record is not where its locator says, or bytes follow it",
-            ));
-        }
-        if le32(&rec, 16) != 0 || le32(&rec, 20) != 0 || le64(&rec, 24) != le64(&rec, 32) {
-            return Err(layout_err(None, "multi-disk archives are not supported"));
-        }
-        count = le64(&rec, 32);
-        cd_size = le64(&rec, 40);
-        cd_offset = le64(&rec, 48);
-        cd_end_limit = z64_pos;
-    } else if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
+        return read_zip64_end_record(file, &loc, eocd_pos - 20);
+    }
+    if end.count == 0xFFFF || end.cd_size == 0xFFFF_FFFF || end.cd_offset == 0xFFFF_FFFF {
         return Err(layout_err(
             None,
             "a zip64 end record is announced but missing",
         ));
     }
+    Ok(end)
+}
+
+/// Reads the zip64 end record the locator `loc` (at `loc_pos`) points to; it must end where the
+/// locator begins.
+fn read_zip64_end_record(
+    file: &mut File,
+    loc: &[u8],
+    loc_pos: u64,
+) -> Result<EndRecord, OpenError> {
+    let z64_pos = le64(loc, 8);
+    if le32(loc, 4) != 0 || le32(loc, 16) > 1 || z64_pos.saturating_add(56) > loc_pos {
+        return Err(layout_err(None, "a malformed zip64 end record locator"));
+    }
+    let rec = read_at(file, z64_pos, 56)?;
+    if le32(&rec, 0) != u64::from(SIG_Z64_EOCD) || z64_pos + 12 + le64(&rec, 4) != loc_pos {
+        return Err(layout_err(
+            None,
+            "the zip64 end record is not where its locator says, or bytes follow it",
+        ));
+    }
+    if le32(&rec, 16) != 0 || le32(&rec, 20) != 0 || le64(&rec, 24) != le64(&rec, 32) {
+        return Err(layout_err(None, "multi-disk archives are not supported"));
+    }
+    Ok(EndRecord {
+        count: le64(&rec, 32),
+        cd_size: le64(&rec, 40),
+        cd_offset: le64(&rec, 48),
+        cd_end_limit: z64_pos,
+    })
+}
+
+/// The central directory ends where the end records begin, fits in memory, and can hold the
+/// number of records the end record claims.
+fn check_central_bounds(end: &EndRecord) -> Result<(), OpenError> {
+    let EndRecord {
+        count,
+        cd_size,
+        cd_offset,
+        cd_end_limit,
+    } = *end;
     if cd_offset.checked_add(cd_size) != Some(cd_end_limit) {
         return Err(layout_err(
             None,
@@ -420,75 +473,19 @@ pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
             format!("the end record claims {count} entries, more than the central directory holds"),
         ));
     }
-    let cd = read_at(file, cd_offset, cd_size as usize)?;
+    Ok(())
+}
+
+/// Parses the `count` records of the central directory `cd`, which they must fill exactly; no
+/// name twice.
+fn read_central_records(cd: &[u8], count: u64) -> Result<Vec<CentralRecord>, OpenError> {
     let mut records = Vec::with_capacity(count as usize);
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut i = 0usize;
     for _ in 0..count {
-        if i + 46 > cd.len() || le32(&cd, i) != u64::from(SIG_CENTRAL) {
-            return Err(layout_err(None, "a malformed central directory record"));
-        }
-        let n = le16(&cd, i + 28) as usize;
-        let m = le16(&cd, i + 30) as usize;
-        let k = le16(&cd, i + 32) as usize;
-        let (Some(name), Some(extra)) = (
-            cd.get(i + 46..i + 46 + n),
-            cd.get(i + 46 + n..i + 46 + n + m),
-        ) else {
-            return Err(layout_err(
-                None,
-                "a central directory record runs past its end",
-            ));
-        };
-        if i + 46 + n + m + k > cd.len() {
-            return Err(layout_err(
-                Some(name),
-                "its central record runs past the directory",
-            ));
-        }
-        if !seen.insert(name) {
-            return Err(layout_err(Some(name), "duplicate entry name"));
-        }
-        let mut uncompressed = le32(&cd, i + 24);
-        let mut compressed = le32(&cd, i + 20);
-        let mut local_offset = le32(&cd, i + 42);
-        let wanted = [uncompressed, compressed, local_offset]
-            .iter()
-            .filter(|v| **v == 0xFFFF_FFFF)
-            .count()
-            + usize::from(le16(&cd, i + 34) == 0xFFFF);
-        let zip64_sizes = uncompressed == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF;
-        if wanted > 0 {
-            let Some(vals) = zip64_values(extra, wanted) else {
-                return Err(layout_err(
-                    Some(name),
-                    "a zip64 size without its extra field",
-                ));
-            };
-            let mut vals = vals.into_iter();
-            for field in [&mut uncompressed, &mut compressed, &mut local_offset] {
-                if *field == 0xFFFF_FFFF {
-                    *field = vals.next().unwrap_or(0);
-                }
-            }
-        }
-        if le16(&cd, i + 34) != 0 {
-            return Err(layout_err(
-                Some(name),
-                "multi-disk archives are not supported",
-            ));
-        }
-        records.push(CentralRecord {
-            name: name.to_vec(),
-            flags: le16(&cd, i + 8),
-            method: le16(&cd, i + 10),
-            crc: le32(&cd, i + 16),
-            compressed,
-            uncompressed,
-            local_offset,
-            zip64_sizes,
-        });
-        i += 46 + n + m + k;
+        let (record, next) = read_central_record(cd, i, &mut seen)?;
+        records.push(record);
+        i = next;
     }
     if i != cd.len() {
         return Err(layout_err(
@@ -499,14 +496,96 @@ pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
             ),
         ));
     }
+    Ok(records)
+}
+
+/// The central record at offset `i` of `cd`, its sizes resolved through its zip64 extra field,
+/// and the offset of the next record; its name must not be in `seen` (it is added).
+fn read_central_record<'a>(
+    cd: &'a [u8],
+    i: usize,
+    seen: &mut HashSet<&'a [u8]>,
+) -> Result<(CentralRecord, usize), OpenError> {
+    if i + 46 > cd.len() || le32(cd, i) != u64::from(SIG_CENTRAL) {
+        return Err(layout_err(None, "a malformed central directory record"));
+    }
+    let n = le16(cd, i + 28) as usize;
+    let m = le16(cd, i + 30) as usize;
+    let k = le16(cd, i + 32) as usize;
+    let (Some(name), Some(extra)) = (
+        cd.get(i + 46..i + 46 + n),
+        cd.get(i + 46 + n..i + 46 + n + m),
+    ) else {
+        return Err(layout_err(
+            None,
+            "a central directory record runs past its end",
+        ));
+    };
+    if i + 46 + n + m + k > cd.len() {
+        return Err(layout_err(
+            Some(name),
+            "its central record runs past the directory",
+        ));
+    }
+    if !seen.insert(name) {
+        return Err(layout_err(Some(name), "duplicate entry name"));
+    }
+    let mut uncompressed = le32(cd, i + 24);
+    let mut compressed = le32(cd, i + 20);
+    let mut local_offset = le32(cd, i + 42);
+    let wanted = [uncompressed, compressed, local_offset]
+        .iter()
+        .filter(|v| **v == 0xFFFF_FFFF)
+        .count()
+        + usize::from(le16(cd, i + 34) == 0xFFFF);
+    let zip64_sizes = uncompressed == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF;
+    if wanted > 0 {
+        let Some(vals) = zip64_values(extra, wanted) else {
+            return Err(layout_err(
+                Some(name),
+                "a zip64 size without its extra field",
+            ));
+        };
+        let mut vals = vals.into_iter();
+        for field in [&mut uncompressed, &mut compressed, &mut local_offset] {
+            if *field == 0xFFFF_FFFF {
+                *field = vals.next().unwrap_or(0);
+            }
+        }
+    }
+    if le16(cd, i + 34) != 0 {
+        return Err(layout_err(
+            Some(name),
+            "multi-disk archives are not supported",
+        ));
+    }
+    let record = CentralRecord {
+        name: name.to_vec(),
+        flags: le16(cd, i + 8),
+        method: le16(cd, i + 10),
+        crc: le32(cd, i + 16),
+        compressed,
+        uncompressed,
+        local_offset,
+        zip64_sizes,
+    };
+    Ok((record, i + 46 + n + m + k))
+}
+
+/// In file order, the first entry starts at offset 0, each starts where the previous ends (as
+/// [`check_local`] measures it) and the last ends where the central directory begins.
+fn check_entry_sequence(
+    file: &mut File,
+    records: &[CentralRecord],
+    cd_offset: u64,
+) -> Result<(), OpenError> {
     let mut order: Vec<&CentralRecord> = records.iter().collect();
     order.sort_by_key(|r| r.local_offset);
     let mut expected = 0u64;
     for r in order {
-        let name = Some(r.name.as_slice());
         if r.local_offset != expected {
             return Err(layout_err(
-                name,
+                Some(r.name.as_slice()),
                 if expected == 0 {
                     format!(
                         "{} bytes before the first entry (its local header must start the file)",
@@ -519,8 +598,7 @@ pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
                 },
             ));
         }
-        let end = check_local(file, r, cd_offset)?;
-        expected = end;
+        expected = check_local(file, r, cd_offset)?;
     }
     if expected != cd_offset {
         return Err(layout_err(
@@ -531,19 +609,81 @@ pub(crate) fn check_layout(file: &mut File) -> Result<Layout, OpenError> {
             ),
         ));
     }
-    Ok(Layout {
-        entries: records.len(),
-        cd_offset,
-    })
+    Ok(())
+}
+
+/// CRC and sizes as a local header or data descriptor states them.
+#[derive(PartialEq, Eq)]
+struct Sums {
+    crc: u64,
+    compressed: u64,
+    uncompressed: u64,
+}
+
+impl Sums {
+    fn of(r: &CentralRecord) -> Sums {
+        Sums {
+            crc: r.crc,
+            compressed: r.compressed,
+            uncompressed: r.uncompressed,
+        }
+    }
 }
 
 /// Checks one entry's local header (and data descriptor) against its central record; returns
 /// where the entry ends.
 fn check_local(file: &mut File, r: &CentralRecord, cd_offset: u64) -> Result<u64, OpenError> {
     let name = Some(r.name.as_slice());
-    let past = |what: &str| layout_err(name, format!("its {what} runs into the central directory"));
+    let (data_start, descriptor, local) = read_local_header(file, r, cd_offset)?;
+    let data_end = data_start
+        .checked_add(r.compressed)
+        .filter(|e| *e <= cd_offset)
+        .ok_or_else(|| runs_past(r, "data"))?;
+    if !descriptor {
+        if local != Sums::of(r) {
+            return Err(layout_err(
+                name,
+                "the local header's CRC or sizes differ from the central directory's",
+            ));
+        }
+        return Ok(data_end);
+    }
+    // With a data descriptor the local header may leave CRC and sizes zero.
+    let zero = local.crc == 0 && local.compressed == 0 && local.uncompressed == 0;
+    if !zero && local != Sums::of(r) {
+        return Err(layout_err(
+            name,
+            "the local header's CRC or sizes differ from the central directory's",
+        ));
+    }
+    let (stated, end) = read_descriptor(file, r, data_end, cd_offset)?;
+    if stated != Sums::of(r) {
+        return Err(layout_err(
+            name,
+            "the data descriptor's CRC or sizes differ from the central directory's",
+        ));
+    }
+    Ok(end)
+}
+
+fn runs_past(r: &CentralRecord, what: &str) -> OpenError {
+    layout_err(
+        Some(&r.name),
+        format!("its {what} runs into the central directory"),
+    )
+}
+
+/// Reads the local header of `r`: it must be where the central directory says, before it, and
+/// agree with it on name, flags and method. Returns where the data starts, whether a data
+/// descriptor follows the data, and the CRC and sizes the header states.
+fn read_local_header(
+    file: &mut File,
+    r: &CentralRecord,
+    cd_offset: u64,
+) -> Result<(u64, bool, Sums), OpenError> {
+    let name = Some(r.name.as_slice());
     if r.local_offset.saturating_add(30) > cd_offset {
-        return Err(past("local header"));
+        return Err(runs_past(r, "local header"));
     }
     let h = read_at(file, r.local_offset, 30)?;
     if le32(&h, 0) != u64::from(SIG_LOCAL) {
@@ -556,7 +696,7 @@ fn check_local(file: &mut File, r: &CentralRecord, cd_offset: u64) -> Result<u64
     let m = le16(&h, 28);
     let data_start = r.local_offset + 30 + n + m;
     if data_start > cd_offset {
-        return Err(past("local header"));
+        return Err(runs_past(r, "local header"));
     }
     let rest = read_at(file, r.local_offset + 30, (n + m) as usize)?;
     let (local_name, extra) = rest.split_at(n as usize);
@@ -576,64 +716,53 @@ fn check_local(file: &mut File, r: &CentralRecord, cd_offset: u64) -> Result<u64
             "the local header's flags or compression method differ from the central directory's",
         ));
     }
-    let descriptor = flags & 0x08 != 0;
-    let mut crc = le32(&h, 14);
-    let mut compressed = le32(&h, 18);
-    let mut uncompressed = le32(&h, 22);
-    if compressed == 0xFFFF_FFFF || uncompressed == 0xFFFF_FFFF {
+    let mut sums = Sums {
+        crc: le32(&h, 14),
+        compressed: le32(&h, 18),
+        uncompressed: le32(&h, 22),
+    };
+    if sums.compressed == 0xFFFF_FFFF || sums.uncompressed == 0xFFFF_FFFF {
         let Some(v) = zip64_values(extra, 2) else {
             return Err(layout_err(
                 name,
                 "a zip64 local size without its extra field",
             ));
         };
-        uncompressed = v[0];
-        compressed = v[1];
+        sums.uncompressed = v[0];
+        sums.compressed = v[1];
     }
-    let data_end = data_start
-        .checked_add(r.compressed)
-        .filter(|e| *e <= cd_offset)
-        .ok_or_else(|| past("data"))?;
-    let mut end = data_end;
-    if descriptor {
-        // With a data descriptor the local header may leave CRC and sizes zero.
-        let zero = crc == 0 && compressed == 0 && uncompressed == 0;
-        if !zero && (crc != r.crc || compressed != r.compressed || uncompressed != r.uncompressed) {
-            return Err(layout_err(
-                name,
-                "the local header's CRC or sizes differ from the central directory's",
-            ));
-        }
-        let size_len = if r.zip64_sizes { 8 } else { 4 };
-        let with_sig = data_end + 4 <= cd_offset
-            && le32(&read_at(file, data_end, 4)?, 0) == u64::from(SIG_DESCRIPTOR);
-        let at = if with_sig { data_end + 4 } else { data_end };
-        let len = 4 + 2 * size_len;
-        if at + len as u64 > cd_offset {
-            return Err(past("data descriptor"));
-        }
-        let d = read_at(file, at, len)?;
-        let (dc, du) = if size_len == 8 {
-            (le64(&d, 4), le64(&d, 12))
-        } else {
-            (le32(&d, 4), le32(&d, 8))
-        };
-        crc = le32(&d, 0);
-        compressed = dc;
-        uncompressed = du;
-        end = at + len as u64;
+    Ok((data_start, flags & 0x08 != 0, sums))
+}
+
+/// Reads the data descriptor after the data of `r` (ending at `data_end`), with or without its
+/// signature, 64-bit sizes when the central record has them. Returns what it states and where
+/// it ends.
+fn read_descriptor(
+    file: &mut File,
+    r: &CentralRecord,
+    data_end: u64,
+    cd_offset: u64,
+) -> Result<(Sums, u64), OpenError> {
+    let size_len = if r.zip64_sizes { 8 } else { 4 };
+    let with_sig = data_end + 4 <= cd_offset
+        && le32(&read_at(file, data_end, 4)?, 0) == u64::from(SIG_DESCRIPTOR);
+    let at = if with_sig { data_end + 4 } else { data_end };
+    let len = 4 + 2 * size_len;
+    if at + len as u64 > cd_offset {
+        return Err(runs_past(r, "data descriptor"));
     }
-    if crc != r.crc || compressed != r.compressed || uncompressed != r.uncompressed {
-        return Err(layout_err(
-            name,
-            if descriptor {
-                "the data descriptor's CRC or sizes differ from the central directory's"
-            } else {
-                "the local header's CRC or sizes differ from the central directory's"
-            },
-        ));
-    }
-    Ok(end)
+    let d = read_at(file, at, len)?;
+    let (compressed, uncompressed) = if size_len == 8 {
+        (le64(&d, 4), le64(&d, 12))
+    } else {
+        (le32(&d, 4), le32(&d, 8))
+    };
+    let sums = Sums {
+        crc: le32(&d, 0),
+        compressed,
+        uncompressed,
+    };
+    Ok((sums, at + len as u64))
 }
 
 /// A zip of `(name, bytes)` entries with default options, for tests that need arbitrary

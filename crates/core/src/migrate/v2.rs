@@ -193,6 +193,17 @@ pub fn up(value: &mut Value) -> Result<(), StepError> {
     Ok(())
 }
 
+/// What a version's connections derive from (which steps branch, which steps begin a route),
+/// and whether one of its steps is a callback.
+#[derive(Default)]
+struct StepShape {
+    branching: Vec<bool>,
+    route_starts: HashSet<usize>,
+    has_callback: bool,
+}
+
+/// Migrates one version up: its steps (ids, types, positions, routes by id), the derived
+/// connections, then the fields version 2 defines that it lacks.
 fn up_version(version: &mut Value, vi: usize) -> Result<(), StepError> {
     let vp = format!("/flow/versions/{vi}");
     let version = as_object_mut(version, &vp)?;
@@ -202,76 +213,14 @@ fn up_version(version: &mut Value, vi: usize) -> Result<(), StepError> {
             field: "connections",
         });
     }
-    let mut branching = Vec::new();
-    let mut route_starts = HashSet::new();
-    let mut has_callback = false;
+    let mut shape = StepShape::default();
     if let Some(steps) = array_mut(version, "steps", &vp)? {
-        // Names → indices, to resolve routes.
-        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, step) in steps.iter().enumerate() {
-            let sp = format!("{vp}/steps/{i}");
-            let obj = match step {
-                Value::Object(m) => m,
-                other => return Err(wrong_type(sp, "an object", other)),
-            };
-            for field in ["id", "type", "position"] {
-                if obj.contains_key(field) {
-                    return Err(StepError::Conflict {
-                        pointer: format!("{sp}/{field}"),
-                        field,
-                    });
-                }
-            }
-            if let Some(name) = obj.get("name").and_then(Value::as_str) {
-                by_name.entry(name.to_string()).or_default().push(i);
-            }
-        }
+        let by_name = steps_by_name(steps, &vp)?;
         for (i, step) in steps.iter_mut().enumerate() {
-            let sp = format!("{vp}/steps/{i}");
-            let obj = step.as_object_mut().expect("checked above");
-            branching.push(obj.contains_key("routes"));
-            if let Some(routes) = array_mut(obj, "routes", &sp)? {
-                for (ri, route) in routes.iter_mut().enumerate() {
-                    let rp = format!("{sp}/routes/{ri}");
-                    let route = as_object_mut(route, &rp)?;
-                    let Some(first) = route.get_mut("first_step") else {
-                        continue;
-                    };
-                    let fp = format!("{rp}/first_step");
-                    let name = match first {
-                        Value::Null => continue,
-                        Value::String(s) => s.clone(),
-                        other => return Err(wrong_type(fp, "a step name or null", other)),
-                    };
-                    let target = match by_name.get(&name).map(Vec::as_slice) {
-                        None | Some([]) => {
-                            return Err(StepError::UnknownStepName { pointer: fp, name });
-                        }
-                        Some([one]) => *one,
-                        Some(many) => {
-                            let steps = many
-                                .iter()
-                                .map(|j| format!("{vp}/steps/{j}"))
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            return Err(StepError::AmbiguousStepName {
-                                pointer: fp,
-                                name,
-                                steps,
-                            });
-                        }
-                    };
-                    route_starts.insert(target);
-                    *first = step_id(target);
-                }
-            }
-            rename_in_place(obj, "microservice", "type", type_up);
-            has_callback |= obj.get("type").is_some_and(|t| t == "callback");
-            obj.shift_insert(0, "id".to_string(), step_id(i));
-            obj.insert("position".to_string(), default_position(i));
+            up_step(step, i, &vp, &by_name, &mut shape)?;
         }
     }
-    let connections = derived_connections(&branching, &route_starts)
+    let connections = derived_connections(&shape.branching, &shape.route_starts)
         .into_iter()
         .map(|(a, b)| connection(a, b))
         .collect();
@@ -281,40 +230,133 @@ fn up_version(version: &mut Value, vi: usize) -> Result<(), StepError> {
         "connections",
         Value::Array(connections),
     );
-    let is_draft = version.get("status").is_some_and(|s| s == "Draft");
-    if !version.contains_key("iteration") {
-        insert_after(
-            version,
-            &["flow_priority", "flow_name"],
-            "iteration",
-            Value::from(vi as u64 + 1),
-        );
-    }
-    if !version.contains_key("is_editable") {
-        insert_after(
-            version,
-            &["is_deployed", "status"],
-            "is_editable",
-            Value::from(is_draft),
-        );
-    }
-    if !version.contains_key("has_callback_step") {
-        insert_after(
-            version,
-            &["is_editable"],
-            "has_callback_step",
-            Value::from(has_callback),
-        );
-    }
-    if !version.contains_key("variables") {
-        insert_after(
-            version,
-            &["has_callback_step"],
-            "variables",
-            Value::Array(Vec::new()),
-        );
-    }
+    up_derived_fields(version, vi, shape.has_callback);
     Ok(())
+}
+
+/// Step name → the indices of the steps with that name (to resolve routes); refuses a step
+/// that is not an object or already has a field the migration computes.
+fn steps_by_name(steps: &[Value], vp: &str) -> Result<HashMap<String, Vec<usize>>, StepError> {
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        let sp = format!("{vp}/steps/{i}");
+        let obj = match step {
+            Value::Object(m) => m,
+            other => return Err(wrong_type(sp, "an object", other)),
+        };
+        for field in ["id", "type", "position"] {
+            if obj.contains_key(field) {
+                return Err(StepError::Conflict {
+                    pointer: format!("{sp}/{field}"),
+                    field,
+                });
+            }
+        }
+        if let Some(name) = obj.get("name").and_then(Value::as_str) {
+            by_name.entry(name.to_string()).or_default().push(i);
+        }
+    }
+    Ok(by_name)
+}
+
+/// Migrates step `i` up: its routes name their first step by id, `microservice` becomes
+/// `type`, and it gets its id (first key) and default position (last key).
+fn up_step(
+    step: &mut Value,
+    i: usize,
+    vp: &str,
+    by_name: &HashMap<String, Vec<usize>>,
+    shape: &mut StepShape,
+) -> Result<(), StepError> {
+    let sp = format!("{vp}/steps/{i}");
+    let obj = step.as_object_mut().expect("checked by steps_by_name");
+    shape.branching.push(obj.contains_key("routes"));
+    if let Some(routes) = array_mut(obj, "routes", &sp)? {
+        for (ri, route) in routes.iter_mut().enumerate() {
+            let rp = format!("{sp}/routes/{ri}");
+            if let Some(target) = up_route(route, &rp, vp, by_name)? {
+                shape.route_starts.insert(target);
+            }
+        }
+    }
+    rename_in_place(obj, "microservice", "type", type_up);
+    shape.has_callback |= obj.get("type").is_some_and(|t| t == "callback");
+    obj.shift_insert(0, "id".to_string(), step_id(i));
+    obj.insert("position".to_string(), default_position(i));
+    Ok(())
+}
+
+/// Turns a route's `first_step` name into that step's id; the index of the step it begins, if
+/// it names one. A name no step or several steps have is an error.
+fn up_route(
+    route: &mut Value,
+    rp: &str,
+    vp: &str,
+    by_name: &HashMap<String, Vec<usize>>,
+) -> Result<Option<usize>, StepError> {
+    let route = as_object_mut(route, rp)?;
+    let Some(first) = route.get_mut("first_step") else {
+        return Ok(None);
+    };
+    let fp = format!("{rp}/first_step");
+    let name = match first {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.clone(),
+        other => return Err(wrong_type(fp, "a step name or null", other)),
+    };
+    let target = match by_name.get(&name).map(Vec::as_slice) {
+        None | Some([]) => {
+            return Err(StepError::UnknownStepName { pointer: fp, name });
+        }
+        Some([one]) => *one,
+        Some(many) => {
+            let steps = many
+                .iter()
+                .map(|j| format!("{vp}/steps/{j}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(StepError::AmbiguousStepName {
+                pointer: fp,
+                name,
+                steps,
+            });
+        }
+    };
+    *first = step_id(target);
+    Ok(Some(target))
+}
+
+/// Adds the version fields version 2 defines where absent: `iteration`, `is_editable`,
+/// `has_callback_step`, `variables`.
+fn up_derived_fields(version: &mut Map<String, Value>, vi: usize, has_callback: bool) {
+    let is_draft = version.get("status").is_some_and(|s| s == "Draft");
+    let fields: [(&str, &[&str], Value); 4] = [
+        (
+            "iteration",
+            &["flow_priority", "flow_name"],
+            Value::from(vi as u64 + 1),
+        ),
+        (
+            "is_editable",
+            &["is_deployed", "status"],
+            Value::from(is_draft),
+        ),
+        (
+            "has_callback_step",
+            &["is_editable"],
+            Value::from(has_callback),
+        ),
+        (
+            "variables",
+            &["has_callback_step"],
+            Value::Array(Vec::new()),
+        ),
+    ];
+    for (key, after, value) in fields {
+        if !version.contains_key(key) {
+            insert_after(version, after, key, value);
+        }
+    }
 }
 
 /// Whether removing `v` loses nothing: null, `""`, `[]` or `{}`.
@@ -394,17 +436,45 @@ pub fn down(value: &mut Value) -> Result<LossReport, StepError> {
     Ok(loss)
 }
 
+/// Migrates one version down: its steps (routes by name, version-2 step fields removed), its
+/// connections, the derived version fields and its variables, reporting every loss.
 fn down_version(version: &mut Value, vi: usize, loss: &mut LossReport) -> Result<(), StepError> {
     let vp = format!("/flow/versions/{vi}");
     let version = as_object_mut(version, &vp)?;
     let is_draft = version.get("status").is_some_and(|s| s == "Draft");
-    let mut has_callback = false;
-    let mut branching = Vec::new();
-    let mut route_starts = HashSet::new();
-    // Step id (as JSON text) → index.
-    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let mut shape = StepShape::default();
+    let mut by_id = HashMap::new();
     if let Some(steps) = array_mut(version, "steps", &vp)? {
+        let index = StepIndex::of(steps, &vp, loss)?;
+        shape.has_callback = index.has_callback;
+        for (i, step) in steps.iter_mut().enumerate() {
+            down_step(step, i, &vp, &index, &mut shape, loss)?;
+        }
+        by_id = index.by_id;
+    }
+    down_connections(version, &vp, &by_id, &shape, loss)?;
+    down_derived_fields(version, vi, is_draft, shape.has_callback, loss);
+    down_variables(version, &vp, loss);
+    Ok(())
+}
+
+/// A version-2 version's steps, indexed for migrating down.
+struct StepIndex {
+    /// Step id (as JSON text) → index.
+    by_id: HashMap<String, usize>,
+    /// Each step's name when no other step shares it (routes can name it).
+    unique_names: Vec<Option<String>>,
+    /// Whether a step has type `callback`.
+    has_callback: bool,
+}
+
+impl StepIndex {
+    /// Indexes `steps`, refusing a step that is not an object or an id two steps share, and
+    /// reporting ids that are not 1..n in list order.
+    fn of(steps: &[Value], vp: &str, loss: &mut LossReport) -> Result<StepIndex, StepError> {
+        let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut name_count: HashMap<String, usize> = HashMap::new();
+        let mut has_callback = false;
         for (i, step) in steps.iter().enumerate() {
             let sp = format!("{vp}/steps/{i}");
             let obj = match step {
@@ -434,147 +504,220 @@ fn down_version(version: &mut Value, vi: usize, loss: &mut LossReport) -> Result
             }
             has_callback |= obj.get("type").is_some_and(|t| t == "callback");
         }
-        let names: Vec<Option<String>> = steps
+        let unique_names = steps
             .iter()
             .map(|s| {
                 let name = s.get("name")?.as_str()?;
                 (name_count[name] == 1).then(|| name.to_string())
             })
             .collect();
-        for (i, step) in steps.iter_mut().enumerate() {
-            let sp = format!("{vp}/steps/{i}");
-            let label = quoted_name(step);
-            let obj = step.as_object_mut().expect("checked above");
-            branching.push(obj.contains_key("routes"));
-            if let Some(routes) = array_mut(obj, "routes", &sp)? {
-                for (ri, route) in routes.iter_mut().enumerate() {
-                    let rp = format!("{sp}/routes/{ri}");
-                    let route = as_object_mut(route, &rp)?;
-                    let Some(first) = route.get_mut("first_step") else {
-                        continue;
-                    };
-                    if first.is_null() {
-                        continue;
-                    }
-                    let fp = format!("{rp}/first_step");
-                    let Some(&target) = by_id.get(&first.to_string()) else {
-                        return Err(StepError::UnknownStepId {
-                            pointer: fp,
-                            id: first.to_string(),
-                        });
-                    };
-                    match &names[target] {
-                        Some(name) => {
-                            route_starts.insert(target);
-                            *first = Value::from(name.as_str());
-                        }
-                        None => {
-                            loss.push(
-                                fp,
-                                format!(
-                                    "the first step ({first}) of a route of step {label}: \
-                                     version 1 routes name their first step, and that step's \
-                                     name is missing or shared (written without a first step)"
-                                ),
-                            );
-                            *first = Value::Null;
-                        }
-                    }
-                }
-            }
-            if let Some(position) = obj.shift_remove("position")
-                && position != default_position(i)
-            {
-                loss.push(
-                    format!("{sp}/position"),
-                    format!(
-                        "position {position} of step {label} (version 1 lays steps out left to right)"
-                    ),
-                );
-            }
-            if let Some(description) = obj.shift_remove("description")
-                && !is_blank(&description)
-            {
-                loss.push(
-                    format!("{sp}/description"),
-                    format!("the description of step {label} (version 1 steps have none)"),
-                );
-            }
-            obj.shift_remove("id");
-            if obj.contains_key("microservice") {
-                if let Some(kind) = obj.shift_remove("type") {
-                    loss.push(
-                        format!("{sp}/type"),
-                        format!("type {kind} of step {label}, which also has a microservice"),
-                    );
-                }
-            } else {
-                rename_in_place(obj, "type", "microservice", type_down);
+        Ok(StepIndex {
+            by_id,
+            unique_names,
+            has_callback,
+        })
+    }
+}
+
+/// Migrates step `i` down: its routes name their first step, then its version-2 fields go.
+fn down_step(
+    step: &mut Value,
+    i: usize,
+    vp: &str,
+    index: &StepIndex,
+    shape: &mut StepShape,
+    loss: &mut LossReport,
+) -> Result<(), StepError> {
+    let sp = format!("{vp}/steps/{i}");
+    let label = quoted_name(step);
+    let obj = step.as_object_mut().expect("checked by StepIndex::of");
+    shape.branching.push(obj.contains_key("routes"));
+    if let Some(routes) = array_mut(obj, "routes", &sp)? {
+        for (ri, route) in routes.iter_mut().enumerate() {
+            let rp = format!("{sp}/routes/{ri}");
+            if let Some(target) = down_route(route, &rp, &label, index, loss)? {
+                shape.route_starts.insert(target);
             }
         }
     }
-    let derived: HashSet<(usize, usize)> = derived_connections(&branching, &route_starts)
-        .into_iter()
-        .collect();
-    match version.shift_remove("connections") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(connections)) => {
-            let mut seen = HashSet::new();
-            for (ci, c) in connections.iter().enumerate() {
-                let cp = format!("{vp}/connections/{ci}");
-                let obj = match c {
-                    Value::Object(m) => m,
-                    other => return Err(wrong_type(cp, "an object", other)),
-                };
-                let end = |key: &str| -> Result<Option<usize>, StepError> {
-                    match obj.get(key) {
-                        None | Some(Value::Null) => Ok(None),
-                        Some(id) => {
-                            by_id
-                                .get(&id.to_string())
-                                .copied()
-                                .map(Some)
-                                .ok_or_else(|| StepError::UnknownStepId {
-                                    pointer: format!("{cp}/{key}"),
-                                    id: id.to_string(),
-                                })
-                        }
-                    }
-                };
-                let pair = (end("from")?, end("to")?);
-                let plain = obj.len() == 2;
-                let expressible = match pair {
-                    (Some(a), Some(b)) => plain && derived.contains(&(a, b)) && seen.insert((a, b)),
-                    _ => false,
-                };
-                if !expressible {
-                    loss.push(
-                        cp,
-                        format!(
-                            "connection {c} (version 1 runs steps in list order, a branching \
-                             step hands over to its routes)"
-                        ),
-                    );
-                }
-            }
-            let mut missing: Vec<_> = derived.difference(&seen).copied().collect();
-            missing.sort_unstable();
-            for (a, b) in missing {
-                loss.push(
-                    format!("{vp}/connections"),
-                    format!(
-                        "the absence of a connection from step {} to step {}: version 1 runs \
-                         step {} after step {}",
-                        a + 1,
-                        b + 1,
-                        b + 1,
-                        a + 1
-                    ),
-                );
-            }
+    down_step_fields(obj, i, &sp, &label, loss);
+    Ok(())
+}
+
+/// Turns a route's `first_step` id into that step's name; the index of the step it begins, if
+/// it can be named. A step whose name is missing or shared cannot be: reported, written as
+/// `null`.
+fn down_route(
+    route: &mut Value,
+    rp: &str,
+    label: &str,
+    index: &StepIndex,
+    loss: &mut LossReport,
+) -> Result<Option<usize>, StepError> {
+    let route = as_object_mut(route, rp)?;
+    let Some(first) = route.get_mut("first_step") else {
+        return Ok(None);
+    };
+    if first.is_null() {
+        return Ok(None);
+    }
+    let fp = format!("{rp}/first_step");
+    let Some(&target) = index.by_id.get(&first.to_string()) else {
+        return Err(StepError::UnknownStepId {
+            pointer: fp,
+            id: first.to_string(),
+        });
+    };
+    match &index.unique_names[target] {
+        Some(name) => {
+            *first = Value::from(name.as_str());
+            Ok(Some(target))
         }
+        None => {
+            loss.push(
+                fp,
+                format!(
+                    "the first step ({first}) of a route of step {label}: \
+                     version 1 routes name their first step, and that step's \
+                     name is missing or shared (written without a first step)"
+                ),
+            );
+            *first = Value::Null;
+            Ok(None)
+        }
+    }
+}
+
+/// Removes a step's `position`, `description` and `id`, and turns `type` back into
+/// `microservice`, reporting what migrating up would not compute again.
+fn down_step_fields(
+    obj: &mut Map<String, Value>,
+    i: usize,
+    sp: &str,
+    label: &str,
+    loss: &mut LossReport,
+) {
+    if let Some(position) = obj.shift_remove("position")
+        && position != default_position(i)
+    {
+        loss.push(
+            format!("{sp}/position"),
+            format!("position {position} of step {label} (version 1 lays steps out left to right)"),
+        );
+    }
+    if let Some(description) = obj.shift_remove("description")
+        && !is_blank(&description)
+    {
+        loss.push(
+            format!("{sp}/description"),
+            format!("the description of step {label} (version 1 steps have none)"),
+        );
+    }
+    obj.shift_remove("id");
+    if obj.contains_key("microservice") {
+        if let Some(kind) = obj.shift_remove("type") {
+            loss.push(
+                format!("{sp}/type"),
+                format!("type {kind} of step {label}, which also has a microservice"),
+            );
+        }
+    } else {
+        rename_in_place(obj, "type", "microservice", type_down);
+    }
+}
+
+/// Removes the version's `connections`, reporting each one the connection rule does not derive
+/// (or that repeats one), and each derived one that is absent.
+fn down_connections(
+    version: &mut Map<String, Value>,
+    vp: &str,
+    by_id: &HashMap<String, usize>,
+    shape: &StepShape,
+    loss: &mut LossReport,
+) -> Result<(), StepError> {
+    let derived: HashSet<(usize, usize)> =
+        derived_connections(&shape.branching, &shape.route_starts)
+            .into_iter()
+            .collect();
+    let connections = match version.shift_remove("connections") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(connections)) => connections,
         Some(other) => return Err(wrong_type(format!("{vp}/connections"), "an array", &other)),
+    };
+    let mut seen = HashSet::new();
+    for (ci, c) in connections.iter().enumerate() {
+        let cp = format!("{vp}/connections/{ci}");
+        let obj = match c {
+            Value::Object(m) => m,
+            other => return Err(wrong_type(cp, "an object", other)),
+        };
+        let pair = (
+            connection_end(obj, "from", &cp, by_id)?,
+            connection_end(obj, "to", &cp, by_id)?,
+        );
+        let plain = obj.len() == 2;
+        let expressible = match pair {
+            (Some(a), Some(b)) => plain && derived.contains(&(a, b)) && seen.insert((a, b)),
+            _ => false,
+        };
+        if !expressible {
+            loss.push(
+                cp,
+                format!(
+                    "connection {c} (version 1 runs steps in list order, a branching \
+                     step hands over to its routes)"
+                ),
+            );
+        }
     }
+    let mut missing: Vec<_> = derived.difference(&seen).copied().collect();
+    missing.sort_unstable();
+    for (a, b) in missing {
+        loss.push(
+            format!("{vp}/connections"),
+            format!(
+                "the absence of a connection from step {} to step {}: version 1 runs \
+                 step {} after step {}",
+                a + 1,
+                b + 1,
+                b + 1,
+                a + 1
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The index of the step a connection's `from` or `to` names; `None` when absent or `null`.
+fn connection_end(
+    obj: &Map<String, Value>,
+    key: &str,
+    cp: &str,
+    by_id: &HashMap<String, usize>,
+) -> Result<Option<usize>, StepError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(id) => by_id
+            .get(&id.to_string())
+            .copied()
+            .map(Some)
+            .ok_or_else(|| StepError::UnknownStepId {
+                pointer: format!("{cp}/{key}"),
+                id: id.to_string(),
+            }),
+    }
+}
+
+/// Removes `iteration`, `is_editable` and `has_callback_step`, reporting values that differ
+/// from what version 1 derives.
+fn down_derived_fields(
+    version: &mut Map<String, Value>,
+    vi: usize,
+    is_draft: bool,
+    has_callback: bool,
+    loss: &mut LossReport,
+) {
+    let vp = format!("/flow/versions/{vi}");
     let derived_fields = [
         (
             "iteration",
@@ -599,6 +742,10 @@ fn down_version(version: &mut Value, vi: usize, loss: &mut LossReport) -> Result
             loss.push(format!("{vp}/{key}"), format!("{key} {v} ({why})"));
         }
     }
+}
+
+/// Removes the version's `variables`, reporting each one (version 1 has no flow variables).
+fn down_variables(version: &mut Map<String, Value>, vp: &str, loss: &mut LossReport) {
     match version.shift_remove("variables") {
         Some(Value::Array(vars)) => {
             for (i, var) in vars.iter().enumerate() {
@@ -615,7 +762,6 @@ fn down_version(version: &mut Value, vi: usize, loss: &mut LossReport) -> Result
         ),
         _ => {}
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -143,6 +143,9 @@ fn decode_part(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -
     }
 }
 
+/// Checks an import body as the platform does and turns it into the flow to store: the body's
+/// parts decoded, the document (migrated up from version 1), then its name, priority and
+/// versions. Field errors are collected and reported together.
 fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
     let Some(obj) = body.as_object() else {
         return Err(StoreError::field(
@@ -153,7 +156,34 @@ fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
     let mut errors = FieldErrors::new();
     let flow = decode_part(obj, "flow", &mut errors);
     let metadata = decode_part(obj, "metadata", &mut errors);
-    let marketplace = match obj.get("as_marketplace") {
+    let marketplace = as_marketplace(obj, &mut errors);
+    let (Some(flow), Some(metadata)) = (flow, metadata) else {
+        return Err(StoreError::validation(errors));
+    };
+    let doc = import_document(obj, flow, metadata)?;
+    let view = doc.flow().expect("flow was checked to be an object");
+    let name = flow_name(view.name(), &mut errors);
+    let priority = flow_priority(view.raw(), &mut errors);
+    let iterations = version_iterations(view.raw(), &mut errors);
+    if !errors.is_empty() {
+        return Err(StoreError::validation(errors));
+    }
+    let description = view.description().map(str::to_owned);
+    let document =
+        serde_json::to_string(doc.value()).map_err(|e| StoreError::field("body", e.to_string()))?;
+    Ok(NewFlow {
+        name,
+        description,
+        priority,
+        document,
+        marketplace,
+        versions: version_statuses(&iterations),
+    })
+}
+
+/// `as_marketplace`: absent or null is false; a boolean, or `"true"`/`"1"`/`"false"`/`"0"`.
+fn as_marketplace(obj: &Map<String, Value>, errors: &mut FieldErrors) -> bool {
+    match obj.get("as_marketplace") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => match v
@@ -166,17 +196,23 @@ fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
             "false" | "0" => false,
             _ => {
                 push(
-                    &mut errors,
+                    errors,
                     "as_marketplace",
                     "The as_marketplace field must be true or false.",
                 );
                 false
             }
         },
-    };
-    let (Some(flow), Some(metadata)) = (flow, metadata) else {
-        return Err(StoreError::validation(errors));
-    };
+    }
+}
+
+/// The export document of the body (its decoded `flow` and `metadata`, every other member as
+/// is, `as_marketplace` dropped), migrated up when it is version 1, without a version stamp.
+fn import_document(
+    obj: &Map<String, Value>,
+    flow: Value,
+    metadata: Value,
+) -> Result<Document, StoreError> {
     let mut root = Map::new();
     for (k, v) in obj {
         match k.as_str() {
@@ -214,39 +250,53 @@ fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
             .document;
     }
     doc.unstamp_format_version();
-    let view = doc.flow().expect("flow was checked to be an object");
-    let name = view.name().map(str::trim).unwrap_or("");
+    Ok(doc)
+}
+
+/// `flow.name`, trimmed: required, and not only NUL or control characters.
+fn flow_name(name: Option<&str>, errors: &mut FieldErrors) -> String {
+    let name = name.map(str::trim).unwrap_or("");
     if name.is_empty() {
-        push(&mut errors, "flow.name", "The flow.name field is required.");
+        push(errors, "flow.name", "The flow.name field is required.");
     } else if name.contains('\0') || name.chars().all(|c| c.is_control() || c.is_whitespace()) {
         push(
-            &mut errors,
+            errors,
             "flow.name",
             "The flow.name field must not be NUL or control characters.",
         );
     }
-    let priority = match view.raw().get("priority") {
+    name.to_string()
+}
+
+/// `flow.priority`: 1–5, the default when absent or null.
+fn flow_priority(flow: &Map<String, Value>, errors: &mut FieldErrors) -> i64 {
+    match flow.get("priority") {
         None | Some(Value::Null) => DEFAULT_PRIORITY,
         Some(v) => match v.as_i64() {
             Some(p) if (1..=5).contains(&p) => p,
             _ => {
                 push(
-                    &mut errors,
+                    errors,
                     "flow.priority",
                     "The flow.priority field must be an integer between 1 and 5.",
                 );
                 DEFAULT_PRIORITY
             }
         },
-    };
+    }
+}
+
+/// `(position, iteration)` of each of `flow.versions` (at least one), each with an integer
+/// `iteration`.
+fn version_iterations(flow: &Map<String, Value>, errors: &mut FieldErrors) -> Vec<(usize, i64)> {
     let mut iterations = Vec::new();
-    match view.raw().get("versions").and_then(Value::as_array) {
+    match flow.get("versions").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => {
             for (i, v) in list.iter().enumerate() {
                 match v.get("iteration").and_then(Value::as_i64) {
                     Some(it) => iterations.push((i, it)),
                     None => push(
-                        &mut errors,
+                        errors,
                         &format!("flow.versions.{i}.iteration"),
                         format!("The flow.versions.{i}.iteration field must be an integer."),
                     ),
@@ -254,34 +304,25 @@ fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
             }
         }
         _ => push(
-            &mut errors,
+            errors,
             "flow.versions",
             "The flow.versions field must list at least one version.",
         ),
     }
-    if !errors.is_empty() {
-        return Err(StoreError::validation(errors));
-    }
+    iterations
+}
+
+/// The imported versions' statuses: the highest iteration (the last of equals) is the draft,
+/// every other one inactive.
+fn version_statuses(iterations: &[(usize, i64)]) -> Vec<(usize, i64, &'static str)> {
     let newest = iterations
         .iter()
         .enumerate()
         .max_by_key(|(n, (_, it))| (*it, *n))
         .map(|(n, _)| n);
-    let versions = iterations
+    iterations
         .iter()
         .enumerate()
         .map(|(n, (pos, it))| (*pos, *it, if Some(n) == newest { DRAFT } else { INACTIVE }))
-        .collect();
-    let name = name.to_string();
-    let description = view.description().map(str::to_owned);
-    let document =
-        serde_json::to_string(doc.value()).map_err(|e| StoreError::field("body", e.to_string()))?;
-    Ok(NewFlow {
-        name,
-        description,
-        priority,
-        document,
-        marketplace,
-        versions,
-    })
+        .collect()
 }

@@ -1,0 +1,542 @@
+//! Verification: the manifest parsed and checked, then the five checks in order (structure,
+//! manifest, signatures, digests, unlisted), each a step of [`Archive::verify`], in a
+//! [`VerifyReport`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::super::limits::Limits;
+use super::super::manifest::{self, MANIFEST_READ_VERSIONS, Manifest, Package};
+use super::super::{ArchiveError, MANIFEST_PATH, entry_name};
+use super::open::unsafe_path_reason;
+use super::{Archive, Entry, TrustPolicy, is_signature_path, plural};
+use crate::sign::{TrustedKey, signature_key_id, trusted_comment};
+
+const CHECK_STRUCTURE: &str = "structure";
+const CHECK_MANIFEST: &str = "manifest";
+const CHECK_SIGNATURES: &str = "signatures";
+const CHECK_DIGESTS: &str = "digests";
+const CHECK_UNLISTED: &str = "unlisted";
+const CHECKS: [&str; 5] = [
+    CHECK_STRUCTURE,
+    CHECK_MANIFEST,
+    CHECK_SIGNATURES,
+    CHECK_DIGESTS,
+    CHECK_UNLISTED,
+];
+
+/// The SHA-256 (hex) of every entry's uncompressed bytes, by entry path.
+type Digests = BTreeMap<String, String>;
+
+impl Archive {
+    /// The parsed manifest.
+    pub fn manifest(&self) -> Result<Manifest, ArchiveError> {
+        let bad = |reason: String| ArchiveError::Manifest {
+            archive: self.origin.clone(),
+            reason,
+        };
+        let bytes = self
+            .manifest_bytes
+            .as_deref()
+            .ok_or_else(|| bad("missing".into()))?;
+        self.limits
+            .document
+            .check(bytes)
+            .map_err(|reason| bad(format!("refused before parsing: {reason}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        if let Some(err) = manifest_validator().iter_errors(&value).next() {
+            return Err(bad(format!(
+                "does not match the manifest schema at {:?}: {err}",
+                err.instance_path().to_string()
+            )));
+        }
+        let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
+            return Err(bad(format!(
+                "unsupported format_version {} (known: 1, 2)",
+                m.format_version
+            )));
+        }
+        semver::Version::parse(&m.package.version)
+            .map_err(|e| bad(format!("package.version {:?}: {e}", m.package.version)))?;
+        check_flow_records(&m).map_err(bad)?;
+        Ok(m)
+    }
+
+    /// Runs every check in order, cheapest and most fundamental first: structure (every entry read through the limits)
+    /// → manifest parses → signatures against `policy` → every listed entry present with the
+    /// right digest → no unlisted entry. Later checks are skipped once one fails.
+    pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
+        let mut report = VerifyReport::new(&self.origin);
+        let digests = match self.verify_structure() {
+            Ok((digests, detail)) => {
+                report.push(CHECK_STRUCTURE, true, detail);
+                digests
+            }
+            Err(detail) => return report.fail(CHECK_STRUCTURE, detail),
+        };
+        let manifest = match self.manifest() {
+            Ok(m) => m,
+            Err(e) => return report.fail(CHECK_MANIFEST, e.to_string()),
+        };
+        report.manifest_sha256 = digests.get(MANIFEST_PATH).cloned();
+        report.package = Some(manifest.package.clone());
+        report.push(CHECK_MANIFEST, true, manifest_detail(&manifest));
+        match self.check_signatures(&manifest, policy, &mut report) {
+            Ok(Some(detail)) => report.push(CHECK_SIGNATURES, true, detail),
+            Ok(None) => {
+                let detail = format!(
+                    "no trusted keys given; {} not checked",
+                    plural(self.signature_entries().count(), "signature", "signatures")
+                );
+                report.skip(CHECK_SIGNATURES, detail);
+            }
+            Err(detail) => return report.fail(CHECK_SIGNATURES, detail),
+        }
+        match verify_digests(&self.origin, &manifest, &digests) {
+            Ok(detail) => report.push(CHECK_DIGESTS, true, detail),
+            Err(detail) => return report.fail(CHECK_DIGESTS, detail),
+        }
+        match self.verify_unlisted(&manifest) {
+            Ok(detail) => report.push(CHECK_UNLISTED, true, detail),
+            Err(detail) => report.push(CHECK_UNLISTED, false, detail),
+        }
+        report.ok = report
+            .checks
+            .iter()
+            .all(|c| c.status != CheckStatus::Failed);
+        report
+    }
+
+    /// Check 1, structure: every entry read once through the limits, hashed on the way.
+    fn verify_structure(&mut self) -> Result<(Digests, String), String> {
+        let mut digests = Digests::new();
+        let mut total = 0;
+        let entries = self.entries.clone();
+        for e in &entries {
+            let mut h = Sha256::new();
+            self.read_limited(e, &mut total, |c| {
+                h.update(c);
+                Ok(())
+            })
+            .map_err(|err| err.to_string())?;
+            digests.insert(e.path.clone(), hex::encode(h.finalize()));
+        }
+        let detail = format!("{} entries, {total} bytes uncompressed", entries.len());
+        Ok((digests, detail))
+    }
+
+    /// Check 5, unlisted: no entry besides the manifest, the signatures and the listed ones.
+    fn verify_unlisted(&self, manifest: &Manifest) -> Result<String, String> {
+        let unlisted: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| {
+                *p != MANIFEST_PATH && !manifest.files.contains_key(*p) && !is_signature_path(p)
+            })
+            .collect();
+        match unlisted.first() {
+            Some(first) => Err(format!(
+                "{}: not listed in the manifest ({} unlisted)",
+                entry_name(&self.origin, first),
+                unlisted.len()
+            )),
+            None => Ok("no unlisted entries".into()),
+        }
+    }
+
+    fn signature_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| is_signature_path(&e.path))
+    }
+
+    /// Check 3, signatures: `Ok(Some(detail))` passed, `Ok(None)` not checked, `Err(detail)`
+    /// failed. Records the trusted signers and the untrusted key ids in `report`.
+    fn check_signatures(
+        &mut self,
+        manifest: &Manifest,
+        policy: &TrustPolicy,
+        report: &mut VerifyReport,
+    ) -> Result<Option<String>, String> {
+        if policy.keys.is_empty() && policy.threshold == 0 {
+            return Ok(None);
+        }
+        let manifest_bytes = self.manifest_bytes.clone().unwrap_or_default();
+        let expected_comment = trusted_comment(
+            &manifest.package.name,
+            &manifest.package.version,
+            &manifest_bytes,
+        );
+        let mut good: BTreeSet<String> = BTreeSet::new();
+        let sig_entries: Vec<Entry> = self.signature_entries().cloned().collect();
+        let mut total = 0;
+        for e in &sig_entries {
+            let bytes = self.read_all(e, &mut total).map_err(|e| e.to_string())?;
+            match check_signature_entry(
+                &self.origin,
+                &e.path,
+                bytes,
+                &manifest_bytes,
+                &expected_comment,
+                policy,
+            )? {
+                Signer::Trusted(id) => {
+                    good.insert(id);
+                }
+                Signer::Untrusted(id) => report.untrusted_signers.push(id),
+            }
+        }
+        report.signers = good.iter().cloned().collect();
+        threshold_detail(&good, policy, &report.signers).map(Some)
+    }
+}
+
+/// Every flow record's path is safe and listed in `files` with its digest; its settings, when
+/// it has them, sit beside it and are listed too.
+fn check_flow_records(m: &Manifest) -> Result<(), String> {
+    for f in &m.flows {
+        if unsafe_path_reason(f.path.as_bytes()).is_some() {
+            return Err(format!("flows: unsafe path {:?}", f.path));
+        }
+        if m.files.get(&f.path) != Some(&manifest::file_digest(&f.sha256)) {
+            return Err(format!(
+                "flows: {:?} is not listed in files with the same digest",
+                f.path
+            ));
+        }
+        let Some(s) = &f.settings else {
+            continue;
+        };
+        let beside = f
+            .path
+            .strip_suffix("export.json")
+            .map(|dir| format!("{dir}flow.json"));
+        if Some(s.path.as_str()) != beside.as_deref() {
+            return Err(format!(
+                "flows: settings {:?} of {:?} is not beside it",
+                s.path, f.path
+            ));
+        }
+        if m.files.get(&s.path) != Some(&manifest::file_digest(&s.sha256)) {
+            return Err(format!(
+                "flows: settings {:?} is not listed in files with the same digest",
+                s.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The manifest check's detail: `name@version (kind), N flows`.
+fn manifest_detail(manifest: &Manifest) -> String {
+    format!(
+        "{}@{} ({}), {}",
+        manifest.package.name,
+        manifest.package.version,
+        manifest.package.kind.as_str(),
+        plural(manifest.flows.len(), "flow", "flows")
+    )
+}
+
+/// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
+fn verify_digests(origin: &str, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
+    for (path, want) in &manifest.files {
+        let entry = entry_name(origin, path);
+        let Some(got) = digests.get(path) else {
+            return Err(format!("{entry}: listed in the manifest but missing"));
+        };
+        if manifest::file_digest(got) != *want {
+            return Err(format!(
+                "{entry}: SHA-256 {got} does not match the manifest's {want}"
+            ));
+        }
+    }
+    Ok(format!("{} listed entries match", manifest.files.len()))
+}
+
+fn manifest_validator() -> &'static jsonschema::Validator {
+    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(manifest::MANIFEST_SCHEMA)
+            .expect("the embedded manifest schema is JSON");
+        jsonschema::validator_for(&schema).expect("the embedded manifest schema compiles")
+    })
+}
+
+/// Who made a signature entry that checked out.
+enum Signer {
+    /// A key of the policy: the signature verified and names this manifest.
+    Trusted(String),
+    /// A key outside the policy (its signature is not checked).
+    Untrusted(String),
+}
+
+/// One `signatures/<key-id>.minisig` entry: a minisign signature by the key its name says; by
+/// a trusted key, it verifies over the manifest's exact bytes and carries `expected_comment`.
+fn check_signature_entry(
+    origin: &str,
+    path: &str,
+    bytes: Vec<u8>,
+    manifest_bytes: &[u8],
+    expected_comment: &str,
+    policy: &TrustPolicy,
+) -> Result<Signer, String> {
+    let entry = entry_name(origin, path);
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{entry}: not a minisign signature"))?;
+    let named = path
+        .trim_start_matches("signatures/")
+        .trim_end_matches(".minisig")
+        .to_string();
+    let Some(id) = signature_key_id(&text) else {
+        return Err(format!("{entry}: not a minisign signature"));
+    };
+    if id != named {
+        return Err(format!(
+            "{entry}: the signature is by key {id}, not {named}"
+        ));
+    }
+    let Some(key) = policy.keys.iter().find(|k| k.key_id() == id) else {
+        return Ok(Signer::Untrusted(id));
+    };
+    let comment = key.verify(manifest_bytes, &text).map_err(|err| {
+        format!("{entry}: signature by trusted key {id} does not match flowpack.json ({err})")
+    })?;
+    if comment != expected_comment {
+        return Err(format!(
+            "{entry}: the trusted comment {comment:?} does not name this manifest"
+        ));
+    }
+    Ok(Signer::Trusted(id))
+}
+
+/// The signatures check's outcome once every entry passed: enough distinct trusted signers for
+/// the policy's threshold (at least one), or how many there were against how many it needs.
+fn threshold_detail(
+    good: &BTreeSet<String>,
+    policy: &TrustPolicy,
+    signers: &[String],
+) -> Result<String, String> {
+    let need = policy.threshold.max(1);
+    if good.len() < need {
+        return Err(format!(
+            "{}, {need} required (trusted keys: {})",
+            plural(good.len(), "trusted signature", "trusted signatures"),
+            policy
+                .keys
+                .iter()
+                .map(TrustedKey::key_id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(format!(
+        "{} ({}), {need} required",
+        plural(good.len(), "trusted signature", "trusted signatures"),
+        signers.join(", ")
+    ))
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// The check passed.
+    Passed,
+    /// The check failed.
+    Failed,
+    /// Not run (an earlier check failed, or no trusted keys were given).
+    Skipped,
+}
+
+/// One verification check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `structure`, `manifest`, `signatures`, `digests` or `unlisted`.
+    pub name: &'static str,
+    /// The outcome.
+    pub status: CheckStatus,
+    /// What was found, naming the entry at fault.
+    pub detail: String,
+}
+
+/// What [`Archive::verify`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The archive.
+    pub archive: String,
+    /// Whether no check failed.
+    pub ok: bool,
+    /// The checks in order.
+    pub checks: Vec<Check>,
+    /// The package, once the manifest parsed.
+    pub package: Option<Package>,
+    /// SHA-256 of `flowpack.json`.
+    pub manifest_sha256: Option<String>,
+    /// Trusted keys whose signatures verified.
+    pub signers: Vec<String>,
+    /// Key ids of signatures by keys not in the policy (not checked).
+    pub untrusted_signers: Vec<String>,
+}
+
+impl VerifyReport {
+    fn new(archive: &str) -> VerifyReport {
+        VerifyReport {
+            archive: archive.to_string(),
+            ok: false,
+            checks: Vec::new(),
+            package: None,
+            manifest_sha256: None,
+            signers: Vec::new(),
+            untrusted_signers: Vec::new(),
+        }
+    }
+
+    /// A report for an archive that could not be opened safely: structure failed.
+    pub fn structure_failed(archive: &str, err: &ArchiveError) -> VerifyReport {
+        VerifyReport::new(archive).fail(CHECK_STRUCTURE, err.to_string())
+    }
+
+    fn push(&mut self, name: &'static str, ok: bool, detail: String) {
+        self.checks.push(Check {
+            name,
+            status: if ok {
+                CheckStatus::Passed
+            } else {
+                CheckStatus::Failed
+            },
+            detail,
+        });
+    }
+
+    /// Records `name` as not run, saying why.
+    fn skip(&mut self, name: &'static str, detail: String) {
+        self.checks.push(Check {
+            name,
+            status: CheckStatus::Skipped,
+            detail,
+        });
+    }
+
+    /// Records `name` as failed and every later check as not run.
+    fn fail(mut self, name: &'static str, detail: String) -> VerifyReport {
+        self.push(name, false, detail);
+        for name in CHECKS.iter().skip(self.checks.len()) {
+            self.skip(name, "not run: an earlier check failed".into());
+        }
+        self.ok = false;
+        self
+    }
+
+    /// The first failed check.
+    pub fn first_failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == CheckStatus::Failed)
+    }
+
+    /// Whether the signatures check passed.
+    pub fn signatures_passed(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.name == CHECK_SIGNATURES && c.status == CheckStatus::Passed)
+    }
+}
+
+/// Opens and verifies `path`. `Err` only when the file cannot be read at all; an unsafe or
+/// malformed archive gives a report whose `structure` check failed.
+pub fn verify_archive(
+    path: &Path,
+    limits: &Limits,
+    policy: &TrustPolicy,
+) -> Result<VerifyReport, ArchiveError> {
+    match Archive::open(path, limits) {
+        Ok(mut a) => Ok(a.verify(policy)),
+        Err(e @ ArchiveError::Io { .. }) => Err(e),
+        Err(e) => Ok(VerifyReport::structure_failed(
+            &path.display().to_string(),
+            &e,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::archive::zipio;
+    use crate::archive::{ArchiveWriter, FlowInput, ManifestParams, PackageKind, WriterOptions};
+
+    fn packed(dir: &Path) -> PathBuf {
+        let path = dir.join("a.flowpack");
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut w = ArchiveWriter::create(&path, WriterOptions::new(created)).unwrap();
+        for name in ["A", "B"] {
+            let body = format!(
+                r#"{{"metadata":{{"company_name":"Acme","flow_name":"{name}","exported_at":"2026-01-01T00:00:00Z"}},"flow":{{"name":"{name}","priority":1,"versions":[]}},"systems":[],"scripts":[],"dependencies":[],"pad":"{}"}}"#,
+                "x".repeat(4000)
+            );
+            w.add_flow(FlowInput {
+                bytes: body.into_bytes(),
+                origin: name.into(),
+                source_id: String::new(),
+                name: None,
+            })
+            .unwrap();
+        }
+        w.finish(ManifestParams::for_tests(PackageKind::Backup), &[])
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn entry_and_total_size_limits_are_measured_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = packed(dir.path());
+        let mut a = Archive::open(&path, &Limits::default()).unwrap();
+        assert!(a.verify(&TrustPolicy::default()).ok);
+        let flows: Vec<String> = a.flows().unwrap().map(|f| f.unwrap().0.name).collect();
+        assert_eq!(flows, ["A", "B"]);
+
+        let small_entry = Limits {
+            max_entry_size: 4000,
+            ..Limits::default()
+        };
+        let r = verify_archive(&path, &small_entry, &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert_eq!(f.name, "structure");
+        assert!(
+            f.detail.ends_with(
+                "a.flowpack!flows/a/export.json: larger than the limit of 4000 bytes uncompressed"
+            ),
+            "{}",
+            f.detail
+        );
+        let small_total = Limits {
+            max_total_size: 6000,
+            ..Limits::default()
+        };
+        let r = verify_archive(&path, &small_total, &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert!(f.detail.contains("a.flowpack!flows/b/export.json: the archive's total uncompressed size passes the limit of 6000 bytes"), "{}", f.detail);
+    }
+
+    #[test]
+    fn a_manifest_breaking_the_schema_fails_the_manifest_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.flowpack");
+        let manifest: &[u8] = br#"{"format_version": 1, "package": {"name": "p", "version": "1.0.0", "kind": "nightly", "description": ""}}"#;
+        std::fs::write(&path, zipio::zip_bytes(&[("flowpack.json", manifest)])).unwrap();
+        let r = verify_archive(&path, &Limits::default(), &TrustPolicy::default()).unwrap();
+        let f = r.first_failure().unwrap();
+        assert_eq!(f.name, "manifest");
+        assert!(
+            f.detail.contains("does not match the manifest schema"),
+            "{}",
+            f.detail
+        );
+    }
+}
