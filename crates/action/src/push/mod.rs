@@ -1,0 +1,1016 @@
+//! `push`: an archive into an environment.
+//!
+//! Order: verify the archive against the trust policy → read the flows chosen with `--flow`
+//! (all without it) → check their export format → apply the overlay → check the manifest's
+//! inputs (all of this before any request) → list the target's flows once (paged) and plan each
+//! flow `create` | `unchanged` | `conflict` | `replace` → refuse on conflicts
+//! (`--on-conflict fail`, the default) → write, up to `jobs` flows at a time, the report in
+//! archive order.
+//!
+//! Memory stays bounded whatever the archive holds: no phase keeps the flows' documents. The
+//! local check reads, prepares and drops one flow per worker; the plan reads a flow again only
+//! when the target has a flow of its name (and holds it, with the live flow's export, while it
+//! compares them); the writing phase reads it again to import it. Every read parses within one
+//! [`ParseBudget`] shared by the workers (a document near the per-document bound is worked on
+//! alone), and every re-read is checked against the SHA-256 of the manifest verified first.
+//!
+//! `unchanged` means the live flow's export equals what would be imported under the one
+//! comparison of export documents ([`flowpack_core::diff`], also behind `flowpack diff`): the
+//! archive's document is normalised once and compared with the export of each live flow of
+//! that name. A conflict carries the comparison's first [`PLAN_CHANGES`] changes. Live flows
+//! whose name ends in ` (replaced yyyymmddThhmmssZ)` are never the target of a plan: they are
+//! what earlier replaces left behind.
+//!
+//! State converges: `--deploy` and `--enable` also act on `unchanged` flows, writing only when
+//! the live state differs (the archive's deployed iteration, else the draft, is deployed; the
+//! flow is enabled), so a re-push stays a no-op.
+//!
+//! `--on-conflict replace` is a cut-over, because the API cannot import into an existing flow:
+//! import the new flow (it arrives disabled) → deploy the archive's deployed iteration (else
+//! the draft) when the old flow had a deployed version or `--deploy` is given → recreate the old
+//! flow's webhooks and callbacks on it (the report lists old → new ids: senders must be pointed
+//! at the new webhooks) → disable the old flow → enable the new one when the old one was enabled
+//! or `--enable` is given → rename the old one `<name> (replaced yyyymmddThhmmssZ)`, or delete
+//! it with `--prune-replaced`. The old flow is disabled before the new one is enabled, so a
+//! flow never runs twice for one event. A failure before the cut-over deletes the new flow and
+//! leaves the old one untouched; a failure after the old flow was disabled deletes the new flow
+//! and re-enables the old one (outcome `rolled-back`). Several live flows of the name refuse
+//! that flow, naming their ids.
+//!
+//! A push that writes records what it did in the environment's history ([`crate::history`]):
+//! the record is written before the first write and rewritten after each step.
+//!
+//! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
+//! path, the push's start time and the SHA-256 of the document sent (after the overlay), one per
+//! line. A retry within one push reuses it; another push (a `--on-conflict duplicate`, a re-push
+//! after the flow was deleted, a different overlay) gets a new one, so the platform's replay of a
+//! key never hides a wanted import. Across runs, the plan is what prevents duplicates.
+//! After a transport failure (timeout, dropped connection) the flow is looked up by name first:
+//! a flow of that name that did not exist before the push is taken as the import's result;
+//! otherwise the import is retried (3 attempts in all).
+//!
+//! Failures: anything found before the first write (verification, formats, inputs, `--flow`
+//! patterns matching nothing, conflicts) refuses the whole push ([`PushError::Refused`],
+//! rejected); a platform that cannot be reached or does not accept the API key before the first
+//! write is [`PushError::Client`] (could not run); a flow whose writes fail after their retries
+//! is reported as `failed` (or `rolled-back`) with the other flows' outcomes
+//! ([`PushReport::failed`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use flowpack_client::{
+    CallbackRequest, ClientError, Flow, FlowId, FlowSettingsUpdate, FlowUpdate, FlowVersion,
+    ImportRequest, ListQuery, Platform, WebhookRequest, find_by_name, list_all,
+};
+use flowpack_core::archive::{
+    Archive, ArchiveError, FlowRecord, FlowSettings, Input, InputKind, Limits, Manifest,
+    PackageKind, TrustPolicy,
+};
+use flowpack_core::budget::{ParseBudget, Permit};
+use flowpack_core::diff::{Change, changes, normalise_owned};
+use flowpack_core::document::VersionStatus;
+use flowpack_core::migrate::{MigrateOptions, Target, migrate};
+use flowpack_core::names::NameFilter;
+use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
+use flowpack_core::{Document, DocumentBound, DocumentError, FormatVersion};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Categorize, Category, Remedy, plural};
+use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
+use crate::input::{InputError, entry_origin, expect_archive, rename_archive};
+
+/// How many changes of a conflict the plan carries.
+pub const PLAN_CHANGES: usize = 5;
+
+/// The default number of flows written at once.
+pub const DEFAULT_JOBS: usize = 4;
+
+/// What to do with a flow whose name exists in the target with different content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum OnConflict {
+    /// Refuse the whole push before anything is written.
+    #[default]
+    Fail,
+    /// Leave the existing flow, import nothing for it.
+    Skip,
+    /// Import anyway (a second flow of that name).
+    Duplicate,
+    /// Cut over to a newly imported flow (see the module docs).
+    Replace,
+}
+
+/// How to push.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PushOptions {
+    /// The archive.
+    pub archive: PathBuf,
+    /// How reports, errors and the history record name the archive (`None`: its path). An
+    /// archive pulled from a registry into a temporary file is named by its reference.
+    pub shown: Option<String>,
+    /// The target.
+    pub platform: Arc<dyn Platform>,
+    /// Keys that must have signed it (threshold 0: no signature needed).
+    pub policy: TrustPolicy,
+    /// The overlay, already resolved.
+    pub overlay: Option<ResolvedOverlay>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// What a conflict does.
+    pub on_conflict: OnConflict,
+    /// Deploy the version matching the archive's deployed one (else the draft), on imported
+    /// and unchanged flows.
+    pub deploy: bool,
+    /// Enable the imported and unchanged flows.
+    pub enable: bool,
+    /// Delete replaced flows instead of renaming them.
+    pub prune_replaced: bool,
+    /// Import as marketplace packages (also for archives of kind `marketplace`).
+    pub as_marketplace: bool,
+    /// The target's export format version.
+    pub export_format: u32,
+    /// Only the archive's flows matching these names (`*`, `?` globs); empty: all.
+    pub flows: NameFilter,
+    /// Flows written at once (at least 1).
+    pub jobs: usize,
+    /// Where the push records itself (`None`: not recorded).
+    pub history: Option<HistoryTarget>,
+    /// The push's start time (RFC 3339, UTC): `deployed_at`, `enabled_at`, the idempotency
+    /// keys, names of replaced flows and the history record's id.
+    pub now: String,
+    /// What a created flow gets from its `flow.json`: webhooks and callbacks (unless
+    /// `no_webhooks`), and its state with `restore_state`.
+    pub restore: crate::restore::RestoreOptions,
+    /// What overlay keys that match nothing in the archive do: refuse the push (an overlay
+    /// given for it), or warn (the environment's own overlay, which serves many archives, or
+    /// when asked).
+    pub on_unmatched: overlay::OnUnmatched,
+}
+
+impl PushOptions {
+    /// Pushes `archive` into `platform` at time `now` (RFC 3339): no signature check, no
+    /// overlay, conflicts refuse, export format 2, nothing deployed or enabled, every flow,
+    /// [`DEFAULT_JOBS`] at once, no history.
+    pub fn new(archive: PathBuf, platform: Arc<dyn Platform>, now: String) -> PushOptions {
+        PushOptions {
+            archive,
+            shown: None,
+            platform,
+            policy: TrustPolicy::default(),
+            overlay: None,
+            dry_run: false,
+            on_conflict: OnConflict::Fail,
+            deploy: false,
+            enable: false,
+            prune_replaced: false,
+            as_marketplace: false,
+            export_format: 2,
+            flows: NameFilter::default(),
+            jobs: DEFAULT_JOBS,
+            history: None,
+            now,
+            restore: crate::restore::RestoreOptions::default(),
+            on_unmatched: overlay::OnUnmatched::Refuse,
+        }
+    }
+}
+
+/// The plan for one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Plan {
+    /// No flow of that name exists.
+    Create,
+    /// A flow of that name exists with the same content.
+    Unchanged,
+    /// A flow of that name exists with different content.
+    Conflict,
+    /// A flow of that name exists with different content and is cut over to a new one.
+    Replace,
+}
+
+impl Plan {
+    /// `create`, `unchanged`, `conflict` or `replace`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Create => "create",
+            Plan::Unchanged => "unchanged",
+            Plan::Conflict => "conflict",
+            Plan::Replace => "replace",
+        }
+    }
+}
+
+/// What happened to one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Planned only (dry run, or the push was refused).
+    Planned,
+    /// Imported as a new flow.
+    Created,
+    /// Imported next to an existing flow of that name (`--on-conflict duplicate`).
+    Duplicated,
+    /// Cut over to a new flow (`--on-conflict replace`).
+    Replaced,
+    /// Already there (its state may have been converged, see `deployed_version`, `enabled`).
+    Unchanged,
+    /// A conflict left alone (`--on-conflict skip`).
+    Skipped,
+    /// A replace failed after the cut-over began and was undone; see `error`.
+    RolledBack,
+    /// A request failed; see `error`.
+    Failed,
+}
+
+impl Outcome {
+    /// The outcome as the report's JSON spells it (`planned`, `created`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Created => "created",
+            Outcome::Duplicated => "duplicated",
+            Outcome::Replaced => "replaced",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped",
+            Outcome::RolledBack => "rolled-back",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What a replace did to the old flow and its hooks.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct ReplaceReport {
+    /// The old flow.
+    pub old_id: FlowId,
+    /// Its new name (`None` when it was deleted).
+    pub renamed_to: Option<String>,
+    /// Whether it was deleted (`--prune-replaced`).
+    pub pruned: bool,
+    /// Webhooks recreated: old id → new id. Senders must be pointed at the new ones.
+    pub webhooks: Vec<IdPair>,
+    /// Callbacks recreated: old id → new id.
+    pub callbacks: Vec<IdPair>,
+}
+
+/// One flow of the report.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FlowReport {
+    /// The flow's name (after the overlay).
+    pub name: String,
+    /// Its entry in the archive.
+    pub path: String,
+    /// The plan.
+    pub plan: Plan,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The existing flow of that name, if any.
+    pub existing_id: Option<FlowId>,
+    /// The new flow's id (the existing one's for `unchanged`).
+    pub id: Option<FlowId>,
+    /// The first changes from the live flow to the archive's (conflicts, replaces).
+    pub changes: Vec<Change>,
+    /// The version deployed by this push.
+    pub deployed_version: Option<u64>,
+    /// Whether this push enabled it.
+    pub enabled: bool,
+    /// What a replace did.
+    pub replaced: Option<ReplaceReport>,
+    /// Webhooks, callbacks and state restored from `flow.json` (created flows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<crate::restore::FlowRestoreReport>,
+    /// The error, when `outcome` is `failed` or `rolled-back`.
+    pub error: Option<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PushReport {
+    /// The archive.
+    pub archive: String,
+    /// `name@version`.
+    pub package: String,
+    /// A dry run.
+    pub dry_run: bool,
+    /// Whether signatures were checked (a trust policy with keys).
+    pub signatures_checked: bool,
+    /// Why nothing was written, when the push was refused after planning (conflicts).
+    pub refused: Option<String>,
+    /// One entry per flow chosen, in archive order.
+    pub flows: Vec<FlowReport>,
+    /// What the overlay changed, per flow (secrets masked).
+    pub overlay: Vec<OverlayReport>,
+    /// Notes: optional inputs the overlay does not supply, webhook secrets to set again, a
+    /// history that could not be updated.
+    pub warnings: Vec<String>,
+    /// The history record written (`None`: nothing was written, or no history).
+    pub history: Option<String>,
+}
+
+impl PushReport {
+    /// Whether any flow failed (or was rolled back) or the push was refused.
+    pub fn failed(&self) -> bool {
+        self.refused.is_some()
+            || self
+                .flows
+                .iter()
+                .any(|f| matches!(f.outcome, Outcome::Failed | Outcome::RolledBack))
+    }
+}
+
+/// A push refused before anything was sent (exit 1): the archive, its contents or the overlay
+/// do not pass the checks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The archive did not verify against the trust policy.
+    #[error("{archive}: refused: the {check} check failed: {detail}; nothing was written")]
+    Verification {
+        /// The archive.
+        archive: String,
+        /// The failed check.
+        check: String,
+        /// Why.
+        detail: String,
+    },
+    /// Required inputs not supplied, or a document in a format the target does not take.
+    #[error("{0}; nothing was written")]
+    Content(String),
+    /// `--flow` patterns that match no flow of the archive.
+    #[error(
+        "{archive}: {} no flow of the archive (it holds {known}); nothing was written",
+        if patterns.len() == 1 { "flow pattern " } else { "flow patterns " }.to_string()
+            + &patterns.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+            + if patterns.len() == 1 { " matches" } else { " match" }
+    )]
+    UnknownFlows {
+        /// The archive.
+        archive: String,
+        /// The patterns.
+        patterns: Vec<String>,
+        /// The archive's flow names.
+        known: String,
+    },
+}
+
+/// Errors of a push.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The file is not an archive (a document: pack it first), or cannot be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The archive could not be read safely.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Refused before anything was written.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The platform failed before the first write (authentication, network), or refused the
+    /// API key during the push.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The history record could not be written before the first write.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+impl Categorize for PushError {
+    fn category(&self) -> Category {
+        match self {
+            PushError::Input(e) => e.category(),
+            PushError::Archive(e) => e.category(),
+            PushError::Refused(_) => Category::Rejected,
+            // Before any write, every platform failure (a 422 on a lookup included) means the
+            // push could not run.
+            PushError::Client(_) => Category::CouldNotRun,
+            PushError::History(_) => Category::CouldNotRun,
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PushError::Input(e) => e.remedy(),
+            PushError::Archive(e) => e.remedy(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `name` is what a replace left behind: `<name> (replaced yyyymmddThhmmssZ)`.
+pub(crate) fn is_replaced_name(name: &str) -> bool {
+    let Some((_, rest)) = name.rsplit_once(" (replaced ") else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() == 17
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..] == b"Z)"
+}
+
+/// The name a replaced flow gets.
+pub(crate) fn replaced_name(name: &str, now: &str) -> String {
+    format!("{name} (replaced {})", history::compact_time(now))
+}
+
+/// The `Idempotency-Key` of one flow of one push (see the module docs).
+pub fn idempotency_key(
+    manifest_sha256: &str,
+    path: &str,
+    started: &str,
+    document: &Value,
+) -> String {
+    let body = serde_json::to_vec(document).expect("a JSON value serialises");
+    let mut h = Sha256::new();
+    for part in [
+        manifest_sha256.as_bytes(),
+        path.as_bytes(),
+        started.as_bytes(),
+    ] {
+        h.update(part);
+        h.update(b"\n");
+    }
+    h.update(hex::encode(Sha256::digest(&body)).as_bytes());
+    hex::encode(h.finalize())
+}
+
+mod local;
+mod plan;
+mod write;
+
+use local::*;
+use plan::*;
+use write::*;
+pub(crate) use write::{delete_if_present, set_enabled, versions_of};
+
+/// Pushes an archive (see the module docs).
+pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
+    let origin = opts
+        .shown
+        .clone()
+        .unwrap_or_else(|| opts.archive.display().to_string());
+    let (mut archive, manifest, manifest_sha256) = open_verified(opts, &origin)?;
+    let settings = crate::restore::archive_settings(&mut archive, &manifest)?;
+    let as_marketplace = opts.as_marketplace || manifest.package.kind == PackageKind::Marketplace;
+    let mut report = PushReport {
+        archive: origin.clone(),
+        package: format!("{}@{}", manifest.package.name, manifest.package.version),
+        dry_run: opts.dry_run,
+        signatures_checked: opts.policy.threshold > 0,
+        refused: None,
+        flows: Vec::new(),
+        overlay: Vec::new(),
+        warnings: Vec::new(),
+        history: None,
+    };
+    let source = Source {
+        archive: Mutex::new(archive),
+        origin: origin.clone(),
+        budget: ParseBudget::default(),
+    };
+    // Everything local first, then the plan from one listing of the target.
+    let candidates = check_local(opts, &source, &manifest, &settings, &mut report)?;
+    let (lives, existing_ids) = plan(opts, &source, &candidates, &mut report)?;
+    if let Some(refusal) = conflict_refusal(opts, &report.flows) {
+        report.refused = Some(refusal);
+        return Ok(report);
+    }
+    if opts.dry_run {
+        return Ok(report);
+    }
+    let ctx = Ctx {
+        platform: opts.platform.as_ref(),
+        opts,
+        settings,
+        source_url: manifest.source.url.clone(),
+        manifest_sha256,
+        as_marketplace,
+        existing_ids,
+        recorder: Recorder::new(opts.history.clone(), &origin, &opts.now),
+        warnings: Mutex::new(Vec::new()),
+        source: &source,
+        ahead: Ahead::new(opts.jobs),
+    };
+    write_all(ctx, &candidates, &lives, &mut report)?;
+    Ok(report)
+}
+
+/// Opens and verifies the archive against the trust policy: the archive, its manifest and the
+/// manifest's SHA-256.
+fn open_verified(
+    opts: &PushOptions,
+    origin: &str,
+) -> Result<(Archive, Manifest, String), PushError> {
+    expect_archive(&opts.archive)?;
+    let mut archive = Archive::open(&opts.archive, &Limits::default())
+        .map_err(|e| rename_archive(e, &opts.archive, origin))?
+        .named(origin);
+    let verified = archive.verify(&opts.policy);
+    if let Some(failed) = verified.first_failure() {
+        return Err(Refused::Verification {
+            archive: origin.to_string(),
+            check: failed.name.to_string(),
+            detail: failed.detail.clone(),
+        }
+        .into());
+    }
+    let manifest = archive.manifest()?;
+    let sha256 = verified.manifest_sha256.clone().unwrap_or_default();
+    Ok((archive, manifest, sha256))
+}
+
+/// The refusal of a plan with conflicts when no conflict policy was chosen.
+fn conflict_refusal(opts: &PushOptions, flows: &[FlowReport]) -> Option<String> {
+    let conflicts: Vec<&str> = flows
+        .iter()
+        .filter(|f| f.plan == Plan::Conflict)
+        .map(|f| f.name.as_str())
+        .collect();
+    if conflicts.is_empty() || opts.on_conflict != OnConflict::Fail {
+        return None;
+    }
+    Some(format!(
+        "{} in the target with different content: {} (a conflict policy is needed: skip, duplicate or replace)",
+        if conflicts.len() == 1 {
+            "1 flow exists".to_string()
+        } else {
+            format!("{} exist", plural(conflicts.len(), "flow", "flows"))
+        },
+        conflicts.join(", ")
+    ))
+}
+
+/// Runs `f` over `items` on up to `jobs` threads; the results in the items' order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    let jobs = jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(i, item);
+                    *slots[i].lock().expect("no panic") = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("no panic").expect("every item ran"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(flow: &str, kind: InputKind, name: &str) -> Input {
+        Input::new(flow, kind, name, false)
+    }
+
+    #[test]
+    fn inputs_missing_from_the_overlay_are_one_warning_per_push() {
+        let warning = input_warning(
+            &[
+                input("A", InputKind::Variable, "REGION"),
+                input("B", InputKind::Variable, "REGION"),
+                input("B", InputKind::System, "Shopify"),
+                input("B", InputKind::Credential, "Shopify/key/token"),
+            ],
+            true,
+        );
+        assert_eq!(
+            warning.as_deref(),
+            Some(
+                "2 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
+                 variable \"REGION\" of flows \"A\", \"B\"\n  \
+                 credential [secrets.\"Shopify\".\"key\"].token of flow \"B\""
+            )
+        );
+        assert_eq!(
+            input_warning(&[input("A", InputKind::System, "Shopify")], true),
+            None
+        );
+        assert!(
+            input_warning(&[input("A", InputKind::Variable, "X")], true)
+                .unwrap()
+                .starts_with("1 optional input is not supplied by the overlay; set in the target after the push if the flows need it:")
+        );
+    }
+
+    #[test]
+    fn names_left_by_a_replace_are_recognised() {
+        let name = replaced_name("Orders", "2026-11-29T12:00:00Z");
+        assert_eq!(name, "Orders (replaced 20261129T120000Z)");
+        assert!(is_replaced_name(&name));
+        assert!(!is_replaced_name("Orders"));
+        assert!(!is_replaced_name("Orders (replaced yesterday)"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z) 2"));
+    }
+
+    #[test]
+    fn idempotency_key_depends_on_archive_path_run_and_content() {
+        let doc = serde_json::json!({"flow": {"name": "A"}});
+        let t = "2026-01-01T00:00:00Z";
+        let a = idempotency_key("abc", "flows/a/export.json", t, &doc);
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, idempotency_key("abc", "flows/a/export.json", t, &doc));
+        assert_ne!(a, idempotency_key("abd", "flows/a/export.json", t, &doc));
+        assert_ne!(a, idempotency_key("abc", "flows/b/export.json", t, &doc));
+        assert_ne!(
+            a,
+            idempotency_key("abc", "flows/a/export.json", "2026-01-01T00:00:01Z", &doc)
+        );
+        let other = serde_json::json!({"flow": {"name": "B"}});
+        assert_ne!(a, idempotency_key("abc", "flows/a/export.json", t, &other));
+    }
+
+    /// A platform whose first import fails with a timeout, having landed (`land`) or not.
+    struct LandsThenTimesOut {
+        flows: std::sync::Mutex<Vec<Flow>>,
+        imports: std::sync::atomic::AtomicU32,
+        land: bool,
+    }
+
+    fn flow(id: FlowId, name: &str) -> Flow {
+        Flow {
+            id,
+            name: name.into(),
+            description: None,
+            enabled_at: None,
+            priority: None,
+            created_at: None,
+            updated_at: None,
+            versions: None,
+        }
+    }
+
+    impl Platform for LandsThenTimesOut {
+        fn list_flows(
+            &self,
+            query: &flowpack_client::ListQuery,
+        ) -> Result<flowpack_client::Page<Flow>, ClientError> {
+            let data: Vec<Flow> = self
+                .flows
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|f| {
+                    query
+                        .name
+                        .as_ref()
+                        .is_none_or(|n| f.name.contains(n.as_str()))
+                })
+                .cloned()
+                .collect();
+            let total = data.len() as u64;
+            Ok(flowpack_client::Page {
+                data,
+                meta: flowpack_client::PageMeta {
+                    current_page: 1,
+                    last_page: 1,
+                    per_page: 100,
+                    total,
+                },
+            })
+        }
+        fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+            let flows = self.flows.lock().unwrap();
+            Ok(flows.iter().find(|f| f.id == id).cloned().unwrap())
+        }
+        fn export_flow(&self, _: FlowId) -> Result<Value, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn import_flow(&self, _: &ImportRequest) -> Result<Flow, ClientError> {
+            let n = self
+                .imports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                if self.land {
+                    self.flows.lock().unwrap().push(flow(2, "Orders"));
+                }
+                return Err(ClientError::Transport {
+                    request: "POST /api/v1/flows/import".into(),
+                    attempts: 1,
+                    message: "timed out".into(),
+                });
+            }
+            let f = flow(3, "Orders");
+            self.flows.lock().unwrap().push(f.clone());
+            Ok(f)
+        }
+        fn list_versions(
+            &self,
+            _: FlowId,
+        ) -> Result<Vec<flowpack_client::FlowVersion>, ClientError> {
+            Ok(Vec::new())
+        }
+        fn deploy_version(
+            &self,
+            _: FlowId,
+            _: flowpack_client::VersionId,
+            _: &str,
+        ) -> Result<flowpack_client::FlowVersion, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn update_flow(&self, _: FlowId, _: &FlowUpdate) -> Result<Flow, ClientError> {
+            unreachable!("not used by import_one")
+        }
+        fn delete_flow(&self, _: FlowId) -> Result<(), ClientError> {
+            unreachable!("not used by import_one")
+        }
+    }
+
+    fn request() -> ImportRequest {
+        ImportRequest {
+            document: serde_json::json!({}),
+            as_marketplace: false,
+            idempotency_key: Some("k".into()),
+        }
+    }
+
+    /// The embedded sandbox, with imports of one flow failing (HTTP 500 after the retries) or
+    /// every request refused as unauthenticated.
+    struct Faulty {
+        inner: flowpack_sandbox::Store,
+        fail_import_of: Option<&'static str>,
+        unauthenticated: bool,
+        imports: std::sync::atomic::AtomicU32,
+        lists: std::sync::atomic::AtomicU32,
+    }
+
+    impl Faulty {
+        fn auth(&self, request: &str) -> Result<(), ClientError> {
+            if self.unauthenticated {
+                return Err(ClientError::Unauthenticated {
+                    request: request.into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Platform for Faulty {
+        fn list_flows(
+            &self,
+            q: &flowpack_client::ListQuery,
+        ) -> Result<flowpack_client::Page<Flow>, ClientError> {
+            self.auth("GET /api/v1/flows")?;
+            self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.list_flows(q)
+        }
+        fn show_flow(&self, id: FlowId) -> Result<Flow, ClientError> {
+            self.inner.show_flow(id)
+        }
+        fn export_flow(&self, id: FlowId) -> Result<Value, ClientError> {
+            self.inner.export_flow(id)
+        }
+        fn import_flow(&self, r: &ImportRequest) -> Result<Flow, ClientError> {
+            self.imports
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self
+                .fail_import_of
+                .is_some_and(|n| r.document["flow"]["name"] == n)
+            {
+                return Err(ClientError::Status {
+                    request: "POST /api/v1/flows/import".into(),
+                    status: 500,
+                    attempts: 6,
+                    message: "server error".into(),
+                });
+            }
+            self.inner.import_flow(r)
+        }
+        fn list_versions(
+            &self,
+            f: FlowId,
+        ) -> Result<Vec<flowpack_client::FlowVersion>, ClientError> {
+            self.inner.list_versions(f)
+        }
+        fn deploy_version(
+            &self,
+            f: FlowId,
+            v: flowpack_client::VersionId,
+            at: &str,
+        ) -> Result<flowpack_client::FlowVersion, ClientError> {
+            self.inner.deploy_version(f, v, at)
+        }
+        fn update_flow(&self, f: FlowId, u: &FlowUpdate) -> Result<Flow, ClientError> {
+            self.inner.update_flow(f, u)
+        }
+        fn delete_flow(&self, f: FlowId) -> Result<(), ClientError> {
+            self.inner.delete_flow(f)
+        }
+    }
+
+    fn both_references(dir: &std::path::Path) -> PathBuf {
+        let refs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+        let out = dir.join("both.flowpack");
+        crate::pack::run(&crate::pack::PackOptions::new(
+            vec![refs],
+            out.clone(),
+            "both".into(),
+            semver::Version::new(1, 0, 0),
+            time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap(),
+        ))
+        .unwrap();
+        out
+    }
+
+    fn faulty(fail_import_of: Option<&'static str>, unauthenticated: bool) -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner: flowpack_sandbox::Store::open_in_memory(Default::default()).unwrap(),
+            fail_import_of,
+            unauthenticated,
+            imports: Default::default(),
+            lists: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_flow_failing_after_its_retries_is_reported_with_the_others_outcomes() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(Some("Shopify > NetSuite Orders"), false);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let report = run(&opts).unwrap();
+        assert!(report.failed());
+        let outcomes: Vec<(&str, Outcome)> = report
+            .flows
+            .iter()
+            .map(|f| (f.name.as_str(), f.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 2);
+        assert!(
+            outcomes.contains(&("Shopify > NetSuite Orders", Outcome::Failed)),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().any(|(_, o)| *o == Outcome::Created),
+            "{outcomes:?}"
+        );
+        let failed = report
+            .flows
+            .iter()
+            .find(|f| f.outcome == Outcome::Failed)
+            .unwrap();
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("HTTP 500 after 6 attempts")
+        );
+    }
+
+    #[test]
+    fn authentication_failing_before_any_write_could_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, true);
+        let opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        let err = run(&opts).unwrap_err();
+        assert!(
+            matches!(err, PushError::Client(ClientError::Unauthenticated { .. })),
+            "{err}"
+        );
+        assert_eq!(err.category(), Category::CouldNotRun);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+    }
+
+    #[test]
+    fn a_timed_out_import_that_landed_is_taken_not_repeated() {
+        // Flow 1 "Orders" existed before the push; flow 2 landed during the timed-out import.
+        let p = LandsThenTimesOut {
+            flows: std::sync::Mutex::new(vec![flow(1, "Orders")]),
+            imports: Default::default(),
+            land: true,
+        };
+        let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
+        assert_eq!(got.id, 2);
+        assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_timed_out_import_that_did_not_land_is_retried() {
+        let p = LandsThenTimesOut {
+            flows: std::sync::Mutex::new(vec![flow(1, "Orders")]),
+            imports: Default::default(),
+            land: false,
+        };
+        let got = import_one(&p, &request(), "Orders", &BTreeSet::from([1])).unwrap();
+        assert_eq!(got.id, 3);
+        assert_eq!(p.imports.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_plan_lists_the_target_once_and_the_report_keeps_archive_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(
+            archive.clone(),
+            platform.clone(),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        opts.jobs = 1;
+        let sequential = run(&opts).unwrap();
+        let names: Vec<String> = sequential.flows.iter().map(|f| f.name.clone()).collect();
+        // Into a second, empty target with 4 jobs: the same order, one listing.
+        let platform = faulty(None, false);
+        let mut opts = PushOptions::new(archive, platform.clone(), "2026-01-01T00:00:00Z".into());
+        opts.jobs = 4;
+        let parallel = run(&opts).unwrap();
+        let got: Vec<String> = parallel.flows.iter().map(|f| f.name.clone()).collect();
+        assert_eq!(got, names);
+        assert!(parallel.flows.iter().all(|f| f.outcome == Outcome::Created));
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Pushed again: everything unchanged, still one listing, nothing imported.
+        let again = run(&opts).unwrap();
+        assert!(
+            again.flows.iter().all(|f| f.plan == Plan::Unchanged),
+            "{:?}",
+            again.flows
+        );
+        assert_eq!(platform.lists.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(
+            platform.imports.load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+    }
+
+    #[test]
+    fn the_history_record_holds_every_step_of_parallel_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
+        let recorder = Recorder::new(Some(target.clone()), "a.flowpack", "2026-01-01T00:00:00Z");
+        std::thread::scope(|s| {
+            s.spawn(|| recorder.saver());
+            let workers: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let recorder = &recorder;
+                    s.spawn(move || {
+                        for i in 0..50u64 {
+                            recorder
+                                .add(Entry::Created {
+                                    id: t * 100 + i,
+                                    name: format!("F{t}-{i}"),
+                                })
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+            // The saver writes the finished record, then returns (else the scope would hang).
+            recorder.finish();
+        });
+        assert_eq!(recorder.error(), None);
+        let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();
+        assert!(record.complete);
+        assert_eq!(record.entries.len(), 200);
+        assert_eq!(record.archive.as_deref(), Some("a.flowpack"));
+        assert_eq!(record.id, "20260101T000000Z-abcdef");
+        // Without a target nothing is recorded and nothing fails.
+        let none = Recorder::new(None, "a.flowpack", "2026-01-01T00:00:00Z");
+        assert_eq!(
+            none.add(Entry::Created {
+                id: 1,
+                name: "A".into()
+            }),
+            Ok(None)
+        );
+        assert_eq!(none.path(), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! The plan of a push: each flow against the live flows of its name.
+
+use super::*;
+/// The live flow a plan compared with (unchanged, replace).
+pub(super) struct LiveFlow {
+    pub(super) flow: Flow,
+}
+
+/// Plans one flow against the live flows of its name: the archive's document is read and
+/// prepared again only when live flows of its name exist, and held only while they are compared.
+pub(super) fn plan_one(
+    platform: &dyn Platform,
+    source: &Source,
+    c: &Candidate,
+    matches: &[&Flow],
+    opts: &PushOptions,
+) -> Result<(FlowReport, Option<LiveFlow>), ClientError> {
+    let mut report = FlowReport {
+        name: c.name.clone(),
+        path: c.path().to_string(),
+        plan: Plan::Create,
+        outcome: Outcome::Planned,
+        existing_id: None,
+        id: None,
+        changes: Vec::new(),
+        deployed_version: None,
+        enabled: false,
+        replaced: None,
+        restored: None,
+        error: None,
+    };
+    if matches.is_empty() {
+        return Ok((report, None));
+    }
+    // Charged twice: the live flow's export is held beside it while they are compared.
+    let prepared = source.prepare(opts, &c.record, &c.name, 2).and_then(|p| {
+        normalise_owned(p.document, &entry_origin(&source.origin, c.path()))
+            .map(|n| (n, p.permit))
+            .map_err(|e| e.to_string())
+    });
+    let (normalised, _permit) = match prepared {
+        Ok(n) => n,
+        Err(e) => {
+            report.outcome = Outcome::Failed;
+            report.error = Some(e);
+            return Ok((report, None));
+        }
+    };
+    let mut first: Option<(Flow, Vec<Change>)> = None;
+    for flow in matches {
+        let document = platform.export_flow_bytes(flow.id)?;
+        let shown = format!("flow {} ({:?}) of the target", flow.id, flow.name);
+        // Under the same per-document bound as the archive's documents.
+        let live = Document::from_slice_bounded(&document, &shown, &source.bound())
+            .map_err(|e| e.to_string())
+            .and_then(|d| normalise_owned(d, &shown).map_err(|e| e.to_string()))
+            .map_err(|message| ClientError::Decode {
+                request: format!("POST /api/v1/flows/export (flow {})", flow.id),
+                message,
+            })?;
+        let found = changes(&live, &normalised);
+        if found.is_empty() {
+            report.plan = Plan::Unchanged;
+            report.existing_id = Some(flow.id);
+            return Ok((
+                report,
+                Some(LiveFlow {
+                    flow: (*flow).clone(),
+                }),
+            ));
+        }
+        if first.is_none() {
+            first = Some(((*flow).clone(), found));
+        }
+    }
+    let Some((flow, found)) = first else {
+        return Ok((report, None));
+    };
+    report.existing_id = Some(flow.id);
+    report.changes = found.into_iter().take(PLAN_CHANGES).collect();
+    if opts.on_conflict != OnConflict::Replace {
+        report.plan = Plan::Conflict;
+        return Ok((report, None));
+    }
+    report.plan = Plan::Replace;
+    if matches.len() > 1 {
+        let ids: Vec<String> = matches.iter().map(|f| f.id.to_string()).collect();
+        report.outcome = Outcome::Failed;
+        report.error = Some(format!(
+            "{} flows named {:?} exist in the target (ids {}): replace needs exactly one; rename or delete the others",
+            matches.len(),
+            c.name,
+            ids.join(", ")
+        ));
+        return Ok((report, None));
+    }
+    Ok((report, Some(LiveFlow { flow })))
+}
+
+/// The plan of every candidate (in its order, into `report.flows`) from one paged listing of
+/// the target: the live flow each one was compared with, and the ids the target held before.
+pub(super) fn plan(
+    opts: &PushOptions,
+    source: &Source,
+    candidates: &[Candidate],
+    report: &mut PushReport,
+) -> Result<(Vec<Option<LiveFlow>>, BTreeSet<FlowId>), PushError> {
+    // The plan, from one paged listing of the target.
+    let platform = opts.platform.as_ref();
+    let live = list_all(
+        platform,
+        &ListQuery {
+            include: Some("versions".into()),
+            ..ListQuery::default()
+        },
+    )?;
+    let existing_ids: BTreeSet<FlowId> = live.iter().map(|f| f.id).collect();
+    let mut by_name: HashMap<&str, Vec<&Flow>> = HashMap::new();
+    for flow in live.iter().filter(|f| !is_replaced_name(&f.name)) {
+        by_name.entry(flow.name.as_str()).or_default().push(flow);
+    }
+    let planned = parallel(candidates, opts.jobs, |_, c| {
+        plan_one(
+            platform,
+            source,
+            c,
+            by_name.get(c.name.as_str()).map_or(&[][..], Vec::as_slice),
+            opts,
+        )
+    });
+    let mut lives = Vec::with_capacity(planned.len());
+    for p in planned {
+        let (flow, live) = p?;
+        report.flows.push(flow);
+        lives.push(live);
+    }
+    Ok((lives, existing_ids))
+}

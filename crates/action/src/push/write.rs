@@ -1,0 +1,909 @@
+//! The writing phase of a push: imports prepared ahead, then per flow create, converge or
+//! replace, recorded in the history as it goes.
+
+use super::*;
+/// What the writing phase shares.
+pub(super) struct Ctx<'a> {
+    pub(super) platform: &'a dyn Platform,
+    pub(super) opts: &'a PushOptions,
+    /// The flows' `flow.json`, by the export document's entry path.
+    pub(super) settings: BTreeMap<String, FlowSettings>,
+    /// Where the archive came from (labels and notification groups restore only there).
+    pub(super) source_url: String,
+    pub(super) manifest_sha256: String,
+    pub(super) as_marketplace: bool,
+    pub(super) existing_ids: BTreeSet<FlowId>,
+    pub(super) recorder: Recorder,
+    pub(super) warnings: Mutex<Vec<String>>,
+    /// The archive, read again for each flow imported.
+    pub(super) source: &'a Source,
+    /// Imports prepared ahead of the writers.
+    pub(super) ahead: Ahead<'a>,
+}
+
+/// What the writing phase does with one flow, from its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// The plan already failed.
+    Fail,
+    /// Unchanged: converge its state.
+    Converge,
+    /// A conflict skipped.
+    Skip,
+    /// The cut-over.
+    Replace,
+    /// Imported as new (`create`, `duplicate`).
+    Create,
+}
+
+impl Step {
+    pub(super) fn of(f: &FlowReport, on_conflict: OnConflict, live: Option<&LiveFlow>) -> Step {
+        if f.error.is_some() {
+            return Step::Fail;
+        }
+        match (f.plan, on_conflict, live) {
+            (Plan::Unchanged, _, Some(_)) => Step::Converge,
+            (Plan::Conflict, OnConflict::Skip, _) => Step::Skip,
+            (Plan::Replace, _, Some(_)) => Step::Replace,
+            _ => Step::Create,
+        }
+    }
+
+    pub(super) fn imports(self) -> bool {
+        matches!(self, Step::Replace | Step::Create)
+    }
+}
+
+/// An import request ready to send, with the share of the parse budget it holds.
+pub(super) type PreparedImport<'s> = Result<(ImportRequest, Permit<'s>), StepError>;
+
+/// Import requests prepared ahead of the writers by one thread ([`Ahead::prepare`]), so reading,
+/// parsing and serialising a flow overlaps the requests in flight instead of adding to each.
+/// The preparer runs at most `lookahead` flows ahead of the writers (and within the parse
+/// budget); each writer first marks its flow started, then takes the flow's prepared import
+/// before any step that could fail, so every prepared import is taken and its share freed.
+pub(super) struct Ahead<'s> {
+    pub(super) state: Mutex<AheadState<'s>>,
+    pub(super) changed: std::sync::Condvar,
+    pub(super) lookahead: usize,
+}
+
+pub(super) struct AheadState<'s> {
+    pub(super) ready: BTreeMap<usize, PreparedImport<'s>>,
+    /// The writers have started every flow before this index.
+    pub(super) started: usize,
+}
+
+impl<'s> Ahead<'s> {
+    pub(super) fn new(lookahead: usize) -> Ahead<'s> {
+        Ahead {
+            state: Mutex::new(AheadState {
+                ready: BTreeMap::new(),
+                started: 0,
+            }),
+            changed: std::sync::Condvar::new(),
+            lookahead: lookahead.max(1),
+        }
+    }
+
+    /// Prepares the imports of `items` (work index, candidate), in index order.
+    pub(super) fn prepare(&self, ctx: &Ctx<'s>, items: &[(usize, &Candidate)]) {
+        for &(i, c) in items {
+            {
+                let mut state = self.state.lock().expect("no panic");
+                while i >= state.started + self.lookahead {
+                    state = self.changed.wait(state).expect("no panic");
+                }
+            }
+            let prepared = import_request(ctx, c);
+            self.state
+                .lock()
+                .expect("no panic")
+                .ready
+                .insert(i, prepared);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Marks flow `i` started: the preparer may run ahead of it.
+    pub(super) fn start(&self, i: usize) {
+        let mut state = self.state.lock().expect("no panic");
+        state.started = state.started.max(i + 1);
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Flow `i`'s prepared import, waiting for it.
+    pub(super) fn take(&self, i: usize) -> PreparedImport<'s> {
+        let mut state = self.state.lock().expect("no panic");
+        loop {
+            if let Some(prepared) = state.ready.remove(&i) {
+                return prepared;
+            }
+            state = self.changed.wait(state).expect("no panic");
+        }
+    }
+}
+
+/// The push's history record, created (and saved) before the first write and saved again after
+/// each step. Saves do not hold up the flows: the workers change the record in memory and wake
+/// one saver thread ([`Recorder::saver`]), which writes the newest state (serialised under the
+/// lock, written outside it, atomically) until [`Recorder::finish`] has been saved. Steps that
+/// finish during a save are written by the next one, so the file trails the work by at most one
+/// save; a record is never copied whole.
+pub(super) struct Recorder {
+    pub(super) target: Option<HistoryTarget>,
+    pub(super) archive: String,
+    pub(super) now: String,
+    pub(super) state: Mutex<RecorderState>,
+    pub(super) changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+pub(super) struct RecorderState {
+    pub(super) record: Option<Record>,
+    pub(super) path: Option<PathBuf>,
+    pub(super) error: Option<String>,
+    pub(super) dirty: bool,
+    pub(super) finished: bool,
+}
+
+impl Recorder {
+    pub(super) fn new(target: Option<HistoryTarget>, archive: &str, now: &str) -> Recorder {
+        Recorder {
+            target,
+            archive: archive.to_string(),
+            now: now.to_string(),
+            state: Mutex::new(RecorderState::default()),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Applies `f` to the record (created and saved on first use, by the calling thread: no
+    /// write happens before the record exists) and marks it for the saver. An error creating
+    /// the record stops the write it was to precede.
+    pub(super) fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<Option<R>, String> {
+        let Some(target) = &self.target else {
+            return Ok(None);
+        };
+        let mut state = self.state.lock().expect("no panic");
+        if state.record.is_none() {
+            let mut record = Record::new(target, Kind::Push, &self.now)
+                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+            record.archive = Some(self.archive.clone());
+            let path = record
+                .save(&target.dir)
+                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
+            state.path = Some(path);
+            state.record = Some(record);
+        }
+        let r = f(state.record.as_mut().expect("created above"));
+        state.dirty = true;
+        drop(state);
+        self.changed.notify_one();
+        Ok(Some(r))
+    }
+
+    /// The saver: writes the record each time it changed, until it is finished and saved. Run
+    /// on its own thread for the writing phase; returns at once without a history target.
+    pub(super) fn saver(&self) {
+        let Some(target) = &self.target else { return };
+        let mut state = self.state.lock().expect("no panic");
+        loop {
+            while !state.dirty && !state.finished {
+                state = self.changed.wait(state).expect("no panic");
+            }
+            if !state.dirty {
+                return;
+            }
+            state.dirty = false;
+            let Some(record) = &state.record else {
+                continue;
+            };
+            let (id, bytes) = (record.id.clone(), record.to_bytes());
+            drop(state);
+            let saved = Record::write(&target.dir, &id, &bytes);
+            state = self.state.lock().expect("no panic");
+            if let Err(e) = saved {
+                state
+                    .error
+                    .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
+            }
+        }
+    }
+
+    /// Makes sure the record exists (before a write).
+    pub(super) fn begin(&self) -> Result<(), String> {
+        self.update(|_| ()).map(|_| ())
+    }
+
+    /// Adds an entry; its index.
+    pub(super) fn add(&self, entry: Entry) -> Result<Option<usize>, String> {
+        self.update(|r| {
+            r.entries.push(entry);
+            r.entries.len() - 1
+        })
+    }
+
+    /// Changes the replace recorded at `index`.
+    pub(super) fn replaced(&self, index: Option<usize>, f: impl FnOnce(&mut Replaced)) {
+        let Some(index) = index else { return };
+        // The record exists (an entry was added), so only a failed save can happen here, and
+        // it is kept for the report.
+        let _ = self.update(|r| {
+            if let Some(Entry::Replaced(rep)) = r.entries.get_mut(index) {
+                f(rep);
+            }
+        });
+    }
+
+    /// Marks the record complete (when there is one) and lets the saver stop after saving it;
+    /// every flow is done, so this save is the last.
+    pub(super) fn finish(&self) {
+        let mut state = self.state.lock().expect("no panic");
+        if let Some(record) = state.record.as_mut() {
+            record.complete = true;
+            state.dirty = true;
+        }
+        state.finished = true;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    pub(super) fn error(&self) -> Option<String> {
+        self.state.lock().expect("no panic").error.clone()
+    }
+
+    pub(super) fn path(&self) -> Option<String> {
+        let state = self.state.lock().expect("no panic");
+        state.path.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+/// Why one flow's writes stopped.
+pub(super) enum StepError {
+    Client(ClientError),
+    History(String),
+    Restore(String),
+    /// The archive's flow could not be read again (changed on disk since it was verified).
+    Local(String),
+}
+
+impl From<ClientError> for StepError {
+    fn from(e: ClientError) -> StepError {
+        StepError::Client(e)
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Client(e) => e.fmt(f),
+            StepError::History(e) | StepError::Restore(e) | StepError::Local(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Writes one flow as planned; returns an authentication failure (which stops the push).
+pub(super) fn execute(
+    ctx: &Ctx<'_>,
+    index: usize,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: Option<&LiveFlow>,
+) -> Option<ClientError> {
+    let step = Step::of(f, ctx.opts.on_conflict, live);
+    ctx.ahead.start(index);
+    // Taken first, whatever happens next: a prepared import left behind would keep its share
+    // of the parse budget.
+    let prepared = step.imports().then(|| ctx.ahead.take(index));
+    let result = match (step, live, prepared) {
+        (Step::Fail, _, _) => {
+            f.outcome = Outcome::Failed;
+            return None;
+        }
+        (Step::Converge, Some(live), _) => {
+            f.outcome = Outcome::Unchanged;
+            f.id = f.existing_id;
+            converge(ctx, c, f, live)
+        }
+        (Step::Skip, _, _) => {
+            f.outcome = Outcome::Skipped;
+            Ok(())
+        }
+        (Step::Replace, Some(live), Some(prepared)) => replace(ctx, c, f, live, prepared),
+        (_, _, Some(prepared)) => create(ctx, c, f, prepared),
+        (step, _, None) => unreachable!("{step:?} needs no import"),
+    };
+    match result {
+        Ok(()) => None,
+        Err(e) => {
+            if f.outcome != Outcome::RolledBack {
+                f.outcome = Outcome::Failed;
+            }
+            if f.error.is_none() {
+                f.error = Some(e.to_string());
+            }
+            match e {
+                StepError::Client(ClientError::Unauthenticated { request }) => {
+                    Some(ClientError::Unauthenticated { request })
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Imports a flow as new (`create`, `duplicate`), then deploys and enables it as asked.
+pub(super) fn create<'s>(
+    ctx: &Ctx<'s>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    prepared: PreparedImport<'s>,
+) -> Result<(), StepError> {
+    ctx.recorder.begin().map_err(StepError::History)?;
+    let flow = {
+        let (request, _permit) = prepared?;
+        import_one(ctx.platform, &request, &c.name, &ctx.existing_ids)?
+    };
+    f.id = Some(flow.id);
+    ctx.recorder
+        .add(Entry::Created {
+            id: flow.id,
+            name: c.name.clone(),
+        })
+        .map_err(StepError::History)?;
+    let versions = versions_of(ctx.platform, &flow)?;
+    if ctx.opts.deploy
+        && let Some(v) = deploy_target(&versions, c.deployed_iteration)
+    {
+        ctx.platform.deploy_version(flow.id, v.id, &ctx.opts.now)?;
+        f.deployed_version = Some(v.id);
+    }
+    if ctx.opts.enable {
+        set_enabled(ctx.platform, flow.id, Some(ctx.opts.now.clone()))?;
+        f.enabled = true;
+    }
+    // Webhooks, callbacks and state from flow.json; a failure leaves the flow created but not
+    // completely restored, and says so.
+    f.restored = crate::restore::restore_flow(
+        ctx.platform,
+        flow.id,
+        &c.name,
+        ctx.settings.get(c.path()),
+        ctx.opts.overlay.as_ref(),
+        &ctx.source_url,
+        &ctx.opts.restore,
+        &ctx.opts.now,
+    )
+    .map_err(|e| StepError::Restore(e.to_string()))?;
+    f.outcome = if f.plan == Plan::Conflict {
+        Outcome::Duplicated
+    } else {
+        Outcome::Created
+    };
+    Ok(())
+}
+
+/// Brings an unchanged flow's state to what `--deploy`/`--enable` ask, writing only what
+/// differs.
+pub(super) fn converge(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+) -> Result<(), StepError> {
+    let opts = ctx.opts;
+    if !opts.deploy && !opts.enable {
+        return Ok(());
+    }
+    let flow = &live.flow;
+    let versions = versions_of(ctx.platform, flow)?;
+    let deployed_before = versions.iter().find(|v| v.is_deployed).map(|v| v.iteration);
+    let deploy = if opts.deploy {
+        deploy_target(&versions, c.deployed_iteration).filter(|v| !v.is_deployed)
+    } else {
+        None
+    };
+    let enable = opts.enable && flow.enabled_at.is_none();
+    if deploy.is_none() && !enable {
+        return Ok(());
+    }
+    ctx.recorder
+        .add(Entry::State {
+            id: flow.id,
+            name: c.name.clone(),
+            enabled_at_before: flow.enabled_at.clone(),
+            enabled_changed: enable,
+            deployed_before,
+            deployed_changed: deploy.is_some(),
+        })
+        .map_err(StepError::History)?;
+    if let Some(v) = deploy {
+        ctx.platform.deploy_version(flow.id, v.id, &opts.now)?;
+        f.deployed_version = Some(v.id);
+    }
+    if enable {
+        set_enabled(ctx.platform, flow.id, Some(opts.now.clone()))?;
+        f.enabled = true;
+    }
+    Ok(())
+}
+
+/// The cut-over of one flow (see the module docs): reads and the history entry first, then
+/// the new flow prepared beside the old one, then the cut-over; a failure before the cut-over
+/// deletes the new flow, one during it undoes it.
+pub(super) fn replace<'s>(
+    ctx: &Ctx<'s>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+    prepared: PreparedImport<'s>,
+) -> Result<(), StepError> {
+    let old = &live.flow;
+    let (request, _permit) = prepared?;
+    let before = read_old(ctx, c, old)?;
+
+    // 1. The new flow, disabled.
+    let new = match import_one(ctx.platform, &request, &c.name, &ctx.existing_ids) {
+        Ok(new) => new,
+        Err(e) => {
+            f.error = Some(format!(
+                "{e}; before the cut-over: the old flow {} is untouched",
+                old.id
+            ));
+            return Err(StepError::Client(e));
+        }
+    };
+    f.id = Some(new.id);
+    ctx.recorder
+        .replaced(before.index, |r| r.new_id = Some(new.id));
+    let cut = Cutover {
+        ctx,
+        c,
+        old,
+        new: &new,
+        index: before.index,
+    };
+    let mut rep = ReplaceReport {
+        old_id: old.id,
+        renamed_to: None,
+        pruned: false,
+        webhooks: Vec::new(),
+        callbacks: Vec::new(),
+    };
+    // 2. Deploy, 3. webhooks and callbacks.
+    if let Err(e) = cut.prepare_new(f, &mut rep, before) {
+        cut.abandon_new(f, &e);
+        return Err(e);
+    }
+    // 4. The cut-over: disable old → enable new → rename (or delete) old.
+    let mut old_disabled = false;
+    if let Err(e) = cut.switch(f, &mut rep, &mut old_disabled) {
+        cut.undo(f, old_disabled, &e);
+        return Err(StepError::Client(e));
+    }
+    f.replaced = Some(rep);
+    f.outcome = Outcome::Replaced;
+    Ok(())
+}
+
+/// What a replace read of the old flow before writing anything, and the index of its history
+/// entry.
+struct OldFlow {
+    index: Option<usize>,
+    deployed: Option<i64>,
+    webhooks: Vec<flowpack_client::Webhook>,
+    callbacks: Vec<flowpack_client::Callback>,
+}
+
+/// Reads first (a failure here writes nothing), then records the replace. The old flow's
+/// export is read now (not kept from the plan): what rollback re-imports is the flow as it was
+/// at the cut-over.
+fn read_old(ctx: &Ctx<'_>, c: &Candidate, old: &Flow) -> Result<OldFlow, StepError> {
+    let p = ctx.platform;
+    let old_document = p.export_flow(old.id)?;
+    let deployed = versions_of(p, old)?
+        .iter()
+        .find(|v| v.is_deployed)
+        .map(|v| v.iteration);
+    let webhooks = p.list_webhooks(old.id)?;
+    let callbacks = p.list_callbacks(old.id)?;
+    let index = ctx
+        .recorder
+        .add(Entry::Replaced(Box::new(Replaced {
+            name: c.name.clone(),
+            old_id: old.id,
+            old_enabled_at: old.enabled_at.clone(),
+            old_deployed_iteration: deployed,
+            old_document,
+            old_webhooks: webhooks.clone(),
+            old_callbacks: callbacks.clone(),
+            new_id: None,
+            webhooks: Vec::new(),
+            callbacks: Vec::new(),
+            old_disabled: false,
+            renamed_to: None,
+            pruned: false,
+        })))
+        .map_err(StepError::History)?;
+    Ok(OldFlow {
+        index,
+        deployed,
+        webhooks,
+        callbacks,
+    })
+}
+
+/// One replace after its new flow was imported.
+struct Cutover<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    c: &'c Candidate,
+    old: &'c Flow,
+    new: &'c Flow,
+    /// The replace's history entry.
+    index: Option<usize>,
+}
+
+impl Cutover<'_, '_> {
+    /// Deploys the new flow (when the old one had a deployed version, or as asked) and gives it
+    /// webhooks and callbacks: from the archive's `flow.json` when it has one, else the old
+    /// flow's; never both, and none when webhooks are left out.
+    fn prepare_new(
+        &self,
+        f: &mut FlowReport,
+        rep: &mut ReplaceReport,
+        before: OldFlow,
+    ) -> Result<(), StepError> {
+        let (p, opts) = (self.ctx.platform, self.ctx.opts);
+        if before.deployed.is_some() || opts.deploy {
+            let versions = versions_of(p, self.new)?;
+            if let Some(v) = deploy_target(&versions, self.c.deployed_iteration) {
+                p.deploy_version(self.new.id, v.id, &opts.now)?;
+                f.deployed_version = Some(v.id);
+            }
+        }
+        if opts.restore.no_webhooks {
+            return Ok(());
+        }
+        match self.ctx.settings.get(self.c.path()) {
+            Some(settings) => {
+                let secrets = crate::restore::webhook_secrets_for(
+                    &self.c.name,
+                    settings,
+                    opts.overlay.as_ref(),
+                );
+                let hooks = crate::restore::create_hooks(p, self.new.id, settings, &secrets)
+                    .map_err(|e| StepError::Restore(e.to_string()))?;
+                f.restored = Some(crate::restore::FlowRestoreReport::hooks_only(hooks));
+            }
+            None => {
+                self.copy_webhooks(rep, &before.webhooks)?;
+                self.copy_callbacks(rep, &before.callbacks)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The old flow's webhooks, recreated on the new one (HMAC secrets cannot be read back:
+    /// each needing one is a warning).
+    fn copy_webhooks(
+        &self,
+        rep: &mut ReplaceReport,
+        webhooks: &[flowpack_client::Webhook],
+    ) -> Result<(), StepError> {
+        let p = self.ctx.platform;
+        for w in webhooks {
+            let created = p.create_webhook(
+                self.new.id,
+                &WebhookRequest {
+                    status: Some(w.status.clone()),
+                    format: Some(w.format.clone()),
+                    body: Some(w.body.clone()),
+                    ..WebhookRequest::default()
+                },
+            )?;
+            let pair = IdPair {
+                old: w.id,
+                new: created.id,
+            };
+            rep.webhooks.push(pair);
+            self.ctx
+                .recorder
+                .replaced(self.index, |r| r.webhooks.push(pair));
+            if w.hmac_algorithm.is_some() {
+                p.update_webhook(
+                    self.new.id,
+                    created.id,
+                    &WebhookRequest {
+                        hmac_algorithm: Some(w.hmac_algorithm.clone()),
+                        ..WebhookRequest::default()
+                    },
+                )?;
+            }
+            if w.has_hmac_secret_key {
+                self.ctx.warnings.lock().expect("no panic").push(format!(
+                    "flow {:?}: webhook {} (was {}) needs its HMAC secret key set again: secrets cannot be read back",
+                    self.c.name, created.id, w.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The old flow's callbacks, recreated on the new one.
+    fn copy_callbacks(
+        &self,
+        rep: &mut ReplaceReport,
+        callbacks: &[flowpack_client::Callback],
+    ) -> Result<(), StepError> {
+        for cb in callbacks {
+            let created = self.ctx.platform.create_callback(
+                self.new.id,
+                &CallbackRequest {
+                    status: Some(cb.status.clone()),
+                    format: Some(cb.format.clone()),
+                },
+            )?;
+            let pair = IdPair {
+                old: cb.id,
+                new: created.id,
+            };
+            rep.callbacks.push(pair);
+            self.ctx
+                .recorder
+                .replaced(self.index, |r| r.callbacks.push(pair));
+        }
+        Ok(())
+    }
+
+    /// Deletes the new flow after a failure before the cut-over; the old one is untouched.
+    fn abandon_new(&self, f: &mut FlowReport, e: &StepError) {
+        f.deployed_version = None;
+        let cleanup = delete_if_present(self.ctx.platform, self.new.id);
+        if cleanup.is_ok() {
+            self.forget_new();
+        }
+        f.error = Some(match cleanup {
+            Ok(()) => format!(
+                "{e}; before the cut-over: the new flow {} was deleted, the old flow {} is untouched",
+                self.new.id, self.old.id
+            ),
+            Err(d) => format!(
+                "{e}; before the cut-over: deleting the new flow {} failed too ({d}): `flowpack rollback` removes it; the old flow {} is untouched",
+                self.new.id, self.old.id
+            ),
+        });
+    }
+
+    /// The history entry no longer names the (deleted) new flow and its hooks.
+    fn forget_new(&self) {
+        self.ctx.recorder.replaced(self.index, |r| {
+            r.new_id = None;
+            r.webhooks.clear();
+            r.callbacks.clear();
+        });
+    }
+
+    /// Disables the old flow (when enabled), enables the new one (when the old one was enabled,
+    /// or as asked), then renames the old one `<name> (replaced …)` or deletes it.
+    fn switch(
+        &self,
+        f: &mut FlowReport,
+        rep: &mut ReplaceReport,
+        old_disabled: &mut bool,
+    ) -> Result<(), ClientError> {
+        let (p, opts, old, index) = (self.ctx.platform, self.ctx.opts, self.old, self.index);
+        let old_enabled = old.enabled_at.is_some();
+        if old_enabled {
+            set_enabled(p, old.id, None)?;
+            *old_disabled = true;
+            self.ctx.recorder.replaced(index, |r| r.old_disabled = true);
+        }
+        if old_enabled || opts.enable {
+            set_enabled(p, self.new.id, Some(opts.now.clone()))?;
+            f.enabled = true;
+        }
+        if opts.prune_replaced {
+            p.delete_flow(old.id)?;
+            rep.pruned = true;
+            self.ctx.recorder.replaced(index, |r| r.pruned = true);
+        } else {
+            let name = replaced_name(&self.c.name, &opts.now);
+            p.update_flow_settings(
+                old.id,
+                &FlowSettingsUpdate {
+                    name: Some(name.clone()),
+                    ..FlowSettingsUpdate::default()
+                },
+            )?;
+            rep.renamed_to = Some(name.clone());
+            self.ctx
+                .recorder
+                .replaced(index, |r| r.renamed_to = Some(name));
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed cut-over: the new flow goes first (disable before enable), then the old
+    /// one is enabled again.
+    fn undo(&self, f: &mut FlowReport, old_disabled: bool, e: &ClientError) {
+        let (p, old, new) = (self.ctx.platform, self.old, self.new);
+        f.enabled = false;
+        f.deployed_version = None;
+        let mut undo = delete_if_present(p, new.id).map(|()| self.forget_new());
+        if undo.is_ok() && old_disabled {
+            undo = set_enabled(p, old.id, old.enabled_at.clone()).map(|()| {
+                self.ctx
+                    .recorder
+                    .replaced(self.index, |r| r.old_disabled = false)
+            });
+        }
+        f.error = Some(match undo {
+            Ok(()) => {
+                f.outcome = Outcome::RolledBack;
+                format!(
+                    "{e}; the cut-over was undone: the new flow {} was deleted{}",
+                    new.id,
+                    if old_disabled {
+                        format!(" and the old flow {} enabled again", old.id)
+                    } else {
+                        format!(", the old flow {} is as it was", old.id)
+                    }
+                )
+            }
+            Err(u) => format!(
+                "{e}; undoing the cut-over failed too ({u}): run `flowpack rollback` to finish it"
+            ),
+        });
+    }
+}
+
+/// The import of `c`: its document read and prepared again, with the share of the parse budget
+/// it holds until the request is dropped.
+pub(super) fn import_request<'s>(
+    ctx: &Ctx<'s>,
+    c: &Candidate,
+) -> Result<(ImportRequest, Permit<'s>), StepError> {
+    let prepared = ctx
+        .source
+        .prepare(ctx.opts, &c.record, &c.name, 1)
+        .map_err(StepError::Local)?;
+    let document = prepared.document.into_value();
+    let key = idempotency_key(&ctx.manifest_sha256, c.path(), &ctx.opts.now, &document);
+    Ok((
+        ImportRequest {
+            document,
+            as_marketplace: ctx.as_marketplace,
+            idempotency_key: Some(key),
+        },
+        prepared.permit,
+    ))
+}
+
+/// A flow's versions: from the flow when it came with them, else listed.
+pub(crate) fn versions_of(
+    platform: &dyn Platform,
+    flow: &Flow,
+) -> Result<Vec<FlowVersion>, ClientError> {
+    match &flow.versions {
+        Some(v) if !v.is_empty() => Ok(v.clone()),
+        _ => platform.list_versions(flow.id),
+    }
+}
+
+/// The version to deploy: the archive's deployed iteration, else the draft.
+pub(super) fn deploy_target(
+    versions: &[FlowVersion],
+    iteration: Option<i64>,
+) -> Option<&FlowVersion> {
+    iteration
+        .and_then(|it| versions.iter().find(|v| v.iteration == it))
+        .or_else(|| versions.iter().find(|v| v.status == "Draft"))
+}
+
+/// Enables (`Some(time)`) or disables (`None`) a flow.
+pub(crate) fn set_enabled(
+    platform: &dyn Platform,
+    flow: FlowId,
+    enabled_at: Option<String>,
+) -> Result<(), ClientError> {
+    platform
+        .update_flow(
+            flow,
+            &FlowUpdate {
+                enabled_at: Some(enabled_at),
+                priority: None,
+            },
+        )
+        .map(|_| ())
+}
+
+/// Deletes a flow; one already gone is fine.
+pub(crate) fn delete_if_present(platform: &dyn Platform, flow: FlowId) -> Result<(), ClientError> {
+    match platform.delete_flow(flow) {
+        Ok(()) | Err(ClientError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Imports one flow; after a transport failure, takes a flow of that name that appeared since
+/// the plan, else retries.
+pub(super) fn import_one(
+    platform: &dyn Platform,
+    request: &ImportRequest,
+    name: &str,
+    existing: &BTreeSet<FlowId>,
+) -> Result<Flow, ClientError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match platform.import_flow(request) {
+            Err(ClientError::Transport { .. }) if attempt < 3 => {
+                if let Ok(found) = find_by_name(platform, name)
+                    && let Some(landed) = found.into_iter().find(|f| !existing.contains(&f.id))
+                {
+                    return platform.show_flow(landed.id);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The writing phase: every flow's step on up to `jobs` threads, with the history saver and
+/// the import preparer beside them; the flows' reports replace the plan's in `report`. The
+/// platform refusing the API key is the one error returned (after every flow was tried).
+pub(super) fn write_all(
+    ctx: Ctx<'_>,
+    candidates: &[Candidate],
+    lives: &[Option<LiveFlow>],
+    report: &mut PushReport,
+) -> Result<(), PushError> {
+    let opts = ctx.opts;
+    let work: Vec<(&Candidate, &FlowReport, &Option<LiveFlow>)> = candidates
+        .iter()
+        .zip(report.flows.iter())
+        .zip(lives.iter())
+        .map(|((c, f), l)| (c, f, l))
+        .collect();
+    let imports: Vec<(usize, &Candidate)> = work
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f, live))| Step::of(f, opts.on_conflict, live.as_ref()).imports())
+        .map(|(i, (c, _, _))| (i, *c))
+        .collect();
+    let done = std::thread::scope(|s| {
+        s.spawn(|| ctx.recorder.saver());
+        s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
+        let done = parallel(&work, opts.jobs, |i, (c, f, live)| {
+            let mut f = (*f).clone();
+            let unauthenticated = execute(&ctx, i, c, &mut f, live.as_ref());
+            (f, unauthenticated)
+        });
+        // The saver writes the finished record, then the scope ends.
+        ctx.recorder.finish();
+        done
+    });
+    let mut unauthenticated = None;
+    report.flows = done
+        .into_iter()
+        .map(|(f, u)| {
+            if unauthenticated.is_none() {
+                unauthenticated = u;
+            }
+            f
+        })
+        .collect();
+    report
+        .warnings
+        .extend(ctx.warnings.into_inner().expect("no panic"));
+    if let Some(e) = ctx.recorder.error() {
+        report.warnings.push(e);
+    }
+    report.history = ctx.recorder.path();
+    match unauthenticated {
+        Some(e) => Err(PushError::Client(e)),
+        None => Ok(()),
+    }
+}
