@@ -451,7 +451,7 @@ impl Dispatcher {
         let key = req
             .header_value("idempotency-key")
             .filter(|k| !k.is_empty());
-        Ok(Response::data(self.store.import(&body, key)?))
+        Ok(Response::data(self.store.import_owned(body, key)?))
     }
 
     /// `/flows/{id}`: read (GET, with `include` and `fields`), update (PUT), delete.

@@ -27,6 +27,16 @@ impl Store {
     /// and undeployed, and returns it with its versions. With an `idempotency_key` already used,
     /// returns the first response again and stores nothing.
     pub fn import(&self, body: &Value, idempotency_key: Option<&str>) -> Result<Flow, StoreError> {
+        self.import_owned(body.clone(), idempotency_key)
+    }
+
+    /// [`import`](Store::import) of a body the caller no longer needs: the document is checked
+    /// and stored without being copied (import bodies can be large).
+    pub fn import_owned(
+        &self,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Flow, StoreError> {
         if let Some(key) = idempotency_key
             && let Some(flow) = sql::replay(&self.lock(), key)?
         {
@@ -105,23 +115,27 @@ impl Store {
     }
 }
 
-/// Decodes `flow`/`metadata` (object or JSON-encoded string) of an import body.
-fn decode_part(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -> Option<Value> {
-    match body.get(key) {
-        None | Some(Value::Null) => {
-            push(errors, key, format!("The {key} field is required."));
-            None
-        }
-        Some(Value::Object(_)) => body.get(key).cloned(),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => Some(v),
+/// Decodes `flow`/`metadata` (object or JSON-encoded string) of an import body in place;
+/// whether it is (now) an object.
+fn decode_part(body: &mut Map<String, Value>, key: &str, errors: &mut FieldErrors) -> bool {
+    let Some(part) = body.get_mut(key).filter(|v| !v.is_null()) else {
+        push(errors, key, format!("The {key} field is required."));
+        return false;
+    };
+    match part {
+        Value::Object(_) => true,
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => {
+                *part = v;
+                true
+            }
             Ok(_) => {
                 push(
                     errors,
                     key,
                     format!("The {key} field must encode a JSON object."),
                 );
-                None
+                false
             }
             Err(e) => {
                 push(
@@ -129,16 +143,16 @@ fn decode_part(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -
                     key,
                     format!("The {key} field must be a valid JSON string: {e}."),
                 );
-                None
+                false
             }
         },
-        Some(_) => {
+        _ => {
             push(
                 errors,
                 key,
                 format!("The {key} field must be a JSON object or a JSON-encoded string."),
             );
-            None
+            false
         }
     }
 }
@@ -146,21 +160,21 @@ fn decode_part(body: &Map<String, Value>, key: &str, errors: &mut FieldErrors) -
 /// Checks an import body as the platform does and turns it into the flow to store: the body's
 /// parts decoded, the document (migrated up from version 1), then its name, priority and
 /// versions. Field errors are collected and reported together.
-fn validate_import(body: &Value) -> Result<NewFlow, StoreError> {
-    let Some(obj) = body.as_object() else {
+fn validate_import(body: Value) -> Result<NewFlow, StoreError> {
+    let Value::Object(mut obj) = body else {
         return Err(StoreError::field(
             "body",
             "The request body must be a JSON object.",
         ));
     };
     let mut errors = FieldErrors::new();
-    let flow = decode_part(obj, "flow", &mut errors);
-    let metadata = decode_part(obj, "metadata", &mut errors);
-    let marketplace = as_marketplace(obj, &mut errors);
-    let (Some(flow), Some(metadata)) = (flow, metadata) else {
+    let flow = decode_part(&mut obj, "flow", &mut errors);
+    let metadata = decode_part(&mut obj, "metadata", &mut errors);
+    let marketplace = as_marketplace(&obj, &mut errors);
+    if !(flow && metadata) {
         return Err(StoreError::validation(errors));
-    };
-    let doc = import_document(obj, flow, metadata)?;
+    }
+    let doc = import_document(obj)?;
     let view = doc.flow().expect("flow was checked to be an object");
     let name = flow_name(view.name(), &mut errors);
     let priority = flow_priority(view.raw(), &mut errors);
@@ -208,26 +222,8 @@ fn as_marketplace(obj: &Map<String, Value>, errors: &mut FieldErrors) -> bool {
 
 /// The export document of the body (its decoded `flow` and `metadata`, every other member as
 /// is, `as_marketplace` dropped), migrated up when it is version 1, without a version stamp.
-fn import_document(
-    obj: &Map<String, Value>,
-    flow: Value,
-    metadata: Value,
-) -> Result<Document, StoreError> {
-    let mut root = Map::new();
-    for (k, v) in obj {
-        match k.as_str() {
-            "as_marketplace" => {}
-            "flow" => {
-                root.insert(k.clone(), flow.clone());
-            }
-            "metadata" => {
-                root.insert(k.clone(), metadata.clone());
-            }
-            _ => {
-                root.insert(k.clone(), v.clone());
-            }
-        }
-    }
+fn import_document(mut root: Map<String, Value>) -> Result<Document, StoreError> {
+    root.shift_remove("as_marketplace");
     let mut doc = match Document::from_value(Value::Object(root), "import body") {
         Ok(doc) => doc,
         Err(DocumentError::UnknownFormat { found, .. }) => {

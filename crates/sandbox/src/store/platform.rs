@@ -43,19 +43,14 @@ impl Platform for Store {
     }
 
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
-        // The document is copied only to mark a marketplace install (documents can be large).
-        let marked;
-        let body = if request.as_marketplace && request.document.is_object() {
-            let mut body = request.document.clone();
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("as_marketplace".into(), Value::Bool(true));
-            }
-            marked = body;
-            &marked
-        } else {
-            &request.document
-        };
-        self.import(body, request.idempotency_key.as_deref())
+        // One copy of the document (the request is borrowed), checked and stored as it is.
+        let mut body = request.document.clone();
+        if request.as_marketplace
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.insert("as_marketplace".into(), Value::Bool(true));
+        }
+        self.import_owned(body, request.idempotency_key.as_deref())
             .map_err(local("POST", "/flows/import".into()))
     }
 
