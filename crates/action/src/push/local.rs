@@ -2,6 +2,7 @@
 //! request, and read again (digest-checked, within the parse budget) by the later phases.
 
 use super::*;
+
 /// A flow chosen for the push: what the later phases need without holding its document.
 pub(super) struct Candidate {
     pub(super) record: FlowRecord,

@@ -38,7 +38,11 @@
 //! that flow, naming their ids.
 //!
 //! A push that writes records what it did in the environment's history ([`crate::history`]):
-//! the record is written before the first write and rewritten after each step.
+//! the record is written before the first write and saved again after each step (by one saver
+//! thread beside the writers, so the file trails the work by at most one save).
+//!
+//! The writing phase overlaps each flow's preparation with the requests in flight: one thread
+//! reads and prepares the import requests ahead of the writers, at most `jobs` flows ahead.
 //!
 //! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
 //! path, the push's start time and the SHA-256 of the document sent (after the overlay), one per

@@ -1,6 +1,7 @@
 //! The plan of a push: each flow against the live flows of its name.
 
 use super::*;
+
 /// The live flow a plan compared with (unchanged, replace).
 pub(super) struct LiveFlow {
     pub(super) flow: Flow,

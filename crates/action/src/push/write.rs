@@ -2,6 +2,7 @@
 //! replace, recorded in the history as it goes.
 
 use super::*;
+
 /// What the writing phase shares.
 pub(super) struct Ctx<'a> {
     pub(super) platform: &'a dyn Platform,
