@@ -33,8 +33,9 @@ use outcome::{Outcome, Verdict};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (milliseconds before freed memory goes back to the
-/// system; 1000 by default in mimalloc 3). The Rust bindings name its neighbours (14, 16) but not it; a test
-/// below checks that option 15 still has this default, so a reordering is caught.
+/// system; 1000 by default in mimalloc 3). The Rust bindings name its neighbours (14, 16) but
+/// not it; a test below checks that option 15 still has this default, so a reordering is
+/// caught.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Once a document near the per-document bound is about to be parsed, mimalloc returns freed
