@@ -1,6 +1,7 @@
 //! Bounded memory: archives within every limit, crafted to expand when parsed (flow documents of
-//! tiny JSON numbers), keep every command's peak resident memory under 256 MiB, and the
-//! per-document bound is named in the refusal.
+//! tiny JSON numbers), keep every command's peak resident memory under 256 MiB (inspect,
+//! validate, verify, unpack, diff, push, and validate and pack of the documents as files), and
+//! the per-document bound is named in the refusal.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -83,6 +84,7 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
                 "unpacked",
                 "--insecure-skip-signatures",
             ],
+            vec!["diff", archive.as_str(), archive.as_str()],
             vec!["push", archive.as_str(), "--env", "local", "--dry-run"],
             // A real push over HTTP: every flow read, prepared and imported again, 4 at a time.
             vec!["push", archive.as_str(), "--url", sandbox.url.as_str()],
@@ -98,6 +100,8 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
             );
             assert!((0..=2).contains(&code), "{args:?}: exit {code}\n{text}");
             let parses = !matches!(args[0], "verify" | "unpack");
+            // diff's 1 means "different", its refusals are 2.
+            assert!(args[0] != "diff" || code == if refused { 2 } else { 0 }, "{text}");
             if refused && parses {
                 assert_ne!(code, 0, "{args:?}\n{text}");
                 assert!(
@@ -134,5 +138,22 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
     let (code, text, peak) = run_measured(d, &args);
     eprintln!("validate of 8 files: exit {code}, peak {peak} KiB");
     assert!((0..=1).contains(&code), "exit {code}\n{text}");
+    assert!(peak < LIMIT_KIB, "peak {peak} KiB, over {LIMIT_KIB} KiB");
+    // Packed again by as many workers as the machine has, within the same budget.
+    let (code, text, peak) = run_measured(
+        d,
+        &[
+            "pack",
+            "loose/flows",
+            "-o",
+            "repacked.flowpack",
+            "--name",
+            "repacked",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    eprintln!("pack of 8 files: exit {code}, peak {peak} KiB");
+    assert_eq!(code, 0, "{text}");
     assert!(peak < LIMIT_KIB, "peak {peak} KiB, over {LIMIT_KIB} KiB");
 }

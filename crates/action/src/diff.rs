@@ -47,9 +47,10 @@ use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, TrustPolicy};
+use flowpack_core::budget::Permit;
 use flowpack_core::diff::{
     DiffError as CompareError, DiffOptions as CompareOptions, DiffReport as ContentReport,
-    DiffResult, FlowDocument, FlowStatus, compare_sets, settings_changes,
+    DiffResult, FlowDocument, FlowStatus, compare_sets_owned, settings_changes,
 };
 use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
@@ -413,20 +414,57 @@ impl Indexed {
         }
     }
 
-    /// Reads and parses the document again.
-    fn load(&self) -> Result<FlowDocument, DiffError> {
-        let document = match &self.source {
+    /// The document's JSON text again (read from its file, or kept).
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, DiffError> {
+        Ok(match &self.source {
             Source::File(path) => {
-                let bytes = std::fs::read(path).map_err(read_error(path))?;
-                parse_document(&bytes, &self.origin)?
+                std::borrow::Cow::Owned(std::fs::read(path).map_err(read_error(path))?)
             }
-            Source::Bytes(bytes) => Document::from_slice(bytes, &self.origin)?,
+            Source::Bytes(bytes) => std::borrow::Cow::Borrowed(bytes),
+        })
+    }
+
+    /// Parses `bytes` (from [`bytes`](Indexed::bytes)) again.
+    fn parse(&self, bytes: &[u8]) -> Result<FlowDocument, DiffError> {
+        let document = match &self.source {
+            Source::File(_) => parse_document(bytes, &self.origin)?,
+            Source::Bytes(_) => Document::from_slice(bytes, &self.origin)?,
         };
         Ok(FlowDocument {
             origin: self.origin.clone(),
             document,
         })
     }
+}
+
+/// The documents of one name on both sides, parsed together within the shared parse budget
+/// (their counted values taken at once: taking them one after another could wait on itself).
+fn load_pair<'a>(
+    ls: &[&Indexed],
+    rs: &[&Indexed],
+) -> Result<(Vec<FlowDocument>, Vec<FlowDocument>, Permit<'a>), DiffError> {
+    let bound = DocumentBound::default();
+    let mut texts = Vec::with_capacity(ls.len() + rs.len());
+    let mut cost = 0u64;
+    for f in ls.iter().chain(rs) {
+        let bytes = f.bytes()?;
+        cost = cost.saturating_add(bound.measure(&bytes).map_err(|reason| {
+            DiffError::from(DocumentError::Bound {
+                path: f.origin.clone(),
+                reason,
+            })
+        })?);
+        texts.push(bytes);
+    }
+    let permit = parse_budget().acquire(cost);
+    let mut docs = ls
+        .iter()
+        .chain(rs)
+        .zip(&texts)
+        .map(|(f, bytes)| f.parse(bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rights = docs.split_off(ls.len());
+    Ok((docs, rights, permit))
 }
 
 /// The flows of one side, indexed.
@@ -470,7 +508,8 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     if let Some(o) = &opts.overlay {
         let mut targets = Targets::new();
         for f in &left.flows {
-            targets.add(&f.load()?.document);
+            let (mut one, _, _permit) = load_pair(&[f], &[])?;
+            targets.add(&one.remove(0).document);
         }
         for u in check_unmatched(o.overlay(), &targets, opts.on_unmatched)? {
             warnings.push(format!("{}: {u}", o.overlay().origin));
@@ -499,9 +538,9 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     let mut overlay_reports = Vec::new();
     for name in names {
         let (ls, rs) = &groups[name];
+        let (loaded, rights, _permit) = load_pair(ls, rs)?;
         let mut lefts = Vec::with_capacity(ls.len());
-        for f in ls {
-            let mut flow = f.load()?;
+        for mut flow in loaded {
             if let Some(o) = &opts.overlay {
                 // As push: migrated to the newest format, then overlaid.
                 if flow.document.format_version() != FormatVersion::LATEST {
@@ -516,8 +555,7 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
             }
             lefts.push(flow);
         }
-        let rights = rs.iter().map(|f| f.load()).collect::<Result<Vec<_>, _>>()?;
-        let mut part = compare_sets(&lefts, &rights, &CompareOptions::default())?;
+        let mut part = compare_sets_owned(lefts, rights, &CompareOptions::default())?;
         if !opts.content_only {
             let same_place = left.place.is_some() && left.place == right.place;
             // compare_sets pairs the flows of one name in order, as `ls` and `rs` are.
@@ -613,7 +651,7 @@ fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         return load_archive(label, path);
     }
     let bytes = std::fs::read(path).map_err(read_error(path))?;
-    let document = parse_document(&bytes, label)?;
+    let document = index_document(&bytes, label)?;
     Ok(Loaded {
         flows: vec![Indexed::new(
             label.to_string(),
@@ -628,6 +666,21 @@ fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
 
 /// The top-level keys of an export document (either format version).
 const DOCUMENT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dependencies"];
+
+/// [`parse_document`] while indexing a side, within the shared parse budget (the share is
+/// given back at once: an index keeps no parsed document). Not for the comparison, which
+/// parses under its own share ([`load_pair`]).
+fn index_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
+    let bound = DocumentBound::default();
+    let cost = bound
+        .measure(bytes)
+        .map_err(|reason| DocumentError::Bound {
+            path: origin.to_string(),
+            reason,
+        })?;
+    let _permit = parse_budget().acquire(cost);
+    parse_document(bytes, origin)
+}
 
 /// Parses a document read from a file, refusing JSON that has none of a document's keys (a
 /// settings or config file in a directory of documents is not a flow that was "added").
@@ -667,16 +720,16 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         .count();
     let mut flows = Vec::new();
     let mut records = Vec::new();
-    for item in archive.flows()? {
-        let (record, document) = item.map_err(|e| entry_error(label, e))?;
-        // The JSON text is kept (compact, every number and key order as read), the parsed
-        // document dropped.
-        let bytes = serde_json::to_vec(document.value()).expect("a JSON value serialises");
-        let indexed = Indexed::new(
-            entry_origin(label, &record.path),
-            Source::Bytes(bytes),
-            &document,
-        );
+    for record in archive.manifest()?.flows {
+        // The entry's JSON text is kept (digest-checked, as packed), the parsed document
+        // dropped once indexed.
+        let bytes = archive
+            .flow_bytes(&record)
+            .map_err(|e| entry_error(label, e))?;
+        let origin = entry_origin(label, &record.path);
+        let (document, _permit) =
+            Document::parse_within(&bytes, &origin, &DocumentBound::default(), parse_budget())?;
+        let indexed = Indexed::new(origin, Source::Bytes(bytes), &document);
         records.push(record);
         flows.push(indexed);
     }
@@ -787,7 +840,7 @@ fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
                  compared as it is now"
             ));
         }
-        let document = parse_document(&bytes, &origin)?;
+        let document = index_document(&bytes, &origin)?;
         flows.push(Indexed::new(origin, Source::File(file), &document));
     }
     Ok(Loaded {
@@ -811,7 +864,7 @@ fn load_directory(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
     for file in files {
         let bytes = std::fs::read(&file).map_err(read_error(&file))?;
         let origin = file.display().to_string();
-        let document = parse_document(&bytes, &origin)?;
+        let document = index_document(&bytes, &origin)?;
         flows.push(Indexed::new(origin, Source::File(file), &document));
     }
     Ok(Loaded {

@@ -554,23 +554,33 @@ pub fn compare_sets(
     right: &[FlowDocument],
     opts: &DiffOptions,
 ) -> Result<DiffReport, DiffError> {
+    compare_sets_owned(left.to_vec(), right.to_vec(), opts)
+}
+
+/// [`compare_sets`] of documents the caller no longer needs: each is normalised in place (no
+/// copy), so a comparison holds one normalised form per document, not the document as well.
+pub fn compare_sets_owned(
+    left: Vec<FlowDocument>,
+    right: Vec<FlowDocument>,
+    opts: &DiffOptions,
+) -> Result<DiffReport, DiffError> {
     let mut warnings = Vec::new();
     let unmatched = opts
         .flows
-        .unmatched(left.iter().chain(right).map(FlowDocument::name));
+        .unmatched(left.iter().chain(&right).map(FlowDocument::name));
     for p in unmatched {
         warnings.push(format!("flow pattern {p:?} matches no flow on either side"));
     }
     // Names in order of first appearance: LEFT, then RIGHT.
-    let mut names: Vec<&str> = Vec::new();
-    let mut by_name: HashMap<&str, (Vec<&FlowDocument>, Vec<&FlowDocument>)> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut by_name: HashMap<String, (Vec<FlowDocument>, Vec<FlowDocument>)> = HashMap::new();
     for (side, docs) in [(0, left), (1, right)] {
         for d in docs {
-            let name = d.name();
-            if !opts.flows.matches(name) {
+            let name = d.name().to_string();
+            if !opts.flows.matches(&name) {
                 continue;
             }
-            let entry = by_name.entry(name).or_insert_with(|| {
+            let entry = by_name.entry(name.clone()).or_insert_with(|| {
                 names.push(name);
                 (Vec::new(), Vec::new())
             });
@@ -583,7 +593,7 @@ pub fn compare_sets(
     }
     let mut flows = Vec::new();
     for name in names {
-        let (ls, rs) = &by_name[name];
+        let (ls, rs) = by_name.remove(&name).unwrap_or_default();
         if ls.len() > 1 || rs.len() > 1 {
             warnings.push(format!(
                 "flow {name:?} occurs {} in LEFT and {} in RIGHT; paired in order",
@@ -591,13 +601,12 @@ pub fn compare_sets(
                 crate::archive::plural(rs.len(), "time", "times")
             ));
         }
-        for i in 0..ls.len().max(rs.len()) {
-            let (status, changes) = match (ls.get(i), rs.get(i)) {
+        let (mut ls, mut rs) = (ls.into_iter(), rs.into_iter());
+        loop {
+            let (status, changes) = match (ls.next(), rs.next()) {
                 (Some(l), Some(r)) => {
-                    let c = changes(
-                        &normalise(&l.document, &l.origin)?,
-                        &normalise(&r.document, &r.origin)?,
-                    );
+                    let l = normalise_owned(l.document, &l.origin)?;
+                    let c = changes(&l, &normalise_owned(r.document, &r.origin)?);
                     (
                         if c.is_empty() {
                             FlowStatus::Same
@@ -609,10 +618,10 @@ pub fn compare_sets(
                 }
                 (Some(_), None) => (FlowStatus::Removed, Vec::new()),
                 (None, Some(_)) => (FlowStatus::Added, Vec::new()),
-                (None, None) => unreachable!("i is below the longer side's count"),
+                (None, None) => break,
             };
             flows.push(FlowDiff {
-                name: name.to_string(),
+                name: name.clone(),
                 status,
                 changes,
             });

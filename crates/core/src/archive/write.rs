@@ -7,6 +7,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::budget::ParseBudget;
+use crate::document::DocumentBound;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -253,12 +256,18 @@ impl ArchiveWriter {
         let (job_tx, job_rx) = sync_channel::<Job>(threads);
         let (res_tx, res_rx) = sync_channel::<WorkerResult>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
+        // The workers parse within one budget: documents near the per-document bound are
+        // parsed one at a time, however many workers there are.
+        let budget = Arc::new(ParseBudget::default());
         let mut workers = Vec::new();
         for _ in 0..threads {
             let job_rx = Arc::clone(&job_rx);
             let res_tx = res_tx.clone();
             let wopts = opts.clone();
-            workers.push(std::thread::spawn(move || worker(&job_rx, &res_tx, &wopts)));
+            let budget = Arc::clone(&budget);
+            workers.push(std::thread::spawn(move || {
+                worker(&job_rx, &res_tx, &wopts, &budget)
+            }));
         }
         drop(res_tx);
         let collector = std::thread::spawn(move || collect(res_rx, Spool::new(spool_file)));
@@ -535,27 +544,37 @@ fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, Ar
     }
 }
 
-fn worker(jobs: &Mutex<Receiver<Job>>, results: &SyncSender<WorkerResult>, opts: &WriterOptions) {
+fn worker(
+    jobs: &Mutex<Receiver<Job>>,
+    results: &SyncSender<WorkerResult>,
+    opts: &WriterOptions,
+    budget: &ParseBudget,
+) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let r = pack_one(job, opts);
+        let r = pack_one(job, opts, budget);
         if results.send(r).is_err() {
             return;
         }
     }
 }
 
-fn pack_one(job: Job, opts: &WriterOptions) -> WorkerResult {
+fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResult {
     let Job {
         seq,
         input,
         settings,
     } = job;
-    let mut doc = Document::from_slice(&input.bytes, &input.origin)?;
+    let (mut doc, _permit) = Document::parse_within(
+        &input.bytes,
+        &input.origin,
+        &DocumentBound::default(),
+        budget,
+    )?;
     if opts.validate {
         let report = crate::validate::validate(
             &doc,
