@@ -101,7 +101,10 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
             assert!((0..=2).contains(&code), "{args:?}: exit {code}\n{text}");
             let parses = !matches!(args[0], "verify" | "unpack");
             // diff's 1 means "different", its refusals are 2.
-            assert!(args[0] != "diff" || code == if refused { 2 } else { 0 }, "{text}");
+            assert!(
+                args[0] != "diff" || code == if refused { 2 } else { 0 },
+                "{text}"
+            );
             if refused && parses {
                 assert_ne!(code, 0, "{args:?}\n{text}");
                 assert!(

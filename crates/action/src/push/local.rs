@@ -207,9 +207,12 @@ pub(super) fn input_warning(optional: &[Input], overlay_given: bool) -> Option<S
         let line = if flows.len() == 1 {
             describe_input(first)
         } else {
-            let kind = first.kind.as_str();
             let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
-            format!("{kind} {:?} of flows {}", first.name, names.join(", "))
+            format!(
+                "{} of flows {}",
+                describe_input_kind(first),
+                names.join(", ")
+            )
         };
         warning.push_str("\n  ");
         warning.push_str(&line);

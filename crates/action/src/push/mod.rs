@@ -78,7 +78,9 @@ use flowpack_core::diff::{Change, changes, normalise_owned};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
-use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input};
+use flowpack_core::overlay::{
+    self, OverlayReport, ResolvedOverlay, describe_input, describe_input_kind,
+};
 use flowpack_core::{Document, DocumentBound, DocumentError, FormatVersion};
 use serde::Serialize;
 use serde_json::Value;
@@ -605,15 +607,19 @@ mod tests {
                 input("B", InputKind::Variable, "REGION"),
                 input("B", InputKind::System, "Shopify"),
                 input("B", InputKind::Credential, "Shopify/key/token"),
+                input("A", InputKind::Credential, "Mailchimp/OAuth 2.0/client_secret"),
+                input("B", InputKind::Credential, "Mailchimp/OAuth 2.0/client_secret"),
             ],
             true,
         );
+        // A credential is named as the overlay names it, for one flow or several.
         assert_eq!(
             warning.as_deref(),
             Some(
-                "2 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
+                "3 optional inputs are not supplied by the overlay; set in the target after the push if the flows need them:\n  \
                  variable \"REGION\" of flows \"A\", \"B\"\n  \
-                 credential [secrets.\"Shopify\".\"key\"].token of flow \"B\""
+                 credential [secrets.\"Shopify\".\"key\"].token of flow \"B\"\n  \
+                 credential [secrets.\"Mailchimp\".\"OAuth 2.0\"].client_secret of flows \"A\", \"B\""
             )
         );
         assert_eq!(

@@ -226,8 +226,15 @@ impl fmt::Display for CredentialRef {
 /// How an input is named in messages: `credential [secrets."Shopify"."Admin API token"].token
 /// of flow "A"`, `variable "PAGE" of flow "A"`.
 pub fn describe_input(input: &Input) -> String {
+    format!("{} of flow {:?}", describe_input_kind(input), input.flow)
+}
+
+/// What an input is, without its flow: `credential [secrets."S"."A"].key` (as an overlay names
+/// it), `variable "NAME"`, `system "NAME"`, `webhook secret "NAME"`; for messages naming
+/// several flows.
+pub fn describe_input_kind(input: &Input) -> String {
     match (input.kind, CredentialRef::from_input(input)) {
-        (InputKind::Credential, Some(c)) => format!("credential {c} of flow {:?}", input.flow),
+        (InputKind::Credential, Some(c)) => format!("credential {c}"),
         (kind, _) => {
             let kind = match kind {
                 InputKind::Variable => "variable",
@@ -235,7 +242,7 @@ pub fn describe_input(input: &Input) -> String {
                 InputKind::Credential => "credential",
                 InputKind::WebhookSecret => "webhook secret",
             };
-            format!("{kind} {:?} of flow {:?}", input.name, input.flow)
+            format!("{kind} {:?}", input.name)
         }
     }
 }
