@@ -448,12 +448,7 @@ fn load_pair<'a>(
     let mut cost = 0u64;
     for f in ls.iter().chain(rs) {
         let bytes = f.bytes()?;
-        cost = cost.saturating_add(bound.measure(&bytes).map_err(|reason| {
-            DiffError::from(DocumentError::Bound {
-                path: f.origin.clone(),
-                reason,
-            })
-        })?);
+        cost = cost.saturating_add(bound.cost(&bytes, &f.origin)?);
         texts.push(bytes);
     }
     let permit = parse_budget().acquire(cost);
@@ -671,13 +666,7 @@ const DOCUMENT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dep
 /// given back at once: an index keeps no parsed document). Not for the comparison, which
 /// parses under its own share ([`load_pair`]).
 fn index_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
-    let bound = DocumentBound::default();
-    let cost = bound
-        .measure(bytes)
-        .map_err(|reason| DocumentError::Bound {
-            path: origin.to_string(),
-            reason,
-        })?;
+    let cost = DocumentBound::default().cost(bytes, origin)?;
     let _permit = parse_budget().acquire(cost);
     parse_document(bytes, origin)
 }

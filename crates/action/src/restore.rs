@@ -13,8 +13,8 @@
 //! position in `flow.json`.
 
 use flowpack_client::{
-    CallbackId, CallbackRequest, ClientError, FlowId, FlowSettingsUpdate, Platform, WebhookId,
-    WebhookRequest,
+    Callback, CallbackId, CallbackRequest, ClientError, FlowId, FlowSettingsUpdate, Platform,
+    Webhook, WebhookId, WebhookRequest,
 };
 use flowpack_core::archive::{FlowSettings, Input, InputKind};
 use flowpack_core::overlay::{self, ResolvedOverlay};
@@ -506,6 +506,51 @@ pub(crate) fn restore_flow(
         report.state = Some(restore_state(platform, flow, settings, same, now)?);
     }
     Ok(Some(report))
+}
+
+/// Creates on `flow` a webhook like `w` (status, format, body, then its HMAC algorithm): how a
+/// replace and a rollback give a flow another flow's webhooks. An HMAC secret cannot be read
+/// back, so none is set.
+pub(crate) fn recreate_webhook(
+    p: &dyn Platform,
+    flow: FlowId,
+    w: &Webhook,
+) -> Result<Webhook, ClientError> {
+    let created = p.create_webhook(
+        flow,
+        &WebhookRequest {
+            status: Some(w.status.clone()),
+            format: Some(w.format.clone()),
+            body: Some(w.body.clone()),
+            ..WebhookRequest::default()
+        },
+    )?;
+    if w.hmac_algorithm.is_some() {
+        p.update_webhook(
+            flow,
+            created.id,
+            &WebhookRequest {
+                hmac_algorithm: Some(w.hmac_algorithm.clone()),
+                ..WebhookRequest::default()
+            },
+        )?;
+    }
+    Ok(created)
+}
+
+/// Creates on `flow` a callback like `c` (status, format).
+pub(crate) fn recreate_callback(
+    p: &dyn Platform,
+    flow: FlowId,
+    c: &Callback,
+) -> Result<Callback, ClientError> {
+    p.create_callback(
+        flow,
+        &CallbackRequest {
+            status: Some(c.status.clone()),
+            format: Some(c.format.clone()),
+        },
+    )
 }
 
 #[cfg(test)]

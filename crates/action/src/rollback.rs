@@ -23,8 +23,7 @@
 use std::sync::Arc;
 
 use flowpack_client::{
-    CallbackRequest, ClientError, FlowId, FlowSettingsUpdate, ImportRequest, Platform,
-    WebhookRequest, find_by_name,
+    ClientError, FlowId, FlowSettingsUpdate, ImportRequest, Platform, find_by_name,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -309,34 +308,10 @@ fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Resul
                 idempotency_key: Some(hex::encode(key.finalize())),
             })?;
             for w in &r.old_webhooks {
-                let created = p.create_webhook(
-                    flow.id,
-                    &WebhookRequest {
-                        status: Some(w.status.clone()),
-                        format: Some(w.format.clone()),
-                        body: Some(w.body.clone()),
-                        ..WebhookRequest::default()
-                    },
-                )?;
-                if w.hmac_algorithm.is_some() {
-                    p.update_webhook(
-                        flow.id,
-                        created.id,
-                        &WebhookRequest {
-                            hmac_algorithm: Some(w.hmac_algorithm.clone()),
-                            ..WebhookRequest::default()
-                        },
-                    )?;
-                }
+                crate::restore::recreate_webhook(p, flow.id, w)?;
             }
             for c in &r.old_callbacks {
-                p.create_callback(
-                    flow.id,
-                    &CallbackRequest {
-                        status: Some(c.status.clone()),
-                        format: Some(c.format.clone()),
-                    },
-                )?;
+                crate::restore::recreate_callback(p, flow.id, c)?;
             }
             flow
         }

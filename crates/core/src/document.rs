@@ -110,6 +110,14 @@ impl DocumentBound {
         self.measure(bytes).map(|_| ())
     }
 
+    /// [`measure`](DocumentBound::measure) of the document `origin`, the error naming it.
+    pub fn cost(&self, bytes: &[u8], origin: &str) -> Result<u64, DocumentError> {
+        self.measure(bytes).map_err(|reason| DocumentError::Bound {
+            path: origin.to_string(),
+            reason,
+        })
+    }
+
     /// Like [`check`](DocumentBound::check), and returns the number of JSON values counted:
     /// the cost a [`ParseBudget`](crate::budget::ParseBudget) charges for parsing `bytes`.
     pub fn measure(&self, bytes: &[u8]) -> Result<u64, String> {
@@ -299,10 +307,7 @@ impl Document {
         bound: &DocumentBound,
     ) -> Result<Document, DocumentError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        bound.check(bytes).map_err(|reason| DocumentError::Bound {
-            path: origin.to_string(),
-            reason,
-        })?;
+        bound.cost(bytes, origin)?;
         let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,
@@ -321,13 +326,7 @@ impl Document {
         budget: &'b crate::budget::ParseBudget,
     ) -> Result<(Document, crate::budget::Permit<'b>), DocumentError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let cost = bound
-            .measure(bytes)
-            .map_err(|reason| DocumentError::Bound {
-                path: origin.to_string(),
-                reason,
-            })?;
-        let permit = budget.acquire(cost);
+        let permit = budget.acquire(bound.cost(bytes, origin)?);
         let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,

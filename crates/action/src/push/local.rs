@@ -68,12 +68,7 @@ impl Source {
             (archive.flow_bytes(record)?, archive.limits().document)
         };
         let origin = entry_origin(&self.origin, &record.path);
-        let cost = bound
-            .measure(&bytes)
-            .map_err(|reason| DocumentError::Bound {
-                path: origin.clone(),
-                reason,
-            })?;
+        let cost = bound.cost(&bytes, &origin)?;
         let permit = self.budget.acquire(cost.saturating_mul(copies));
         Ok((
             Document::from_slice_bounded(&bytes, &origin, &bound)?,

@@ -66,8 +66,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flowpack_client::{
-    CallbackRequest, ClientError, Flow, FlowId, FlowSettingsUpdate, FlowUpdate, FlowVersion,
-    ImportRequest, ListQuery, Platform, WebhookRequest, find_by_name, list_all,
+    ClientError, Flow, FlowId, FlowSettingsUpdate, FlowUpdate, FlowVersion, ImportRequest,
+    ListQuery, Platform, find_by_name, list_all,
 };
 use flowpack_core::archive::{
     Archive, ArchiveError, FlowRecord, FlowSettings, Input, InputKind, Limits, Manifest,
@@ -81,7 +81,7 @@ use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{
     self, OverlayReport, ResolvedOverlay, describe_input, describe_input_kind,
 };
-use flowpack_core::{Document, DocumentBound, DocumentError, FormatVersion};
+use flowpack_core::{Document, DocumentBound, FormatVersion};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -607,8 +607,16 @@ mod tests {
                 input("B", InputKind::Variable, "REGION"),
                 input("B", InputKind::System, "Shopify"),
                 input("B", InputKind::Credential, "Shopify/key/token"),
-                input("A", InputKind::Credential, "Mailchimp/OAuth 2.0/client_secret"),
-                input("B", InputKind::Credential, "Mailchimp/OAuth 2.0/client_secret"),
+                input(
+                    "A",
+                    InputKind::Credential,
+                    "Mailchimp/OAuth 2.0/client_secret",
+                ),
+                input(
+                    "B",
+                    InputKind::Credential,
+                    "Mailchimp/OAuth 2.0/client_secret",
+                ),
             ],
             true,
         );

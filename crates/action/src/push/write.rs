@@ -593,17 +593,8 @@ impl Cutover<'_, '_> {
         rep: &mut ReplaceReport,
         webhooks: &[flowpack_client::Webhook],
     ) -> Result<(), StepError> {
-        let p = self.ctx.platform;
         for w in webhooks {
-            let created = p.create_webhook(
-                self.new.id,
-                &WebhookRequest {
-                    status: Some(w.status.clone()),
-                    format: Some(w.format.clone()),
-                    body: Some(w.body.clone()),
-                    ..WebhookRequest::default()
-                },
-            )?;
+            let created = crate::restore::recreate_webhook(self.ctx.platform, self.new.id, w)?;
             let pair = IdPair {
                 old: w.id,
                 new: created.id,
@@ -612,16 +603,6 @@ impl Cutover<'_, '_> {
             self.ctx
                 .recorder
                 .replaced(self.index, |r| r.webhooks.push(pair));
-            if w.hmac_algorithm.is_some() {
-                p.update_webhook(
-                    self.new.id,
-                    created.id,
-                    &WebhookRequest {
-                        hmac_algorithm: Some(w.hmac_algorithm.clone()),
-                        ..WebhookRequest::default()
-                    },
-                )?;
-            }
             if w.has_hmac_secret_key {
                 self.ctx.warnings.lock().expect("no panic").push(format!(
                     "flow {:?}: webhook {} (was {}) needs its HMAC secret key set again: secrets cannot be read back",
@@ -639,13 +620,7 @@ impl Cutover<'_, '_> {
         callbacks: &[flowpack_client::Callback],
     ) -> Result<(), StepError> {
         for cb in callbacks {
-            let created = self.ctx.platform.create_callback(
-                self.new.id,
-                &CallbackRequest {
-                    status: Some(cb.status.clone()),
-                    format: Some(cb.format.clone()),
-                },
-            )?;
+            let created = crate::restore::recreate_callback(self.ctx.platform, self.new.id, cb)?;
             let pair = IdPair {
                 old: cb.id,
                 new: created.id,
