@@ -778,6 +778,8 @@ mod tests {
         inner: flowpack_sandbox::Store,
         fail_import_of: Option<&'static str>,
         unauthenticated: bool,
+        /// A bug in the platform code: the import of this flow panics.
+        panic_on_import_of: Option<&'static str>,
         imports: std::sync::atomic::AtomicU32,
         lists: std::sync::atomic::AtomicU32,
     }
@@ -811,6 +813,11 @@ mod tests {
         fn import_flow(&self, r: &ImportRequest) -> Result<Flow, ClientError> {
             self.imports
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(n) = self.panic_on_import_of
+                && r.document["flow"]["name"] == n
+            {
+                panic!("a bug while importing {n}");
+            }
             if self
                 .fail_import_of
                 .is_some_and(|n| r.document["flow"]["name"] == n)
@@ -866,6 +873,7 @@ mod tests {
             inner: flowpack_sandbox::Store::open_in_memory(Default::default()).unwrap(),
             fail_import_of,
             unauthenticated,
+            panic_on_import_of: None,
             imports: Default::default(),
             lists: Default::default(),
         })
@@ -905,6 +913,35 @@ mod tests {
                 .unwrap()
                 .contains("HTTP 500 after 6 attempts")
         );
+    }
+
+    #[test]
+    fn a_panicking_writer_ends_the_push_without_hanging_or_a_complete_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = both_references(dir.path());
+        let platform = Arc::new(Faulty {
+            panic_on_import_of: Some("Shopify > NetSuite Orders"),
+            ..Arc::into_inner(faulty(None, false)).unwrap()
+        });
+        let mut opts = PushOptions::new(archive, platform, "2026-01-01T00:00:00Z".into());
+        let target = HistoryTarget::new(&dir.path().join("history"), "prod", "abcdef");
+        opts.history = Some(target.clone());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&opts)));
+            let _ = done_tx.send(result.is_err());
+        });
+        // The saver and the preparer stop with the writers: the push ends (by the panic).
+        let panicked = done_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the push ended");
+        assert!(panicked);
+        let records: Vec<_> = std::fs::read_dir(&target.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(!history::read(&records[0]).unwrap().complete);
     }
 
     #[test]
@@ -1012,7 +1049,7 @@ mod tests {
                 w.join().unwrap();
             }
             // The saver writes the finished record, then returns (else the scope would hang).
-            recorder.finish();
+            recorder.stop(true);
         });
         assert_eq!(recorder.error(), None);
         let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();

@@ -73,6 +73,11 @@ pub(super) struct AheadState<'s> {
     pub(super) ready: BTreeMap<usize, PreparedImport<'s>>,
     /// The writers have started every flow before this index.
     pub(super) started: usize,
+    /// The preparer stopped (done, or panicked): what is not ready now never will be.
+    pub(super) done: bool,
+    /// The phase is over: nobody waits any more, prepared imports left were dropped (their
+    /// shares freed).
+    pub(super) closed: bool,
 }
 
 impl<'s> Ahead<'s> {
@@ -81,55 +86,104 @@ impl<'s> Ahead<'s> {
             state: Mutex::new(AheadState {
                 ready: BTreeMap::new(),
                 started: 0,
+                done: false,
+                closed: false,
             }),
             changed: std::sync::Condvar::new(),
             lookahead: lookahead.max(1),
         }
     }
 
-    /// Prepares the imports of `items` (work index, candidate), in index order.
+    fn lock(&self) -> std::sync::MutexGuard<'_, AheadState<'s>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Prepares the imports of `items` (work index, candidate), in index order. Marks itself
+    /// done when it returns, even by a panic, so no writer waits for it forever.
     pub(super) fn prepare(&self, ctx: &Ctx<'s>, items: &[(usize, &Candidate)]) {
+        let _done = Done(self);
         for &(i, c) in items {
             {
-                let mut state = self.state.lock().expect("no panic");
-                while i >= state.started + self.lookahead {
-                    state = self.changed.wait(state).expect("no panic");
+                let mut state = self.lock();
+                while i >= state.started + self.lookahead && !state.closed {
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                if state.closed {
+                    return;
                 }
             }
             let prepared = import_request(ctx, c);
-            self.state
-                .lock()
-                .expect("no panic")
-                .ready
-                .insert(i, prepared);
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            state.ready.insert(i, prepared);
+            drop(state);
             self.changed.notify_all();
         }
     }
 
     /// Marks flow `i` started: the preparer may run ahead of it.
     pub(super) fn start(&self, i: usize) {
-        let mut state = self.state.lock().expect("no panic");
+        let mut state = self.lock();
         state.started = state.started.max(i + 1);
         drop(state);
         self.changed.notify_all();
     }
 
-    /// Flow `i`'s prepared import, waiting for it.
+    /// Flow `i`'s prepared import, waiting for it (an error if the preparer stopped without
+    /// preparing it).
     pub(super) fn take(&self, i: usize) -> PreparedImport<'s> {
-        let mut state = self.state.lock().expect("no panic");
+        let mut state = self.lock();
         loop {
             if let Some(prepared) = state.ready.remove(&i) {
                 return prepared;
             }
-            state = self.changed.wait(state).expect("no panic");
+            if state.done || state.closed {
+                return Err(StepError::Local(
+                    "the flow's import was not prepared (the preparing thread stopped)".into(),
+                ));
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// Ends the phase: wakes everyone waiting and frees the shares of imports left prepared.
+    pub(super) fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let left = std::mem::take(&mut state.ready);
+        drop(state);
+        drop(left);
+        self.changed.notify_all();
+    }
+}
+
+/// Marks an [`Ahead`]'s preparer done when dropped.
+struct Done<'a, 's>(&'a Ahead<'s>);
+
+impl Drop for Done<'_, '_> {
+    fn drop(&mut self) {
+        self.0.lock().done = true;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Ends the writing phase when dropped, also when a writer panicked: the saver saves the record
+/// and stops, the preparer stops, so the phase's threads can all be joined.
+pub(super) struct EndOfPhase<'a, 'c>(pub(super) &'a Ctx<'c>);
+
+impl Drop for EndOfPhase<'_, '_> {
+    fn drop(&mut self) {
+        self.0.recorder.stop(!std::thread::panicking());
+        self.0.ahead.close();
     }
 }
 
 /// The push's history record, created (and saved) before the first write and saved again after
 /// each step. Saves do not hold up the flows: the workers change the record in memory and wake
 /// one saver thread ([`Recorder::saver`]), which writes the newest state (serialised under the
-/// lock, written outside it, atomically) until [`Recorder::finish`] has been saved. Steps that
+/// lock, written outside it, atomically) until [`Recorder::stop`] has been saved. Steps that
 /// finish during a save are written by the next one, so the file trails the work by at most one
 /// save; a record is never copied whole.
 pub(super) struct Recorder {
@@ -167,7 +221,7 @@ impl Recorder {
         let Some(target) = &self.target else {
             return Ok(None);
         };
-        let mut state = self.state.lock().expect("no panic");
+        let mut state = self.lock();
         if state.record.is_none() {
             let mut record = Record::new(target, Kind::Push, &self.now)
                 .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
@@ -189,10 +243,10 @@ impl Recorder {
     /// on its own thread for the writing phase; returns at once without a history target.
     pub(super) fn saver(&self) {
         let Some(target) = &self.target else { return };
-        let mut state = self.state.lock().expect("no panic");
+        let mut state = self.lock();
         loop {
             while !state.dirty && !state.finished {
-                state = self.changed.wait(state).expect("no panic");
+                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
             }
             if !state.dirty {
                 return;
@@ -204,7 +258,7 @@ impl Recorder {
             let (id, bytes) = (record.id.clone(), record.to_bytes());
             drop(state);
             let saved = Record::write(&target.dir, &id, &bytes);
-            state = self.state.lock().expect("no panic");
+            state = self.lock();
             if let Err(e) = saved {
                 state
                     .error
@@ -238,11 +292,11 @@ impl Recorder {
         });
     }
 
-    /// Marks the record complete (when there is one) and lets the saver stop after saving it;
-    /// every flow is done, so this save is the last.
-    pub(super) fn finish(&self) {
-        let mut state = self.state.lock().expect("no panic");
-        if let Some(record) = state.record.as_mut() {
+    /// Lets the saver stop after its last save. With `complete` (every flow is done) the record
+    /// is marked complete; not when a writer panicked.
+    pub(super) fn stop(&self, complete: bool) {
+        let mut state = self.lock();
+        if let Some(record) = state.record.as_mut().filter(|_| complete) {
             record.complete = true;
             state.dirty = true;
         }
@@ -251,12 +305,16 @@ impl Recorder {
         self.changed.notify_all();
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecorderState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(super) fn error(&self) -> Option<String> {
-        self.state.lock().expect("no panic").error.clone()
+        self.lock().error.clone()
     }
 
     pub(super) fn path(&self) -> Option<String> {
-        let state = self.state.lock().expect("no panic");
+        let state = self.lock();
         state.path.as_ref().map(|p| p.display().to_string())
     }
 }
@@ -852,14 +910,14 @@ pub(super) fn write_all(
     let done = std::thread::scope(|s| {
         s.spawn(|| ctx.recorder.saver());
         s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
-        let done = parallel(&work, opts.jobs, |i, (c, f, live)| {
+        // When the writers are done (or one panicked): the saver writes the finished record and
+        // stops, the preparer stops, then the scope ends.
+        let _end = EndOfPhase(&ctx);
+        parallel(&work, opts.jobs, |i, (c, f, live)| {
             let mut f = (*f).clone();
             let unauthenticated = execute(&ctx, i, c, &mut f, live.as_ref());
             (f, unauthenticated)
-        });
-        // The saver writes the finished record, then the scope ends.
-        ctx.recorder.finish();
-        done
+        })
     });
     let mut unauthenticated = None;
     report.flows = done
