@@ -86,6 +86,47 @@ pub enum Entry {
     },
 }
 
+/// An export document kept as its JSON text, as the platform sent it: a record of many replaced
+/// flows stays about their size in memory (parsed, a document takes many times its size). In
+/// the record's file it is the document itself, as JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct DocumentText(Box<serde_json::value::RawValue>);
+
+impl<'de> Deserialize<'de> for DocumentText {
+    /// Read through a value: records are entries of an internally tagged enum, which serde
+    /// buffers, and raw JSON text cannot be taken from a buffer (reading a record is rare).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DocumentText, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(d)?;
+        let text = serde_json::to_string(&value).map_err(D::Error::custom)?;
+        DocumentText::from_json(text).map_err(D::Error::custom)
+    }
+}
+
+impl DocumentText {
+    /// `text`, which must be one JSON value.
+    pub fn from_json(text: String) -> Result<DocumentText, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(DocumentText)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The document, parsed.
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for DocumentText {
+    fn eq(&self, other: &DocumentText) -> bool {
+        self.get() == other.get()
+    }
+}
+
 /// A replaced flow, as far as the cut-over got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -98,8 +139,8 @@ pub struct Replaced {
     pub old_enabled_at: Option<String>,
     /// The old flow's deployed iteration.
     pub old_deployed_iteration: Option<i64>,
-    /// The old flow's export document (what a pruned replace is undone with).
-    pub old_document: Value,
+    /// The old flow's export document (what a pruned replace is undone with), as its JSON text.
+    pub old_document: DocumentText,
     /// The old flow's webhooks (recreated when a pruned replace is undone).
     pub old_webhooks: Vec<Webhook>,
     /// The old flow's callbacks.
@@ -205,7 +246,16 @@ impl Record {
 
     /// The record as saved (pretty JSON).
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).expect("a record serialises")
+        let mut bytes = Vec::new();
+        self.write_bytes(&mut bytes);
+        bytes
+    }
+
+    /// [`to_bytes`](Record::to_bytes) into `buf` (cleared first), so one buffer serves every
+    /// save of a growing record.
+    pub(crate) fn write_bytes(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        serde_json::to_writer_pretty(buf, self).expect("a record serialises");
     }
 
     /// Writes a record's bytes (from [`to_bytes`](Record::to_bytes)) atomically as
@@ -438,6 +488,41 @@ pub fn run(opts: &HistoryOptions) -> Result<HistoryReport, HistoryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_flows_document_is_kept_as_text_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
+        let mut record = Record::new(&target, Kind::Push, "2026-01-01T00:00:00Z").unwrap();
+        let text = r#"{"flow":{"name":"A","priority":3.50,"versions":[]},"metadata":{}}"#;
+        record.entries.push(Entry::Replaced(Box::new(Replaced {
+            name: "A".into(),
+            old_id: 1,
+            old_enabled_at: None,
+            old_deployed_iteration: None,
+            old_document: DocumentText::from_json(text.into()).unwrap(),
+            old_webhooks: Vec::new(),
+            old_callbacks: Vec::new(),
+            new_id: Some(2),
+            webhooks: Vec::new(),
+            callbacks: Vec::new(),
+            old_disabled: false,
+            renamed_to: None,
+            pruned: true,
+        })));
+        let path = record.save(&target.dir).unwrap();
+        let read = read(&path).unwrap();
+        let Entry::Replaced(r) = &read.entries[0] else {
+            panic!("{read:?}")
+        };
+        // The document as sent, numbers included.
+        assert_eq!(r.old_document.get(), text);
+        assert_eq!(
+            r.old_document.to_value().unwrap()["flow"]["priority"].to_string(),
+            "3.50"
+        );
+        assert!(DocumentText::from_json("{not json".into()).is_err());
+    }
 
     #[test]
     fn env_directories_are_names_or_host_and_port() {

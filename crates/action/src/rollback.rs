@@ -302,8 +302,12 @@ fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Resul
         None => {
             let mut key = Sha256::new();
             key.update(format!("rollback\n{}\n{}\n", record.id, r.old_id).as_bytes());
+            let document = r.old_document.to_value().map_err(|e| ClientError::Decode {
+                request: format!("the recorded export of flow {}", r.old_id),
+                message: e.to_string(),
+            })?;
             let flow = p.import_flow(&ImportRequest {
-                document: r.old_document.clone(),
+                document,
                 as_marketplace: false,
                 idempotency_key: Some(hex::encode(key.finalize())),
             })?;

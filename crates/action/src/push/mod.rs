@@ -87,7 +87,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category, Remedy, plural};
-use crate::history::{self, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced};
+use crate::history::{
+    self, DocumentText, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced,
+};
 use crate::input::{InputError, entry_origin, expect_archive, rename_archive};
 
 /// How many changes of a conflict the plan carries.

@@ -243,6 +243,9 @@ impl Recorder {
     /// on its own thread for the writing phase; returns at once without a history target.
     pub(super) fn saver(&self) {
         let Some(target) = &self.target else { return };
+        // One buffer for every save: a record of many replaced flows is large, and a new
+        // buffer per save would be that much memory again each time.
+        let mut bytes = Vec::new();
         let mut state = self.lock();
         loop {
             while !state.dirty && !state.finished {
@@ -255,7 +258,8 @@ impl Recorder {
             let Some(record) = &state.record else {
                 continue;
             };
-            let (id, bytes) = (record.id.clone(), record.to_bytes());
+            let id = record.id.clone();
+            record.write_bytes(&mut bytes);
             drop(state);
             let saved = Record::write(&target.dir, &id, &bytes);
             state = self.lock();
@@ -561,7 +565,14 @@ struct OldFlow {
 /// at the cut-over.
 fn read_old(ctx: &Ctx<'_>, c: &Candidate, old: &Flow) -> Result<OldFlow, StepError> {
     let p = ctx.platform;
-    let old_document = p.export_flow(old.id)?;
+    // Kept as the JSON text the platform sent (checked to be JSON), not parsed.
+    let old_document = String::from_utf8(p.export_flow_bytes(old.id)?)
+        .map_err(|e| e.to_string())
+        .and_then(|text| DocumentText::from_json(text).map_err(|e| e.to_string()))
+        .map_err(|message| ClientError::Decode {
+            request: format!("POST /api/v1/flows/export (flow {})", old.id),
+            message,
+        })?;
     let deployed = versions_of(p, old)?
         .iter()
         .find(|v| v.is_deployed)
