@@ -666,15 +666,19 @@ const DOCUMENT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dep
 /// given back at once: an index keeps no parsed document). Not for the comparison, which
 /// parses under its own share ([`load_pair`]).
 fn index_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
-    let cost = DocumentBound::default().cost(bytes, origin)?;
-    let _permit = parse_budget().acquire(cost);
-    parse_document(bytes, origin)
+    let (document, _permit) =
+        Document::parse_within(bytes, origin, &DocumentBound::default(), parse_budget())?;
+    expect_document_keys(document, origin)
 }
 
 /// Parses a document read from a file, refusing JSON that has none of a document's keys (a
 /// settings or config file in a directory of documents is not a flow that was "added").
 fn parse_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
-    let document = Document::from_slice(bytes, origin)?;
+    expect_document_keys(Document::from_slice(bytes, origin)?, origin)
+}
+
+/// `document`, unless it has none of a document's keys.
+fn expect_document_keys(document: Document, origin: &str) -> Result<Document, DiffError> {
     if !DOCUMENT_KEYS
         .iter()
         .any(|k| document.root().contains_key(*k))

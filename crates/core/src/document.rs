@@ -325,8 +325,22 @@ impl Document {
         bound: &DocumentBound,
         budget: &'b crate::budget::ParseBudget,
     ) -> Result<(Document, crate::budget::Permit<'b>), DocumentError> {
+        Document::parse_within_charged(bytes, origin, bound, budget, 1)
+    }
+
+    /// [`parse_within`](Document::parse_within), taking `copies` times the document's cost: for
+    /// a caller that will hold that many documents of its size at once (e.g. this one and the
+    /// one it is compared with).
+    pub fn parse_within_charged<'b>(
+        bytes: &[u8],
+        origin: &str,
+        bound: &DocumentBound,
+        budget: &'b crate::budget::ParseBudget,
+        copies: u64,
+    ) -> Result<(Document, crate::budget::Permit<'b>), DocumentError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let permit = budget.acquire(bound.cost(bytes, origin)?);
+        let cost = bound.cost(bytes, origin)?;
+        let permit = budget.acquire(cost.saturating_mul(copies));
         let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,

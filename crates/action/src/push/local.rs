@@ -22,6 +22,8 @@ pub(super) struct Source {
     pub(super) archive: Mutex<Archive>,
     pub(super) origin: String,
     pub(super) budget: ParseBudget,
+    /// The per-document bound of the archive's limits, for its documents and live exports.
+    pub(super) bound: DocumentBound,
 }
 
 /// What the local check found for one flow of the archive: its name, and for a chosen flow
@@ -50,11 +52,6 @@ impl Source {
         self.read_charged(record, 1)
     }
 
-    /// The per-document bound documents are read under.
-    pub(super) fn bound(&self) -> DocumentBound {
-        self.archive.lock().expect("no panic").limits().document
-    }
-
     /// [`read`](Source::read), charging the budget `copies` times the document's cost: for a
     /// step that holds that many documents of its size at once (the plan holds the live
     /// flow's export beside the archive's document).
@@ -63,17 +60,14 @@ impl Source {
         record: &FlowRecord,
         copies: u64,
     ) -> Result<(Document, Permit<'_>), ArchiveError> {
-        let (bytes, bound) = {
-            let mut archive = self.archive.lock().expect("no panic");
-            (archive.flow_bytes(record)?, archive.limits().document)
-        };
-        let origin = entry_origin(&self.origin, &record.path);
-        let cost = bound.cost(&bytes, &origin)?;
-        let permit = self.budget.acquire(cost.saturating_mul(copies));
-        Ok((
-            Document::from_slice_bounded(&bytes, &origin, &bound)?,
-            permit,
-        ))
+        let bytes = self.archive.lock().expect("no panic").flow_bytes(record)?;
+        Ok(Document::parse_within_charged(
+            &bytes,
+            &entry_origin(&self.origin, &record.path),
+            &self.bound,
+            &self.budget,
+            copies,
+        )?)
     }
 
     /// `record`'s document as it would be imported: migrated to the target's export format

@@ -487,6 +487,7 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         history: None,
     };
     let source = Source {
+        bound: archive.limits().document,
         archive: Mutex::new(archive),
         origin: origin.clone(),
         budget: ParseBudget::default(),

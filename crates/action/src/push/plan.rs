@@ -52,7 +52,7 @@ pub(super) fn plan_one(
         let document = platform.export_flow_bytes(flow.id)?;
         let shown = format!("flow {} ({:?}) of the target", flow.id, flow.name);
         // Under the same per-document bound as the archive's documents.
-        let live = Document::from_slice_bounded(&document, &shown, &source.bound())
+        let live = Document::from_slice_bounded(&document, &shown, &source.bound)
             .map_err(|e| e.to_string())
             .and_then(|d| normalise_owned(d, &shown).map_err(|e| e.to_string()))
             .map_err(|message| ClientError::Decode {
