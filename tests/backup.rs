@@ -482,13 +482,7 @@ fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
     );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 
-    std::fs::write(
-        d.join("restore.toml"),
-        format!(
-            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
-        ),
-    )
-    .unwrap();
+    write_restore_overlay(d);
     let o = run(
         d,
         Some(TOKEN),
@@ -676,13 +670,7 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
     )
     .unwrap();
 
-    std::fs::write(
-        d.join("restore.toml"),
-        format!(
-            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
-        ),
-    )
-    .unwrap();
+    write_restore_overlay(d);
     let o = run(
         d,
         Some(TOKEN),
@@ -716,4 +704,16 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
     );
     assert_eq!(tp.list_callbacks(new).unwrap().len(), 2);
     assert!(tp.list_webhooks(old).unwrap().is_empty());
+}
+
+/// `restore.toml`: the overlay supplying the HMAC secret of the order sync's second webhook from
+/// `HOOK_SECRET`.
+fn write_restore_overlay(d: &Path) {
+    std::fs::write(
+        d.join("restore.toml"),
+        format!(
+            "[flows.\"{ORDER_SYNC}\".webhooks.1]\nhmac_secret_key = \"${{env:HOOK_SECRET}}\"\n"
+        ),
+    )
+    .unwrap();
 }
