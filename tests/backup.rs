@@ -717,3 +717,136 @@ fn write_restore_overlay(d: &Path) {
     )
     .unwrap();
 }
+
+/// `push --restore-state` also brings a flow that exists unchanged in the target to the
+/// backup's state, recording the state it had, so a rollback puts that back; pushed again, it
+/// writes nothing.
+#[test]
+fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let source = start_sandbox(d);
+    prepare_source(d, &source.url);
+    write_config(d, &source.url, &["source"]);
+    let o = backup(d, "source", "1767225600", &["--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let a = archive.to_str().unwrap();
+    let target_dir = d.join("target");
+    std::fs::create_dir(&target_dir).unwrap();
+    let target = start_sandbox(&target_dir);
+    let tp = client(&target.url);
+    write_restore_overlay(d);
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "push",
+            a,
+            "--url",
+            &target.url,
+            "--overlay",
+            "restore.toml",
+            "--restore-state",
+            "--history",
+            "hist",
+        ];
+        args.extend_from_slice(extra);
+        run(d, Some(TOKEN), &[("HOOK_SECRET", HMAC_SECRET)], &args)
+    };
+    let o = restore(&[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    // The target drifts: the order sync is disabled, its production flag, queued-time setting
+    // and layout changed by hand (settings outside the export document: its priority is in the
+    // document, so a changed priority is a conflict).
+    let id = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
+    tp.update_flow_settings(
+        id,
+        &FlowSettingsUpdate {
+            enabled_at: Some(None),
+            prod_flag: Some(false),
+            use_queued_time: Some(false),
+            ..FlowSettingsUpdate::default()
+        },
+    )
+    .unwrap();
+    tp.set_layout_direction(id, "horizontal").unwrap();
+    let drifted = tp.show_flow_settings(id).unwrap();
+    let diff = || {
+        run(
+            d,
+            Some(TOKEN),
+            &[],
+            &["diff", a, "env:url", "--url", &target.url],
+        )
+    };
+    assert_eq!(code(&diff()), 1);
+
+    // Restored again: the flow's document is unchanged, its state is brought back.
+    let o = restore(&[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("unchanged  {ORDER_SYNC} (id {id})")),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "state restored (enabled_at, prod_flag, use_queued_time, layout_direction), enabled"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("state restored").count(), 1, "{out}");
+    let restored = tp.show_flow_settings(id).unwrap();
+    assert!(restored.enabled_at.is_some());
+    assert_eq!(
+        (
+            restored.prod_flag,
+            restored.use_queued_time,
+            restored.layout_direction.as_deref()
+        ),
+        (true, true, Some("vertical"))
+    );
+    let o = diff();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+
+    // Once more: nothing to write, nothing recorded, nothing said about state.
+    let records = || std::fs::read_dir(d.join("hist")).unwrap().count();
+    let env_dirs = records();
+    let dir = std::fs::read_dir(d.join("hist"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let in_dir = |p: &Path| std::fs::read_dir(p).unwrap().count();
+    let before = in_dir(&dir);
+    let o = restore(&[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("state restored"), "{}", stdout(&o));
+    assert_eq!((records(), in_dir(&dir)), (env_dirs, before));
+
+    // The rollback undoes the last writing push: the flow gets the state it drifted to back.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[],
+        &["rollback", "--url", &target.url, "--history", "hist"],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "set enabled_at, prod_flag, use_queued_time, layout_direction of flow {id} ({ORDER_SYNC:?}) back"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let back = tp.show_flow_settings(id).unwrap();
+    assert_eq!(back, drifted);
+    // The flows the first restore created are still there.
+    assert_eq!(
+        flowpack_client::list_all(&tp, &flowpack_client::ListQuery::default())
+            .unwrap()
+            .len(),
+        3
+    );
+}

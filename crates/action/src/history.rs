@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use flowpack_client::{Callback, FlowId, Webhook};
+use flowpack_client::{Callback, FlowId, FlowSettings, Webhook};
 use flowpack_core::fsutil::{WriteError, write_bytes_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,6 +84,52 @@ pub enum Entry {
         /// Whether the push deployed another version.
         deployed_changed: bool,
     },
+    /// `push --restore-state` brought the state of an existing (`unchanged`) flow to what the
+    /// archive's `flow.json` holds: undone by writing back the fields it changed and deploying
+    /// the iteration that was deployed.
+    Settings(Box<SettingsChange>),
+}
+
+/// The state of an existing flow before `push --restore-state` changed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SettingsChange {
+    /// The flow.
+    pub id: FlowId,
+    /// Its name.
+    pub name: String,
+    /// Its settings before the push (all of them, as the platform returned them).
+    pub before: FlowSettings,
+    /// The settings fields the push wrote (`enabled_at`, `priority`, `prod_flag`,
+    /// `use_queued_time`, `remove_failed_payloads`, `labels`, `notification_groups`,
+    /// `layout_direction`).
+    pub changed: Vec<String>,
+    /// The deployed iteration before (`None`: none deployed).
+    pub deployed_before: Option<i64>,
+    /// Whether the push deployed another version.
+    pub deployed_changed: bool,
+}
+
+impl SettingsChange {
+    /// The change of flow `id` (named `name`) from the settings `before`: the fields
+    /// `changed`, and a deployment when `deployed_changed`.
+    pub fn new(
+        id: FlowId,
+        name: &str,
+        before: FlowSettings,
+        changed: Vec<String>,
+        deployed_before: Option<i64>,
+        deployed_changed: bool,
+    ) -> SettingsChange {
+        SettingsChange {
+            id,
+            name: name.to_string(),
+            before,
+            changed,
+            deployed_before,
+            deployed_changed,
+        }
+    }
 }
 
 /// An export document kept as its JSON text, as the platform sent it: a record of many replaced
@@ -233,7 +279,7 @@ impl Record {
             match e {
                 Entry::Created { .. } => c.created += 1,
                 Entry::Replaced(_) => c.replaced += 1,
-                Entry::State { .. } => c.state += 1,
+                Entry::State { .. } | Entry::Settings(_) => c.state += 1,
             }
         }
         c

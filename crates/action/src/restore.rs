@@ -13,8 +13,8 @@
 //! position in `flow.json`.
 
 use flowpack_client::{
-    Callback, CallbackId, CallbackRequest, ClientError, FlowId, FlowSettingsUpdate, Platform,
-    Webhook, WebhookId, WebhookRequest,
+    Callback, CallbackId, CallbackRequest, ClientError, FlowId, FlowSettings as LiveSettings,
+    FlowSettingsUpdate, Platform, VersionId, Webhook, WebhookId, WebhookRequest,
 };
 use flowpack_core::archive::{FlowSettings, Input, InputKind};
 use flowpack_core::overlay::{self, ResolvedOverlay};
@@ -302,19 +302,64 @@ pub fn restore_state(
     same_environment: bool,
     now: &str,
 ) -> Result<StateReport, RestoreError> {
-    let request = |step: &str| {
-        let step = step.to_string();
-        move |error| RestoreError::Request {
-            flow,
-            step,
-            error: Box::new(error),
-            cleaned_up: Vec::new(),
-        }
-    };
+    let plan = plan_state(platform, flow, settings, same_environment, now)?;
+    apply_state(platform, flow, plan)
+}
+
+/// What [`restore_state`] would write to a flow, read from the platform and not written yet:
+/// a push records the flow's settings before it writes them (so a rollback can put them back).
+#[derive(Debug)]
+pub(crate) struct StatePlan {
+    /// The flow's settings before any write.
+    pub(crate) before: LiveSettings,
+    /// The iteration deployed before (`None`: none).
+    pub(crate) deployed_before: Option<i64>,
+    /// The version to deploy and its iteration.
+    deploy: Option<(VersionId, i64)>,
+    /// The settings fields that differ, with their new values.
+    update: FlowSettingsUpdate,
+    /// The layout direction to set, when it differs.
+    layout: Option<String>,
+    /// The report, complete but for what the writes add.
+    report: StateReport,
+    /// The `deployed_at` written.
+    now: String,
+}
+
+impl StatePlan {
+    /// Whether nothing would be written.
+    pub(crate) fn writes_nothing(&self) -> bool {
+        self.deploy.is_none()
+            && self.update == FlowSettingsUpdate::default()
+            && self.layout.is_none()
+    }
+
+    /// The settings fields that would be written (`enabled_at`, `priority`, …,
+    /// `layout_direction`), as the report names them.
+    pub(crate) fn fields(&self) -> &[String] {
+        &self.report.updated
+    }
+
+    /// Whether a version would be deployed.
+    pub(crate) fn deploys(&self) -> bool {
+        self.deploy.is_some()
+    }
+}
+
+/// Reads flow `flow`'s versions and settings and works out what [`restore_state`] writes.
+pub(crate) fn plan_state(
+    platform: &dyn Platform,
+    flow: FlowId,
+    settings: &FlowSettings,
+    same_environment: bool,
+    now: &str,
+) -> Result<StatePlan, RestoreError> {
     let mut report = StateReport::default();
     let versions = platform
         .list_versions(flow)
-        .map_err(request("listing the versions"))?;
+        .map_err(request_error(flow, "listing the versions"))?;
+    let deployed_before = versions.iter().find(|v| v.is_deployed).map(|v| v.iteration);
+    let mut deploy = None;
     match settings.deployed_iteration {
         Some(iteration) => {
             let Some(v) = versions.iter().find(|v| v.iteration == iteration) else {
@@ -325,25 +370,50 @@ pub fn restore_state(
                 });
             };
             if !v.is_deployed {
-                platform
-                    .deploy_version(flow, v.id, now)
-                    .map_err(request(&format!("deploying iteration {iteration}")))?;
-                report.deployed_iteration = Some(iteration);
+                deploy = Some((v.id, iteration));
             }
         }
         None => {
-            if let Some(v) = versions.iter().find(|v| v.is_deployed) {
+            if let Some(iteration) = deployed_before {
                 report.not_restored.push(format!(
-                    "iteration {} stays deployed: the archive's flow had no deployed version and \
-                     the platform cannot undeploy one",
-                    v.iteration
+                    "iteration {iteration} stays deployed: the archive's flow had no deployed \
+                     version and the platform cannot undeploy one"
                 ));
             }
         }
     }
     let current = platform
         .show_flow_settings(flow)
-        .map_err(request("reading the flow's settings"))?;
+        .map_err(request_error(flow, "reading the flow's settings"))?;
+    let update = settings_update(settings, &current, same_environment, now, &mut report);
+    let layout = (!settings.layout_direction.is_empty()
+        && current.layout_direction.as_deref() != Some(settings.layout_direction.as_str()))
+    .then(|| settings.layout_direction.clone());
+    if layout.is_some() {
+        report.updated.push("layout_direction".into());
+    }
+    report.enabled = settings.enabled;
+    Ok(StatePlan {
+        before: current,
+        deployed_before,
+        deploy,
+        update,
+        layout,
+        report,
+        now: now.to_string(),
+    })
+}
+
+/// The settings fields of `current` that differ from `settings`, as one update; their names
+/// go to `report.updated` (labels and notification groups of another environment to
+/// `report.not_restored`).
+fn settings_update(
+    settings: &FlowSettings,
+    current: &LiveSettings,
+    same_environment: bool,
+    now: &str,
+    report: &mut StateReport,
+) -> FlowSettingsUpdate {
     let mut update = FlowSettingsUpdate::default();
     if settings.enabled != current.enabled_at.is_some() {
         update.enabled_at = Some(settings.enabled.then(|| now.to_string()));
@@ -404,21 +474,47 @@ pub fn restore_state(
             ));
         }
     }
-    if update != FlowSettingsUpdate::default() {
+    update
+}
+
+/// Writes what `plan` holds: the deployment, then the settings, then the layout direction.
+pub(crate) fn apply_state(
+    platform: &dyn Platform,
+    flow: FlowId,
+    plan: StatePlan,
+) -> Result<StateReport, RestoreError> {
+    let mut report = plan.report;
+    if let Some((version, iteration)) = plan.deploy {
         platform
-            .update_flow_settings(flow, &update)
-            .map_err(request("updating the flow's settings"))?;
+            .deploy_version(flow, version, &plan.now)
+            .map_err(request_error(
+                flow,
+                &format!("deploying iteration {iteration}"),
+            ))?;
+        report.deployed_iteration = Some(iteration);
     }
-    if !settings.layout_direction.is_empty()
-        && current.layout_direction.as_deref() != Some(settings.layout_direction.as_str())
-    {
+    if plan.update != FlowSettingsUpdate::default() {
         platform
-            .set_layout_direction(flow, &settings.layout_direction)
-            .map_err(request("setting the layout direction"))?;
-        report.updated.push("layout_direction".into());
+            .update_flow_settings(flow, &plan.update)
+            .map_err(request_error(flow, "updating the flow's settings"))?;
     }
-    report.enabled = settings.enabled;
+    if let Some(direction) = &plan.layout {
+        platform
+            .set_layout_direction(flow, direction)
+            .map_err(request_error(flow, "setting the layout direction"))?;
+    }
     Ok(report)
+}
+
+/// The error of a failed platform call of `step` on `flow`.
+fn request_error(flow: FlowId, step: &str) -> impl FnOnce(ClientError) -> RestoreError {
+    let step = step.to_string();
+    move |error| RestoreError::Request {
+        flow,
+        step,
+        error: Box::new(error),
+        cleaned_up: Vec::new(),
+    }
 }
 
 /// What a push restores from the archive's `flow.json` files (`push --no-webhooks`,
@@ -434,6 +530,18 @@ pub struct RestoreOptions {
     /// The target's URL (redacted before comparing): labels and notification groups are
     /// restored only when it is the archive's `source.url`.
     pub target_url: Option<String>,
+}
+
+impl RestoreOptions {
+    /// Whether the target is the environment an archive with `source_url` came from (labels
+    /// and notification groups are restored only then).
+    pub(crate) fn same_environment(&self, source_url: &str) -> bool {
+        !source_url.is_empty()
+            && self
+                .target_url
+                .as_deref()
+                .is_some_and(|t| flowpack_client::redacted(t) == source_url)
+    }
 }
 
 /// What was restored for one flow a push created.
@@ -452,6 +560,14 @@ impl FlowRestoreReport {
         FlowRestoreReport {
             hooks: Some(hooks),
             state: None,
+        }
+    }
+
+    /// Only the state was restored (an existing flow's, `push --restore-state`).
+    pub(crate) fn state_only(state: StateReport) -> FlowRestoreReport {
+        FlowRestoreReport {
+            hooks: None,
+            state: Some(state),
         }
     }
 }
@@ -498,11 +614,7 @@ pub(crate) fn restore_flow(
         report.hooks = Some(create_hooks(platform, flow, settings, &secrets)?);
     }
     if opts.restore_state {
-        let same = !source_url.is_empty()
-            && opts
-                .target_url
-                .as_deref()
-                .is_some_and(|t| flowpack_client::redacted(t) == source_url);
+        let same = opts.same_environment(source_url);
         report.state = Some(restore_state(platform, flow, settings, same, now)?);
     }
     Ok(Some(report))

@@ -29,7 +29,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category};
-use crate::history::{self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced};
+use crate::history::{
+    self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced, SettingsChange,
+};
 use crate::push::{delete_if_present, set_enabled, versions_of};
 
 /// How to roll back.
@@ -157,6 +159,15 @@ enum Step<'a> {
         iteration: i64,
     },
     Reimport(&'a Replaced),
+    /// Settings fields written back to what they were (`push --restore-state` on an existing
+    /// flow).
+    Settings {
+        id: FlowId,
+        name: &'a str,
+        fields: &'a [String],
+        update: FlowSettingsUpdate,
+        layout: Option<&'a str>,
+    },
 }
 
 impl Step<'_> {
@@ -177,6 +188,9 @@ impl Step<'_> {
                 "re-import the deleted flow {:?} (was flow {}) from its recorded export",
                 r.name, r.old_id
             ),
+            Step::Settings {
+                id, name, fields, ..
+            } => format!("set {} of flow {id} ({name:?}) back", fields.join(", ")),
         }
     }
 }
@@ -237,21 +251,83 @@ fn steps<'a>(record: &'a Record, warnings: &mut Vec<String>) -> Vec<Step<'a>> {
                     });
                 }
                 if *deployed_changed {
-                    match deployed_before {
-                        Some(it) => out.push(Step::Deploy {
-                            id: *id,
-                            name,
-                            iteration: *it,
-                        }),
-                        None => warnings.push(format!(
-                            "flow {id} ({name:?}): the push deployed a version where none was deployed; the platform cannot undeploy, so it stays deployed"
-                        )),
-                    }
+                    deploy_back(&mut out, warnings, *id, name, *deployed_before);
+                }
+            }
+            Entry::Settings(change) => {
+                settings_back(&mut out, warnings, change);
+                if change.deployed_changed {
+                    deploy_back(
+                        &mut out,
+                        warnings,
+                        change.id,
+                        &change.name,
+                        change.deployed_before,
+                    );
                 }
             }
         }
     }
     out
+}
+
+/// Deploys the iteration that was deployed before the push, when there was one.
+fn deploy_back<'a>(
+    out: &mut Vec<Step<'a>>,
+    warnings: &mut Vec<String>,
+    id: FlowId,
+    name: &'a str,
+    before: Option<i64>,
+) {
+    match before {
+        Some(iteration) => out.push(Step::Deploy { id, name, iteration }),
+        None => warnings.push(format!(
+            "flow {id} ({name:?}): the push deployed a version where none was deployed; the platform cannot undeploy, so it stays deployed"
+        )),
+    }
+}
+
+/// Writes back the settings fields a push changed on an existing flow, from the settings it
+/// recorded before.
+fn settings_back<'a>(out: &mut Vec<Step<'a>>, warnings: &mut Vec<String>, c: &'a SettingsChange) {
+    let before = &c.before;
+    let mut update = FlowSettingsUpdate::default();
+    let mut layout = None;
+    for field in &c.changed {
+        match field.as_str() {
+            "enabled_at" => update.enabled_at = Some(before.enabled_at.clone()),
+            "priority" => update.priority = before.priority,
+            "prod_flag" => update.prod_flag = Some(before.prod_flag),
+            "use_queued_time" => update.use_queued_time = Some(before.use_queued_time),
+            "remove_failed_payloads" => {
+                update.remove_failed_payloads = Some(before.remove_failed_payloads);
+            }
+            "labels" => update.labels = Some(before.labels.clone()),
+            "notification_groups" => {
+                update.notification_groups = Some(before.notification_groups.clone());
+            }
+            "layout_direction" => match &before.layout_direction {
+                Some(d) => layout = Some(d.as_str()),
+                None => warnings.push(format!(
+                    "flow {} ({:?}): it had no layout direction before the push, and one cannot be removed",
+                    c.id, c.name
+                )),
+            },
+            other => warnings.push(format!(
+                "flow {} ({:?}): the record names a settings field this version does not know: {other:?}",
+                c.id, c.name
+            )),
+        }
+    }
+    if update != FlowSettingsUpdate::default() || layout.is_some() {
+        out.push(Step::Settings {
+            id: c.id,
+            name: &c.name,
+            fields: &c.changed,
+            update,
+            layout,
+        });
+    }
 }
 
 /// Runs one step.
@@ -270,6 +346,17 @@ fn apply(p: &dyn Platform, step: &Step<'_>, record: &Record, now: &str) -> Resul
         Step::Enable { id, at, .. } => set_enabled(p, *id, at.map(str::to_string)),
         Step::Deploy { id, iteration, .. } => deploy_iteration(p, *id, *iteration, now),
         Step::Reimport(r) => reimport(p, r, record, now),
+        Step::Settings {
+            id, update, layout, ..
+        } => {
+            if *update != FlowSettingsUpdate::default() {
+                p.update_flow_settings(*id, update)?;
+            }
+            match layout {
+                Some(direction) => p.set_layout_direction(*id, direction),
+                None => Ok(()),
+            }
+        }
     }
 }
 

@@ -202,7 +202,12 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport) {
     }
     if let Some(st) = &r.state {
         println!(
-            "           state restored{}{}",
+            "           state restored{}{}{}",
+            if st.updated.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", st.updated.join(", "))
+            },
             st.deployed_iteration
                 .map(|i| format!(", iteration {i} deployed"))
                 .unwrap_or_default(),

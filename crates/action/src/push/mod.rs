@@ -23,7 +23,9 @@
 //!
 //! State converges: `--deploy` and `--enable` also act on `unchanged` flows, writing only when
 //! the live state differs (the archive's deployed iteration, else the draft, is deployed; the
-//! flow is enabled), so a re-push stays a no-op.
+//! flow is enabled), so a re-push stays a no-op. With `--restore-state`, an `unchanged` flow's
+//! state is also made what the archive's `flow.json` says ([`crate::restore::restore_state`]'s
+//! fields), its settings before recorded in the history so a rollback writes them back.
 //!
 //! `--on-conflict replace` is a cut-over, because the API cannot import into an existing flow:
 //! import the new flow (it arrives disabled) → deploy the archive's deployed iteration (else
@@ -89,8 +91,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Categorize, Category, Remedy, plural};
 use crate::history::{
     self, DocumentText, Entry, HistoryError, HistoryTarget, IdPair, Kind, Record, Replaced,
+    SettingsChange,
 };
 use crate::input::{InputError, entry_origin, expect_archive, rename_archive};
+use crate::restore::{FlowRestoreReport, RestoreError, apply_state, plan_state};
 
 /// How many changes of a conflict the plan carries.
 pub const PLAN_CHANGES: usize = 5;

@@ -448,9 +448,20 @@ pub(super) fn create<'s>(
     Ok(())
 }
 
-/// Brings an unchanged flow's state to what `--deploy`/`--enable` ask, writing only what
-/// differs.
+/// Brings an unchanged flow's state to what `--deploy`/`--enable` ask, then (with
+/// `--restore-state`) to what the archive's `flow.json` holds, writing only what differs.
 pub(super) fn converge(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+) -> Result<(), StepError> {
+    converge_flags(ctx, c, f, live)?;
+    converge_settings(ctx, c, f, live)
+}
+
+/// `--deploy` and `--enable` on an unchanged flow.
+fn converge_flags(
     ctx: &Ctx<'_>,
     c: &Candidate,
     f: &mut FlowReport,
@@ -489,6 +500,51 @@ pub(super) fn converge(
     if enable {
         set_enabled(ctx.platform, flow.id, Some(opts.now.clone()))?;
         f.enabled = true;
+    }
+    Ok(())
+}
+
+/// `--restore-state` on an unchanged flow: its state made what the archive's `flow.json` says
+/// (the deployed iteration, enabled, priority, the flags, the layout direction, and labels and
+/// notification groups in the environment the archive came from). The settings before are
+/// recorded first, so a rollback writes them back. Nothing is written, recorded or reported
+/// when the state is already that.
+fn converge_settings(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    f: &mut FlowReport,
+    live: &LiveFlow,
+) -> Result<(), StepError> {
+    let opts = ctx.opts;
+    let Some(settings) = ctx
+        .settings
+        .get(c.path())
+        .filter(|_| opts.restore.restore_state)
+    else {
+        return Ok(());
+    };
+    let restore = |e: RestoreError| StepError::Restore(e.to_string());
+    let same = opts.restore.same_environment(&ctx.source_url);
+    let id = live.flow.id;
+    let plan = plan_state(ctx.platform, id, settings, same, &opts.now).map_err(restore)?;
+    if !plan.writes_nothing() {
+        ctx.recorder
+            .add(Entry::Settings(Box::new(SettingsChange::new(
+                id,
+                &c.name,
+                plan.before.clone(),
+                plan.fields().to_vec(),
+                plan.deployed_before,
+                plan.deploys(),
+            ))))
+            .map_err(StepError::History)?;
+    }
+    // A flow whose state is already the archive's is not mentioned (what cannot be restored
+    // into another environment was said when the state was first written).
+    let quiet = plan.writes_nothing();
+    let state = apply_state(ctx.platform, id, plan).map_err(restore)?;
+    if !quiet {
+        f.restored = Some(FlowRestoreReport::state_only(state));
     }
     Ok(())
 }
