@@ -771,6 +771,18 @@ fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back(
     .unwrap();
     tp.set_layout_direction(id, "horizontal").unwrap();
     let drifted = tp.show_flow_settings(id).unwrap();
+    // A dry run says what the restore would write, and writes nothing.
+    let o = restore(&["--dry-run"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "unchanged  {ORDER_SYNC} (id {id})\n           would restore state (enabled_at, prod_flag, use_queued_time, layout_direction), enabled\n"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(stdout(&o).matches("would restore state").count(), 1);
+    assert_eq!(tp.show_flow_settings(id).unwrap(), drifted);
     let diff = || {
         run(
             d,

@@ -344,6 +344,13 @@ impl StatePlan {
     pub(crate) fn deploys(&self) -> bool {
         self.deploy.is_some()
     }
+
+    /// The report [`apply_state`] would give (what a dry run shows).
+    pub(crate) fn preview(&self) -> StateReport {
+        let mut report = self.report.clone();
+        report.deployed_iteration = self.deploy.map(|(_, iteration)| iteration);
+        report
+    }
 }
 
 /// Reads flow `flow`'s versions and settings and works out what [`restore_state`] writes.

@@ -185,8 +185,9 @@ pub fn run(args: Args) -> Outcome {
     })
 }
 
-/// The webhooks, callbacks and state restored for one flow, indented under its line.
-fn print_restored(r: &flowpack_action::restore::FlowRestoreReport) {
+/// The webhooks, callbacks and state restored for one flow (or, `planned`, to be restored by
+/// the push a dry run shows), indented under its line.
+fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool) {
     if let Some(h) = &r.hooks {
         let ids: Vec<String> = h.webhooks.iter().map(|w| w.id.to_string()).collect();
         println!(
@@ -202,14 +203,25 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport) {
     }
     if let Some(st) = &r.state {
         println!(
-            "           state restored{}{}{}",
+            "           {}{}{}{}",
+            if planned {
+                "would restore state"
+            } else {
+                "state restored"
+            },
             if st.updated.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", st.updated.join(", "))
             },
             st.deployed_iteration
-                .map(|i| format!(", iteration {i} deployed"))
+                .map(|i| {
+                    if planned {
+                        format!(", deploy iteration {i}")
+                    } else {
+                        format!(", iteration {i} deployed")
+                    }
+                })
                 .unwrap_or_default(),
             if st.enabled {
                 ", enabled"
@@ -261,7 +273,7 @@ fn print_human(report: &PushReport, env: &str) {
         }
         println!("{line}");
         if let Some(r) = &f.restored {
-            print_restored(r);
+            print_restored(r, f.outcome == FlowOutcome::Planned);
         }
         if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
             for c in &f.changes {

@@ -504,6 +504,14 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         return Ok(report);
     }
     if opts.dry_run {
+        preview_state(
+            opts,
+            &settings,
+            &manifest.source.url,
+            &candidates,
+            &lives,
+            &mut report,
+        );
         return Ok(report);
     }
     let ctx = Ctx {

@@ -137,3 +137,45 @@ pub(super) fn plan(
     }
     Ok((lives, existing_ids))
 }
+
+/// What `--restore-state` would write to each `unchanged` flow, for a dry run: its state read
+/// (versions and settings, in parallel) and compared with the archive's `flow.json`. A flow
+/// whose state would be written gets the preview as its `restored`; one whose state cannot be
+/// restored (an iteration the flow lacks) fails, as the push would.
+pub(super) fn preview_state(
+    opts: &PushOptions,
+    settings: &BTreeMap<String, FlowSettings>,
+    source_url: &str,
+    candidates: &[Candidate],
+    lives: &[Option<LiveFlow>],
+    report: &mut PushReport,
+) {
+    if !opts.restore.restore_state {
+        return;
+    }
+    let same = opts.restore.same_environment(source_url);
+    let work: Vec<(usize, FlowId, &FlowSettings)> = candidates
+        .iter()
+        .zip(lives)
+        .zip(&report.flows)
+        .enumerate()
+        .filter(|(_, (_, f))| f.plan == Plan::Unchanged)
+        .filter_map(|(i, ((c, live), _))| {
+            Some((i, live.as_ref()?.flow.id, settings.get(c.path())?))
+        })
+        .collect();
+    let previews = parallel(&work, opts.jobs, |_, (_, id, s)| {
+        plan_state(opts.platform.as_ref(), *id, s, same, &opts.now)
+    });
+    for ((i, _, _), preview) in work.iter().zip(previews) {
+        let f = &mut report.flows[*i];
+        match preview {
+            Ok(plan) if plan.writes_nothing() => {}
+            Ok(plan) => f.restored = Some(FlowRestoreReport::state_only(plan.preview())),
+            Err(e) => {
+                f.outcome = Outcome::Failed;
+                f.error = Some(e.to_string());
+            }
+        }
+    }
+}
