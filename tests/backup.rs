@@ -770,13 +770,30 @@ fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back(
     )
     .unwrap();
     tp.set_layout_direction(id, "horizontal").unwrap();
+    // … and another of its versions deployed.
+    let deployed_iteration = |p: &HttpPlatform| {
+        p.list_versions(id)
+            .unwrap()
+            .into_iter()
+            .find(|v| v.is_deployed)
+            .map(|v| v.iteration)
+    };
+    let backed_up = deployed_iteration(&tp).expect("the restore deployed a version");
+    let other = tp
+        .list_versions(id)
+        .unwrap()
+        .into_iter()
+        .find(|v| !v.is_deployed)
+        .expect("the flow has more than one version");
+    tp.deploy_version(id, other.id, "2026-01-02T00:00:00Z")
+        .unwrap();
     let drifted = tp.show_flow_settings(id).unwrap();
     // A dry run says what the restore would write, and writes nothing.
     let o = restore(&["--dry-run"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains(&format!(
-            "unchanged  {ORDER_SYNC} (id {id})\n           would restore state (enabled_at, prod_flag, use_queued_time, layout_direction), enabled\n"
+            "unchanged  {ORDER_SYNC} (id {id})\n           would restore state (enabled_at, prod_flag, use_queued_time, layout_direction), deploy iteration {backed_up}, enabled\n"
         )),
         "{}",
         stdout(&o)
@@ -802,11 +819,12 @@ fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back(
         "{out}"
     );
     assert!(
-        out.contains(
-            "state restored (enabled_at, prod_flag, use_queued_time, layout_direction), enabled"
-        ),
+        out.contains(&format!(
+            "state restored (enabled_at, prod_flag, use_queued_time, layout_direction), iteration {backed_up} deployed, enabled"
+        )),
         "{out}"
     );
+    assert_eq!(deployed_iteration(&tp), Some(backed_up));
     assert_eq!(out.matches("state restored").count(), 1, "{out}");
     let restored = tp.show_flow_settings(id).unwrap();
     assert!(restored.enabled_at.is_some());
@@ -852,8 +870,17 @@ fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back(
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains(&format!(
+            "deploy iteration {} of flow {id} ({ORDER_SYNC:?}) again",
+            other.iteration
+        )),
+        "{}",
+        stdout(&o)
+    );
     let back = tp.show_flow_settings(id).unwrap();
     assert_eq!(back, drifted);
+    assert_eq!(deployed_iteration(&tp), Some(other.iteration));
     // The flows the first restore created are still there.
     assert_eq!(
         flowpack_client::list_all(&tp, &flowpack_client::ListQuery::default())

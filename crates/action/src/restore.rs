@@ -306,6 +306,19 @@ pub fn restore_state(
     apply_state(platform, flow, plan)
 }
 
+/// The names of the settings fields [`restore_state`] writes, as its report and a push's history
+/// record name them (a rollback reads them back).
+pub(crate) mod field {
+    pub(crate) const ENABLED_AT: &str = "enabled_at";
+    pub(crate) const PRIORITY: &str = "priority";
+    pub(crate) const PROD_FLAG: &str = "prod_flag";
+    pub(crate) const USE_QUEUED_TIME: &str = "use_queued_time";
+    pub(crate) const REMOVE_FAILED_PAYLOADS: &str = "remove_failed_payloads";
+    pub(crate) const LABELS: &str = "labels";
+    pub(crate) const NOTIFICATION_GROUPS: &str = "notification_groups";
+    pub(crate) const LAYOUT_DIRECTION: &str = "layout_direction";
+}
+
 /// What [`restore_state`] would write to a flow, read from the platform and not written yet:
 /// a push records the flow's settings before it writes them (so a rollback can put them back).
 #[derive(Debug)]
@@ -397,7 +410,7 @@ pub(crate) fn plan_state(
         && current.layout_direction.as_deref() != Some(settings.layout_direction.as_str()))
     .then(|| settings.layout_direction.clone());
     if layout.is_some() {
-        report.updated.push("layout_direction".into());
+        report.updated.push(field::LAYOUT_DIRECTION.into());
     }
     report.enabled = settings.enabled;
     Ok(StatePlan {
@@ -424,27 +437,27 @@ fn settings_update(
     let mut update = FlowSettingsUpdate::default();
     if settings.enabled != current.enabled_at.is_some() {
         update.enabled_at = Some(settings.enabled.then(|| now.to_string()));
-        report.updated.push("enabled_at".into());
+        report.updated.push(field::ENABLED_AT.into());
     }
     if Some(settings.priority) != current.priority {
         update.priority = Some(settings.priority);
-        report.updated.push("priority".into());
+        report.updated.push(field::PRIORITY.into());
     }
     for (name, want, have, slot) in [
         (
-            "prod_flag",
+            field::PROD_FLAG,
             settings.prod_flag,
             current.prod_flag,
             &mut update.prod_flag,
         ),
         (
-            "use_queued_time",
+            field::USE_QUEUED_TIME,
             settings.use_queued_time,
             current.use_queued_time,
             &mut update.use_queued_time,
         ),
         (
-            "remove_failed_payloads",
+            field::REMOVE_FAILED_PAYLOADS,
             settings.remove_failed_payloads,
             current.remove_failed_payloads,
             &mut update.remove_failed_payloads,
@@ -457,13 +470,13 @@ fn settings_update(
     }
     for (name, want, have, slot) in [
         (
-            "labels",
+            field::LABELS,
             &settings.labels,
             &current.labels,
             &mut update.labels,
         ),
         (
-            "notification_groups",
+            field::NOTIFICATION_GROUPS,
             &settings.notification_groups,
             &current.notification_groups,
             &mut update.notification_groups,

@@ -33,6 +33,7 @@ use crate::history::{
     self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced, SettingsChange,
 };
 use crate::push::{delete_if_present, set_enabled, versions_of};
+use crate::restore::field;
 
 /// How to roll back.
 #[derive(Clone)]
@@ -295,18 +296,18 @@ fn settings_back<'a>(out: &mut Vec<Step<'a>>, warnings: &mut Vec<String>, c: &'a
     let mut layout = None;
     for field in &c.changed {
         match field.as_str() {
-            "enabled_at" => update.enabled_at = Some(before.enabled_at.clone()),
-            "priority" => update.priority = before.priority,
-            "prod_flag" => update.prod_flag = Some(before.prod_flag),
-            "use_queued_time" => update.use_queued_time = Some(before.use_queued_time),
-            "remove_failed_payloads" => {
+            field::ENABLED_AT => update.enabled_at = Some(before.enabled_at.clone()),
+            field::PRIORITY => update.priority = before.priority,
+            field::PROD_FLAG => update.prod_flag = Some(before.prod_flag),
+            field::USE_QUEUED_TIME => update.use_queued_time = Some(before.use_queued_time),
+            field::REMOVE_FAILED_PAYLOADS => {
                 update.remove_failed_payloads = Some(before.remove_failed_payloads);
             }
-            "labels" => update.labels = Some(before.labels.clone()),
-            "notification_groups" => {
+            field::LABELS => update.labels = Some(before.labels.clone()),
+            field::NOTIFICATION_GROUPS => {
                 update.notification_groups = Some(before.notification_groups.clone());
             }
-            "layout_direction" => match &before.layout_direction {
+            field::LAYOUT_DIRECTION => match &before.layout_direction {
                 Some(d) => layout = Some(d.as_str()),
                 None => warnings.push(format!(
                     "flow {} ({:?}): it had no layout direction before the push, and one cannot be removed",
