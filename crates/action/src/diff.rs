@@ -477,95 +477,23 @@ struct Loaded {
 /// Runs a diff.
 pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     let mut left = load(&opts.left, opts)?;
-    let right = load(&opts.right, opts)?;
+    let mut right = load(&opts.right, opts)?;
     let mut warnings = std::mem::take(&mut left.warnings);
-    warnings.extend(right.warnings);
-
-    let unmatched: Vec<String> = opts
-        .flows
-        .unmatched(
-            left.flows
-                .iter()
-                .chain(&right.flows)
-                .map(|f| f.name.as_str()),
-        )
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    if !unmatched.is_empty() {
-        return Err(DiffError::NoMatch {
-            patterns: unmatched,
-        });
-    }
-
+    warnings.append(&mut right.warnings);
+    check_flow_patterns(opts, &left, &right)?;
     // Overlay keys must match something in LEFT (all of it, as in push), checked before any
     // comparison.
     if let Some(o) = &opts.overlay {
-        let mut targets = Targets::new();
-        for f in &left.flows {
-            let (mut one, _, _permit) = load_pair(&[f], &[])?;
-            targets.add(&one.remove(0).document);
-        }
-        for u in check_unmatched(o.overlay(), &targets, opts.on_unmatched)? {
-            warnings.push(format!("{}: {u}", o.overlay().origin));
-        }
+        warnings.extend(unmatched_overlay_keys(o, opts, &left)?);
     }
-
-    // Flows matched by name, in order of first appearance (LEFT, then RIGHT); one name at a
-    // time, so only that name's documents are parsed at once.
-    let mut names: Vec<&str> = Vec::new();
-    let mut groups: HashMap<&str, (Vec<&Indexed>, Vec<&Indexed>)> = HashMap::new();
-    for (is_left, side) in [(true, &left.flows), (false, &right.flows)] {
-        for f in side.iter().filter(|f| opts.flows.matches(&f.name)) {
-            let group = groups.entry(f.name.as_str()).or_insert_with(|| {
-                names.push(f.name.as_str());
-                (Vec::new(), Vec::new())
-            });
-            if is_left {
-                group.0.push(f);
-            } else {
-                group.1.push(f);
-            }
-        }
-    }
+    let same_place = left.place.is_some() && left.place == right.place;
+    let (names, groups) = group_by_name(opts, &left, &right);
     let mut flows = Vec::new();
     let mut repeated = Vec::new();
     let mut overlay_reports = Vec::new();
     for name in names {
         let (ls, rs) = &groups[name];
-        let (loaded, rights, _permit) = load_pair(ls, rs)?;
-        let mut lefts = Vec::with_capacity(ls.len());
-        for mut flow in loaded {
-            if let Some(o) = &opts.overlay {
-                // As push: migrated to the newest format, then overlaid.
-                if flow.document.format_version() != FormatVersion::LATEST {
-                    let mut m = MigrateOptions::new(Target::Latest);
-                    m.origin = flow.origin.clone();
-                    flow.document = migrate(flow.document, &m)?.document;
-                }
-                let report = overlay::apply(&mut flow.document, name, o);
-                if !report.changes.is_empty() {
-                    overlay_reports.push(report);
-                }
-            }
-            lefts.push(flow);
-        }
-        let mut part = compare_sets_owned(lefts, rights, &CompareOptions::default())?;
-        if !opts.content_only {
-            let same_place = left.place.is_some() && left.place == right.place;
-            // compare_sets pairs the flows of one name in order, as `ls` and `rs` are.
-            let pairs = ls.iter().zip(rs.iter());
-            for (flow, (l, r)) in part.flows.iter_mut().zip(pairs) {
-                if let (Some(ls), Some(rs)) = (&l.settings, &r.settings) {
-                    let more =
-                        settings_changes(&comparable(ls, same_place), &comparable(rs, same_place));
-                    if !more.is_empty() {
-                        flow.status = FlowStatus::Changed;
-                        flow.changes.extend(more);
-                    }
-                }
-            }
-        }
+        let part = compare_name(opts, name, ls, rs, same_place, &mut overlay_reports)?;
         flows.extend(part.flows);
         repeated.extend(part.warnings);
     }
@@ -586,6 +514,119 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
         overlay: overlay_reports,
         warnings,
     })
+}
+
+/// Every `--flow` pattern must match a flow of one side or the other.
+fn check_flow_patterns(opts: &DiffOptions, left: &Loaded, right: &Loaded) -> Result<(), DiffError> {
+    let names = left
+        .flows
+        .iter()
+        .chain(&right.flows)
+        .map(|f| f.name.as_str());
+    let unmatched: Vec<String> = opts
+        .flows
+        .unmatched(names)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if unmatched.is_empty() {
+        Ok(())
+    } else {
+        Err(DiffError::NoMatch {
+            patterns: unmatched,
+        })
+    }
+}
+
+/// The overlay's keys that match nothing in LEFT, as warnings (an error unless they are
+/// allowed). LEFT's documents are parsed one at a time.
+fn unmatched_overlay_keys(
+    o: &ResolvedOverlay,
+    opts: &DiffOptions,
+    left: &Loaded,
+) -> Result<Vec<String>, DiffError> {
+    let mut targets = Targets::new();
+    for f in &left.flows {
+        let (mut one, _, _permit) = load_pair(&[f], &[])?;
+        targets.add(&one.remove(0).document);
+    }
+    Ok(check_unmatched(o.overlay(), &targets, opts.on_unmatched)?
+        .into_iter()
+        .map(|u| format!("{}: {u}", o.overlay().origin))
+        .collect())
+}
+
+/// The flows `--flow` selects, grouped by name (LEFT's and RIGHT's), the names in order of
+/// first appearance (LEFT, then RIGHT).
+type Groups<'a> = HashMap<&'a str, (Vec<&'a Indexed>, Vec<&'a Indexed>)>;
+
+fn group_by_name<'a>(
+    opts: &DiffOptions,
+    left: &'a Loaded,
+    right: &'a Loaded,
+) -> (Vec<&'a str>, Groups<'a>) {
+    let mut names: Vec<&str> = Vec::new();
+    let mut groups: Groups<'a> = HashMap::new();
+    for (is_left, side) in [(true, &left.flows), (false, &right.flows)] {
+        for f in side.iter().filter(|f| opts.flows.matches(&f.name)) {
+            let group = groups.entry(f.name.as_str()).or_insert_with(|| {
+                names.push(f.name.as_str());
+                (Vec::new(), Vec::new())
+            });
+            if is_left {
+                group.0.push(f);
+            } else {
+                group.1.push(f);
+            }
+        }
+    }
+    (names, groups)
+}
+
+/// Compares the flows named `name` (only their documents are parsed at once): LEFT's overlaid
+/// first (its changes added to `overlay_reports`), then the settings of each pair unless
+/// `--content-only`.
+fn compare_name(
+    opts: &DiffOptions,
+    name: &str,
+    ls: &[&Indexed],
+    rs: &[&Indexed],
+    same_place: bool,
+    overlay_reports: &mut Vec<OverlayReport>,
+) -> Result<ContentReport, DiffError> {
+    let (loaded, rights, _permit) = load_pair(ls, rs)?;
+    let mut lefts = Vec::with_capacity(ls.len());
+    for mut flow in loaded {
+        if let Some(o) = &opts.overlay {
+            // As push: migrated to the newest format, then overlaid.
+            if flow.document.format_version() != FormatVersion::LATEST {
+                let mut m = MigrateOptions::new(Target::Latest);
+                m.origin = flow.origin.clone();
+                flow.document = migrate(flow.document, &m)?.document;
+            }
+            let report = overlay::apply(&mut flow.document, name, o);
+            if !report.changes.is_empty() {
+                overlay_reports.push(report);
+            }
+        }
+        lefts.push(flow);
+    }
+    let mut part = compare_sets_owned(lefts, rights, &CompareOptions::default())?;
+    if !opts.content_only {
+        // compare_sets pairs the flows of one name in order, as `ls` and `rs` are.
+        let pairs = ls.iter().zip(rs.iter());
+        for (flow, (l, r)) in part.flows.iter_mut().zip(pairs) {
+            if let (Some(ls), Some(rs)) = (&l.settings, &r.settings) {
+                let more =
+                    settings_changes(&comparable(ls, same_place), &comparable(rs, same_place));
+                if !more.is_empty() {
+                    flow.status = FlowStatus::Changed;
+                    flow.changes.extend(more);
+                }
+            }
+        }
+    }
+    Ok(part)
 }
 
 /// A flow's settings as compared: label and notification group ids are left out unless both

@@ -240,20 +240,7 @@ pub fn resolve(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Environment, EnvError> {
     if let Some(url) = &sel.url {
-        flowpack_client::check_base_url(url)?;
-        let token = lookup(TOKEN_VAR)
-            .filter(|t| !t.is_empty())
-            .ok_or(EnvError::NoUrlToken)?;
-        let url = base_url(url);
-        return Ok(Environment {
-            name: flowpack_client::redacted(&url),
-            target: Target::Http { url, token },
-            overlay: None,
-            trusted_keys: Vec::new(),
-            threshold: None,
-            import_encoding: ImportEncoding::Object,
-            export_format: 2,
-        });
+        return from_url(url, lookup);
     }
     let Some(name) = &sel.env else {
         return Err(EnvError::NoEnvironment);
@@ -264,37 +251,12 @@ pub fn resolve(
         path: shown.clone(),
         message,
     };
-    let config = if config_path.exists() {
-        let text = std::fs::read_to_string(&config_path).map_err(|cause| EnvError::ReadConfig {
-            path: shown.clone(),
-            cause,
-        })?;
-        toml::from_str::<ConfigFile>(&text).map_err(|e| bad(e.to_string().trim().to_string()))?
-    } else if sel.config.is_some() {
-        return Err(EnvError::NoConfig { path: shown });
-    } else {
-        ConfigFile::default()
-    };
+    let config = read_config(&config_path, sel.config.is_some(), &bad)?;
     let base = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
-    let table = match config.env.get(name) {
-        Some(t) => t.clone(),
-        None if name == LOCAL => EnvTable::default(),
-        None => {
-            let known: Vec<&str> = config.env.keys().map(String::as_str).collect();
-            return Err(EnvError::UnknownEnvironment {
-                path: shown,
-                name: name.clone(),
-                known: if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                },
-            });
-        }
-    };
+    let table = env_table(&config, name, &shown)?;
     let at = |p: &PathBuf| {
         if p.is_absolute() {
             p.clone()
@@ -302,31 +264,7 @@ pub fn resolve(
             base.join(p)
         }
     };
-    let target = match &table.url {
-        Some(url) => {
-            flowpack_client::check_base_url(url)
-                .map_err(|e| bad(format!("[env.{name}] url: {e}")))?;
-            let var = table.token_env.as_deref().ok_or_else(|| {
-                bad(format!(
-                    "[env.{name}] has a url but no token_env (the variable holding the API key)"
-                ))
-            })?;
-            let token = lookup(var)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| EnvError::NoToken {
-                    name: name.clone(),
-                    var: var.to_string(),
-                })?;
-            Target::Http {
-                url: base_url(url),
-                token,
-            }
-        }
-        None if name == LOCAL => Target::Local {
-            db: cwd.join(".flowpack").join("local.db"),
-        },
-        None => return Err(bad(format!("[env.{name}] has no url"))),
-    };
+    let target = target_of(name, &table, cwd, lookup, &bad)?;
     let export_format = table.export_format.unwrap_or(2);
     if !(1..=2).contains(&export_format) {
         return Err(bad(format!(
@@ -346,6 +284,101 @@ pub fn resolve(
         threshold: table.threshold,
         import_encoding: table.import_encoding,
         export_format,
+    })
+}
+
+/// The environment `--url` names, its API key from `FLOWPACK_TOKEN`.
+fn from_url(url: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Environment, EnvError> {
+    flowpack_client::check_base_url(url)?;
+    let token = lookup(TOKEN_VAR)
+        .filter(|t| !t.is_empty())
+        .ok_or(EnvError::NoUrlToken)?;
+    let url = base_url(url);
+    Ok(Environment {
+        name: flowpack_client::redacted(&url),
+        target: Target::Http { url, token },
+        overlay: None,
+        trusted_keys: Vec::new(),
+        threshold: None,
+        import_encoding: ImportEncoding::Object,
+        export_format: 2,
+    })
+}
+
+/// `flowpack.toml` at `path`: empty when it does not exist, unless it was named (`named`).
+fn read_config(
+    path: &Path,
+    named: bool,
+    bad: &dyn Fn(String) -> EnvError,
+) -> Result<ConfigFile, EnvError> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|cause| EnvError::ReadConfig {
+            path: path.display().to_string(),
+            cause,
+        })?;
+        toml::from_str::<ConfigFile>(&text).map_err(|e| bad(e.to_string().trim().to_string()))
+    } else if named {
+        Err(EnvError::NoConfig {
+            path: path.display().to_string(),
+        })
+    } else {
+        Ok(ConfigFile::default())
+    }
+}
+
+/// The `[env.NAME]` table (`local` needs none).
+fn env_table(config: &ConfigFile, name: &str, shown: &str) -> Result<EnvTable, EnvError> {
+    match config.env.get(name) {
+        Some(t) => Ok(t.clone()),
+        None if name == LOCAL => Ok(EnvTable::default()),
+        None => {
+            let known: Vec<&str> = config.env.keys().map(String::as_str).collect();
+            Err(EnvError::UnknownEnvironment {
+                path: shown.to_string(),
+                name: name.to_string(),
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
+            })
+        }
+    }
+}
+
+/// Where the environment's table points: a URL with the API key from its `token_env`, or
+/// (`local` without a url) the embedded sandbox's database under `cwd`.
+fn target_of(
+    name: &str,
+    table: &EnvTable,
+    cwd: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    bad: &dyn Fn(String) -> EnvError,
+) -> Result<Target, EnvError> {
+    let Some(url) = &table.url else {
+        return if name == LOCAL {
+            Ok(Target::Local {
+                db: cwd.join(".flowpack").join("local.db"),
+            })
+        } else {
+            Err(bad(format!("[env.{name}] has no url")))
+        };
+    };
+    flowpack_client::check_base_url(url).map_err(|e| bad(format!("[env.{name}] url: {e}")))?;
+    let var = table.token_env.as_deref().ok_or_else(|| {
+        bad(format!(
+            "[env.{name}] has a url but no token_env (the variable holding the API key)"
+        ))
+    })?;
+    let token = lookup(var)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| EnvError::NoToken {
+            name: name.to_string(),
+            var: var.to_string(),
+        })?;
+    Ok(Target::Http {
+        url: base_url(url),
+        token,
     })
 }
 
