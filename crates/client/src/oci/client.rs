@@ -289,6 +289,70 @@ impl RegistryClient {
         (self.options.sleep)(delay);
     }
 
+    /// One attempt of `call` with the `Authorization` value `auth`: the request built and sent
+    /// (an upload rewound first). `Err` when it could not be built; the transport's answer
+    /// otherwise.
+    fn send(
+        &self,
+        call: &Call<'_>,
+        label: &str,
+        attempt: u32,
+        max: u32,
+        auth: Option<&str>,
+    ) -> Result<Result<http::Response<ureq::Body>, ureq::Error>, OciError> {
+        let mut builder = http::Request::builder()
+            .method(call.method.clone())
+            .uri(&call.url);
+        if let Some(a) = auth {
+            builder = builder.header("Authorization", a);
+        }
+        if let Some(a) = call.accept {
+            builder = builder.header("Accept", a);
+        }
+        if let Some(c) = call.content_type {
+            builder = builder.header("Content-Type", c);
+        }
+        self.log(|| {
+            format!(
+                "> {label} (attempt {attempt}/{max}){}",
+                if auth.is_some() {
+                    format!(" Authorization: {MASK}")
+                } else {
+                    String::new()
+                }
+            )
+        });
+        let built = |e: http::Error| OciError::Transport {
+            request: label.to_string(),
+            attempts: attempt,
+            message: format!("could not build the request: {e}"),
+        };
+        Ok(match call.body {
+            Body::Empty => {
+                if call.method != http::Method::GET && call.method != http::Method::HEAD {
+                    builder = builder.header("Content-Length", "0");
+                }
+                self.agent.run(builder.body(()).map_err(built)?)
+            }
+            Body::Bytes(b) => self.agent.run(builder.body(b).map_err(built)?),
+            Body::File(f, len) => {
+                let mut reader = f;
+                reader
+                    .seek(SeekFrom::Start(0))
+                    .map_err(|e| OciError::Transport {
+                        request: label.to_string(),
+                        attempts: attempt,
+                        message: format!("cannot rewind the upload: {e}"),
+                    })?;
+                let request = builder
+                    .header("Content-Length", len)
+                    .body(ureq::SendBody::from_reader(&mut reader))
+                    .map_err(built)?;
+                self.agent.run(request)
+            }
+        })
+    }
+
     /// Sends `call`, answering auth challenges and retrying; returns the first 2xx response.
     fn call(&self, call: &Call<'_>) -> Result<http::Response<ureq::Body>, OciError> {
         let label = format!("{} {}", call.method, strip_query(&call.url));
@@ -305,57 +369,7 @@ impl RegistryClient {
                 Some(a) => a.clone(),
                 None => self.auth.lock().expect("auth lock").clone(),
             };
-            let mut builder = http::Request::builder()
-                .method(call.method.clone())
-                .uri(&call.url);
-            if let Some(a) = &auth {
-                builder = builder.header("Authorization", a);
-            }
-            if let Some(a) = call.accept {
-                builder = builder.header("Accept", a);
-            }
-            if let Some(c) = call.content_type {
-                builder = builder.header("Content-Type", c);
-            }
-            self.log(|| {
-                format!(
-                    "> {label} (attempt {attempt}/{max}){}",
-                    if auth.is_some() {
-                        format!(" Authorization: {MASK}")
-                    } else {
-                        String::new()
-                    }
-                )
-            });
-            let built = |e: http::Error| OciError::Transport {
-                request: label.clone(),
-                attempts: attempt,
-                message: format!("could not build the request: {e}"),
-            };
-            let outcome = match call.body {
-                Body::Empty => {
-                    if call.method != http::Method::GET && call.method != http::Method::HEAD {
-                        builder = builder.header("Content-Length", "0");
-                    }
-                    self.agent.run(builder.body(()).map_err(built)?)
-                }
-                Body::Bytes(b) => self.agent.run(builder.body(b).map_err(built)?),
-                Body::File(f, len) => {
-                    let mut reader = f;
-                    reader
-                        .seek(SeekFrom::Start(0))
-                        .map_err(|e| OciError::Transport {
-                            request: label.clone(),
-                            attempts: attempt,
-                            message: format!("cannot rewind the upload: {e}"),
-                        })?;
-                    let request = builder
-                        .header("Content-Length", len)
-                        .body(ureq::SendBody::from_reader(&mut reader))
-                        .map_err(built)?;
-                    self.agent.run(request)
-                }
-            };
+            let outcome = self.send(call, &label, attempt, max, auth.as_deref())?;
             let (wait_for, why) = match outcome {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
