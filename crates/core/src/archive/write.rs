@@ -324,30 +324,7 @@ impl ArchiveWriter {
         if params.name.trim().is_empty() {
             return Err(ArchiveError::Params("the package name is empty".into()));
         }
-        let mut packed = collected.packed;
-        packed.sort_by(|Spooled { packed: a, .. }, Spooled { packed: b, .. }| {
-            (&a.slug, &a.name, &a.source_id, &a.sha256, a.seq).cmp(&(
-                &b.slug,
-                &b.name,
-                &b.source_id,
-                &b.sha256,
-                b.seq,
-            ))
-        });
-        // Unique slugs: the first keeps the bare slug, later ones get -2, -3, …
-        let mut used = BTreeSet::new();
-        let mut placed = Vec::with_capacity(packed.len());
-        for spooled in packed {
-            let mut slug = spooled.packed.slug.clone();
-            let mut n = 1;
-            while !used.insert(slug.clone()) {
-                n += 1;
-                slug = format!("{}-{n}", spooled.packed.slug);
-            }
-            placed.push((format!("flows/{slug}/"), spooled));
-        }
-        placed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-
+        let placed = place(collected.packed);
         let manifest = build_manifest(&self.opts, &params, &placed)?;
         let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ArchiveError::Params(e.to_string()))?;
@@ -363,35 +340,18 @@ impl ArchiveWriter {
         let comment = trusted_comment(&params.name, &params.version.to_string(), &manifest_bytes);
         let mut sigs = BTreeMap::new();
         for key in signers {
-            let text = key.sign(&manifest_bytes, &comment)?;
-            sigs.insert(key.key_id(), text);
+            sigs.insert(key.key_id(), key.sign(&manifest_bytes, &comment)?);
         }
-        let mut sig_entries = Vec::new();
+        let mut entries = vec![(MANIFEST_PATH.to_string(), Source::Fresh(manifest_entry))];
+        entries.extend(flow_entries(&placed));
         for (id, text) in &sigs {
             let name = format!("signatures/{id}.minisig");
             let c = zipio::compress(&name, text.as_bytes(), eopts).map_err(zerr)?;
-            sig_entries.push((name, c));
+            entries.push((name, Source::Fresh(c)));
         }
         let mut spool = collected.spool.into_reader().map_err(zerr)?;
         let out = self.out.clone();
         crate::fsutil::write_atomic(&out, |w| {
-            let mut entries: Vec<(String, Source)> = Vec::new();
-            entries.push((MANIFEST_PATH.to_string(), Source::Fresh(manifest_entry)));
-            let mut flow_entries = Vec::new();
-            for (dir, spooled) in &placed {
-                flow_entries.push((format!("{dir}export.json"), spooled.document));
-                if let Some(index) = spooled.settings {
-                    flow_entries.push((format!("{dir}{FLOW_SETTINGS_FILE}"), index));
-                }
-            }
-            // Entries in byte order of their paths ("flows/a-2/…" sorts before "flows/a/…").
-            flow_entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            for (path, index) in flow_entries {
-                entries.push((path, Source::Spooled(index)));
-            }
-            for (name, c) in sig_entries {
-                entries.push((name, Source::Fresh(c)));
-            }
             zipio::write_sorted(&mut *w, &mut spool, entries)
                 .map(|_| ())
                 .map_err(|e| ArchiveError::Io {
@@ -408,6 +368,51 @@ impl ArchiveWriter {
             secrets_stripped,
         })
     }
+}
+
+/// The packed flows in a stable order (slug, name, source id, digest, arrival), each under its
+/// directory `flows/<slug>/`: the first of a slug keeps it bare, later ones get `-2`, `-3`, …;
+/// sorted by the directory's bytes.
+fn place(mut packed: Vec<Spooled>) -> Vec<(String, Spooled)> {
+    packed.sort_by(|Spooled { packed: a, .. }, Spooled { packed: b, .. }| {
+        (&a.slug, &a.name, &a.source_id, &a.sha256, a.seq).cmp(&(
+            &b.slug,
+            &b.name,
+            &b.source_id,
+            &b.sha256,
+            b.seq,
+        ))
+    });
+    let mut used = BTreeSet::new();
+    let mut placed = Vec::with_capacity(packed.len());
+    for spooled in packed {
+        let mut slug = spooled.packed.slug.clone();
+        let mut n = 1;
+        while !used.insert(slug.clone()) {
+            n += 1;
+            slug = format!("{}-{n}", spooled.packed.slug);
+        }
+        placed.push((format!("flows/{slug}/"), spooled));
+    }
+    placed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    placed
+}
+
+/// The flows' entries (`export.json`, and `flow.json` when there is one), copied from the
+/// spool, in byte order of their paths ("flows/a-2/…" sorts before "flows/a/…").
+fn flow_entries(placed: &[(String, Spooled)]) -> Vec<(String, Source)> {
+    let mut entries = Vec::new();
+    for (dir, spooled) in placed {
+        entries.push((format!("{dir}export.json"), spooled.document));
+        if let Some(index) = spooled.settings {
+            entries.push((format!("{dir}{FLOW_SETTINGS_FILE}"), index));
+        }
+    }
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries
+        .into_iter()
+        .map(|(path, index)| (path, Source::Spooled(index)))
+        .collect()
 }
 
 impl Drop for ArchiveWriter {
