@@ -9,7 +9,7 @@ use flowpack_client::{
 };
 use serde_json::{Value, json};
 
-use crate::platform::{ORDER_SYNC, TOKEN, pack_reference, run, start_sandbox};
+use crate::platform::{ORDER_SYNC, Sandbox, TOKEN, pack_reference, run, start_sandbox};
 use crate::util::{code, fixture, stderr, stdout};
 
 const HMAC_SECRET: &str = "hmac-TopSecret-93f1c2";
@@ -440,20 +440,30 @@ fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
     );
 }
 
-#[test]
-fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path();
+/// In `d`: a prepared source sandbox, its backup (the archive's path) and an empty target
+/// sandbox (in `d/target`).
+fn backup_and_empty_target(d: &Path) -> (Sandbox, std::path::PathBuf, Sandbox) {
     let source = start_sandbox(d);
     prepare_source(d, &source.url);
     write_config(d, &source.url, &["source"]);
     let o = backup(d, "source", "1767225600", &["--quiet"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let archive = d.join("backups/source-20260101T000000Z.flowpack");
-    let a = archive.to_str().unwrap();
     let target_dir = d.join("target");
     std::fs::create_dir(&target_dir).unwrap();
     let target = start_sandbox(&target_dir);
+    (
+        source,
+        d.join("backups/source-20260101T000000Z.flowpack"),
+        target,
+    )
+}
+
+#[test]
+fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (source, archive, target) = backup_and_empty_target(d);
+    let a = archive.to_str().unwrap();
     let tp = client(&target.url);
 
     // Without the HMAC secret the restore is refused, naming it, and writes nothing.
@@ -483,21 +493,7 @@ fn push_restores_webhooks_callbacks_and_state_into_an_empty_environment() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 
     write_restore_overlay(d);
-    let o = run(
-        d,
-        Some(TOKEN),
-        &[("HOOK_SECRET", HMAC_SECRET)],
-        &[
-            "push",
-            a,
-            "--url",
-            &target.url,
-            "--overlay",
-            "restore.toml",
-            "--restore-state",
-            "--verbose",
-        ],
-    );
+    let o = push_restore(d, a, &target.url, &["--verbose"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     for text in [stdout(&o), stderr(&o)] {
         assert!(!text.contains(HMAC_SECRET), "{text}");
@@ -706,6 +702,22 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
     assert!(tp.list_webhooks(old).unwrap().is_empty());
 }
 
+/// `flowpack push ARCHIVE --url URL --overlay restore.toml --restore-state EXTRA…` in `d`, the
+/// HMAC secret the overlay reads in `HOOK_SECRET`.
+fn push_restore(d: &Path, archive: &str, url: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "push",
+        archive,
+        "--url",
+        url,
+        "--overlay",
+        "restore.toml",
+        "--restore-state",
+    ];
+    args.extend_from_slice(extra);
+    run(d, Some(TOKEN), &[("HOOK_SECRET", HMAC_SECRET)], &args)
+}
+
 /// `restore.toml`: the overlay supplying the HMAC secret of the order sync's second webhook from
 /// `HOOK_SECRET`.
 fn write_restore_overlay(d: &Path) {
@@ -725,32 +737,14 @@ fn write_restore_overlay(d: &Path) {
 fn restore_state_converges_unchanged_flows_and_a_rollback_puts_their_state_back() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let source = start_sandbox(d);
-    prepare_source(d, &source.url);
-    write_config(d, &source.url, &["source"]);
-    let o = backup(d, "source", "1767225600", &["--quiet"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let (_source, archive, target) = backup_and_empty_target(d);
     let a = archive.to_str().unwrap();
-    let target_dir = d.join("target");
-    std::fs::create_dir(&target_dir).unwrap();
-    let target = start_sandbox(&target_dir);
     let tp = client(&target.url);
     write_restore_overlay(d);
     let restore = |extra: &[&str]| {
-        let mut args = vec![
-            "push",
-            a,
-            "--url",
-            &target.url,
-            "--overlay",
-            "restore.toml",
-            "--restore-state",
-            "--history",
-            "hist",
-        ];
+        let mut args = vec!["--history", "hist"];
         args.extend_from_slice(extra);
-        run(d, Some(TOKEN), &[("HOOK_SECRET", HMAC_SECRET)], &args)
+        push_restore(d, a, &target.url, &args)
     };
     let o = restore(&[]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
