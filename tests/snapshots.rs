@@ -386,3 +386,52 @@ fn archive_commands_and_local_environment() {
         &run(d, &["rollback", "--env", "local"]),
     );
 }
+
+/// `push --restore-state` on a flow that exists unchanged but whose state differs from the
+/// archive's `flow.json` (here: enabled in the backup, disabled since): the dry run says what the
+/// push would write, the push writes it, and the rollback writes it back.
+#[test]
+fn restore_state_of_an_unchanged_flow() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let tmp = Some(d);
+    let reference = reference();
+    let ok = |args: &[&str]| {
+        let o = run(d, args);
+        assert_eq!(code(&o), 0, "{args:?}: {}{}", stdout(&o), stderr(&o));
+    };
+    ok(&[
+        "pack",
+        &reference,
+        "-o",
+        "app.flowpack",
+        "--name",
+        "app",
+        "--version",
+        "1.0.0",
+    ]);
+    ok(&["push", "app.flowpack", "--env", "local"]);
+    // Enabled (recorded), backed up, then disabled again by rolling the enabling back.
+    ok(&["push", "app.flowpack", "--env", "local", "--enable"]);
+    ok(&["export", "--all", "--env", "local", "-o", "backup.flowpack"]);
+    ok(&["rollback", "--env", "local"]);
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "push",
+            "backup.flowpack",
+            "--env",
+            "local",
+            "--restore-state",
+        ];
+        args.extend_from_slice(extra);
+        run(d, &args)
+    };
+    snap_platform("push_restore_state_dry_run", tmp, &restore(&["--dry-run"]));
+    snap_platform("push_restore_state", tmp, &restore(&[]));
+    snap_platform("push_restore_state_again", tmp, &restore(&[]));
+    snap_platform(
+        "rollback_restore_state",
+        tmp,
+        &run(d, &["rollback", "--env", "local"]),
+    );
+}
