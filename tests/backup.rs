@@ -285,10 +285,8 @@ fn a_backup_holds_webhooks_callbacks_and_state_but_never_the_hmac_secret() {
     }
 }
 
-#[test]
-fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path();
+/// A sandbox in `d` holding the reference flow, pushed as packed.
+fn sandbox_with_reference(d: &Path) -> Sandbox {
     let sandbox = start_sandbox(d);
     let archive = pack_reference(d);
     let o = run(
@@ -298,6 +296,14 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
         &["push", archive.to_str().unwrap(), "--url", &sandbox.url],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    sandbox
+}
+
+#[test]
+fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sandbox = sandbox_with_reference(d);
     write_config(d, &sandbox.url, &["prod", "staging"]);
     let dir = d.join("backups");
 
@@ -384,15 +390,7 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
 fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let sandbox = start_sandbox(d);
-    let archive = pack_reference(d);
-    let o = run(
-        d,
-        Some(TOKEN),
-        &[],
-        &["push", archive.to_str().unwrap(), "--url", &sandbox.url],
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sandbox = sandbox_with_reference(d);
     write_config(d, &sandbox.url, &["prod"]);
     let o = backup(d, "prod", "1767225600", &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
