@@ -527,7 +527,10 @@ fn converge_settings(
     let same = opts.restore.same_environment(&ctx.source_url);
     let id = live.flow.id;
     let plan = plan_state(ctx.platform, id, settings, same, &opts.now).map_err(restore)?;
-    if !plan.writes_nothing() {
+    // A flow whose state is already the archive's is not mentioned (what cannot be restored
+    // into another environment was said when the state was first written).
+    let writes = !plan.writes_nothing();
+    if writes {
         ctx.recorder
             .add(Entry::Settings(Box::new(SettingsChange::new(
                 id,
@@ -539,11 +542,8 @@ fn converge_settings(
             ))))
             .map_err(StepError::History)?;
     }
-    // A flow whose state is already the archive's is not mentioned (what cannot be restored
-    // into another environment was said when the state was first written).
-    let quiet = plan.writes_nothing();
     let state = apply_state(ctx.platform, id, plan).map_err(restore)?;
-    if !quiet {
+    if writes {
         f.restored = Some(FlowRestoreReport::state_only(state));
     }
     Ok(())
