@@ -552,6 +552,7 @@ fn verify_and_inspect_read_oci_references_and_show_the_digest_a_tag_resolved_to(
     let records: Vec<_> = std::fs::read_dir(d.join(".flowpack/history/local"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(records.len(), 1, "{records:?}");
     let record: serde_json::Value =

@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use crate::util::{SandboxProcess, code, fixture, stderr, stdout};
 
-const TOKEN: &str = "promote-token-8c1d";
+pub(crate) const TOKEN: &str = "promote-token-8c1d";
 const ORDERS: &str = "Shopify > NetSuite Orders";
 const CUSTOMERS: &str = "Shopify > HubSpot Customers";
 
 /// A running sandbox server (killed on drop) with an HTTP agent for its API.
-struct Sandbox {
+pub(crate) struct Sandbox {
     _process: SandboxProcess,
     url: String,
     agent: ureq::Agent,
@@ -21,7 +21,7 @@ struct Sandbox {
 
 impl Sandbox {
     /// Starts the sandbox on `dir/sandbox.db` (kept across restarts) with extra flags.
-    fn start(dir: &Path, extra: &[&str]) -> Sandbox {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Sandbox {
         let process = SandboxProcess::start(dir, TOKEN, extra);
         let url = process.url.clone();
         // The environment `prod` of flowpack.toml points at this server (so its history
@@ -42,7 +42,7 @@ impl Sandbox {
     }
 
     /// One API call: status and JSON body.
-    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}/api/v1{path}", self.url))
@@ -63,7 +63,7 @@ impl Sandbox {
     }
 
     /// Every flow: (id, name, enabled).
-    fn flows(&self) -> Vec<(u64, String, bool)> {
+    pub(crate) fn flows(&self) -> Vec<(u64, String, bool)> {
         let (status, body) = self.api("GET", "/flows?per_page=100", None);
         assert_eq!(status, 200, "{body}");
         let mut out: Vec<_> = body["data"]
@@ -82,7 +82,7 @@ impl Sandbox {
         out
     }
 
-    fn id_of(&self, name: &str) -> u64 {
+    pub(crate) fn id_of(&self, name: &str) -> u64 {
         let found: Vec<u64> = self
             .flows()
             .into_iter()
@@ -108,7 +108,7 @@ impl Sandbox {
 }
 
 /// Runs flowpack in `dir` with the sandbox's API key in `FLOWPACK_TOKEN` and `PROD_TOKEN`.
-fn flowpack(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn flowpack(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flowpack"))
         .args(args)
         .current_dir(dir)
@@ -119,12 +119,12 @@ fn flowpack(dir: &Path, args: &[&str]) -> Output {
         .expect("run flowpack")
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert_eq!(code(o), 0, "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
     stdout(o)
 }
 
-fn json(o: &Output) -> Value {
+pub(crate) fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(o), stderr(o)))
 }
@@ -165,10 +165,9 @@ fn pack(dir: &Path, name: &str, changed: bool) -> PathBuf {
     out
 }
 
+/// The records of pushes and rollbacks into `prod` that wrote something.
 fn history_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join(".flowpack/history/prod"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    crate::util::writing_records(&dir.join(".flowpack/history/prod"))
 }
 
 #[test]

@@ -73,6 +73,12 @@ fn settings(tmp: Option<&Path>, platform_ids: bool) -> insta::Settings {
             (r"\b[0-9A-F]{16}\b", "[KEYID]"),
             // Elapsed times.
             (r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]"),
+            // Lock holders and lock files (keyed by a digest of the environment's identity).
+            (
+                r"\(pid \d+ on \S+, user \S+, since",
+                "(pid [PID] on [HOST], user [USER], since",
+            ),
+            (r"[^\s(]*/[0-9a-f]{16}\.lock\b", "[LOCKFILE]"),
         ]
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string())),
@@ -133,6 +139,8 @@ const COMMANDS: &[&str] = &[
     "backup",
     "history",
     "rollback",
+    "recover",
+    "unlock",
     "publish",
     "pull",
     "completions",
@@ -434,4 +442,55 @@ fn restore_state_of_an_unchanged_flow() {
         tmp,
         &run(d, &["rollback", "--env", "local"]),
     );
+}
+
+/// A push killed after its first write (the test hook kills it with SIGKILL): what the next
+/// push, `history`, `recover` (twice) and `unlock` say.
+#[test]
+fn an_interrupted_push_and_its_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tmp = Some(d);
+    let o = run(
+        d,
+        &[
+            "pack",
+            &reference(),
+            "-o",
+            "app.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let killed = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["push", "app.flowpack", "--env", "local"])
+        .current_dir(d)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("FLOWPACK_TEST_CRASH_AFTER", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9)
+    );
+    snap_platform(
+        "push_after_interrupted",
+        tmp,
+        &run(d, &["push", "app.flowpack", "--env", "local"]),
+    );
+    snap_platform(
+        "history_interrupted",
+        tmp,
+        &run(d, &["history", "--env", "local"]),
+    );
+    snap_platform("recover", tmp, &run(d, &["recover", "--env", "local"]));
+    snap_platform(
+        "recover_nothing",
+        tmp,
+        &run(d, &["recover", "--env", "local"]),
+    );
+    snap_platform("unlock", tmp, &run(d, &["unlock", "--env", "local"]));
 }

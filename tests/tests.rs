@@ -3,6 +3,7 @@
 mod archive;
 mod backup;
 mod cli;
+mod crash;
 mod diff;
 mod exit_codes;
 mod fuzz;

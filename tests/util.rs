@@ -83,3 +83,21 @@ impl SandboxProcess {
         SandboxProcess { child, url }
     }
 }
+
+/// The history records in `dir` of runs that wrote something to the platform (every attempt
+/// has a record; one that wrote nothing says so with `wrote: 0` and no entries).
+pub fn writing_records(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| {
+            let record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+            record["wrote"].as_u64().unwrap_or(0) > 0
+                || record["entries"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .count()
+}

@@ -79,8 +79,18 @@ pub struct HistoryArgs {
 }
 
 impl HistoryArgs {
-    /// The records of `env` (named by `env_name`), ids ending in a fresh random nonce.
+    /// The records of environment `env` (chosen by `args`), ids ending in a fresh random nonce.
     pub fn target(
+        &self,
+        args: &EnvArgs,
+        env: &Environment,
+    ) -> Result<flowpack_action::history::HistoryTarget, Failure> {
+        let mut target = self.target_named(args, &env.name)?;
+        target.url = Some(flowpack_action::lock::identity(env));
+        Ok(target)
+    }
+
+    fn target_named(
         &self,
         env: &EnvArgs,
         env_name: &str,
@@ -121,4 +131,37 @@ fn nonce() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     format!("{:06x}", h.finish() & 0xff_ffff)
+}
+
+/// The `--wait SECS` flag of the commands that lock an environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
+    /// How long to wait for another run holding the environment's lock (seconds; default: 0
+    /// for push, rollback and recover, 300 for backup and export).
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+impl WaitArgs {
+    /// Takes `env`'s lock in `mode` for `command` (a warning on stderr when it was taken over
+    /// from a run that died); held until the returned lock is dropped.
+    pub fn lock(
+        &self,
+        env: &Environment,
+        mode: flowpack_action::lock::Mode,
+        command: &str,
+    ) -> Result<flowpack_action::lock::EnvLock, Failure> {
+        use flowpack_action::lock::{self, LockOptions, Mode};
+        let mut opts = LockOptions::new(env, mode, command, &crate::clock::now_rfc3339());
+        let default = match mode {
+            Mode::Shared => lock::DEFAULT_SHARED_WAIT,
+            _ => 0,
+        };
+        opts.wait = std::time::Duration::from_secs(self.wait.unwrap_or(default));
+        let held = lock::acquire(&opts)?;
+        if let Some(w) = &held.took_over {
+            eprintln!("warning: {w}");
+        }
+        Ok(held)
+    }
 }

@@ -91,6 +91,8 @@ enum Command {
     Diff(commands::diff::Args),
     History(commands::history::Args),
     Rollback(commands::rollback::Args),
+    Recover(commands::recover::Args),
+    Unlock(commands::unlock::Args),
 }
 
 /// What exit code 1 means for a command.
@@ -129,6 +131,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::History(args) => commands::history::run(args),
         Command::Rollback(args) => commands::rollback::run(args),
+        Command::Recover(args) => commands::recover::run(args),
+        Command::Unlock(args) => commands::unlock::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

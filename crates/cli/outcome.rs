@@ -64,6 +64,10 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
             "put the API key in the variable that token_env names (FLOWPACK_TOKEN with --url)"
                 .into()
         }
+        Remedy::Recover { env } => format!(
+            "run `flowpack recover --env {env}` (undoes what it did; `--forward ARCHIVE` finishes it instead)"
+        ),
+        Remedy::Unlock { env } => format!("flowpack unlock --env {env}"),
         // A remedy this binary does not know yet: the message alone has to do.
         _ => return None,
     };

@@ -68,6 +68,17 @@ pub enum Remedy {
     },
     /// An API key belongs in the token, not in the base URL.
     TokenNotUrl,
+    /// An interrupted run of the environment must be recovered first (undone, or finished with
+    /// the archive it pushed).
+    Recover {
+        /// The environment's name.
+        env: String,
+    },
+    /// A lock left by a run on another host is removed once that run is known to be over.
+    Unlock {
+        /// The environment's name.
+        env: String,
+    },
 }
 
 /// Errors that know their [`Category`].

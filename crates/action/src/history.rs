@@ -4,17 +4,25 @@
 //! Records live in `<history>/<env>/<yyyymmddThhmmssZ>-<6 hex>.json`, where `<history>` is
 //! `.flowpack/history` beside `flowpack.toml` (the current directory without one) unless
 //! `--history DIR` names another, and `<env>` is the environment's name (its host and port when
-//! it was given as a URL, see [`env_dir_name`]). A push writes its record before its first write
-//! and rewrites it atomically after each step, so a push interrupted half-way can still be rolled
-//! back. Each record carries a sequence number one above the highest in the directory: two runs
-//! in the same second still have an order.
+//! it was given as a URL, see [`env_dir_name`]). Every attempt of a push or rollback has a
+//! record: it is created with status `pending` before the run's first request (with its
+//! [`journal`](crate::journal) beside it, `<id>.journal`), and ends `complete`, `failed` (a
+//! refusal, or flows that failed and were handled) or, after a crash, `recovered` by
+//! [`crate::recover`]. A `pending` record that no running process holds the environment's lock
+//! for is what a crash left behind: push, rollback and backup refuse to run until it is
+//! recovered. Records and journals are written with mode `0600` and hold no secret value.
+//! Each record carries a sequence number one above the highest in the directory: two runs in the
+//! same second still have an order.
 //!
 //! [`run`] lists the records of an environment, newest first.
 
 use std::path::{Path, PathBuf};
 
 use flowpack_client::{Callback, FlowId, FlowSettings, Webhook};
-use flowpack_core::fsutil::{WriteError, write_bytes_atomic};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use flowpack_core::fsutil::{WriteError, temp_file_in};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -33,6 +41,8 @@ pub enum Kind {
     Push,
     /// A rollback of an earlier record.
     Rollback,
+    /// The recovery of an interrupted run.
+    Recover,
 }
 
 impl Kind {
@@ -41,6 +51,7 @@ impl Kind {
         match self {
             Kind::Push => "push",
             Kind::Rollback => "rollback",
+            Kind::Recover => "recover",
         }
     }
 }
@@ -185,8 +196,13 @@ pub struct Replaced {
     pub old_enabled_at: Option<String>,
     /// The old flow's deployed iteration.
     pub old_deployed_iteration: Option<i64>,
-    /// The old flow's export document (what a pruned replace is undone with), as its JSON text.
-    pub old_document: DocumentText,
+    /// The old flow's export document, secret values stripped, as its JSON text: kept only
+    /// when the old flow is deleted (`--prune-replaced`), since a rollback then re-imports it.
+    #[serde(default)]
+    pub old_document: Option<DocumentText>,
+    /// The secret values stripped from `old_document`: a re-import needs them from an overlay.
+    #[serde(default)]
+    pub old_inputs: Vec<flowpack_core::archive::Input>,
     /// The old flow's webhooks (recreated when a pruned replace is undone).
     pub old_webhooks: Vec<Webhook>,
     /// The old flow's callbacks.
@@ -203,6 +219,57 @@ pub struct Replaced {
     pub renamed_to: Option<String>,
     /// Whether the old flow was deleted (`--prune-replaced`).
     pub pruned: bool,
+}
+
+/// Where a run's record stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Status {
+    /// Running, or interrupted (a crash): the journal says how far it got.
+    Pending,
+    /// Every step done.
+    Complete,
+    /// Ended early: refused, or some flows failed (what was undone is in the report). Also what
+    /// an older record without a status that did not complete is read as.
+    #[default]
+    Failed,
+    /// Interrupted, then finished or undone by `recover`.
+    Recovered,
+}
+
+impl Status {
+    /// `pending`, `complete`, `failed` or `recovered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Complete => "complete",
+            Status::Failed => "failed",
+            Status::Recovered => "recovered",
+        }
+    }
+}
+
+/// The choices of a push that `recover --forward` repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PushChoices {
+    /// `fail`, `skip`, `duplicate` or `replace`.
+    pub on_conflict: String,
+    /// Deploy imported and unchanged flows.
+    pub deploy: bool,
+    /// Enable them.
+    pub enable: bool,
+    /// Delete replaced flows.
+    pub prune_replaced: bool,
+    /// Restore state from `flow.json`.
+    pub restore_state: bool,
+    /// Create no webhooks or callbacks.
+    pub no_webhooks: bool,
+    /// Import as marketplace packages.
+    pub as_marketplace: bool,
+    /// The `--flow` patterns (empty: all).
+    pub flows: Vec<String>,
 }
 
 /// One run's record.
@@ -228,8 +295,30 @@ pub struct Record {
     /// The rollback that undid this record, once it completed.
     #[serde(default)]
     pub undone_by: Option<String>,
-    /// Whether the run got to its end.
+    /// Where the run stands.
+    #[serde(default)]
+    pub status: Status,
+    /// Whether the run got to its end (`status` is `complete`; kept for older readers).
     pub complete: bool,
+    /// The environment's identity (its normalised URL, or the local store's path).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The SHA-256 of the pushed archive's manifest (pushes).
+    #[serde(default)]
+    pub manifest_sha256: Option<String>,
+    /// The choices of the push (pushes), for `recover --forward`.
+    #[serde(default)]
+    pub choices: Option<PushChoices>,
+    /// The ids of the live flows of each name the push handles, before its first write: a flow
+    /// of one of these names whose id is not here was created by the run.
+    #[serde(default)]
+    pub before: BTreeMap<String, Vec<FlowId>>,
+    /// How many platform writes the run sent.
+    #[serde(default)]
+    pub wrote: u64,
+    /// Why the run ended early (status `failed`).
+    #[serde(default)]
+    pub error: Option<String>,
     /// What the run did, in order.
     pub entries: Vec<Entry>,
     /// What a rollback did, one line per step.
@@ -266,10 +355,33 @@ impl Record {
             archive: None,
             undoes: None,
             undone_by: None,
+            status: Status::Pending,
             complete: false,
+            url: None,
+            manifest_sha256: None,
+            choices: None,
+            before: BTreeMap::new(),
+            wrote: 0,
+            error: None,
             entries: Vec::new(),
             steps: Vec::new(),
         })
+    }
+
+    /// Sets the status (and `complete` with it).
+    pub fn set_status(&mut self, status: Status) {
+        self.status = status;
+        self.complete = matches!(status, Status::Complete | Status::Recovered);
+    }
+
+    /// Whether the run wrote anything to the platform.
+    pub fn wrote_something(&self) -> bool {
+        self.wrote > 0 || !self.entries.is_empty()
+    }
+
+    /// The record's journal, beside it in `dir`.
+    pub fn journal_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.journal", self.id))
     }
 
     /// How many flows it created, replaced, changed the state of.
@@ -305,14 +417,25 @@ impl Record {
     }
 
     /// Writes a record's bytes (from [`to_bytes`](Record::to_bytes)) atomically as
-    /// `<dir>/<id>.json`.
+    /// `<dir>/<id>.json`, mode `0600`, synced with its directory.
     pub(crate) fn write(dir: &Path, id: &str, bytes: &[u8]) -> Result<PathBuf, HistoryError> {
-        std::fs::create_dir_all(dir).map_err(|cause| HistoryError::Io {
+        let io = |cause: std::io::Error| HistoryError::Io {
             path: dir.display().to_string(),
             cause,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
         let path = dir.join(format!("{id}.json"));
-        write_bytes_atomic(&path, bytes)?;
+        let write = || -> std::io::Result<()> {
+            let mut tmp = temp_file_in(dir, 0o600)?;
+            tmp.as_file_mut().write_all(bytes)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            crate::journal::sync_dir(dir)
+        };
+        write().map_err(|cause| HistoryError::Io {
+            path: path.display().to_string(),
+            cause,
+        })?;
         Ok(path)
     }
 }
@@ -327,6 +450,8 @@ pub struct HistoryTarget {
     pub env: String,
     /// Six hex digits making the record's id unique (randomness comes from the caller).
     pub nonce: String,
+    /// The environment's identity ([`crate::lock::identity`]), recorded in each record.
+    pub url: Option<String>,
 }
 
 impl HistoryTarget {
@@ -337,6 +462,7 @@ impl HistoryTarget {
             dir: history.join(env_dir_name(env)),
             env: env.to_string(),
             nonce: nonce.to_string(),
+            url: None,
         }
     }
 }
@@ -364,6 +490,19 @@ pub enum HistoryError {
     /// A record could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// An interrupted run's record is still pending.
+    #[error(
+        "{env}: the {} recorded as {id} was interrupted and is not recovered yet; nothing was done",
+        kind.as_str()
+    )]
+    Pending {
+        /// The environment.
+        env: String,
+        /// The record.
+        id: String,
+        /// Push or rollback.
+        kind: Kind,
+    },
 }
 
 impl Categorize for HistoryError {
@@ -371,6 +510,15 @@ impl Categorize for HistoryError {
         match self {
             HistoryError::Malformed { .. } => Category::Rejected,
             _ => Category::CouldNotRun,
+        }
+    }
+
+    fn remedy(&self) -> Option<crate::error::Remedy> {
+        match self {
+            HistoryError::Pending { env, .. } => {
+                Some(crate::error::Remedy::Recover { env: env.clone() })
+            }
+            _ => None,
         }
     }
 }
@@ -456,10 +604,38 @@ pub fn read(path: &Path) -> Result<Record, HistoryError> {
         path: shown.clone(),
         cause,
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| HistoryError::Malformed {
-        path: shown,
-        message: e.to_string(),
-    })
+    let mut record: Record =
+        serde_json::from_slice(&bytes).map_err(|e| HistoryError::Malformed {
+            path: shown,
+            message: e.to_string(),
+        })?;
+    // A record from before statuses: complete, or ended otherwise (it was not undone by a
+    // journal, so it is not pending).
+    if record.complete && record.status == Status::Failed {
+        record.status = Status::Complete;
+    }
+    Ok(record)
+}
+
+/// The newest `pending` record in `dir`: an interrupted run, when no live run holds the
+/// environment's lock.
+pub fn pending(dir: &Path) -> Result<Option<Record>, HistoryError> {
+    Ok(list(dir)?
+        .into_iter()
+        .rev()
+        .find(|r| r.status == Status::Pending))
+}
+
+/// Refuses to go on while `dir` holds a `pending` record (see [`pending`]).
+pub fn refuse_pending(dir: &Path, env: &str) -> Result<(), HistoryError> {
+    match pending(dir)? {
+        Some(r) => Err(HistoryError::Pending {
+            env: env.to_string(),
+            id: r.id,
+            kind: r.kind,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// How to list an environment's history.
@@ -495,6 +671,10 @@ pub struct Summary {
     pub undone_by: Option<String>,
     /// Whether the run completed.
     pub complete: bool,
+    /// Where it stands.
+    pub status: Status,
+    /// How many platform writes it sent.
+    pub wrote: u64,
     /// What it did.
     pub counts: Counts,
 }
@@ -523,6 +703,8 @@ pub fn run(opts: &HistoryOptions) -> Result<HistoryReport, HistoryError> {
             undoes: r.undoes,
             undone_by: r.undone_by,
             complete: r.complete,
+            status: r.status,
+            wrote: r.wrote,
         })
         .collect();
     Ok(HistoryReport {
@@ -546,7 +728,8 @@ mod tests {
             old_id: 1,
             old_enabled_at: None,
             old_deployed_iteration: None,
-            old_document: DocumentText::from_json(text.into()).unwrap(),
+            old_document: Some(DocumentText::from_json(text.into()).unwrap()),
+            old_inputs: Vec::new(),
             old_webhooks: Vec::new(),
             old_callbacks: Vec::new(),
             new_id: Some(2),
@@ -562,9 +745,10 @@ mod tests {
             panic!("{read:?}")
         };
         // The document as sent, numbers included.
-        assert_eq!(r.old_document.get(), text);
+        let doc = r.old_document.as_ref().unwrap();
+        assert_eq!(doc.get(), text);
         assert_eq!(
-            r.old_document.to_value().unwrap()["flow"]["priority"].to_string(),
+            doc.to_value().unwrap()["flow"]["priority"].to_string(),
             "3.50"
         );
         assert!(DocumentText::from_json("{not json".into()).is_err());

@@ -17,21 +17,33 @@
 //! Every step is idempotent (a flow already gone is fine, a name or state already restored is
 //! written again to the same value, a re-imported flow is found by name), and the rollback stops
 //! at the first failing step, so running it again after a half-way failure finishes the job.
-//! The rollback is itself recorded (kind `rollback`, `undoes`); the undone record gets
-//! `undone_by` once every step succeeded.
+//! The rollback is itself recorded (kind `rollback`, `undoes`; `pending` with a journal while it
+//! runs, like a push); the undone record gets `undone_by` once every step succeeded.
+//!
+//! Which record: the newest push that wrote something and is not undone yet (records of
+//! attempts that wrote nothing are skipped, and the report says so), or the one `--to` names (a
+//! record that wrote nothing is a no-op that says so). A `pending` record (an interrupted run)
+//! refuses the rollback: `recover` deals with it, from its journal.
+//!
+//! Records keep no secret value: a flow the push deleted is re-imported from its export with
+//! the secrets stripped, so the rollback takes the overlay that supplies them, and refuses
+//! before its first write, naming every value missing, without it.
 
 use std::sync::Arc;
 
 use flowpack_client::{
     ClientError, FlowId, FlowSettingsUpdate, ImportRequest, Platform, find_by_name,
 };
+use flowpack_core::Document;
+use flowpack_core::overlay::{self, OverlayError, ResolvedOverlay};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category};
 use crate::history::{
-    self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced, SettingsChange,
+    self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced, SettingsChange, Status,
 };
+use crate::journal::{Journal, Journaled};
 use crate::push::{delete_if_present, set_enabled, versions_of};
 use crate::restore::field;
 
@@ -49,6 +61,8 @@ pub struct RollbackOptions {
     pub dry_run: bool,
     /// The rollback's start time (RFC 3339, UTC).
     pub now: String,
+    /// Supplies the secret values of flows to re-import (their recorded exports have none).
+    pub overlay: Option<ResolvedOverlay>,
 }
 
 impl RollbackOptions {
@@ -60,6 +74,7 @@ impl RollbackOptions {
             to: None,
             dry_run: false,
             now,
+            overlay: None,
         }
     }
 }
@@ -90,6 +105,10 @@ pub struct RollbackReport {
     pub warnings: Vec<String>,
     /// The rollback's own record (not in a dry run).
     pub record: Option<String>,
+    /// Newer records passed over because their run wrote nothing.
+    pub skipped: Vec<String>,
+    /// The record undone wrote nothing: there was nothing to undo.
+    pub wrote_nothing: bool,
 }
 
 impl RollbackReport {
@@ -125,16 +144,27 @@ pub enum RollbackError {
         /// The rollback that undid it.
         by: String,
     },
-    /// The history could not be read or written.
+    /// The history could not be read or written, or holds an interrupted run.
     #[error(transparent)]
     History(#[from] HistoryError),
+    /// A flow to re-import needs secret values no overlay supplies.
+    #[error(transparent)]
+    Inputs(#[from] OverlayError),
 }
 
 impl Categorize for RollbackError {
     fn category(&self) -> Category {
         match self {
             RollbackError::History(e) => e.category(),
+            RollbackError::Inputs(e) => e.category(),
             _ => Category::Rejected,
+        }
+    }
+
+    fn remedy(&self) -> Option<crate::error::Remedy> {
+        match self {
+            RollbackError::History(e) => e.remedy(),
+            _ => None,
         }
     }
 }
@@ -331,8 +361,14 @@ fn settings_back<'a>(out: &mut Vec<Step<'a>>, warnings: &mut Vec<String>, c: &'a
     }
 }
 
-/// Runs one step.
-fn apply(p: &dyn Platform, step: &Step<'_>, record: &Record, now: &str) -> Result<(), ClientError> {
+/// Runs one step (`documents`: the re-import documents, by old flow id).
+fn apply(
+    p: &dyn Platform,
+    step: &Step<'_>,
+    record: &Record,
+    documents: &std::collections::BTreeMap<FlowId, serde_json::Value>,
+    now: &str,
+) -> Result<(), ClientError> {
     match step {
         Step::Delete { id, .. } => delete_if_present(p, *id),
         Step::Rename { id, to } => p
@@ -346,7 +382,13 @@ fn apply(p: &dyn Platform, step: &Step<'_>, record: &Record, now: &str) -> Resul
             .map(|_| ()),
         Step::Enable { id, at, .. } => set_enabled(p, *id, at.map(str::to_string)),
         Step::Deploy { id, iteration, .. } => deploy_iteration(p, *id, *iteration, now),
-        Step::Reimport(r) => reimport(p, r, record, now),
+        Step::Reimport(r) => match documents.get(&r.old_id) {
+            Some(doc) => reimport(p, r, record, doc, now),
+            None => Err(ClientError::NotSent {
+                request: format!("POST /api/v1/flows/import (flow {:?})", r.name),
+                message: "no document to re-import".into(),
+            }),
+        },
         Step::Settings {
             id, update, layout, ..
         } => {
@@ -379,9 +421,41 @@ fn deploy_iteration(
     }
 }
 
+/// The document a pruned flow is re-imported from: its recorded export (secrets stripped) with
+/// the overlay applied, which must supply every stripped secret.
+fn reimport_document(
+    r: &Replaced,
+    overlay: Option<&ResolvedOverlay>,
+) -> Result<serde_json::Value, RollbackError> {
+    overlay::check_inputs(&r.old_inputs, overlay)?;
+    let origin = format!("the recorded export of flow {}", r.old_id);
+    let malformed = |message: String| {
+        RollbackError::History(HistoryError::Malformed {
+            path: origin.clone(),
+            message,
+        })
+    };
+    let text = r
+        .old_document
+        .as_ref()
+        .ok_or_else(|| malformed("the record holds no export of the deleted flow".into()))?;
+    let mut doc = Document::from_slice(text.get().as_bytes(), &origin)
+        .map_err(|e| malformed(e.to_string()))?;
+    if let Some(o) = overlay {
+        overlay::apply(&mut doc, &r.name, o);
+    }
+    Ok(doc.into_value())
+}
+
 /// Re-imports a pruned flow (or takes the one a previous run re-imported), then restores its
 /// deployed version, webhooks, callbacks and enabled state.
-fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Result<(), ClientError> {
+fn reimport(
+    p: &dyn Platform,
+    r: &Replaced,
+    record: &Record,
+    document: &serde_json::Value,
+    now: &str,
+) -> Result<(), ClientError> {
     let existing = find_by_name(p, &r.name)?
         .into_iter()
         .find(|f| Some(f.id) != r.new_id);
@@ -390,10 +464,7 @@ fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Resul
         None => {
             let mut key = Sha256::new();
             key.update(format!("rollback\n{}\n{}\n", record.id, r.old_id).as_bytes());
-            let document = r.old_document.to_value().map_err(|e| ClientError::Decode {
-                request: format!("the recorded export of flow {}", r.old_id),
-                message: e.to_string(),
-            })?;
+            let document = document.clone();
             let flow = p.import_flow(&ImportRequest {
                 document,
                 as_marketplace: false,
@@ -420,39 +491,77 @@ fn reimport(p: &dyn Platform, r: &Replaced, record: &Record, now: &str) -> Resul
 /// Undoes one push (see the module docs).
 pub fn run(opts: &RollbackOptions) -> Result<RollbackReport, RollbackError> {
     let dir = &opts.history.dir;
-    let shown = dir.display().to_string();
+    history::refuse_pending(dir, &opts.history.env)?;
     let records = history::list(dir)?;
-    let target = match &opts.to {
-        Some(id) => {
-            let r = records
-                .iter()
-                .find(|r| &r.id == id && r.kind == Kind::Push)
-                .ok_or_else(|| RollbackError::UnknownRecord {
-                    dir: shown.clone(),
-                    id: id.clone(),
-                })?;
-            if let Some(by) = &r.undone_by {
-                return Err(RollbackError::AlreadyUndone {
-                    id: id.clone(),
-                    by: by.clone(),
-                });
-            }
-            r
-        }
-        None => records
+    let mut skipped = Vec::new();
+    let target = choose(opts, &records, &mut skipped)?;
+    let mut report = undo(opts, target, Kind::Rollback, true)?;
+    report.skipped = skipped;
+    Ok(report)
+}
+
+/// The record to undo: the one `--to` names, else the newest push that wrote something and is
+/// not undone (newer ones that wrote nothing go into `skipped`).
+fn choose<'r>(
+    opts: &RollbackOptions,
+    records: &'r [Record],
+    skipped: &mut Vec<String>,
+) -> Result<&'r Record, RollbackError> {
+    let shown = opts.history.dir.display().to_string();
+    if let Some(id) = &opts.to {
+        let r = records
             .iter()
-            .rev()
-            .find(|r| r.kind == Kind::Push && r.undone_by.is_none() && !r.entries.is_empty())
-            .ok_or(RollbackError::NothingToUndo { dir: shown })?,
-    };
+            .find(|r| &r.id == id && r.kind == Kind::Push)
+            .ok_or_else(|| RollbackError::UnknownRecord {
+                dir: shown,
+                id: id.clone(),
+            })?;
+        if let Some(by) = &r.undone_by {
+            return Err(RollbackError::AlreadyUndone {
+                id: id.clone(),
+                by: by.clone(),
+            });
+        }
+        return Ok(r);
+    }
+    for r in records.iter().rev() {
+        if r.kind != Kind::Push || r.undone_by.is_some() {
+            continue;
+        }
+        if r.wrote_something() {
+            return Ok(r);
+        }
+        skipped.push(r.id.clone());
+    }
+    Err(RollbackError::NothingToUndo { dir: shown })
+}
+
+/// Undoes `target`'s entries, recording the run as a record of kind `kind` (a rollback, or a
+/// recovery); with `mark`, `target` gets `undone_by` when every step succeeded.
+pub(crate) fn undo(
+    opts: &RollbackOptions,
+    target: &Record,
+    kind: Kind,
+    mark: bool,
+) -> Result<RollbackReport, RollbackError> {
+    let dir = &opts.history.dir;
     let mut report = RollbackReport {
         undone: target.id.clone(),
         dry_run: opts.dry_run,
         steps: Vec::new(),
         warnings: Vec::new(),
         record: None,
+        skipped: Vec::new(),
+        wrote_nothing: !target.wrote_something(),
     };
     let plan = steps(target, &mut report.warnings);
+    // Every flow to re-import must be importable before the first write.
+    let mut documents = std::collections::BTreeMap::new();
+    for step in &plan {
+        if let Step::Reimport(r) = step {
+            documents.insert(r.old_id, reimport_document(r, opts.overlay.as_ref())?);
+        }
+    }
     if opts.dry_run {
         report.steps = plan
             .iter()
@@ -464,10 +573,21 @@ pub fn run(opts: &RollbackOptions) -> Result<RollbackReport, RollbackError> {
             .collect();
         return Ok(report);
     }
-    let mut own = Record::new(&opts.history, Kind::Rollback, &opts.now)?;
+    if report.wrote_nothing {
+        return Ok(report);
+    }
+    let mut own = Record::new(&opts.history, kind, &opts.now)?;
     own.undoes = Some(target.id.clone());
+    own.url = opts.history.url.clone();
     report.record = Some(own.save(dir)?.display().to_string());
-    let p = opts.platform.as_ref();
+    let journal_path = own.journal_path(dir);
+    let journal = Arc::new(
+        Journal::create(&journal_path).map_err(|cause| HistoryError::Io {
+            path: journal_path.display().to_string(),
+            cause,
+        })?,
+    );
+    let journaled = Journaled::new(opts.platform.clone(), journal.clone());
     let mut failed = false;
     for step in &plan {
         let description = step.describe();
@@ -479,7 +599,7 @@ pub fn run(opts: &RollbackOptions) -> Result<RollbackReport, RollbackError> {
             });
             continue;
         }
-        match apply(p, step, target, &opts.now) {
+        match apply(&journaled, step, target, &documents, &opts.now) {
             Ok(()) => {
                 own.steps.push(description.clone());
                 own.save(dir)?;
@@ -503,11 +623,19 @@ pub fn run(opts: &RollbackOptions) -> Result<RollbackReport, RollbackError> {
             }
         }
     }
-    if !failed {
-        own.complete = true;
-        own.save(dir)?;
+    own.wrote = journal.writes();
+    own.set_status(if failed {
+        Status::Failed
+    } else {
+        Status::Complete
+    });
+    own.save(dir)?;
+    if !failed && mark {
         let mut undone = target.clone();
         undone.undone_by = Some(own.id.clone());
+        if undone.status == Status::Pending {
+            undone.set_status(Status::Recovered);
+        }
         undone.save(dir)?;
     }
     Ok(report)

@@ -7,7 +7,7 @@ use flowpack_action::trust::{self, TrustOptions};
 use flowpack_core::archive::SourceInfo;
 
 use crate::commands::export::progress_bar;
-use crate::flags::EnvArgs;
+use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::keys::load_signing_keys;
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{Format, count, no_sarif, print_json, signed_by};
@@ -22,7 +22,9 @@ Writes DIR/<env>-<yyyymmddThhmmssZ>.flowpack (UTC; SOURCE_DATE_EPOCH when set, e
 it (with the environment's trusted_keys when it has any, else integrity). Only then, with \
 --keep N, it deletes the oldest of the environment's own backups beyond N: files named exactly \
 like that whose manifest names the environment. It never deletes another file, and nothing at \
-all when the verification failed. Without --keep every backup is kept.\n\
+all when the verification failed. Without --keep every backup is kept. A backup waits (--wait, \
+default 300 s) for a push or rollback of the environment to end, and refuses to run while an \
+interrupted one is not recovered (flowpack recover).\n\
 Exit codes: 0 written and verified, 1 the backup did not verify (nothing deleted), 2 could not \
 run (usage such as --keep 0, configuration, network, files).",
     disable_version_flag = true
@@ -48,6 +50,10 @@ pub struct Args {
     /// No progress bar, no summary.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    history: HistoryArgs,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 /// Runs the command.
@@ -62,6 +68,13 @@ pub fn run(args: Args) -> Outcome {
     let created_at = crate::clock::created_at()?;
     let policy = trust::policy(&TrustOptions::new(env.trusted_keys.clone(), env.threshold))?;
     let signers = load_signing_keys(&args.sign)?;
+    // A backup waits for a running push (shared lock) rather than capturing half of it, and
+    // refuses to capture what an interrupted one left.
+    let _lock = args
+        .wait
+        .lock(&env, flowpack_action::lock::Mode::Shared, "backup")?;
+    let history = args.history.target(&args.env, &env)?;
+    flowpack_action::history::refuse_pending(&history.dir, &env.name)?;
     let conn = args.env.connect(&env)?;
     let (bar, progress) = progress_bar(args.quiet || args.format == Format::Json);
     let source = SourceInfo {

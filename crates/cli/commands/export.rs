@@ -7,7 +7,7 @@ use std::sync::Arc;
 use flowpack_action::export::{self, ExportOptions, ProgressFn, Selection, default_version};
 use flowpack_core::archive::SourceInfo;
 
-use crate::flags::EnvArgs;
+use crate::flags::{EnvArgs, WaitArgs};
 use crate::keys::load_signing_keys;
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{count, signed_by};
@@ -59,6 +59,8 @@ pub struct Args {
     /// Package version (default: 0.0.0+<timestamp>).
     #[arg(long)]
     version: Option<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
 }
 
 /// The export progress bar on stderr when it is a terminal and not `quiet`, and the callback
@@ -104,6 +106,10 @@ pub fn run(args: Args) -> Outcome {
         Selection::Ids(args.flows.clone())
     };
     let signers = load_signing_keys(&args.sign)?;
+    // Waits for a running push (shared lock) rather than exporting half of it.
+    let _lock = args
+        .wait
+        .lock(&env, flowpack_action::lock::Mode::Shared, "export")?;
     let conn = args.env.connect(&env)?;
     let (bar, progress) = progress_bar(args.quiet);
     let source = SourceInfo {

@@ -10,8 +10,9 @@ use crate::output::{Format, no_sarif, print_json};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  flowpack history --env production\n  flowpack history --env production --format json\n\n\
-Every push that writes is recorded under .flowpack/history/ENV/ beside flowpack.toml (or \
---history DIR); `flowpack rollback` undoes a record.\n\
+Every push and rollback is recorded under .flowpack/history/ENV/ beside flowpack.toml (or \
+--history DIR), with a journal of its writes; `flowpack rollback` undoes a record, \
+`flowpack recover` an interrupted one.\n\
 Exit codes: 0 listed (none is fine), 2 could not run.",
     disable_version_flag = true
 )]
@@ -29,7 +30,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     no_sarif(args.format)?;
     let env = args.env.resolve()?;
-    let target = args.history.target(&args.env, &env.name)?;
+    let target = args.history.target(&args.env, &env)?;
     let report = history::run(&HistoryOptions::new(target.dir))?;
     match args.format {
         Format::Json => print_json(&report)?,
@@ -58,8 +59,15 @@ fn print_human(report: &HistoryReport) {
                 c.created, c.replaced, c.state
             ));
         }
-        if !r.complete {
-            line.push_str("  (incomplete)");
+        match r.status {
+            history::Status::Complete => {}
+            history::Status::Pending => {
+                line.push_str("  (pending: interrupted, see `flowpack recover`)")
+            }
+            history::Status::Failed if r.wrote == 0 && c.created + c.replaced + c.state == 0 => {
+                line.push_str("  (failed, wrote nothing)")
+            }
+            other => line.push_str(&format!("  ({})", other.as_str())),
         }
         if let Some(by) = &r.undone_by {
             line.push_str(&format!("  undone by {by}"));

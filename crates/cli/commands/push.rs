@@ -7,7 +7,7 @@ use flowpack_action::push::{self, Outcome as FlowOutcome, Plan, PushOptions, Pus
 use flowpack_action::trust::{self, TrustOptions};
 use flowpack_core::overlay::{OnUnmatched, Overlay};
 
-use crate::flags::{EnvArgs, HistoryArgs};
+use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{Format, no_sarif, print_json};
 
@@ -91,6 +91,8 @@ pub struct Args {
     jobs: u32,
     #[command(flatten)]
     history: HistoryArgs,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Import as marketplace packages.
     #[arg(long)]
     as_marketplace: bool,
@@ -134,6 +136,16 @@ pub fn run(args: Args) -> Outcome {
         Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
         None => None,
     };
+    // One writer per environment: held until the push ends, however it ends. A dry run writes
+    // nothing and takes no lock.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(
+            args.wait
+                .lock(&env, flowpack_action::lock::Mode::Exclusive, "push")?,
+        )
+    };
     let conn = args.env.connect(&env)?;
     let mut opts = PushOptions::new(
         source.path.clone(),
@@ -155,7 +167,7 @@ pub fn run(args: Args) -> Outcome {
     opts.flows = flowpack_core::names::NameFilter::new(args.flows.iter().cloned());
     opts.jobs = args.jobs as usize;
     if !args.dry_run {
-        opts.history = Some(args.history.target(&args.env, &env.name)?);
+        opts.history = Some(args.history.target(&args.env, &env)?);
     }
     opts.deploy = args.deploy;
     opts.enable = args.enable;
@@ -235,7 +247,7 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool
     }
 }
 
-fn print_human(report: &PushReport, env: &str) {
+pub(crate) fn print_human(report: &PushReport, env: &str) {
     if !report.signatures_checked {
         eprintln!(
             "note: signatures were not checked: {env} has no trusted keys (set trusted_keys or pass --trusted-key)"

@@ -2,7 +2,11 @@
 
 use flowpack_action::rollback::{self, RollbackOptions, RollbackReport};
 
-use crate::flags::{EnvArgs, HistoryArgs};
+use std::path::PathBuf;
+
+use flowpack_core::overlay::Overlay;
+
+use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{Format, no_sarif, print_json};
 
@@ -28,6 +32,12 @@ pub struct Args {
     /// Print the steps, change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// The overlay supplying the secret values of flows to re-import (a replace done with
+    /// --prune-replaced; records keep no secrets). Default: the environment's `overlay`.
+    #[arg(long, value_name = "FILE")]
+    overlay: Option<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -37,11 +47,24 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     no_sarif(args.format)?;
     let env = args.env.resolve()?;
-    let target = args.history.target(&args.env, &env.name)?;
+    let target = args.history.target(&args.env, &env)?;
+    let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
+        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
+        None => None,
+    };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(
+            args.wait
+                .lock(&env, flowpack_action::lock::Mode::Exclusive, "rollback")?,
+        )
+    };
     let conn = args.env.connect(&env)?;
     let mut opts = RollbackOptions::new(conn.platform.clone(), target, crate::clock::now_rfc3339());
     opts.to = args.to;
     opts.dry_run = args.dry_run;
+    opts.overlay = overlay;
     let report = rollback::run(&opts).map_err(|e| {
         let f = Failure::from(e);
         let message = format!("rollback of {}: {}", env.name, f.message);
@@ -59,6 +82,40 @@ pub fn run(args: Args) -> Outcome {
 }
 
 fn print_human(report: &RollbackReport, env: &str) {
+    for id in &report.skipped {
+        println!("skipped   {id} (it wrote nothing)");
+    }
+    println!(
+        "{} {}",
+        if report.dry_run {
+            "would undo"
+        } else {
+            "undoing"
+        },
+        report.undone
+    );
+    if report.wrote_nothing {
+        println!("record {} wrote nothing: nothing to undo", report.undone);
+        return;
+    }
+    print_steps(report);
+    if report.dry_run {
+        println!(
+            "dry run: nothing was changed in {env} (would undo {})",
+            report.undone
+        );
+    } else if report.failed() {
+        eprintln!(
+            "flowpack: rollback of {} in {env} stopped at a failed step; run it again to finish",
+            report.undone
+        );
+    } else {
+        println!("undid {} in {env}", report.undone);
+    }
+}
+
+/// The warnings and steps of an undo (a rollback's, or a recovery's).
+pub(crate) fn print_steps(report: &RollbackReport) {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -76,18 +133,5 @@ fn print_human(report: &RollbackReport, env: &str) {
     }
     if report.steps.is_empty() {
         println!("record {} holds nothing to undo", report.undone);
-    }
-    if report.dry_run {
-        println!(
-            "dry run: nothing was changed in {env} (would undo {})",
-            report.undone
-        );
-    } else if report.failed() {
-        eprintln!(
-            "flowpack: rollback of {} in {env} stopped at a failed step; run it again to finish",
-            report.undone
-        );
-    } else {
-        println!("undid {} in {env}", report.undone);
     }
 }

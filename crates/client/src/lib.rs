@@ -242,6 +242,15 @@ pub enum ClientError {
         /// The operation, e.g. `GET /api/v1/flows/7/webhooks`.
         operation: String,
     },
+    /// A write the caller did not send because it could not first record its intent (a
+    /// journal that could not be written): nothing reached the platform.
+    #[error("{request}: not sent: {message}")]
+    NotSent {
+        /// What would have been sent.
+        request: String,
+        /// Why it was not.
+        message: String,
+    },
     /// The base URL carries a user name or password (never printed; `url` is redacted).
     #[error(
         "{url}: the URL carries a user name or password, which flowpack refuses (it would be \

@@ -118,6 +118,30 @@ pub enum OnConflict {
     Replace,
 }
 
+impl OnConflict {
+    /// `fail`, `skip`, `duplicate` or `replace`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnConflict::Fail => "fail",
+            OnConflict::Skip => "skip",
+            OnConflict::Duplicate => "duplicate",
+            OnConflict::Replace => "replace",
+        }
+    }
+
+    /// The policy named `fail`, `skip`, `duplicate` or `replace`.
+    pub fn parse(name: &str) -> Option<OnConflict> {
+        [
+            OnConflict::Fail,
+            OnConflict::Skip,
+            OnConflict::Duplicate,
+            OnConflict::Replace,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
+
 /// How to push.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -207,6 +231,8 @@ pub enum Plan {
     Conflict,
     /// A flow of that name exists with different content and is cut over to a new one.
     Replace,
+    /// Several live flows carry that name: the flow is refused, whatever the conflict policy.
+    Duplicate,
 }
 
 impl Plan {
@@ -217,6 +243,7 @@ impl Plan {
             Plan::Unchanged => "unchanged",
             Plan::Conflict => "conflict",
             Plan::Replace => "replace",
+            Plan::Duplicate => "duplicate",
         }
     }
 }
@@ -294,6 +321,9 @@ pub struct FlowReport {
     pub id: Option<FlowId>,
     /// The first changes from the live flow to the archive's (conflicts, replaces).
     pub changes: Vec<Change>,
+    /// The ids of the live flows sharing the name (plan `duplicate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<FlowId>,
     /// The version deployed by this push.
     pub deployed_version: Option<u64>,
     /// Whether this push enabled it.
@@ -417,6 +447,7 @@ impl Categorize for PushError {
         match self {
             PushError::Input(e) => e.remedy(),
             PushError::Archive(e) => e.remedy(),
+            PushError::History(e) => e.remedy(),
             _ => None,
         }
     }
@@ -463,10 +494,12 @@ pub fn idempotency_key(
 
 mod local;
 mod plan;
+mod record;
 mod write;
 
 use local::*;
 use plan::*;
+use record::*;
 use write::*;
 pub(crate) use write::{delete_if_present, set_enabled, versions_of};
 
@@ -476,6 +509,31 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         .shown
         .clone()
         .unwrap_or_else(|| opts.archive.display().to_string());
+    // Every attempt that may write has its record (and journal) from the start.
+    let recorder = Recorder::new(
+        opts.history.clone().filter(|_| !opts.dry_run),
+        &origin,
+        &opts.now,
+    );
+    recorder.start(opts)?;
+    let mut result = run_recorded(opts, &origin, &recorder);
+    recorder.finish(&result);
+    if let Ok(report) = &mut result {
+        if let Some(e) = recorder.error() {
+            report.warnings.push(e);
+        }
+        report.history = recorder.path();
+    }
+    result
+}
+
+/// [`run`] once its record exists.
+fn run_recorded(
+    opts: &PushOptions,
+    origin: &str,
+    recorder: &Recorder,
+) -> Result<PushReport, PushError> {
+    let origin = origin.to_string();
     let (mut archive, manifest, manifest_sha256) = open_verified(opts, &origin)?;
     let settings = crate::restore::archive_settings(&mut archive, &manifest)?;
     let as_marketplace = opts.as_marketplace || manifest.package.kind == PackageKind::Marketplace;
@@ -498,7 +556,11 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
     };
     // Everything local first, then the plan from one listing of the target.
     let candidates = check_local(opts, &source, &manifest, &settings, &mut report)?;
-    let (lives, existing_ids) = plan(opts, &source, &candidates, &mut report)?;
+    let (lives, existing_ids, before) = plan(opts, &source, &candidates, &mut report)?;
+    if let Some(refusal) = duplicate_refusal(&report.flows) {
+        report.refused = Some(refusal);
+        return Ok(report);
+    }
     if let Some(refusal) = conflict_refusal(opts, &report.flows) {
         report.refused = Some(refusal);
         return Ok(report);
@@ -514,18 +576,25 @@ pub fn run(opts: &PushOptions) -> Result<PushReport, PushError> {
         );
         return Ok(report);
     }
+    recorder.before_writes(&manifest_sha256, before)?;
+    let platform = recorder.platform(&opts.platform);
     let ctx = Ctx {
-        platform: opts.platform.as_ref(),
+        platform: platform.as_ref(),
         opts,
         settings,
         source_url: manifest.source.url.clone(),
         manifest_sha256,
         as_marketplace,
         existing_ids,
-        recorder: Recorder::new(opts.history.clone(), &origin, &opts.now),
+        recorder,
         warnings: Mutex::new(Vec::new()),
         source: &source,
         ahead: Ahead::new(opts.jobs),
+        strip_budget: ParseBudget::default(),
+        attempt: match &opts.history {
+            Some(h) if !opts.dry_run => format!("{} {}", opts.now, h.nonce),
+            _ => opts.now.clone(),
+        },
     };
     write_all(ctx, &candidates, &lives, &mut report)?;
     Ok(report)
@@ -553,6 +622,27 @@ fn open_verified(
     let manifest = archive.manifest()?;
     let sha256 = verified.manifest_sha256.clone().unwrap_or_default();
     Ok((archive, manifest, sha256))
+}
+
+/// The refusal of a plan in which a flow's name is carried by several live flows: which one
+/// to compare, replace or leave is not flowpack's to guess, whatever the conflict policy.
+fn duplicate_refusal(flows: &[FlowReport]) -> Option<String> {
+    let duplicated: Vec<String> = flows
+        .iter()
+        .filter(|f| f.plan == Plan::Duplicate)
+        .map(|f| {
+            let ids: Vec<String> = f.duplicates.iter().map(u64::to_string).collect();
+            format!("{:?} (ids {})", f.name, ids.join(", "))
+        })
+        .collect();
+    if duplicated.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "several live flows carry the name of {}: {} (rename or delete all but one of each, or push the other flows alone)",
+        plural(duplicated.len(), "flow", "flows"),
+        duplicated.join(", ")
+    ))
 }
 
 /// The refusal of a plan with conflicts when no conflict policy was chosen.
@@ -955,8 +1045,16 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(records.len(), 1, "{records:?}");
-        assert!(!history::read(&records[0]).unwrap().complete);
+        // The record and its journal; the record stays pending, for `recover`.
+        let record = records
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .unwrap();
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(
+            history::read(record).unwrap().status,
+            history::Status::Pending
+        );
     }
 
     #[test]
@@ -1039,10 +1137,24 @@ mod tests {
     }
 
     #[test]
-    fn the_history_record_holds_every_step_of_parallel_writers() {
+    fn the_history_record_and_journal_hold_every_step_of_parallel_writers() {
         let dir = tempfile::tempdir().unwrap();
         let target = HistoryTarget::new(dir.path(), "prod", "abcdef");
         let recorder = Recorder::new(Some(target.clone()), "a.flowpack", "2026-01-01T00:00:00Z");
+        let opts = PushOptions::new(
+            "a.flowpack".into(),
+            faulty(None, false),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        recorder.start(&opts).unwrap();
+        // The record exists, pending, before anything is written; so does its journal.
+        let path = dir.path().join("prod/20260101T000000Z-abcdef.json");
+        let first = history::read(&path).unwrap();
+        assert_eq!(first.status, history::Status::Pending);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
         std::thread::scope(|s| {
             s.spawn(|| recorder.saver());
             let workers: Vec<_> = (0..4u64)
@@ -1063,17 +1175,22 @@ mod tests {
             for w in workers {
                 w.join().unwrap();
             }
-            // The saver writes the finished record, then returns (else the scope would hang).
-            recorder.stop(true);
+            // The saver writes the last state, then returns (else the scope would hang).
+            recorder.stop();
         });
         assert_eq!(recorder.error(), None);
-        let record = history::read(std::path::Path::new(&recorder.path().unwrap())).unwrap();
-        assert!(record.complete);
+        let record = history::read(&path).unwrap();
         assert_eq!(record.entries.len(), 200);
         assert_eq!(record.archive.as_deref(), Some("a.flowpack"));
-        assert_eq!(record.id, "20260101T000000Z-abcdef");
+        let journaled = crate::journal::read(&record.journal_path(&target.dir)).unwrap();
+        assert_eq!(journaled.len(), 200);
+        // A second push refuses while this one is pending (it was never finished).
+        let second = Recorder::new(Some(target.clone()), "b.flowpack", "2026-01-01T00:00:01Z");
+        let err = second.start(&opts).unwrap_err();
+        assert!(matches!(err, HistoryError::Pending { .. }), "{err}");
         // Without a target nothing is recorded and nothing fails.
         let none = Recorder::new(None, "a.flowpack", "2026-01-01T00:00:00Z");
+        none.start(&opts).unwrap();
         assert_eq!(
             none.add(Entry::Created {
                 id: 1,

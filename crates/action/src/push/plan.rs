@@ -24,6 +24,7 @@ pub(super) fn plan_one(
         existing_id: None,
         id: None,
         changes: Vec::new(),
+        duplicates: Vec::new(),
         deployed_version: None,
         enabled: false,
         replaced: None,
@@ -31,6 +32,20 @@ pub(super) fn plan_one(
         error: None,
     };
     if matches.is_empty() {
+        return Ok((report, None));
+    }
+    // Several live flows of the name: which one is "the" flow is not ours to guess.
+    if matches.len() > 1 {
+        report.plan = Plan::Duplicate;
+        report.outcome = Outcome::Failed;
+        report.duplicates = matches.iter().map(|f| f.id).collect();
+        let ids: Vec<String> = report.duplicates.iter().map(u64::to_string).collect();
+        report.error = Some(format!(
+            "{} live flows named {:?} exist in the target (ids {}): rename or delete all but one",
+            matches.len(),
+            c.name,
+            ids.join(", ")
+        ));
         return Ok((report, None));
     }
     // Charged twice: the live flow's export is held beside it while they are compared.
@@ -84,28 +99,26 @@ pub(super) fn plan_one(
         return Ok((report, None));
     }
     report.plan = Plan::Replace;
-    if matches.len() > 1 {
-        let ids: Vec<String> = matches.iter().map(|f| f.id.to_string()).collect();
-        report.outcome = Outcome::Failed;
-        report.error = Some(format!(
-            "{} flows named {:?} exist in the target (ids {}): replace needs exactly one; rename or delete the others",
-            matches.len(),
-            c.name,
-            ids.join(", ")
-        ));
-        return Ok((report, None));
-    }
     Ok((report, Some(LiveFlow { flow })))
 }
 
+/// What a plan found besides the flows' reports: the live flow each one was compared with, the
+/// ids the target held, and the ids of the live flows of each candidate's name (what the
+/// history records as the state before).
+pub(super) type Planned = (
+    Vec<Option<LiveFlow>>,
+    BTreeSet<FlowId>,
+    BTreeMap<String, Vec<FlowId>>,
+);
+
 /// The plan of every candidate (in its order, into `report.flows`) from one paged listing of
-/// the target: the live flow each one was compared with, and the ids the target held before.
+/// the target.
 pub(super) fn plan(
     opts: &PushOptions,
     source: &Source,
     candidates: &[Candidate],
     report: &mut PushReport,
-) -> Result<(Vec<Option<LiveFlow>>, BTreeSet<FlowId>), PushError> {
+) -> Result<Planned, PushError> {
     // The plan, from one paged listing of the target.
     let platform = opts.platform.as_ref();
     let live = list_all(
@@ -116,6 +129,15 @@ pub(super) fn plan(
         },
     )?;
     let existing_ids: BTreeSet<FlowId> = live.iter().map(|f| f.id).collect();
+    let mut before: BTreeMap<String, Vec<FlowId>> = candidates
+        .iter()
+        .map(|c| (c.name.clone(), Vec::new()))
+        .collect();
+    for flow in &live {
+        if let Some(ids) = before.get_mut(&flow.name) {
+            ids.push(flow.id);
+        }
+    }
     let mut by_name: HashMap<&str, Vec<&Flow>> = HashMap::new();
     for flow in live.iter().filter(|f| !is_replaced_name(&f.name)) {
         by_name.entry(flow.name.as_str()).or_default().push(flow);
@@ -135,7 +157,7 @@ pub(super) fn plan(
         report.flows.push(flow);
         lives.push(live);
     }
-    Ok((lives, existing_ids))
+    Ok((lives, existing_ids, before))
 }
 
 /// What `--restore-state` would write to each `unchanged` flow, for a dry run: its state read

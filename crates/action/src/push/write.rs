@@ -14,12 +14,19 @@ pub(super) struct Ctx<'a> {
     pub(super) manifest_sha256: String,
     pub(super) as_marketplace: bool,
     pub(super) existing_ids: BTreeSet<FlowId>,
-    pub(super) recorder: Recorder,
+    pub(super) recorder: &'a Recorder,
     pub(super) warnings: Mutex<Vec<String>>,
     /// The archive, read again for each flow imported.
     pub(super) source: &'a Source,
     /// Imports prepared ahead of the writers.
     pub(super) ahead: Ahead<'a>,
+    /// What makes this attempt's idempotency keys its own: the start time, and the record's
+    /// nonce when recorded (a push run again in the same second, as `recover --forward` does,
+    /// must not get the platform's replay of the interrupted attempt's imports).
+    pub(super) attempt: String,
+    /// The parse budget of replaced flows' exports stripped of their secrets for the history
+    /// (its own, so that a writer holding its import's share never waits on the other budget).
+    pub(super) strip_budget: ParseBudget,
 }
 
 /// What the writing phase does with one flow, from its plan.
@@ -175,151 +182,8 @@ pub(super) struct EndOfPhase<'a, 'c>(pub(super) &'a Ctx<'c>);
 
 impl Drop for EndOfPhase<'_, '_> {
     fn drop(&mut self) {
-        self.0.recorder.stop(!std::thread::panicking());
+        self.0.recorder.stop();
         self.0.ahead.close();
-    }
-}
-
-/// The push's history record, created (and saved) before the first write and saved again after
-/// each step. Saves do not hold up the flows: the workers change the record in memory and wake
-/// one saver thread ([`Recorder::saver`]), which writes the newest state (serialised under the
-/// lock, written outside it, atomically) until [`Recorder::stop`] has been saved. Steps that
-/// finish during a save are written by the next one, so the file trails the work by at most one
-/// save; a record is never copied whole.
-pub(super) struct Recorder {
-    pub(super) target: Option<HistoryTarget>,
-    pub(super) archive: String,
-    pub(super) now: String,
-    pub(super) state: Mutex<RecorderState>,
-    pub(super) changed: std::sync::Condvar,
-}
-
-#[derive(Default)]
-pub(super) struct RecorderState {
-    pub(super) record: Option<Record>,
-    pub(super) path: Option<PathBuf>,
-    pub(super) error: Option<String>,
-    pub(super) dirty: bool,
-    pub(super) finished: bool,
-}
-
-impl Recorder {
-    pub(super) fn new(target: Option<HistoryTarget>, archive: &str, now: &str) -> Recorder {
-        Recorder {
-            target,
-            archive: archive.to_string(),
-            now: now.to_string(),
-            state: Mutex::new(RecorderState::default()),
-            changed: std::sync::Condvar::new(),
-        }
-    }
-
-    /// Applies `f` to the record (created and saved on first use, by the calling thread: no
-    /// write happens before the record exists) and marks it for the saver. An error creating
-    /// the record stops the write it was to precede.
-    pub(super) fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> Result<Option<R>, String> {
-        let Some(target) = &self.target else {
-            return Ok(None);
-        };
-        let mut state = self.lock();
-        if state.record.is_none() {
-            let mut record = Record::new(target, Kind::Push, &self.now)
-                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-            record.archive = Some(self.archive.clone());
-            let path = record
-                .save(&target.dir)
-                .map_err(|e| format!("history: {e}; nothing was written for this flow"))?;
-            state.path = Some(path);
-            state.record = Some(record);
-        }
-        let r = f(state.record.as_mut().expect("created above"));
-        state.dirty = true;
-        drop(state);
-        self.changed.notify_one();
-        Ok(Some(r))
-    }
-
-    /// The saver: writes the record each time it changed, until it is finished and saved. Run
-    /// on its own thread for the writing phase; returns at once without a history target.
-    pub(super) fn saver(&self) {
-        let Some(target) = &self.target else { return };
-        // One buffer for every save: a record of many replaced flows is large, and a new
-        // buffer per save would be that much memory again each time.
-        let mut bytes = Vec::new();
-        let mut state = self.lock();
-        loop {
-            while !state.dirty && !state.finished {
-                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-            }
-            if !state.dirty {
-                return;
-            }
-            state.dirty = false;
-            let Some(record) = &state.record else {
-                continue;
-            };
-            let id = record.id.clone();
-            record.write_bytes(&mut bytes);
-            drop(state);
-            let saved = Record::write(&target.dir, &id, &bytes);
-            state = self.lock();
-            if let Err(e) = saved {
-                state
-                    .error
-                    .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
-            }
-        }
-    }
-
-    /// Makes sure the record exists (before a write).
-    pub(super) fn begin(&self) -> Result<(), String> {
-        self.update(|_| ()).map(|_| ())
-    }
-
-    /// Adds an entry; its index.
-    pub(super) fn add(&self, entry: Entry) -> Result<Option<usize>, String> {
-        self.update(|r| {
-            r.entries.push(entry);
-            r.entries.len() - 1
-        })
-    }
-
-    /// Changes the replace recorded at `index`.
-    pub(super) fn replaced(&self, index: Option<usize>, f: impl FnOnce(&mut Replaced)) {
-        let Some(index) = index else { return };
-        // The record exists (an entry was added), so only a failed save can happen here, and
-        // it is kept for the report.
-        let _ = self.update(|r| {
-            if let Some(Entry::Replaced(rep)) = r.entries.get_mut(index) {
-                f(rep);
-            }
-        });
-    }
-
-    /// Lets the saver stop after its last save. With `complete` (every flow is done) the record
-    /// is marked complete; not when a writer panicked.
-    pub(super) fn stop(&self, complete: bool) {
-        let mut state = self.lock();
-        if let Some(record) = state.record.as_mut().filter(|_| complete) {
-            record.complete = true;
-            state.dirty = true;
-        }
-        state.finished = true;
-        drop(state);
-        self.changed.notify_all();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, RecorderState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(super) fn error(&self) -> Option<String> {
-        self.lock().error.clone()
-    }
-
-    pub(super) fn path(&self) -> Option<String> {
-        let state = self.lock();
-        state.path.as_ref().map(|p| p.display().to_string())
     }
 }
 
@@ -404,7 +268,6 @@ pub(super) fn create<'s>(
     f: &mut FlowReport,
     prepared: PreparedImport<'s>,
 ) -> Result<(), StepError> {
-    ctx.recorder.begin().map_err(StepError::History)?;
     let flow = {
         let (request, _permit) = prepared?;
         import_one(ctx.platform, &request, &c.name, &ctx.existing_ids)?
@@ -616,19 +479,72 @@ struct OldFlow {
     callbacks: Vec<flowpack_client::Callback>,
 }
 
-/// Reads first (a failure here writes nothing), then records the replace. The old flow's
-/// export is read now (not kept from the plan): what rollback re-imports is the flow as it was
-/// at the cut-over.
+/// The old flow's export with every secret value stripped (as packing strips them), and any
+/// value the overlay supplies as a secret blanked wherever it stands: what the history keeps of
+/// a flow the push deletes, and the inputs a re-import needs again.
+fn stripped_export(
+    ctx: &Ctx<'_>,
+    c: &Candidate,
+    old: &Flow,
+) -> Result<(DocumentText, Vec<Input>), StepError> {
+    let decode = |message: String| ClientError::Decode {
+        request: format!("POST /api/v1/flows/export (flow {})", old.id),
+        message,
+    };
+    let bytes = ctx.platform.export_flow_bytes(old.id)?;
+    let shown = format!("flow {} ({:?}) of the target", old.id, old.name);
+    let (mut doc, _permit) =
+        Document::parse_within(&bytes, &shown, &ctx.source.bound, &ctx.strip_budget)
+            .map_err(|e| decode(e.to_string()))?;
+    drop(bytes);
+    let inputs = flowpack_core::archive::strip_document_secrets(&mut doc, &c.name);
+    let mut value = doc.into_value();
+    if let Some(overlay) = &ctx.opts.overlay {
+        blank_values(&mut value, &overlay_secrets(overlay.overlay()));
+    }
+    let text = serde_json::to_string(&value).expect("a JSON value serialises");
+    let text = DocumentText::from_json(text).map_err(|e| decode(e.to_string()))?;
+    Ok((text, inputs))
+}
+
+/// Every value an overlay sets as a secret (credentials, secret variables, webhook HMAC keys).
+pub(crate) fn overlay_secrets(o: &overlay::Overlay) -> BTreeSet<&str> {
+    let flows = o.flows.values();
+    o.secrets
+        .values()
+        .chain(o.variables.values().filter(|v| v.secret))
+        .chain(
+            flows
+                .clone()
+                .flat_map(|f| f.variables.values().filter(|v| v.secret)),
+        )
+        .chain(flows.flat_map(|f| f.webhooks.values()))
+        .map(|v| v.value.as_str())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Blanks every string in `value` equal to one of `secrets`.
+pub(crate) fn blank_values(value: &mut Value, secrets: &BTreeSet<&str>) {
+    match value {
+        Value::String(s) if secrets.contains(s.as_str()) => s.clear(),
+        Value::Array(items) => items.iter_mut().for_each(|v| blank_values(v, secrets)),
+        Value::Object(map) => map.values_mut().for_each(|v| blank_values(v, secrets)),
+        _ => {}
+    }
+}
+
+/// Reads first (a failure here writes nothing), then records the replace. A flow the push will
+/// delete (`--prune-replaced`) has its export kept, stripped of secrets, read now (not kept from
+/// the plan): what rollback re-imports is the flow as it was at the cut-over.
 fn read_old(ctx: &Ctx<'_>, c: &Candidate, old: &Flow) -> Result<OldFlow, StepError> {
     let p = ctx.platform;
-    // Kept as the JSON text the platform sent (checked to be JSON), not parsed.
-    let old_document = String::from_utf8(p.export_flow_bytes(old.id)?)
-        .map_err(|e| e.to_string())
-        .and_then(|text| DocumentText::from_json(text).map_err(|e| e.to_string()))
-        .map_err(|message| ClientError::Decode {
-            request: format!("POST /api/v1/flows/export (flow {})", old.id),
-            message,
-        })?;
+    let (old_document, old_inputs) = if ctx.opts.prune_replaced {
+        let (doc, inputs) = stripped_export(ctx, c, old)?;
+        (Some(doc), inputs)
+    } else {
+        (None, Vec::new())
+    };
     let deployed = versions_of(p, old)?
         .iter()
         .find(|v| v.is_deployed)
@@ -643,6 +559,7 @@ fn read_old(ctx: &Ctx<'_>, c: &Candidate, old: &Flow) -> Result<OldFlow, StepErr
             old_enabled_at: old.enabled_at.clone(),
             old_deployed_iteration: deployed,
             old_document,
+            old_inputs,
             old_webhooks: webhooks.clone(),
             old_callbacks: callbacks.clone(),
             new_id: None,
@@ -871,7 +788,7 @@ pub(super) fn import_request<'s>(
         .prepare(ctx.opts, &c.record, &c.name, 1)
         .map_err(StepError::Local)?;
     let document = prepared.document.into_value();
-    let key = idempotency_key(&ctx.manifest_sha256, c.path(), &ctx.opts.now, &document);
+    let key = idempotency_key(&ctx.manifest_sha256, c.path(), &ctx.attempt, &document);
     Ok((
         ImportRequest {
             document,
@@ -983,6 +900,9 @@ pub(super) fn write_all(
         parallel(&work, opts.jobs, |i, (c, f, live)| {
             let mut f = (*f).clone();
             let unauthenticated = execute(&ctx, i, c, &mut f, live.as_ref());
+            if f.error.is_none() && f.outcome != Outcome::Skipped {
+                ctx.recorder.flow_done(&c.name);
+            }
             (f, unauthenticated)
         })
     });
@@ -999,10 +919,6 @@ pub(super) fn write_all(
     report
         .warnings
         .extend(ctx.warnings.into_inner().expect("no panic"));
-    if let Some(e) = ctx.recorder.error() {
-        report.warnings.push(e);
-    }
-    report.history = ctx.recorder.path();
     match unauthenticated {
         Some(e) => Err(PushError::Client(e)),
         None => Ok(()),

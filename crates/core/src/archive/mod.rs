@@ -35,6 +35,7 @@ pub use settings::{
 };
 pub use write::{
     ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
+    strip_document_secrets,
 };
 
 /// How every message, report and document origin names entry `entry` of archive `archive`:

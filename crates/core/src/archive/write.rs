@@ -664,6 +664,15 @@ fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResul
     ))
 }
 
+/// Blanks every filled secret value of `doc` (flow `flow`) as packing does, and lists what was
+/// blanked as the required inputs an overlay must supply to import it again: what history
+/// records keep instead of the values.
+pub fn strip_document_secrets(doc: &mut Document, flow: &str) -> Vec<Input> {
+    let opts = WriterOptions::new(time::OffsetDateTime::UNIX_EPOCH);
+    let (inputs, _) = strip_secrets(doc, flow, &opts);
+    inputs.into_iter().filter(|i| i.required).collect()
+}
+
 /// Lists the document's inputs (secrets, empty slots, systems) and, unless secrets are allowed,
 /// blanks every filled secret. Returns the inputs and how many values were blanked.
 fn strip_secrets(doc: &mut Document, flow: &str, opts: &WriterOptions) -> (Vec<Input>, usize) {

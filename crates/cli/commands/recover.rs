@@ -1,0 +1,139 @@
+//! `flowpack recover --env E [--forward ARCHIVE] [--overlay FILE]`
+
+use std::path::PathBuf;
+
+use flowpack_action::push::PushOptions;
+use flowpack_action::recover::{self, RecoverOptions, RecoverReport};
+use flowpack_action::trust::{self, TrustOptions};
+use flowpack_core::overlay::{OnUnmatched, Overlay};
+
+use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::output::{Format, no_sarif, print_json};
+
+/// Finish what an interrupted push or rollback left half-done: undo it (default) or complete it.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  flowpack recover --env production\n  \
+flowpack recover --env production --forward release.flowpack --overlay overlays/production.toml\n\n\
+A push or rollback that was killed leaves its history record `pending`, and push, rollback and \
+backup refuse to run until it is recovered. recover reads the record's journal (every write's \
+intent is on disk before the write is sent), finds the flows the run created even when their \
+ids were never recorded (by the names it imported, against the ids those names had before), \
+and undoes everything the run did, so the environment is as it was before it. With --forward \
+ARCHIVE (the archive the record pushed) the flows the run finished are kept, the half-done ones \
+undone, and the archive is pushed again with the same choices.\n\
+Exit codes: 0 recovered, or nothing to recover; 1 a step failed (run it again) or --forward \
+was given another archive; 2 could not run.",
+    disable_version_flag = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    env: EnvArgs,
+    #[command(flatten)]
+    history: HistoryArgs,
+    /// Finish the push instead of undoing it: the archive it pushed.
+    #[arg(long, value_name = "ARCHIVE")]
+    forward: Option<PathBuf>,
+    /// The overlay: the push's (with --forward), and the secret values of flows to re-import.
+    /// Default: the environment's `overlay`.
+    #[arg(long, value_name = "FILE")]
+    overlay: Option<PathBuf>,
+    /// A trusted minisign public key for the --forward archive (repeatable; adds to the
+    /// environment's trusted_keys).
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    trusted_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Outcome {
+    no_sarif(args.format)?;
+    let env = args.env.resolve()?;
+    let target = args.history.target(&args.env, &env)?;
+    let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
+        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
+        None => None,
+    };
+    let _lock = args
+        .wait
+        .lock(&env, flowpack_action::lock::Mode::Exclusive, "recover")?;
+    let conn = args.env.connect(&env)?;
+    let now = crate::clock::now_rfc3339();
+    let mut opts = RecoverOptions::new(conn.platform.clone(), target, now.clone());
+    opts.overlay = overlay.clone();
+    if let Some(archive) = &args.forward {
+        flowpack_action::input::expect_archive(archive)?;
+        let mut keys = env.trusted_keys.clone();
+        keys.extend(args.trusted_keys.iter().cloned());
+        let mut push = PushOptions::new(archive.clone(), conn.platform.clone(), now);
+        push.policy = trust::policy(&TrustOptions::new(keys, env.threshold))?;
+        push.overlay = overlay;
+        push.on_unmatched = OnUnmatched::Warn;
+        push.export_format = env.export_format;
+        push.restore.target_url = Some(env.location());
+        push.history = Some(args.history.target(&args.env, &env)?);
+        opts.forward = Some(push);
+    }
+    let report = recover::run(&opts).map_err(|e| {
+        let f = Failure::from(e);
+        let message = format!("recover of {}: {}", env.name, f.message);
+        f.with_message(message)
+    })?;
+    match args.format {
+        Format::Json => print_json(&report)?,
+        _ => print_human(&report, &env.name),
+    }
+    Ok(if report.failed() {
+        Verdict::Failed
+    } else {
+        Verdict::Success
+    })
+}
+
+fn print_human(report: &RecoverReport, env: &str) {
+    let (Some(id), Some(kind)) = (&report.record, report.kind) else {
+        println!("nothing to recover in {env}");
+        return;
+    };
+    println!(
+        "recovering {id} ({} interrupted after {} journaled {})",
+        kind.as_str(),
+        report.journaled_writes,
+        if report.journaled_writes == 1 {
+            "write"
+        } else {
+            "writes"
+        }
+    );
+    if !report.orphans.is_empty() {
+        let ids: Vec<String> = report.orphans.iter().map(u64::to_string).collect();
+        println!(
+            "found     flows created without a recorded id: {}",
+            ids.join(", ")
+        );
+    }
+    for name in &report.kept {
+        println!("kept      {name:?} (finished before the interruption)");
+    }
+    if let Some(undo) = &report.undo {
+        super::rollback::print_steps(undo);
+    }
+    if let Some(push) = &report.push {
+        println!("pushing {} again", push.archive);
+        super::push::print_human(push, env);
+    }
+    if report.failed() {
+        eprintln!(
+            "flowpack: recovery of {id} in {env} stopped at a failed step; run it again to finish"
+        );
+    } else if report.push.is_some() {
+        println!("finished {id} in {env}");
+    } else {
+        println!("undid {id} in {env}");
+    }
+}
