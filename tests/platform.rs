@@ -152,8 +152,13 @@ fn push_plan_unchanged_and_export_round_trip() {
     assert_eq!(report["flows"][0]["outcome"], "created");
     let id = report["flows"][0]["id"].as_u64().unwrap();
 
-    // A second push changes nothing.
-    let o = run(dir.path(), Some(TOKEN), &[], &["push", a, "--url", url]);
+    // A second push changes nothing (--verbose lists the unchanged flows too).
+    let o = run(
+        dir.path(),
+        Some(TOKEN),
+        &[],
+        &["push", a, "--url", url, "--verbose"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).contains(&format!("unchanged  {ORDER_SYNC} (id {id})")),
@@ -373,7 +378,7 @@ fn local_environment_needs_no_configuration() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stdout(&o).starts_with(&format!("created    {ORDER_SYNC}")),
+        stdout(&o).starts_with(&format!("Plan: 1 create\ncreated    {ORDER_SYNC}")),
         "{}",
         stdout(&o)
     );
@@ -468,7 +473,7 @@ fn both_reference_documents_round_trip_through_push_and_export() {
     // Values the target still needs are named; systems keeping their names are not.
     let err = stderr(&o);
     assert!(
-        err.contains("\n  variable \"NETSUITE_SUBSIDIARY\" of flow \"Shopify > NetSuite Orders\""),
+        err.contains("variable \"NETSUITE_SUBSIDIARY\" of flow \"Shopify > NetSuite Orders\""),
         "{err}"
     );
     assert_eq!(
@@ -478,7 +483,7 @@ fn both_reference_documents_round_trip_through_push_and_export() {
     );
     assert!(!err.contains("system \"Shopify\""), "{err}");
     // Pushing again: both unchanged, the migrated legacy flow included.
-    let o = run(d, Some(TOKEN), &[], &["push", a, "--url", url]);
+    let o = run(d, Some(TOKEN), &[], &["push", a, "--url", url, "--verbose"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         stdout(&o)
@@ -581,7 +586,7 @@ fn conflicts_refuse_skip_or_duplicate_with_deploy_and_enable() {
         dir.path(),
         Some(TOKEN),
         &[],
-        &["push", a, "--url", url, "--dry-run"],
+        &["push", a, "--url", url, "--dry-run", "--verbose"],
     );
     assert!(
         stdout(&o).contains(&format!("unchanged  {ORDER_SYNC}")),
@@ -726,7 +731,7 @@ fn string_import_encoding_and_a_verbose_log_that_masks_the_key() {
         dir.path(),
         None,
         &[("STAGING_KEY", TOKEN)],
-        &["push", a, "--env", "staging", "--verbose"],
+        &["push", a, "--env", "staging", "--verbose", "--verbose"],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -746,7 +751,7 @@ fn string_import_encoding_and_a_verbose_log_that_masks_the_key() {
         dir.path(),
         None,
         &[("STAGING_KEY", TOKEN)],
-        &["push", a, "--env", "staging", "--dry-run"],
+        &["push", a, "--env", "staging", "--dry-run", "--verbose"],
     );
     assert!(
         stdout(&o).contains(&format!("unchanged  {ORDER_SYNC}")),

@@ -277,7 +277,14 @@ fn replace_cuts_over_and_rollback_undoes_replace_then_create() {
     // A re-push plans unchanged everywhere: the replaced flow is not a target any more.
     let o = flowpack(
         d,
-        &["push", v2.to_str().unwrap(), "--env", "prod", "--dry-run"],
+        &[
+            "push",
+            v2.to_str().unwrap(),
+            "--env",
+            "prod",
+            "--dry-run",
+            "--verbose",
+        ],
     );
     let out = ok(&o);
     assert_eq!(

@@ -89,6 +89,12 @@ fn settings(tmp: Option<&Path>, platform_ids: bool) -> insta::Settings {
             r#""$1": "[ID]""#.into(),
         ));
         filters.push((r"\(id \d+\)".into(), "(id [ID])".into()));
+        filters.push((r"\(id \d+ → \d+\)".into(), "(id [ID] → [ID])".into()));
+        filters.push((r"old flow \d+".into(), "old flow [ID]".into()));
+        filters.push((
+            r"deployed version \d+".into(),
+            "deployed version [ID]".into(),
+        ));
     }
     for (from, to) in &filters {
         s.add_filter(from, to.as_str());
@@ -493,4 +499,79 @@ fn an_interrupted_push_and_its_recovery() {
         &run(d, &["recover", "--env", "local"]),
     );
     snap_platform("unlock", tmp, &run(d, &["unlock", "--env", "local"]));
+}
+
+/// `push` of 200 flows, 3 of them changed, against a sandbox with latency (progress off: stderr
+/// is not a terminal): a plan summary, a line per flow that changes, one grouped warning and the
+/// totals, in at most 15 lines; `--verbose` lists every flow.
+#[test]
+fn push_of_200_flows_says_what_changes_in_a_screenful() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = "snap-200-token";
+    let sandbox = crate::util::SandboxProcess::start(d, token, &["--latency-ms", "20"]);
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[env.prod]\nurl = \"{}\"\ntoken_env = \"PROD_TOKEN\"\n",
+            sandbox.url
+        ),
+    )
+    .unwrap();
+    let base: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference()).unwrap()).unwrap();
+    let pack = |name: &str, changed: &[usize]| {
+        let src = d.join(name);
+        std::fs::create_dir_all(&src).unwrap();
+        for i in 0..200 {
+            let mut doc = base.clone();
+            doc["flow"]["name"] = format!("Flow {i:03}").into();
+            if changed.contains(&i) {
+                doc["flow"]["priority"] = 1.into();
+            }
+            std::fs::write(src.join(format!("{i:03}.json")), doc.to_string()).unwrap();
+        }
+        let out = format!("{name}.flowpack");
+        let o = run(
+            d,
+            &[
+                "pack",
+                src.to_str().unwrap(),
+                "-o",
+                &out,
+                "--name",
+                "many",
+                "--version",
+                "1.0.0",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        out
+    };
+    let (v1, v2) = (pack("v1", &[]), pack("v2", &[7, 80, 151]));
+    let push = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flowpack"))
+            .args(args)
+            .current_dir(d)
+            .env("PROD_TOKEN", token)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap()
+    };
+    let o = push(&["push", &v1, "--env", "prod", "--jobs", "8"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = push(&["push", &v2, "--env", "prod", "--on-conflict", "replace"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lines = stdout(&o).lines().count() + stderr(&o).lines().count();
+    assert!(lines <= 15, "{lines} lines:\n{}{}", stdout(&o), stderr(&o));
+    snap_platform("push_200_flows_3_changed", Some(d), &o);
+    // --verbose lists the 197 unchanged flows too.
+    let o = push(&["push", &v2, "--env", "prod", "--verbose"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let unchanged = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("unchanged  Flow "))
+        .count();
+    assert_eq!(unchanged, 200, "{}", stdout(&o));
 }

@@ -21,9 +21,10 @@ pub struct EnvArgs {
     /// The config file (default: ./flowpack.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Log every request (the API key shown as ••••) on stderr.
-    #[arg(long)]
-    pub verbose: bool,
+    /// Log every request (the API key shown as ••••) on stderr. push: list every flow, and log
+    /// requests when given twice.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl EnvArgs {
@@ -40,8 +41,13 @@ impl EnvArgs {
 
     /// Opens the environment, logging requests on stderr with `--verbose`.
     pub fn connect(&self, env: &Environment) -> Result<Connection, Failure> {
-        let log: Option<env::LogFn> = self
-            .verbose
+        self.connect_logging_at(env, 1)
+    }
+
+    /// Opens the environment, logging requests on stderr when `--verbose` was given at least
+    /// `level` times.
+    pub fn connect_logging_at(&self, env: &Environment, level: u8) -> Result<Connection, Failure> {
+        let log: Option<env::LogFn> = (self.verbose >= level)
             .then(|| Arc::new(|line: &str| eprintln!("{line}")) as env::LogFn);
         Ok(env::connect(env, log)?)
     }

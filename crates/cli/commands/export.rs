@@ -69,6 +69,10 @@ pub fn progress_bar(quiet: bool) -> (Option<indicatif::ProgressBar>, Option<Prog
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} exporting {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         bar
     });
     let progress = bar.clone().map(|bar| {

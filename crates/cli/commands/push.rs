@@ -99,6 +99,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
     /// A trusted minisign public key (repeatable; adds to the environment's trusted_keys).
     #[arg(long = "trusted-key", value_name = "PUB")]
     trusted_keys: Vec<PathBuf>,
@@ -146,7 +149,8 @@ pub fn run(args: Args) -> Outcome {
                 .lock(&env, flowpack_action::lock::Mode::Exclusive, "push")?,
         )
     };
-    let conn = args.env.connect(&env)?;
+    // Requests are logged with --verbose twice: once lists every flow.
+    let conn = args.env.connect_logging_at(&env, 2)?;
     let mut opts = PushOptions::new(
         source.path.clone(),
         conn.platform.clone(),
@@ -181,14 +185,19 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
-    let report = push::run(&opts).map_err(|e| {
+    let bar = progress(args.quiet, &mut opts);
+    let result = push::run(&opts);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = result.map_err(|e| {
         let f = Failure::from(e);
         let message = format!("push to {}: {}", env.name, f.message);
         f.with_message(message)
     })?;
     match args.format {
         Format::Json => print_json(&report)?,
-        _ => print_human(&report, &env.name),
+        _ => print_human(&report, &env.name, args.env.verbose > 0),
     }
     Ok(if report.failed() {
         Verdict::Failed
@@ -197,10 +206,42 @@ pub fn run(args: Args) -> Outcome {
     })
 }
 
+/// The progress bar on stderr (when it is a terminal and not `quiet`): `planning 12/200`, then
+/// `pushing 57/200 · 3 replaced · 0 failed`. Finish it with `finish_and_clear`.
+fn progress(quiet: bool, opts: &mut PushOptions) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    opts.progress = Some(std::sync::Arc::new(move |p: push::PushProgress| {
+        shown.set_length(p.total as u64);
+        shown.set_position(p.done as u64);
+        shown.set_message(match p.phase {
+            push::PushPhase::Planning => format!("planning {}/{}", p.done, p.total),
+            _ => format!(
+                "pushing {}/{} · {} replaced · {} failed",
+                p.done, p.total, p.replaced, p.failed
+            ),
+        });
+    }));
+    Some(bar)
+}
+
 /// The webhooks, callbacks and state restored for one flow (or, `planned`, to be restored by
-/// the push a dry run shows), indented under its line.
+/// the push a dry run shows), indented under its line; nothing when nothing was.
 fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool) {
-    if let Some(h) = &r.hooks {
+    if let Some(h) = r
+        .hooks
+        .as_ref()
+        .filter(|h| !h.webhooks.is_empty() || !h.callbacks.is_empty())
+    {
         let ids: Vec<String> = h.webhooks.iter().map(|w| w.id.to_string()).collect();
         println!(
             "           {} created{}, {} created",
@@ -247,71 +288,147 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool
     }
 }
 
-pub(crate) fn print_human(report: &PushReport, env: &str) {
+/// Whether a flow's line is worth showing without `--verbose`: it changes (or would), failed,
+/// or had its state written.
+fn changes(f: &push::FlowReport) -> bool {
+    f.plan != Plan::Unchanged
+        || f.error.is_some()
+        || f.deployed_version.is_some()
+        || f.enabled
+        || f.restored.is_some()
+}
+
+/// `Plan: 2 create, 1 replace, 197 unchanged`.
+fn plan_summary(report: &PushReport) -> String {
+    let mut parts = Vec::new();
+    for plan in [
+        Plan::Create,
+        Plan::Replace,
+        Plan::Conflict,
+        Plan::Duplicate,
+        Plan::Unchanged,
+    ] {
+        let n = report.flows.iter().filter(|f| f.plan == plan).count();
+        if n > 0 {
+            parts.push(format!("{n} {}", plan.as_str()));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("nothing to push".into());
+    }
+    format!("Plan: {}", parts.join(", "))
+}
+
+/// `2 created, 1 replaced, 197 unchanged, 0 failed`: what the push did.
+fn totals(report: &PushReport) -> String {
+    let mut parts = Vec::new();
+    for outcome in [
+        FlowOutcome::Created,
+        FlowOutcome::Duplicated,
+        FlowOutcome::Replaced,
+        FlowOutcome::Unchanged,
+        FlowOutcome::Skipped,
+        FlowOutcome::RolledBack,
+    ] {
+        let n = report.flows.iter().filter(|f| f.outcome == outcome).count();
+        if n > 0 {
+            parts.push(format!("{n} {}", outcome.as_str()));
+        }
+    }
+    let failed = report
+        .flows
+        .iter()
+        .filter(|f| f.outcome == FlowOutcome::Failed)
+        .count();
+    parts.push(format!("{failed} failed"));
+    parts.join(", ")
+}
+
+/// The optional inputs the overlay does not supply, of the flows this push imports (an unchanged
+/// flow keeps the target's values): one warning, the first few named, a count of flows where
+/// many have one.
+fn print_inputs_warning(report: &PushReport) {
+    const SHOWN: usize = 5;
+    let imported: std::collections::BTreeSet<&str> = report
+        .flows
+        .iter()
+        .filter(|f| matches!(f.plan, Plan::Create | Plan::Replace) && f.error.is_none())
+        .map(|f| f.name.as_str())
+        .collect();
+    let relevant: Vec<(&str, Vec<&str>)> = report
+        .optional_inputs
+        .iter()
+        .map(|i| {
+            let flows: Vec<&str> = i
+                .flows
+                .iter()
+                .map(String::as_str)
+                .filter(|f| imported.contains(f))
+                .collect();
+            (i.input.as_str(), flows)
+        })
+        .filter(|(_, flows)| !flows.is_empty())
+        .collect();
+    if relevant.is_empty() {
+        return;
+    }
+    let described: Vec<String> = relevant
+        .iter()
+        .take(SHOWN)
+        .map(|(input, flows)| match flows.as_slice() {
+            [one] => format!("{input} of flow {one:?}"),
+            [a, b] => format!("{input} of flows {a:?}, {b:?}"),
+            many => format!("{input} of {} flows", many.len()),
+        })
+        .collect();
+    let n = relevant.len();
+    eprintln!(
+        "warning: {} not set in the overlay (set them in the target if the flows need them): {}{}",
+        crate::output::count(n, "optional input", "optional inputs"),
+        described.join("; "),
+        if n > SHOWN {
+            format!(
+                "; and {} more (flowpack push --dry-run --format json lists all)",
+                n - SHOWN
+            )
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// The human report: a plan summary, a line per flow that changes (every flow with `verbose`),
+/// warnings grouped once, and a closing line with the totals.
+pub(crate) fn print_human(report: &PushReport, env: &str, verbose: bool) {
     if !report.signatures_checked {
         eprintln!(
             "note: signatures were not checked: {env} has no trusted keys (set trusted_keys or pass --trusted-key)"
         );
     }
-    for o in &report.overlay {
+    for (i, w) in report.warnings.iter().enumerate() {
+        if Some(i) != report.inputs_warning {
+            eprintln!("warning: {w}");
+        }
+    }
+    print_inputs_warning(report);
+    let shown: std::collections::BTreeSet<&str> = report
+        .flows
+        .iter()
+        .filter(|f| verbose || changes(f))
+        .map(|f| f.name.as_str())
+        .collect();
+    for o in report
+        .overlay
+        .iter()
+        .filter(|o| shown.contains(o.flow.as_str()))
+    {
         for change in &o.changes {
             println!("overlay   {}: {change}", o.flow);
         }
     }
-    for w in &report.warnings {
-        eprintln!("warning: {w}");
-    }
-    for f in &report.flows {
-        let word = match f.outcome {
-            FlowOutcome::Planned => f.plan.as_str(),
-            done => done.as_str(),
-        };
-        let mut line = format!("{word:<10} {}", f.name);
-        match (f.id, f.existing_id) {
-            (Some(id), Some(old)) if id != old => {
-                line.push_str(&format!(" (id {old} → {id})"));
-            }
-            (Some(id), _) | (None, Some(id)) => line.push_str(&format!(" (id {id})")),
-            (None, None) => {}
-        }
-        if let Some(v) = f.deployed_version {
-            line.push_str(&format!(", deployed version {v}"));
-        }
-        if f.enabled {
-            line.push_str(", enabled");
-        }
-        if let Some(e) = &f.error {
-            line.push_str(&format!(": {e}"));
-        }
-        println!("{line}");
-        if let Some(r) = &f.restored {
-            print_restored(r, f.outcome == FlowOutcome::Planned);
-        }
-        if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
-            for c in &f.changes {
-                println!("             {c}");
-            }
-        }
-        if let Some(r) = &f.replaced {
-            match &r.renamed_to {
-                Some(name) => println!(
-                    "             old flow {} disabled, renamed {name:?}",
-                    r.old_id
-                ),
-                None => println!("             old flow {} deleted", r.old_id),
-            }
-            for w in &r.webhooks {
-                println!("             webhook {} → {}", w.old, w.new);
-            }
-            for c in &r.callbacks {
-                println!("             callback {} → {}", c.old, c.new);
-            }
-            if !r.webhooks.is_empty() {
-                println!(
-                    "             point the senders at the new flow's webhooks: the old ones no longer run"
-                );
-            }
-        }
+    println!("{}", plan_summary(report));
+    for f in report.flows.iter().filter(|f| verbose || changes(f)) {
+        print_flow(f);
     }
     let failed = report
         .flows
@@ -325,16 +442,73 @@ pub(crate) fn print_human(report: &PushReport, env: &str) {
         {
             eprintln!("hint: {hint}");
         }
-    } else if failed > 0 {
-        eprintln!(
-            "flowpack: push to {env}: {} of {} failed (the others' outcomes are above)",
-            failed,
-            crate::output::count(report.flows.len(), "flow", "flows")
-        );
     } else if report.dry_run {
         println!("dry run: nothing was written to {env}");
+    } else {
+        println!("pushed to {env}: {}", totals(report));
+        if failed > 0 {
+            eprintln!(
+                "flowpack: push to {env}: {} of {} failed (the others' outcomes are above)",
+                failed,
+                crate::output::count(report.flows.len(), "flow", "flows")
+            );
+        }
     }
     if let Some(h) = &report.history {
         println!("recorded in {h} (undo with `flowpack rollback`)");
+    }
+}
+
+/// One flow's line and what is indented under it.
+fn print_flow(f: &push::FlowReport) {
+    let word = match f.outcome {
+        FlowOutcome::Planned => f.plan.as_str(),
+        done => done.as_str(),
+    };
+    let mut line = format!("{word:<10} {}", f.name);
+    match (f.id, f.existing_id) {
+        (Some(id), Some(old)) if id != old => {
+            line.push_str(&format!(" (id {old} → {id})"));
+        }
+        (Some(id), _) | (None, Some(id)) => line.push_str(&format!(" (id {id})")),
+        (None, None) => {}
+    }
+    if let Some(v) = f.deployed_version {
+        line.push_str(&format!(", deployed version {v}"));
+    }
+    if f.enabled {
+        line.push_str(", enabled");
+    }
+    if let Some(e) = &f.error {
+        line.push_str(&format!(": {e}"));
+    }
+    println!("{line}");
+    if let Some(r) = &f.restored {
+        print_restored(r, f.outcome == FlowOutcome::Planned);
+    }
+    if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
+        for c in &f.changes {
+            println!("             {c}");
+        }
+    }
+    if let Some(r) = &f.replaced {
+        match &r.renamed_to {
+            Some(name) => println!(
+                "             old flow {} disabled, renamed {name:?}",
+                r.old_id
+            ),
+            None => println!("             old flow {} deleted", r.old_id),
+        }
+        for w in &r.webhooks {
+            println!("             webhook {} → {}", w.old, w.new);
+        }
+        for c in &r.callbacks {
+            println!("             callback {} → {}", c.old, c.new);
+        }
+        if !r.webhooks.is_empty() {
+            println!(
+                "             point the senders at the new flow's webhooks: the old ones no longer run"
+            );
+        }
     }
 }

@@ -125,7 +125,7 @@ fn print_human(report: &RecoverReport, env: &str) {
     }
     if let Some(push) = &report.push {
         println!("pushing {} again", push.archive);
-        super::push::print_human(push, env);
+        super::push::print_human(push, env, false);
     }
     if report.failed() {
         eprintln!(

@@ -164,6 +164,49 @@ pub(super) fn check_flow(
 /// there are none): one line per input, however many flows carry it (naming them all). Systems
 /// are left out: one the overlay does not rename keeps its name.
 pub(super) fn input_warning(optional: &[Input], overlay_given: bool) -> Option<String> {
+    let lines = input_lines(optional);
+    if lines.is_empty() {
+        return None;
+    }
+    let mut warning = format!(
+        "{} not supplied {}; set in the target after the push if the flows need {}:",
+        if lines.len() == 1 {
+            "1 optional input is".to_string()
+        } else {
+            format!("{} optional inputs are", lines.len())
+        },
+        if overlay_given {
+            "by the overlay"
+        } else {
+            "(no overlay given)"
+        },
+        if lines.len() == 1 { "it" } else { "them" }
+    );
+    for line in lines {
+        warning.push_str("\n  ");
+        warning.push_str(&line);
+    }
+    Some(warning)
+}
+
+/// One line per optional input not supplied (systems left out), each naming every flow that has
+/// it.
+pub(super) fn input_lines(optional: &[Input]) -> Vec<String> {
+    grouped_inputs(optional)
+        .into_iter()
+        .map(|g| {
+            if g.flows.len() == 1 {
+                format!("{} of flow {:?}", g.input, g.flows[0])
+            } else {
+                let names: Vec<String> = g.flows.iter().map(|f| format!("{f:?}")).collect();
+                format!("{} of flows {}", g.input, names.join(", "))
+            }
+        })
+        .collect()
+}
+
+/// The optional inputs not supplied (systems left out), each once with the flows that have it.
+pub(super) fn grouped_inputs(optional: &[Input]) -> Vec<OptionalInput> {
     let mut grouped: Vec<(&Input, Vec<&str>)> = Vec::new();
     for i in optional.iter().filter(|i| i.kind != InputKind::System) {
         match grouped
@@ -175,38 +218,13 @@ pub(super) fn input_warning(optional: &[Input], overlay_given: bool) -> Option<S
             None => grouped.push((i, vec![&i.flow])),
         }
     }
-    if grouped.is_empty() {
-        return None;
-    }
-    let mut warning = format!(
-        "{} not supplied {}; set in the target after the push if the flows need {}:",
-        if grouped.len() == 1 {
-            "1 optional input is".to_string()
-        } else {
-            format!("{} optional inputs are", grouped.len())
-        },
-        if overlay_given {
-            "by the overlay"
-        } else {
-            "(no overlay given)"
-        },
-        if grouped.len() == 1 { "it" } else { "them" }
-    );
-    for (first, flows) in grouped {
-        let line = if flows.len() == 1 {
-            describe_input(first)
-        } else {
-            let names: Vec<String> = flows.iter().map(|f| format!("{f:?}")).collect();
-            format!(
-                "{} of flows {}",
-                describe_input_kind(first),
-                names.join(", ")
-            )
-        };
-        warning.push_str("\n  ");
-        warning.push_str(&line);
-    }
-    Some(warning)
+    grouped
+        .into_iter()
+        .map(|(first, flows)| OptionalInput {
+            input: describe_input_kind(first),
+            flows: flows.into_iter().map(str::to_string).collect(),
+        })
+        .collect()
 }
 
 /// The local check of every flow of the archive (before any request): the flows chosen with
@@ -279,9 +297,13 @@ pub(super) fn check_local(
     match overlay::check_inputs(&inputs, opts.overlay.as_ref()) {
         // A system the overlay does not rename keeps its name: nothing to warn about. Empty
         // credentials and variables do need a value on the target, so they are named.
-        Ok(optional) => report
-            .warnings
-            .extend(input_warning(&optional, opts.overlay.is_some())),
+        Ok(optional) => {
+            if let Some(w) = input_warning(&optional, opts.overlay.is_some()) {
+                report.inputs_warning = Some(report.warnings.len());
+                report.warnings.push(w);
+                report.optional_inputs = grouped_inputs(&optional);
+            }
+        }
         Err(e) => return Err(Refused::Content(e.to_string()).into()),
     }
 

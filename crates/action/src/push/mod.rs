@@ -80,9 +80,7 @@ use flowpack_core::diff::{Change, changes, normalise_owned};
 use flowpack_core::document::VersionStatus;
 use flowpack_core::migrate::{MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
-use flowpack_core::overlay::{
-    self, OverlayReport, ResolvedOverlay, describe_input, describe_input_kind,
-};
+use flowpack_core::overlay::{self, OverlayReport, ResolvedOverlay, describe_input_kind};
 use flowpack_core::{Document, DocumentBound, FormatVersion};
 use serde::Serialize;
 use serde_json::Value;
@@ -188,6 +186,8 @@ pub struct PushOptions {
     /// given for it), or warn (the environment's own overlay, which serves many archives, or
     /// when asked).
     pub on_unmatched: overlay::OnUnmatched,
+    /// Told how far the push is (planning, then writing).
+    pub progress: Option<PushProgressFn>,
 }
 
 impl PushOptions {
@@ -214,6 +214,7 @@ impl PushOptions {
             now,
             restore: crate::restore::RestoreOptions::default(),
             on_unmatched: overlay::OnUnmatched::Refuse,
+            progress: None,
         }
     }
 }
@@ -360,7 +361,53 @@ pub struct PushReport {
     pub warnings: Vec<String>,
     /// The history record written (`None`: nothing was written, or no history).
     pub history: Option<String>,
+    /// Which of `warnings` is the one about optional inputs the overlay does not supply.
+    #[serde(skip)]
+    pub inputs_warning: Option<usize>,
+    /// Those inputs, each with the flows that have it (what that warning lists).
+    #[serde(skip)]
+    pub optional_inputs: Vec<OptionalInput>,
 }
+
+/// An optional input the overlay does not supply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OptionalInput {
+    /// What it is, as an overlay would name it (`variable "REGION"`, `credential
+    /// [secrets."Shopify"."key"].token`).
+    pub input: String,
+    /// The flows that have it.
+    pub flows: Vec<String>,
+}
+
+/// How far a push is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushProgress {
+    /// Planning (the live flows compared) or writing.
+    pub phase: PushPhase,
+    /// Flows done in this phase.
+    pub done: usize,
+    /// Flows in this phase.
+    pub total: usize,
+    /// Flows replaced so far.
+    pub replaced: usize,
+    /// Flows failed so far.
+    pub failed: usize,
+}
+
+/// The phase a [`PushProgress`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushPhase {
+    /// Comparing the archive's flows with the live ones.
+    Planning,
+    /// Writing.
+    Writing,
+}
+
+/// Called as flows are planned and written.
+pub type PushProgressFn = Arc<dyn Fn(PushProgress) + Send + Sync>;
 
 impl PushReport {
     /// Whether any flow failed (or was rolled back) or the push was refused.
@@ -547,6 +594,8 @@ fn run_recorded(
         overlay: Vec::new(),
         warnings: Vec::new(),
         history: None,
+        inputs_warning: None,
+        optional_inputs: Vec::new(),
     };
     let source = Source {
         bound: archive.limits().document,

@@ -142,14 +142,25 @@ pub(super) fn plan(
     for flow in live.iter().filter(|f| !is_replaced_name(&f.name)) {
         by_name.entry(flow.name.as_str()).or_default().push(flow);
     }
+    let done = AtomicUsize::new(0);
     let planned = parallel(candidates, opts.jobs, |_, c| {
-        plan_one(
+        let planned = plan_one(
             platform,
             source,
             c,
             by_name.get(c.name.as_str()).map_or(&[][..], Vec::as_slice),
             opts,
-        )
+        );
+        if let Some(progress) = &opts.progress {
+            progress(PushProgress {
+                phase: PushPhase::Planning,
+                done: done.fetch_add(1, Ordering::Relaxed) + 1,
+                total: candidates.len(),
+                replaced: 0,
+                failed: 0,
+            });
+        }
+        planned
     });
     let mut lives = Vec::with_capacity(planned.len());
     for p in planned {

@@ -891,6 +891,7 @@ pub(super) fn write_all(
         .filter(|(_, (_, f, live))| Step::of(f, opts.on_conflict, live.as_ref()).imports())
         .map(|(i, (c, _, _))| (i, *c))
         .collect();
+    let counts = Counts::default();
     let done = std::thread::scope(|s| {
         s.spawn(|| ctx.recorder.saver());
         s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
@@ -903,6 +904,7 @@ pub(super) fn write_all(
             if f.error.is_none() && f.outcome != Outcome::Skipped {
                 ctx.recorder.flow_done(&c.name);
             }
+            counts.tell(opts, &f, work.len());
             (f, unauthenticated)
         })
     });
@@ -922,5 +924,31 @@ pub(super) fn write_all(
     match unauthenticated {
         Some(e) => Err(PushError::Client(e)),
         None => Ok(()),
+    }
+}
+
+/// The writing phase's counts, for the progress display.
+#[derive(Default)]
+struct Counts {
+    done: AtomicUsize,
+    replaced: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Counts {
+    /// Counts flow `f` as written and tells the caller.
+    fn tell(&self, opts: &PushOptions, f: &FlowReport, total: usize) {
+        let Some(progress) = &opts.progress else {
+            return;
+        };
+        let replaced = usize::from(f.outcome == Outcome::Replaced);
+        let failed = usize::from(matches!(f.outcome, Outcome::Failed | Outcome::RolledBack));
+        progress(PushProgress {
+            phase: PushPhase::Writing,
+            done: self.done.fetch_add(1, Ordering::Relaxed) + 1,
+            total,
+            replaced: self.replaced.fetch_add(replaced, Ordering::Relaxed) + replaced,
+            failed: self.failed.fetch_add(failed, Ordering::Relaxed) + failed,
+        });
     }
 }
