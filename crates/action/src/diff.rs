@@ -415,9 +415,10 @@ enum Reader {
     /// An environment: flows are exported when compared.
     Env {
         platform: Arc<dyn Platform>,
-        /// The embedded store builds each export in memory outside any parse budget: its
-        /// exports run one at a time.
-        local: Option<Mutex<()>>,
+        /// The embedded store, which builds each export as a parsed document in this process:
+        /// each export takes the whole parse budget while it runs, so it runs alone (no other
+        /// export, no parse of a pair).
+        local: bool,
     },
 }
 
@@ -460,7 +461,7 @@ impl Loaded {
                 .flow_bytes(record)
                 .map_err(|e| read_entry_error(self.label(), e)),
             (Source::Live(f), Reader::Env { platform, local }) => {
-                let _one_at_a_time = local.as_ref().map(lock);
+                let _alone = local.then(|| parse_budget().acquire(u64::MAX));
                 platform
                     .export_flow_bytes(f.id)
                     .map_err(|error| DiffError::Export {
@@ -529,7 +530,7 @@ impl Loaded {
     /// Whether reading this side's flows waits on a remote platform (worth doing several at
     /// once).
     fn is_remote(&self) -> bool {
-        matches!(&self.reader, Reader::Env { local: None, .. })
+        matches!(&self.reader, Reader::Env { local: false, .. })
     }
 }
 
@@ -1323,7 +1324,7 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
             plural(replaced, "flow", "flows")
         ));
     }
-    let local = matches!(environment.target, env::Target::Local { .. }).then(|| Mutex::new(()));
+    let local = matches!(environment.target, env::Target::Local { .. });
     Ok(Loaded {
         flows,
         summary: s,
