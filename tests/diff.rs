@@ -615,6 +615,11 @@ fn unreadable_rejected_and_malformed_sides_are_2() {
     bytes[at - 5] ^= 0x01;
     let tampered = d.join("tampered.flowpack");
     std::fs::write(&tampered, &bytes).unwrap();
+    // Against the document it was packed from, the pair's digests match: `same`, and the
+    // entry is not even decompressed (that the tampering goes unseen shows it; `verify` reads
+    // every entry).
+    let o = run(d, None, &["diff", s(&tampered), s(&doc)]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let mut edited = reference();
     edited["flow"]["priority"] = json!(4);
     let edited = write_json(&d.join("edited.json"), &edited);

@@ -6,7 +6,9 @@
 //! (write `./env:x` for a file of that name). A path is read by what it is:
 //!
 //! - an **archive** (`.flowpack`, or a file starting with a zip header): opened through the safe
-//!   reader and checked for integrity (structure, manifest, digests, unlisted entries), not for
+//!   reader and indexed from its manifest (each flow's name, entry and SHA-256), checked for
+//!   integrity (zip structure, manifest, every listed entry present, no unlisted entry; each
+//!   entry read for a comparison is checked against its SHA-256 while it is read), not for
 //!   signatures — diff needs no trust policy, and the report says so
 //!   ([`SideSummary::signatures_not_checked`]);
 //! - an **export document** (any other file);
@@ -18,9 +20,16 @@
 //!   followed). A directory without documents is refused: a mistyped path would otherwise
 //!   read as "every flow removed".
 //!
-//! An environment side lists its flows with one paged listing and exports those selected with
-//! bounded concurrency ([`DiffOptions::jobs`]). Flows named `<name> (replaced <UTC time>)` — the
-//! old flows a replacing push keeps — are left out unless [`DiffOptions::include_replaced`].
+//! An environment side lists its flows with one paged listing; a flow is exported only when its
+//! pair is compared (a flow only one side has is never exported), pairs [`DiffOptions::jobs`] at
+//! a time over HTTP. Flows named `<name> (replaced <UTC time>)` — the old flows a replacing push
+//! keeps — are left out unless [`DiffOptions::include_replaced`]. A name that two or more live
+//! flows of an environment carry is reported as [`FlowStatus::Duplicate`] with their ids, not
+//! compared.
+//!
+//! Sides are indexes — names, digests and places, no JSON text. Two documents with the same
+//! SHA-256 are the same without being read; any other pair is read and parsed once when it is
+//! compared, within the shared parse budget, and dropped before the next.
 //!
 //! An overlay ([`DiffOptions::overlay`]) is applied to LEFT first, as `push` would apply it:
 //! every LEFT document is migrated to the newest export format, then overlaid. Its keys must
@@ -324,7 +333,8 @@ pub struct DiffOptions {
     pub include_replaced: bool,
     /// Compare the documents only, not flow settings (`flow.json`).
     pub content_only: bool,
-    /// Export requests in flight per environment side (at least 1).
+    /// Pairs compared at once when a side is an environment over HTTP (at least 1): its export
+    /// requests in flight.
     pub jobs: usize,
     /// Speak plain HTTP to the registry of an `oci://` side (never automatic).
     pub plain_http: bool,
