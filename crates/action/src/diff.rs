@@ -1526,6 +1526,35 @@ mod tests {
     }
 
     #[test]
+    fn unpacked_documents_as_packed_are_named_by_the_manifest_unparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("flows/a")).unwrap();
+        // Not JSON at all: read for its digest, never parsed while the digest matches.
+        let text = b"not parsed";
+        std::fs::write(d.join("flows/a/export.json"), text).unwrap();
+        let manifest = |sha: &str| {
+            serde_json::json!({"flows": [{"path": "flows/a/export.json", "name": "A", "sha256": sha}]})
+                .to_string()
+        };
+        std::fs::write(
+            d.join(MANIFEST),
+            manifest(&hex::encode(Sha256::digest(text))),
+        )
+        .unwrap();
+        let loaded = load_path("u", d).unwrap();
+        assert_eq!(loaded.flows[0].name, "A");
+        assert_eq!(
+            loaded.flows[0].digest.as_deref(),
+            Some(hex::encode(Sha256::digest(text)).as_str())
+        );
+        // Edited since unpacking: parsed for its name, so not JSON is an error naming it.
+        std::fs::write(d.join(MANIFEST), manifest(&"0".repeat(64))).unwrap();
+        let err = load_path("u", d).unwrap_err();
+        assert!(err.to_string().contains("flows/a/export.json"), "{err}");
+    }
+
+    #[test]
     fn a_flow_pattern_matching_nothing_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let (l, r) = (dir.path().join("l.json"), dir.path().join("r.json"));

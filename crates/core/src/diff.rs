@@ -695,6 +695,26 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_line_names_the_ids() {
+        let report = DiffReport {
+            result: DiffResult::Different,
+            flows: vec![FlowDiff {
+                name: "Orders".into(),
+                status: FlowStatus::Duplicate,
+                ids: vec![12, 15],
+                changes: Vec::new(),
+            }],
+            warnings: Vec::new(),
+        };
+        assert_eq!(report.to_string(), "duplicate Orders (ids 12, 15)\n");
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            json!({"result": "different", "flows": [{"name": "Orders", "status": "duplicate",
+                "ids": [12, 15], "changes": []}]})
+        );
+    }
+
+    #[test]
     fn import_set_state_metadata_and_repeated_flow_fields_are_ignored() {
         let mut live = base();
         live["metadata"] = json!({"exported_at": "2027-01-01T00:00:00Z", "flow_name": "Orders"});
