@@ -119,10 +119,11 @@ echo "|------------------|-----------:|---------:|------:|----------|-----|"
 printf '| %-16s | %10.3f | %8.3f | %5s | <= %-5s | %-3s |\n' "diff" "$FP_S" "$PEER_S" \
   "$(ratio "$FP_S" "$PEER_S")" 0.3 "$(meets "$FP_S" "$PEER_S" 0.3)"
 echo
-echo "| peak RSS (MiB)                     | flowpack | peer   |"
-echo "|------------------------------------|---------:|-------:|"
-printf '| diff, %5d flows                  | %8s | %6s |\n' "$NFILES" "$(mib "$FP_KIB")" "$(mib "$PEER_KIB")"
+echo "| peak RSS (MiB) | flowpack | peer |"
+echo "|---|---:|---:|"
+printf '| diff, %d flows, %d changed | %s | %s |\n' "$NFILES" "$CHANGED" "$(mib "$FP_KIB")" "$(mib "$PEER_KIB")"
 if [ "$HOSTILE" = 1 ]; then
-  printf '| diff, %d x %d B (%d MB) vs baseline | %8s |        |\n' "$HOSTILE_DOCS" "$HOSTILE_BYTES" "$H_MB" "$(mib "$H_BASE_KIB")"
-  printf '| diff, same archive against itself  | %8s |        |\n' "$(mib "$H_SELF_KIB")"
+  printf '| diff, %d documents of one %d-byte string (%d MB archive), against other strings | %s | |\n' \
+    "$HOSTILE_DOCS" "$HOSTILE_BYTES" "$H_MB" "$(mib "$H_BASE_KIB")"
+  printf '| diff, the same archive against itself | %s | |\n' "$(mib "$H_SELF_KIB")"
 fi
