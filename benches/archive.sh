@@ -10,7 +10,7 @@
 # - verify: `flowpack verify X --trusted-key PUB` vs `unzip -q -d TMP` + `sha256sum -c` +
 #   `minisign -V` (target <= 0.5);
 # - validate every document: `flowpack validate DIR/*.json` vs
-#   `check-jsonschema --schemafile schemas/export-v2.schema.json DIR/*.json` (target <= 0.05);
+#   `check-jsonschema --schemafile crates/core/schemas/export-v2.schema.json DIR/*.json` (target <= 0.05);
 # - peak memory (`/usr/bin/time -v`) of pack and verify; with --big on a corpus of --big-mb MB
 #   (target <= 128 MiB each).
 # Wall times are hyperfine medians of --runs runs (--validate-runs for validate, whose peer is
@@ -37,7 +37,7 @@ done
 
 ensure_tools --jsonschema
 build_release flowpack flowpack-bench
-SCHEMA="${SCHEMA:-$ROOT/schemas/export-v2.schema.json}"
+SCHEMA="${SCHEMA:-$ROOT/crates/core/schemas/export-v2.schema.json}"
 [ -f "$SCHEMA" ] || die "$SCHEMA is missing"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/flowpack-bench-archive.XXXXXX")

@@ -606,14 +606,24 @@ fn unreadable_rejected_and_malformed_sides_are_2() {
     }
 
     // An archive whose document changed after packing (a byte of the last entry's data, just
-    // before the central directory) fails its integrity check, naming the entry.
+    // before the central directory) fails its integrity check when that entry is read for a
+    // comparison, naming the entry. (Compared with a document of the same digest, the entry
+    // would not be read: its manifest digest says it is the same.)
     let archive = pack(d, "app.flowpack", &[&doc]);
     let mut bytes = std::fs::read(&archive).unwrap();
     let at = bytes.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
     bytes[at - 5] ^= 0x01;
     let tampered = d.join("tampered.flowpack");
     std::fs::write(&tampered, &bytes).unwrap();
+    // Against the document it was packed from, the pair's digests match: `same`, and the
+    // entry is not even decompressed (that the tampering goes unseen shows it; `verify` reads
+    // every entry).
     let o = run(d, None, &["diff", s(&tampered), s(&doc)]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let mut edited = reference();
+    edited["flow"]["priority"] = json!(4);
+    let edited = write_json(&d.join("edited.json"), &edited);
+    let o = run(d, None, &["diff", s(&tampered), s(&edited)]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
@@ -651,4 +661,151 @@ fn unreadable_rejected_and_malformed_sides_are_2() {
     std::fs::copy(&doc, d.join("env:x")).unwrap();
     let o = run(d, None, &["diff", s(&doc), "./env:x"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// The `> POST …/flows/export` request lines a `--verbose` run logged.
+fn export_requests(o: &Output) -> usize {
+    stderr(o)
+        .lines()
+        .filter(|l| l.starts_with("> POST ") && l.contains("/flows/export "))
+        .count()
+}
+
+#[test]
+fn an_env_side_exports_only_the_flows_it_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sandbox = start_sandbox(d);
+    let url = sandbox.url.as_str();
+    let v2 = fixture("reference/export-v2-order-sync.json");
+    let v1 = fixture("reference/export-v1-legacy.json");
+    let both = pack(d, "both.flowpack", &[&v2, &v1]);
+    let o = run(d, Some(TOKEN), &["push", s(&both), "--url", url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // LEFT holds one of the two live flows and one the platform lacks: only the flow on both
+    // sides is exported; the live-only flow is `added` and the archive-only one `removed`
+    // without a request.
+    let mut other = reference();
+    other["flow"]["name"] = json!("Only in the archive");
+    let other = write_json(&d.join("other/other.json"), &other);
+    let one = pack(d, "one.flowpack", &[&v2, &other]);
+    let o = run(
+        d,
+        Some(TOKEN),
+        &["diff", s(&one), "env:url", "--url", url, "--verbose"],
+    );
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(export_requests(&o), 1, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("same     {ORDER_SYNC}\n")), "{out}");
+    assert!(out.contains("removed  Only in the archive\n"), "{out}");
+    assert!(out.contains(&format!("added    {LEGACY}\n")), "{out}");
+
+    // --flow narrows what is exported too.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[
+            "diff",
+            s(&both),
+            "env:url",
+            "--url",
+            url,
+            "--verbose",
+            "--flow",
+            ORDER_SYNC,
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(export_requests(&o), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn a_name_two_live_flows_share_is_a_duplicate_with_their_ids_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sandbox = start_sandbox(d);
+    let url = sandbox.url.as_str();
+    let v2 = fixture("reference/export-v2-order-sync.json");
+    let archive = pack(d, "app.flowpack", &[&v2]);
+    let push = |archive: &Path, extra: &[&str]| {
+        let mut args = vec!["push", s(archive), "--url", url, "--format", "json"];
+        args.extend(extra);
+        let o = run(d, Some(TOKEN), &args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        json_out(&o)["flows"][0]["id"].as_u64().unwrap()
+    };
+    let first = push(&archive, &[]);
+    // A second flow of the same name: what `--on-conflict duplicate` creates.
+    let mut edited = reference();
+    edited["flow"]["priority"] = json!(4);
+    let edited = write_json(&d.join("edited/edited.json"), &edited);
+    let edited_archive = pack(d, "edited.flowpack", &[&edited]);
+    let second = push(&edited_archive, &["--on-conflict", "duplicate"]);
+    assert_ne!(first, second);
+
+    let o = run(
+        d,
+        Some(TOKEN),
+        &["diff", s(&archive), "env:url", "--url", url, "--verbose"],
+    );
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().take(2).collect::<Vec<_>>(),
+        [
+            format!("duplicate {ORDER_SYNC} (ids {first}, {second})"),
+            "different: 0 changed, 0 added, 0 removed, 1 duplicate, 0 the same (1 flow compared)"
+                .to_string()
+        ],
+        "{}",
+        stdout(&o)
+    );
+    // Not compared, so not exported.
+    assert_eq!(export_requests(&o), 0, "{}", stderr(&o));
+    // Either side; JSON names the ids.
+    let o = run(
+        d,
+        Some(TOKEN),
+        &[
+            "diff",
+            "env:url",
+            s(&archive),
+            "--url",
+            url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        json_out(&o),
+        json!({"result": "different", "flows": [{"name": ORDER_SYNC, "status": "duplicate",
+            "ids": [first, second], "changes": []}]})
+    );
+}
+
+#[test]
+fn a_document_side_over_the_bound_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let doc = write_json(&d.join("doc.json"), &reference());
+    // Sparse: 17 MiB on paper, nothing on disk.
+    let big = d.join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
+    for args in [[s(&doc), s(&big)], [s(&big), s(&doc)]] {
+        let o = run(d, None, &["diff", args[0], args[1]]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "{}: refused before parsing: larger than the per-document bound of 16777216 bytes",
+                s(&big)
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
 }

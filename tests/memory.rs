@@ -164,3 +164,96 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
     assert_eq!(code, 0, "{text}");
     assert!(peak < LIMIT_KIB, "peak {peak} KiB, over {LIMIT_KIB} KiB");
 }
+
+fn make_strings(dir: &Path, name: &str, entries: usize, size: usize, seed: u32) -> String {
+    let path = dir.join(name);
+    let o = Command::new("python3")
+        .arg(fixture("archives/make_hostile.py"))
+        .args(["--strings", &path.display().to_string()])
+        .args([entries.to_string(), size.to_string(), seed.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    name.to_string()
+}
+
+/// `diff` keeps each side's names and digests, not its documents: sixteen documents of one
+/// ~16 MB string each (256 MB of JSON, 5 MB on disk) against the same flows with other strings
+/// (every pair read and compared, one pair at a time) and against itself (no entry read: the
+/// digests match).
+#[test]
+fn diff_of_large_documents_holds_one_pair_at_a_time() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let strings = make_strings(d, "strings.flowpack", 16, 16_000_000, 1);
+    let baseline = make_strings(d, "baseline.flowpack", 16, 16_000_000, 2);
+    for (args, want) in [
+        (["diff", baseline.as_str(), strings.as_str()], 1),
+        (["diff", strings.as_str(), strings.as_str()], 0),
+    ] {
+        let (code, text, peak) = run_measured(d, &args);
+        eprintln!("{args:?}: exit {code}, peak {peak} KiB");
+        assert_eq!(code, want, "{args:?}\n{text}");
+        assert!(
+            peak < LIMIT_KIB,
+            "{args:?}: peak {peak} KiB, over {LIMIT_KIB} KiB\n{text}"
+        );
+        if want == 1 {
+            assert_eq!(text.matches("changed  F").count(), 16, "{text}");
+        }
+    }
+}
+
+/// A plain `.json` side past the per-document bound is refused before it is read: a 1 GiB
+/// (sparse) file and a device that never ends.
+#[test]
+fn diff_refuses_an_oversized_json_side_before_reading_it() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::File::create(d.join("big.json"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::copy(
+        fixture("reference/export-v2-order-sync.json"),
+        d.join("doc.json"),
+    )
+    .unwrap();
+    for args in [
+        ["diff", "big.json", "doc.json"],
+        ["diff", "doc.json", "/dev/zero"],
+    ] {
+        let (code, text, peak) = run_measured(d, &args);
+        eprintln!("{args:?}: exit {code}, peak {peak} KiB");
+        assert_eq!(code, 2, "{args:?}\n{text}");
+        assert!(
+            text.contains("larger than the per-document bound of 16777216 bytes"),
+            "{args:?}\n{text}"
+        );
+        assert!(peak < LIMIT_KIB, "{args:?}: peak {peak} KiB\n{text}");
+    }
+}
+
+/// `diff env:local` on the embedded store with documents near the bound: exports of the
+/// embedded store are built in memory, so they are made one at a time, each compared and dropped
+/// before the next.
+#[test]
+fn diff_of_the_local_environment_with_near_bound_flows_stays_under_256_mib() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let near = make_expansion(d, "near.flowpack", 6, 1_990_000);
+    let (code, text, _) = run_measured(d, &["push", &near, "--env", "local"]);
+    assert_eq!(code, 0, "{text}");
+    for args in [
+        ["diff", near.as_str(), "env:local"],
+        ["diff", "env:local", "env:local"],
+    ] {
+        let (code, text, peak) = run_measured(d, &args);
+        eprintln!("{args:?}: exit {code}, peak {peak} KiB");
+        assert_eq!(code, 0, "{args:?}\n{text}");
+        assert!(
+            peak < LIMIT_KIB,
+            "{args:?}: peak {peak} KiB, over {LIMIT_KIB} KiB\n{text}"
+        );
+    }
+}

@@ -6,7 +6,9 @@
 //! (write `./env:x` for a file of that name). A path is read by what it is:
 //!
 //! - an **archive** (`.flowpack`, or a file starting with a zip header): opened through the safe
-//!   reader and checked for integrity (structure, manifest, digests, unlisted entries), not for
+//!   reader and indexed from its manifest (each flow's name, entry and SHA-256), checked for
+//!   integrity (zip structure, manifest, every listed entry present, no unlisted entry; each
+//!   entry read for a comparison is checked against its SHA-256 while it is read), not for
 //!   signatures — diff needs no trust policy, and the report says so
 //!   ([`SideSummary::signatures_not_checked`]);
 //! - an **export document** (any other file);
@@ -18,9 +20,16 @@
 //!   followed). A directory without documents is refused: a mistyped path would otherwise
 //!   read as "every flow removed".
 //!
-//! An environment side lists its flows with one paged listing and exports those selected with
-//! bounded concurrency ([`DiffOptions::jobs`]). Flows named `<name> (replaced <UTC time>)` — the
-//! old flows a replacing push keeps — are left out unless [`DiffOptions::include_replaced`].
+//! An environment side lists its flows with one paged listing; a flow is exported only when its
+//! pair is compared (a flow only one side has is never exported), pairs [`DiffOptions::jobs`] at
+//! a time over HTTP. Flows named `<name> (replaced <UTC time>)` — the old flows a replacing push
+//! keeps — are left out unless [`DiffOptions::include_replaced`]. A name that two or more live
+//! flows of an environment carry is reported as [`FlowStatus::Duplicate`] with their ids, not
+//! compared.
+//!
+//! Sides are indexes — names, digests and places, no JSON text. Two documents with the same
+//! SHA-256 are the same without being read; any other pair is read and parsed once when it is
+//! compared, within the shared parse budget, and dropped before the next.
 //!
 //! An overlay ([`DiffOptions::overlay`]) is applied to LEFT first, as `push` would apply it:
 //! every LEFT document is migrated to the newest export format, then overlaid. Its keys must
@@ -40,17 +49,16 @@
 //! pair carry them — absence is not a change — and never with [`DiffOptions::content_only`];
 //! their changes join the flow's changes under `/settings`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
-use flowpack_core::archive::{Archive, ArchiveError, FlowSettings, Limits, TrustPolicy};
-use flowpack_core::budget::Permit;
+use flowpack_core::archive::{Archive, ArchiveError, FlowRecord, FlowSettings, Limits};
 use flowpack_core::diff::{
-    DiffError as CompareError, DiffOptions as CompareOptions, DiffReport as ContentReport,
-    DiffResult, FlowDocument, FlowStatus, compare_sets_owned, settings_changes,
+    Change, DiffError as CompareError, DiffReport as ContentReport, DiffResult, FlowDiff,
+    FlowStatus, changes, normalise_owned, settings_changes,
 };
 use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
@@ -325,7 +333,8 @@ pub struct DiffOptions {
     pub include_replaced: bool,
     /// Compare the documents only, not flow settings (`flow.json`).
     pub content_only: bool,
-    /// Export requests in flight per environment side (at least 1).
+    /// Pairs compared at once when a side is an environment over HTTP (at least 1): its export
+    /// requests in flight.
     pub jobs: usize,
     /// Speak plain HTTP to the registry of an `oci://` side (never automatic).
     pub plain_http: bool,
@@ -381,16 +390,18 @@ impl DiffReport {
     }
 }
 
-/// Where a flow's document is read from when its pair is compared. Sides are indexed first
-/// (each document parsed once for its name, then dropped) and documents parsed again one pair
-/// at a time, so memory holds two parsed documents, not two parsed sides: a parsed document
-/// takes several times its JSON text.
+/// Where a flow's document is, read when its pair is compared. A side keeps names, digests and
+/// places, never JSON text or parsed documents: a pair is read (and parsed once) when it is
+/// compared, then dropped, so a diff holds about one pair's documents whatever the sides' sizes.
 #[derive(Debug)]
 enum Source {
-    /// A file, read and parsed again when compared.
+    /// A file, read again (within the per-document bound) when compared.
     File(PathBuf),
-    /// The document's JSON text (an archive entry, an export), parsed when compared.
-    Bytes(Vec<u8>),
+    /// An archive entry, read through its side's archive when compared (its SHA-256 checked
+    /// against the manifest while it is read).
+    Entry(FlowRecord),
+    /// A live flow, exported when compared.
+    Live(Flow),
 }
 
 /// One flow of a side: its name, how messages name it, where its document is.
@@ -399,67 +410,36 @@ struct Indexed {
     name: String,
     origin: String,
     source: Source,
-    /// The flow's settings, when its side carries them.
-    settings: Option<FlowSettings>,
+    /// The SHA-256 (lowercase hex) of the document's bytes, when known without asking a
+    /// platform: the manifest's for an archive entry, computed while indexing for a file. Two
+    /// flows with the same digest have the same document.
+    digest: Option<String>,
 }
 
-impl Indexed {
-    /// Indexes a parsed document (its name as [`FlowDocument::name`] gives it).
-    fn new(origin: String, source: Source, document: &Document) -> Indexed {
-        Indexed {
-            name: document.flow_name().unwrap_or(&origin).to_string(),
-            origin,
-            source,
-            settings: None,
-        }
-    }
-
-    /// The document's JSON text again (read from its file, or kept).
-    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, DiffError> {
-        Ok(match &self.source {
-            Source::File(path) => {
-                std::borrow::Cow::Owned(std::fs::read(path).map_err(read_error(path))?)
-            }
-            Source::Bytes(bytes) => std::borrow::Cow::Borrowed(bytes),
-        })
-    }
-
-    /// Parses `bytes` (from [`bytes`](Indexed::bytes)) again.
-    fn parse(&self, bytes: &[u8]) -> Result<FlowDocument, DiffError> {
-        let document = match &self.source {
-            Source::File(_) => parse_document(bytes, &self.origin)?,
-            Source::Bytes(_) => Document::from_slice(bytes, &self.origin)?,
-        };
-        Ok(FlowDocument {
-            origin: self.origin.clone(),
-            document,
-        })
-    }
+/// How a side's documents are read again.
+enum Reader {
+    /// Files (documents, directories, unpacked archives): read from their paths.
+    Files,
+    /// An archive, opened once (entries are read through it one at a time).
+    Archive(Mutex<Archive>),
+    /// An environment: flows are exported when compared.
+    Env {
+        platform: Arc<dyn Platform>,
+        /// The embedded store, which builds each export as a parsed document in this process:
+        /// each export takes the whole parse budget while it runs, so it runs alone (no other
+        /// export, no parse of a pair).
+        local: bool,
+    },
 }
 
-/// The documents of one name on both sides, parsed together within the shared parse budget
-/// (their counted values taken at once: taking them one after another could wait on itself).
-fn load_pair<'a>(
-    ls: &[&Indexed],
-    rs: &[&Indexed],
-) -> Result<(Vec<FlowDocument>, Vec<FlowDocument>, Permit<'a>), DiffError> {
-    let bound = DocumentBound::default();
-    let mut texts = Vec::with_capacity(ls.len() + rs.len());
-    let mut cost = 0u64;
-    for f in ls.iter().chain(rs) {
-        let bytes = f.bytes()?;
-        cost = cost.saturating_add(bound.cost(&bytes, &f.origin)?);
-        texts.push(bytes);
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reader::Files => "Files",
+            Reader::Archive(_) => "Archive",
+            Reader::Env { .. } => "Env",
+        })
     }
-    let permit = parse_budget().acquire(cost);
-    let mut docs = ls
-        .iter()
-        .chain(rs)
-        .zip(&texts)
-        .map(|(f, bytes)| f.parse(bytes))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rights = docs.split_off(ls.len());
-    Ok((docs, rights, permit))
 }
 
 /// The flows of one side, indexed.
@@ -472,6 +452,143 @@ struct Loaded {
     /// location, redacted), when known: label and notification group ids mean something only
     /// within one environment.
     place: Option<String>,
+    reader: Reader,
+    /// Keeps a pulled archive's temporary file while its entries are read.
+    _pulled: Option<crate::input::ArchiveSource>,
+}
+
+impl Loaded {
+    fn label(&self) -> &str {
+        &self.summary.label
+    }
+
+    /// The JSON text of `flow`'s document: read from its file (bounded), its archive entry
+    /// (digest-checked while read) or exported.
+    fn bytes(&self, flow: &Indexed) -> Result<Vec<u8>, DiffError> {
+        match (&flow.source, &self.reader) {
+            (Source::File(path), _) => read_document_file(path),
+            (Source::Entry(record), Reader::Archive(archive)) => lock(archive)
+                .flow_bytes(record)
+                .map_err(|e| read_entry_error(self.label(), e)),
+            (Source::Live(f), Reader::Env { platform, local }) => {
+                let _alone = local.then(|| parse_budget().acquire(u64::MAX));
+                platform
+                    .export_flow_bytes(f.id)
+                    .map_err(|error| DiffError::Export {
+                        side: self.label().to_string(),
+                        id: f.id,
+                        name: f.name.clone(),
+                        error: Box::new(error),
+                    })
+            }
+            _ => unreachable!("a side's flows are read by the side's own reader"),
+        }
+    }
+
+    /// Reads and parses `flow`'s document alone, within the shared parse budget.
+    fn document(&self, flow: &Indexed) -> Result<Document, DiffError> {
+        let bytes = self.bytes(flow)?;
+        let _permit = parse_budget().acquire(charge(&bytes, &flow.origin)?);
+        parse_flow(&flow.source, &bytes, &flow.origin)
+    }
+
+    /// Whether `flow` can carry settings: an archive entry with a `flow.json`, or a live flow.
+    fn carries_settings(&self, flow: &Indexed) -> bool {
+        match &flow.source {
+            Source::File(_) => false,
+            Source::Entry(record) => record.settings.is_some(),
+            Source::Live(_) => true,
+        }
+    }
+
+    /// The SHA-256 of `flow`'s settings entry, for an archive entry that has one.
+    fn settings_digest<'a>(&self, flow: &'a Indexed) -> Option<&'a str> {
+        match &flow.source {
+            Source::Entry(record) => record.settings.as_ref().map(|s| s.sha256.as_str()),
+            _ => None,
+        }
+    }
+
+    /// `flow`'s settings, read when its pair is compared.
+    fn settings(&self, flow: &Indexed) -> Result<Option<FlowSettings>, DiffError> {
+        match (&flow.source, &self.reader) {
+            (Source::Entry(record), Reader::Archive(archive)) => lock(archive)
+                .flow_settings(record)
+                .map_err(|e| read_entry_error(self.label(), e)),
+            (Source::Live(f), Reader::Env { platform, .. }) => {
+                live_settings(self.label(), platform.as_ref(), f)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The ids of `flows` (all of one name), when this is an environment side with more than
+    /// one live flow of that name: a duplicate, which no comparison can pick from.
+    fn duplicate_ids(&self, flows: &[&Indexed]) -> Vec<u64> {
+        if flows.len() < 2 || flows.iter().any(|f| is_replaced_name(&f.name)) {
+            return Vec::new();
+        }
+        flows
+            .iter()
+            .filter_map(|f| match &f.source {
+                Source::Live(flow) => Some(flow.id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether reading this side's flows waits on a remote platform (worth doing several at
+    /// once).
+    fn is_remote(&self) -> bool {
+        matches!(&self.reader, Reader::Env { local: false, .. })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a document is charged in the shared parse budget: its JSON values, as everywhere, plus
+/// one unit per 16 bytes of text, since a pair's text is held while it is parsed and its
+/// strings are copied into the parsed form (a document of a few huge strings has few values
+/// but takes its size twice).
+fn charge(bytes: &[u8], origin: &str) -> Result<u64, DiffError> {
+    let values = DocumentBound::default().cost(bytes, origin)?;
+    Ok(values.saturating_add(bytes.len() as u64 / 16))
+}
+
+/// Parses a document already measured against the bound ([`charge`]); files must have one of
+/// an export document's keys.
+fn parse_flow(source: &Source, bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
+            path: origin.to_string(),
+            cause,
+        })?;
+    let document = Document::from_value(value, origin)?;
+    match source {
+        Source::File(_) => expect_document_keys(document, origin),
+        _ => Ok(document),
+    }
+}
+
+/// What comparing one slot of the report takes.
+enum Task<'a> {
+    /// A flow on both sides.
+    Pair(&'a Indexed, &'a Indexed),
+    /// Only in LEFT (read only to report what the overlay would change in it).
+    Removed(&'a Indexed),
+    /// Only in RIGHT.
+    Added,
+    /// More than one live flow of the name on an environment side.
+    Duplicate(Vec<u64>),
+}
+
+/// One slot of the report, and what the overlay changed in its LEFT flow.
+struct Done {
+    flow: FlowDiff,
+    overlay: Option<OverlayReport>,
 }
 
 /// Runs a diff.
@@ -488,14 +605,50 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     }
     let same_place = left.place.is_some() && left.place == right.place;
     let (names, groups) = group_by_name(opts, &left, &right);
-    let mut flows = Vec::new();
+    let mut tasks = Vec::new();
     let mut repeated = Vec::new();
-    let mut overlay_reports = Vec::new();
     for name in names {
         let (ls, rs) = &groups[name];
-        let part = compare_name(opts, name, ls, rs, same_place, &mut overlay_reports)?;
-        flows.extend(part.flows);
-        repeated.extend(part.warnings);
+        let mut ids = left.duplicate_ids(ls);
+        ids.extend(right.duplicate_ids(rs));
+        if !ids.is_empty() {
+            tasks.push((name, Task::Duplicate(ids)));
+            continue;
+        }
+        if ls.len() > 1 || rs.len() > 1 {
+            repeated.push(format!(
+                "flow {name:?} occurs {} in LEFT and {} in RIGHT; paired in order",
+                plural(ls.len(), "time", "times"),
+                plural(rs.len(), "time", "times")
+            ));
+        }
+        for i in 0..ls.len().max(rs.len()) {
+            tasks.push((
+                name,
+                match (ls.get(i), rs.get(i)) {
+                    (Some(l), Some(r)) => Task::Pair(l, r),
+                    (Some(l), None) => Task::Removed(l),
+                    (None, Some(_)) => Task::Added,
+                    (None, None) => unreachable!("i is below one of the lengths"),
+                },
+            ));
+        }
+    }
+    // Several pairs at once only where reading waits on a platform; local reads are done
+    // one pair at a time (both cores are busy enough parsing a pair that is read).
+    let workers = if left.is_remote() || right.is_remote() {
+        opts.jobs.max(1)
+    } else {
+        1
+    };
+    let done = run_tasks(&tasks, workers, |name, task| {
+        do_task(opts, name, task, (&left, &right), same_place)
+    })?;
+    let mut flows = Vec::with_capacity(done.len());
+    let mut overlay_reports = Vec::new();
+    for d in done {
+        flows.push(d.flow);
+        overlay_reports.extend(d.overlay);
     }
     let result = if flows.iter().all(|f| f.status == FlowStatus::Same) {
         DiffResult::Same
@@ -514,6 +667,164 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
         overlay: overlay_reports,
         warnings,
     })
+}
+
+/// Runs `each` over `tasks` on up to `workers` threads; the results keep the tasks' order. The
+/// first failure (in that order) stops handing out work and is returned.
+fn run_tasks<'a, T: Sync, R: Send>(
+    tasks: &'a [(&'a str, T)],
+    workers: usize,
+    each: impl Fn(&'a str, &'a T) -> Result<R, DiffError> + Sync,
+) -> Result<Vec<R>, DiffError> {
+    let workers = workers.clamp(1, tasks.len().max(1));
+    if workers == 1 {
+        return tasks.iter().map(|(name, t)| each(name, t)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<R, DiffError>>>> =
+        tasks.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((name, task)) = tasks.get(i) else {
+                        break;
+                    };
+                    let result = each(name, task);
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *lock(&slots[i]) = Some(result);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(tasks.len());
+    for slot in slots {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(r)) => out.push(r),
+            Some(Err(e)) => return Err(e),
+            // Not run: work stopped after a failure, which comes earlier in the order or
+            // later (then it is returned when its slot is met).
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// One slot of the report: a pair compared (content, then settings), an added or removed flow,
+/// or a duplicate.
+fn do_task(
+    opts: &DiffOptions,
+    name: &str,
+    task: &Task<'_>,
+    (left, right): (&Loaded, &Loaded),
+    same_place: bool,
+) -> Result<Done, DiffError> {
+    let flow = |status, ids, changes| FlowDiff {
+        name: name.to_string(),
+        status,
+        ids,
+        changes,
+    };
+    match task {
+        Task::Duplicate(ids) => Ok(Done {
+            flow: flow(FlowStatus::Duplicate, ids.clone(), Vec::new()),
+            overlay: None,
+        }),
+        Task::Added => Ok(Done {
+            flow: flow(FlowStatus::Added, Vec::new(), Vec::new()),
+            overlay: None,
+        }),
+        Task::Removed(l) => {
+            let overlay = match &opts.overlay {
+                Some(o) => overlay_left(left.document(l)?, name, &l.origin, o)?.1,
+                None => None,
+            };
+            Ok(Done {
+                flow: flow(FlowStatus::Removed, Vec::new(), Vec::new()),
+                overlay,
+            })
+        }
+        Task::Pair(l, r) => {
+            let (mut changes, overlay) = compare_content(opts, name, (left, l), (right, r))?;
+            if !opts.content_only && left.carries_settings(l) && right.carries_settings(r) {
+                let unchanged = matches!(
+                    (left.settings_digest(l), right.settings_digest(r)),
+                    (Some(a), Some(b)) if a.eq_ignore_ascii_case(b)
+                );
+                if !unchanged && let (Some(ls), Some(rs)) = (left.settings(l)?, right.settings(r)?)
+                {
+                    changes.extend(settings_changes(
+                        &comparable(&ls, same_place),
+                        &comparable(&rs, same_place),
+                    ));
+                }
+            }
+            let status = if changes.is_empty() {
+                FlowStatus::Same
+            } else {
+                FlowStatus::Changed
+            };
+            Ok(Done {
+                flow: flow(status, Vec::new(), changes),
+                overlay,
+            })
+        }
+    }
+}
+
+/// The changes between the documents of a pair. Documents with the same digest are the same
+/// without being read, unless an overlay is to be applied to LEFT; otherwise both are read and
+/// parsed once, together within the shared parse budget (their shares taken at once: taking
+/// them one after another could wait on itself), LEFT migrated and overlaid when there is an
+/// overlay, and compared.
+fn compare_content(
+    opts: &DiffOptions,
+    name: &str,
+    (left, l): (&Loaded, &Indexed),
+    (right, r): (&Loaded, &Indexed),
+) -> Result<(Vec<Change>, Option<OverlayReport>), DiffError> {
+    if opts.overlay.is_none()
+        && let (Some(a), Some(b)) = (&l.digest, &r.digest)
+        && a == b
+    {
+        return Ok((Vec::new(), None));
+    }
+    let lb = left.bytes(l)?;
+    let rb = right.bytes(r)?;
+    let cost = charge(&lb, &l.origin)?.saturating_add(charge(&rb, &r.origin)?);
+    let _permit = parse_budget().acquire(cost);
+    let ld = parse_flow(&l.source, &lb, &l.origin)?;
+    drop(lb);
+    let rd = parse_flow(&r.source, &rb, &r.origin)?;
+    drop(rb);
+    let (ld, overlay) = match &opts.overlay {
+        Some(o) => overlay_left(ld, name, &l.origin, o)?,
+        None => (ld, None),
+    };
+    let ln = normalise_owned(ld, &l.origin)?;
+    let rn = normalise_owned(rd, &r.origin)?;
+    Ok((changes(&ln, &rn), overlay))
+}
+
+/// As push does: LEFT migrated to the newest format, then overlaid; what the overlay changed,
+/// when it changed something.
+fn overlay_left(
+    mut document: Document,
+    name: &str,
+    origin: &str,
+    o: &ResolvedOverlay,
+) -> Result<(Document, Option<OverlayReport>), DiffError> {
+    if document.format_version() != FormatVersion::LATEST {
+        let mut m = MigrateOptions::new(Target::Latest);
+        m.origin = origin.to_string();
+        document = migrate(document, &m)?.document;
+    }
+    let report = overlay::apply(&mut document, name, o);
+    Ok((document, (!report.changes.is_empty()).then_some(report)))
 }
 
 /// Every `--flow` pattern must match a flow of one side or the other.
@@ -539,7 +850,7 @@ fn check_flow_patterns(opts: &DiffOptions, left: &Loaded, right: &Loaded) -> Res
 }
 
 /// The overlay's keys that match nothing in LEFT, as warnings (an error unless they are
-/// allowed). LEFT's documents are parsed one at a time.
+/// allowed). LEFT's documents are read and parsed one at a time.
 fn unmatched_overlay_keys(
     o: &ResolvedOverlay,
     opts: &DiffOptions,
@@ -547,8 +858,7 @@ fn unmatched_overlay_keys(
 ) -> Result<Vec<String>, DiffError> {
     let mut targets = Targets::new();
     for f in &left.flows {
-        let (mut one, _, _permit) = load_pair(&[f], &[])?;
-        targets.add(&one.remove(0).document);
+        targets.add(&left.document(f)?);
     }
     Ok(check_unmatched(o.overlay(), &targets, opts.on_unmatched)?
         .into_iter()
@@ -583,52 +893,6 @@ fn group_by_name<'a>(
     (names, groups)
 }
 
-/// Compares the flows named `name` (only their documents are parsed at once): LEFT's overlaid
-/// first (its changes added to `overlay_reports`), then the settings of each pair unless
-/// `--content-only`.
-fn compare_name(
-    opts: &DiffOptions,
-    name: &str,
-    ls: &[&Indexed],
-    rs: &[&Indexed],
-    same_place: bool,
-    overlay_reports: &mut Vec<OverlayReport>,
-) -> Result<ContentReport, DiffError> {
-    let (loaded, rights, _permit) = load_pair(ls, rs)?;
-    let mut lefts = Vec::with_capacity(ls.len());
-    for mut flow in loaded {
-        if let Some(o) = &opts.overlay {
-            // As push: migrated to the newest format, then overlaid.
-            if flow.document.format_version() != FormatVersion::LATEST {
-                let mut m = MigrateOptions::new(Target::Latest);
-                m.origin = flow.origin.clone();
-                flow.document = migrate(flow.document, &m)?.document;
-            }
-            let report = overlay::apply(&mut flow.document, name, o);
-            if !report.changes.is_empty() {
-                overlay_reports.push(report);
-            }
-        }
-        lefts.push(flow);
-    }
-    let mut part = compare_sets_owned(lefts, rights, &CompareOptions::default())?;
-    if !opts.content_only {
-        // compare_sets pairs the flows of one name in order, as `ls` and `rs` are.
-        let pairs = ls.iter().zip(rs.iter());
-        for (flow, (l, r)) in part.flows.iter_mut().zip(pairs) {
-            if let (Some(ls), Some(rs)) = (&l.settings, &r.settings) {
-                let more =
-                    settings_changes(&comparable(ls, same_place), &comparable(rs, same_place));
-                if !more.is_empty() {
-                    flow.status = FlowStatus::Changed;
-                    flow.changes.extend(more);
-                }
-            }
-        }
-    }
-    Ok(part)
-}
-
 /// A flow's settings as compared: label and notification group ids are left out unless both
 /// sides come from the same environment (a restore into another environment cannot carry them,
 /// and reports so).
@@ -647,10 +911,12 @@ fn load(side: &Side, opts: &DiffOptions) -> Result<Loaded, DiffError> {
     let loaded = match side {
         Side::Env(name) => load_env(&label, name, opts)?,
         Side::Oci(spec) => {
-            // Pulled to a temporary file (media types and digests checked) that lives while
-            // the side is read; the flows keep their JSON text, so it may go afterwards.
+            // Pulled to a temporary file (media types and digests checked) that lives as long
+            // as the side: its entries are read when compared.
             let src = open_archive_spec(spec, opts.plain_http, opts.credentials.as_ref())?;
-            load_archive(&src.shown, &src.path)?
+            let mut loaded = load_archive(&src.shown, &src.path)?;
+            loaded._pulled = Some(src);
+            loaded
         }
         Side::Path(path) => load_path(&label, path)?,
     };
@@ -674,6 +940,42 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> DiffError + '_ {
     }
 }
 
+/// Reads a document file within the per-document size bound: a file larger than the bound is
+/// refused before it is read (by its size), and reading stops past the bound whatever the file
+/// says its size is (a device, a file still growing).
+fn read_document_file(path: &Path) -> Result<Vec<u8>, DiffError> {
+    use std::io::Read;
+    let bound = DocumentBound::default();
+    let over = |reason: String| DocumentError::Bound {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(read_error(path))?;
+    let meta = file.metadata().map_err(read_error(path))?;
+    if meta.is_file() {
+        bound.check_size(meta.len()).map_err(over)?;
+    }
+    let mut bytes = Vec::new();
+    file.take(bound.max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error(path))?;
+    bound.check_size(bytes.len() as u64).map_err(over)?;
+    Ok(bytes)
+}
+
+/// A file's document indexed: read (bounded), its digest taken, parsed once for its name.
+fn index_file(file: &Path, origin: String) -> Result<Indexed, DiffError> {
+    let bytes = read_document_file(file)?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let document = index_document(&bytes, &origin)?;
+    Ok(Indexed {
+        name: document.flow_name().unwrap_or(&origin).to_string(),
+        origin,
+        source: Source::File(file.to_path_buf()),
+        digest: Some(digest),
+    })
+}
+
 /// A file, an archive, an unpacked archive or a directory of documents.
 fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     let meta = std::fs::metadata(path).map_err(read_error(path))?;
@@ -686,39 +988,38 @@ fn load_path(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     if is_archive(path) {
         return load_archive(label, path);
     }
-    let bytes = std::fs::read(path).map_err(read_error(path))?;
-    let document = index_document(&bytes, label)?;
-    Ok(Loaded {
-        flows: vec![Indexed::new(
-            label.to_string(),
-            Source::File(path.to_path_buf()),
-            &document,
-        )],
-        summary: summary(label, SideKind::Document, 1),
-        warnings: Vec::new(),
+    Ok(files_side(
+        label,
+        SideKind::Document,
+        vec![index_file(path, label.to_string())?],
+        Vec::new(),
+    ))
+}
+
+fn files_side(label: &str, kind: SideKind, flows: Vec<Indexed>, warnings: Vec<String>) -> Loaded {
+    Loaded {
+        summary: summary(label, kind, flows.len()),
+        flows,
+        warnings,
         place: None,
-    })
+        reader: Reader::Files,
+        _pulled: None,
+    }
 }
 
 /// The top-level keys of an export document (either format version).
 const DOCUMENT_KEYS: [&str; 5] = ["metadata", "flow", "systems", "scripts", "dependencies"];
 
-/// [`parse_document`] while indexing a side, within the shared parse budget (the share is
-/// given back at once: an index keeps no parsed document). Not for the comparison, which
-/// parses under its own share ([`load_pair`]).
+/// Parses a document while indexing a side, within the shared parse budget (the share is
+/// given back at once: an index keeps no parsed document).
 fn index_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
     let (document, _permit) =
         Document::parse_within(bytes, origin, &DocumentBound::default(), parse_budget())?;
     expect_document_keys(document, origin)
 }
 
-/// Parses a document read from a file, refusing JSON that has none of a document's keys (a
-/// settings or config file in a directory of documents is not a flow that was "added").
-fn parse_document(bytes: &[u8], origin: &str) -> Result<Document, DiffError> {
-    expect_document_keys(Document::from_slice(bytes, origin)?, origin)
-}
-
-/// `document`, unless it has none of a document's keys.
+/// `document`, unless it has none of a document's keys (a settings or config file in a
+/// directory of documents is not a flow that was "added").
 fn expect_document_keys(document: Document, origin: &str) -> Result<Document, DiffError> {
     if !DOCUMENT_KEYS
         .iter()
@@ -736,50 +1037,91 @@ const MANIFEST: &str = "flowpack.json";
 /// A flow's settings file in archives that carry settings (skipped as a document).
 const SETTINGS: &str = "flow.json";
 
-/// An archive: integrity checked (not signatures), its flows in manifest order.
+/// Whether an entry path is a signature (`signatures/<key id>.minisig`).
+fn is_signature_path(p: &str) -> bool {
+    p.strip_prefix("signatures/")
+        .and_then(|r| r.strip_suffix(".minisig"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// An archive, indexed from its manifest: no flow document is read until its pair is compared.
+/// Checked here: the zip structure (central directory, entry names and types), the manifest
+/// (schema, flow records listed in `files`), every listed entry present, no unlisted entry, and
+/// no flow larger than the per-document bound by its manifest size. Each entry read later is
+/// read through the limits and checked against its manifest SHA-256 as it is read. Signatures
+/// are not checked.
 fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
     expect_archive(path)?;
-    let mut archive = Archive::open(path, &Limits::default()).map_err(|e| entry_error(label, e))?;
-    let verified = archive.verify(&TrustPolicy::default());
-    if let Some(failed) = verified.first_failure() {
-        return Err(DiffError::Verification {
-            archive: label.to_string(),
-            check: failed.name.to_string(),
-            detail: relabel(&failed.detail, path, label),
+    let archive = Archive::open(path, &Limits::default())
+        .map_err(|e| entry_error(label, e))?
+        .named(label);
+    let failed = |check: &str, detail: String| DiffError::Verification {
+        archive: label.to_string(),
+        check: check.to_string(),
+        detail,
+    };
+    let manifest = archive
+        .manifest()
+        .map_err(|e| failed("manifest", e.to_string()))?;
+    let present: HashSet<&str> = archive.entry_paths().collect();
+    if let Some(missing) = manifest
+        .files
+        .keys()
+        .find(|p| !present.contains(p.as_str()))
+    {
+        return Err(failed(
+            "digests",
+            format!(
+                "{}: listed in the manifest but missing",
+                entry_origin(label, missing)
+            ),
+        ));
+    }
+    let unlisted: Vec<&str> = archive
+        .entry_paths()
+        .filter(|p| *p != MANIFEST && !manifest.files.contains_key(*p) && !is_signature_path(p))
+        .collect();
+    if let Some(first) = unlisted.first() {
+        return Err(failed(
+            "unlisted",
+            format!(
+                "{}: not listed in the manifest ({} unlisted)",
+                entry_origin(label, first),
+                unlisted.len()
+            ),
+        ));
+    }
+    let bound = DocumentBound::default();
+    let mut flows = Vec::with_capacity(manifest.flows.len());
+    for record in manifest.flows {
+        let origin = entry_origin(label, &record.path);
+        bound
+            .check_size(record.size)
+            .map_err(|reason| DocumentError::Bound {
+                path: origin.clone(),
+                reason,
+            })?;
+        flows.push(Indexed {
+            name: record.name.clone(),
+            origin,
+            digest: Some(record.sha256.to_ascii_lowercase()),
+            source: Source::Entry(record),
         });
     }
     let signatures = archive
         .entry_paths()
         .filter(|p| p.starts_with("signatures/"))
         .count();
-    let mut flows = Vec::new();
-    let mut records = Vec::new();
-    for record in archive.manifest()?.flows {
-        // The entry's JSON text is kept (digest-checked, as packed), the parsed document
-        // dropped once indexed.
-        let bytes = archive
-            .flow_bytes(&record)
-            .map_err(|e| entry_error(label, e))?;
-        let origin = entry_origin(label, &record.path);
-        let (document, _permit) =
-            Document::parse_within(&bytes, &origin, &DocumentBound::default(), parse_budget())?;
-        let indexed = Indexed::new(origin, Source::Bytes(bytes), &document);
-        records.push(record);
-        flows.push(indexed);
-    }
-    for (flow, record) in flows.iter_mut().zip(&records) {
-        flow.settings = archive
-            .flow_settings(record)
-            .map_err(|e| entry_error(label, e))?;
-    }
     let mut s = summary(label, SideKind::Archive, flows.len());
     s.signatures_not_checked = Some(signatures);
-    let source = archive.manifest()?.source.url;
+    let source = manifest.source.url;
     Ok(Loaded {
         flows,
         summary: s,
         warnings: Vec::new(),
         place: (!source.is_empty()).then_some(source),
+        reader: Reader::Archive(Mutex::new(archive)),
+        _pulled: None,
     })
 }
 
@@ -795,14 +1137,19 @@ fn entry_error(archive: &str, e: ArchiveError) -> DiffError {
     }
 }
 
-/// A verification detail naming the archive as `label` rather than the file it was read from
-/// (a pulled archive's temporary file): entries stay named `ARCHIVE!entry`.
-fn relabel(detail: &str, path: &Path, label: &str) -> String {
-    let from = path.display().to_string();
-    if from.is_empty() || from == label {
-        detail.to_string()
-    } else {
-        detail.replace(&from, label)
+/// An entry that failed while it was read for a comparison: the archive failed its integrity
+/// check (`structure` for what the limits or the zip reader refused, `digests` for bytes that
+/// are not the ones the manifest lists).
+fn read_entry_error(archive: &str, e: ArchiveError) -> DiffError {
+    let (check, entry, reason) = match e {
+        ArchiveError::Hostile { entry, reason, .. } => ("structure", entry, reason),
+        ArchiveError::Digest { entry, reason, .. } => ("digests", entry, reason),
+        other => return DiffError::Archive(other),
+    };
+    DiffError::Verification {
+        archive: archive.to_string(),
+        check: check.to_string(),
+        detail: format!("{}: {reason}", entry_origin(archive, &entry)),
     }
 }
 
@@ -817,6 +1164,8 @@ struct ManifestFlow {
     path: String,
     #[serde(default)]
     sha256: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 /// Whether a manifest path stays inside the directory (relative, no `..`, no root).
@@ -828,19 +1177,22 @@ fn safe_relative(p: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// A directory with `flowpack.json` at its top: the documents its manifest lists.
+/// A directory with `flowpack.json` at its top: the documents its manifest lists. A document
+/// whose bytes still have the manifest's SHA-256 is named by the manifest (not parsed); an
+/// edited one is parsed for its name, with a warning.
 fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
     let manifest_path = dir.join(MANIFEST);
     let shown = manifest_path.display().to_string();
-    let bytes = std::fs::read(&manifest_path).map_err(read_error(&manifest_path))?;
+    let bytes = read_document_file(&manifest_path)?;
     let manifest: ManifestFlows =
         serde_json::from_slice(&bytes).map_err(|e| DiffError::Manifest {
             path: shown.clone(),
             reason: format!("not a flowpack manifest: {e}"),
         })?;
+    drop(bytes);
     let mut flows = Vec::new();
     let mut warnings = Vec::new();
-    for record in &manifest.flows {
+    for record in manifest.flows {
         if !safe_relative(&record.path) {
             return Err(DiffError::Manifest {
                 path: shown,
@@ -851,9 +1203,9 @@ fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
             });
         }
         let file = dir.join(&record.path);
-        let bytes = match std::fs::read(&file) {
+        let bytes = match read_document_file(&file) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(DiffError::Read { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
                 return Err(DiffError::Manifest {
                     path: shown,
                     reason: format!(
@@ -863,26 +1215,40 @@ fn load_unpacked(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
                     ),
                 });
             }
-            Err(cause) => return Err(read_error(&file)(cause)),
+            Err(e) => return Err(e),
         };
         let origin = file.display().to_string();
-        if let Some(want) = &record.sha256
-            && hex::encode(Sha256::digest(&bytes)) != want.to_ascii_lowercase()
-        {
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let as_packed = record
+            .sha256
+            .as_deref()
+            .map(|want| digest == want.to_ascii_lowercase());
+        if as_packed == Some(false) {
             warnings.push(format!(
                 "{origin}: differs from the SHA-256 in {MANIFEST} (edited since unpacking); \
                  compared as it is now"
             ));
         }
-        let document = index_document(&bytes, &origin)?;
-        flows.push(Indexed::new(origin, Source::File(file), &document));
+        let name = match record.name {
+            Some(name) if as_packed == Some(true) => name,
+            _ => {
+                let document = index_document(&bytes, &origin)?;
+                document.flow_name().unwrap_or(&origin).to_string()
+            }
+        };
+        flows.push(Indexed {
+            name,
+            origin,
+            source: Source::File(file),
+            digest: Some(digest),
+        });
     }
-    Ok(Loaded {
-        summary: summary(label, SideKind::UnpackedArchive, flows.len()),
+    Ok(files_side(
+        label,
+        SideKind::UnpackedArchive,
         flows,
         warnings,
-        place: None,
-    })
+    ))
 }
 
 /// Any other directory: its `*.json` documents, recursively, sorted.
@@ -896,17 +1262,10 @@ fn load_directory(label: &str, dir: &Path) -> Result<Loaded, DiffError> {
     }
     let mut flows = Vec::with_capacity(files.len());
     for file in files {
-        let bytes = std::fs::read(&file).map_err(read_error(&file))?;
         let origin = file.display().to_string();
-        let document = index_document(&bytes, &origin)?;
-        flows.push(Indexed::new(origin, Source::File(file), &document));
+        flows.push(index_file(&file, origin)?);
     }
-    Ok(Loaded {
-        summary: summary(label, SideKind::Directory, flows.len()),
-        flows,
-        warnings: Vec::new(),
-        place: None,
-    })
+    Ok(files_side(label, SideKind::Directory, flows, Vec::new()))
 }
 
 /// The `*.json` files under `dir` but `flowpack.json` and `flow.json`, in sorted path order.
@@ -915,31 +1274,20 @@ fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError
     Ok(())
 }
 
-/// Whether `name` is the name a replacing push gives the flow it replaced:
-/// `<name> (replaced yyyymmddThhmmssZ)`, optionally with `-N` after the time.
+/// Whether `name` is the name a replacing push gives the flow it replaced: it matches
+/// `^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$` (`<name> (replaced yyyymmddThhmmssZ)`,
+/// optionally followed by `-N`), flowpack's one rule for such names.
 pub(crate) fn is_replaced_name(name: &str) -> bool {
-    let Some((base, rest)) = name
-        .strip_suffix(')')
-        .and_then(|s| s.rsplit_once(" (replaced "))
-    else {
-        return false;
-    };
-    let stamp = rest.as_bytes();
-    let shape = stamp.len() >= 16
-        && stamp[..8].iter().all(u8::is_ascii_digit)
-        && stamp[8] == b'T'
-        && stamp[9..15].iter().all(u8::is_ascii_digit)
-        && stamp[15] == b'Z';
-    let suffix = &rest[16.min(rest.len())..];
-    let suffix_ok = suffix.is_empty()
-        || suffix
-            .strip_prefix('-')
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    !base.is_empty() && shape && suffix_ok
+    static RULE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        regex::Regex::new(r"^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$")
+            .expect("the replaced-name rule compiles")
+    })
+    .is_match(name)
 }
 
-/// An environment: one paged listing, then the selected flows exported with bounded
-/// concurrency, in listing order.
+/// An environment: one paged listing (no flow is exported until its pair is compared). Flows
+/// named as replaced are left out unless asked for.
 fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffError> {
     let env_err = |error| DiffError::Env {
         side: label.to_string(),
@@ -962,7 +1310,7 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
         }
     })?;
     let mut replaced = 0;
-    let selected: Vec<Flow> = listed
+    let flows: Vec<Indexed> = listed
         .into_iter()
         .filter(|f| {
             let left_out = !opts.include_replaced && is_replaced_name(&f.name);
@@ -970,8 +1318,13 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
             !left_out
         })
         .filter(|f| opts.flows.matches(&f.name))
+        .map(|f| Indexed {
+            name: f.name.clone(),
+            origin: format!("{label} flow {} ({:?})", f.id, f.name),
+            source: Source::Live(f),
+            digest: None,
+        })
         .collect();
-    let flows = export_all(label, conn.platform.as_ref(), &selected, opts.jobs)?;
     let mut s = summary(label, SideKind::Environment, flows.len());
     s.replaced_left_out = replaced;
     let mut warnings = Vec::new();
@@ -981,11 +1334,17 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
             plural(replaced, "flow", "flows")
         ));
     }
+    let local = matches!(environment.target, env::Target::Local { .. });
     Ok(Loaded {
         flows,
         summary: s,
         warnings,
         place: Some(flowpack_client::redacted(&environment.location())),
+        reader: Reader::Env {
+            platform: conn.platform.clone(),
+            local,
+        },
+        _pulled: None,
     })
 }
 
@@ -1008,76 +1367,6 @@ fn live_settings(
     }
 }
 
-/// Exports and indexes `flows` on up to `jobs` threads (each export parsed once, its JSON text
-/// kept); the result keeps their order. The first failure (in that order) stops handing out
-/// work and is returned.
-fn export_all(
-    label: &str,
-    platform: &dyn Platform,
-    flows: &[Flow],
-    jobs: usize,
-) -> Result<Vec<Indexed>, DiffError> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<Indexed, DiffError>>>> =
-        flows.iter().map(|_| Mutex::new(None)).collect();
-    let workers = jobs.max(1).min(flows.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(flow) = flows.get(i) else { break };
-                    let origin = format!("{label} flow {} ({:?})", flow.id, flow.name);
-                    let result = platform
-                        .export_flow_bytes(flow.id)
-                        .map_err(|error| DiffError::Export {
-                            side: label.to_string(),
-                            id: flow.id,
-                            name: flow.name.clone(),
-                            error: Box::new(error),
-                        })
-                        .and_then(|bytes| {
-                            // Parsed within the shared budget: `jobs` exports at the
-                            // per-document bound are not parsed at once.
-                            let (document, _permit) = Document::parse_within(
-                                &bytes,
-                                &origin,
-                                &DocumentBound::default(),
-                                parse_budget(),
-                            )?;
-                            let mut indexed = Indexed::new(origin, Source::Bytes(bytes), &document);
-                            indexed.settings = live_settings(label, platform, flow)?;
-                            Ok(indexed)
-                        });
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(flows.len());
-    let mut first_error = None;
-    for slot in slots {
-        match slot.into_inner().ok().flatten() {
-            Some(Ok(doc)) => out.push(doc),
-            Some(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            // Not exported: work stopped after a failure.
-            None => {}
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1095,34 +1384,29 @@ mod tests {
     }
 
     #[test]
-    fn replaced_names_need_the_utc_stamp() {
+    fn replaced_names_follow_the_one_rule() {
+        // `^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$`
         assert!(is_replaced_name("Orders (replaced 20261129T120000Z)"));
-        assert!(is_replaced_name("Orders (replaced 20261129T120000Z-2)"));
+        assert!(is_replaced_name("Orders (replaced 20261129T120000Z)-2"));
+        assert!(is_replaced_name("Orders (replaced 20261129T120000Z)-17"));
+        assert!(is_replaced_name(
+            "A (replaced 20261129T120000Z) (replaced 20261130T000000Z)"
+        ));
+        // The name before it may be anything, even empty.
+        assert!(is_replaced_name(" (replaced 20261129T120000Z)"));
         assert!(!is_replaced_name("Orders"));
         assert!(!is_replaced_name("Orders (replaced by Invoices)"));
         assert!(!is_replaced_name("Orders (replaced 2026-11-29)"));
-        assert!(!is_replaced_name(" (replaced 20261129T120000Z)"));
-        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z-)"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z-2)"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z)-"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z) "));
+        assert!(!is_replaced_name("Orders (replaced 20261129T1200Z)"));
+        assert!(!is_replaced_name("Orders(replaced 20261129T120000Z)"));
+        assert!(!is_replaced_name("Orders (replaced 20261129T120000Z)\n"));
     }
 
     #[test]
     fn archive_entries_are_named_archive_bang_entry() {
-        assert_eq!(
-            relabel(
-                "/tmp/.flowpack-tmp.1/a.flowpack!flows/x/export.json: cannot read: bad",
-                Path::new("/tmp/.flowpack-tmp.1/a.flowpack"),
-                "oci://r.example/a:1"
-            ),
-            "oci://r.example/a:1!flows/x/export.json: cannot read: bad"
-        );
-        assert_eq!(
-            relabel(
-                "a.flowpack!flows/x/export.json: SHA-256 1 does not match",
-                Path::new("a.flowpack"),
-                "a.flowpack"
-            ),
-            "a.flowpack!flows/x/export.json: SHA-256 1 does not match"
-        );
         let e = entry_error(
             "a.flowpack",
             ArchiveError::Hostile {
@@ -1134,6 +1418,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "a.flowpack!../evil.json: the path contains '..'"
+        );
+        assert_eq!(e.category(), Category::Rejected);
+        // An entry that fails while read for a comparison fails the archive's integrity check.
+        let e = read_entry_error(
+            "a.flowpack",
+            ArchiveError::Digest {
+                archive: "a.flowpack".into(),
+                entry: "flows/x/export.json".into(),
+                reason: "SHA-256 1 does not match the manifest's 2".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "a.flowpack: verification failed (digests): a.flowpack!flows/x/export.json: \
+             SHA-256 1 does not match the manifest's 2"
         );
         assert_eq!(e.category(), Category::Rejected);
     }
@@ -1224,6 +1523,35 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.category(), Category::Rejected);
+    }
+
+    #[test]
+    fn unpacked_documents_as_packed_are_named_by_the_manifest_unparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("flows/a")).unwrap();
+        // Not JSON at all: read for its digest, never parsed while the digest matches.
+        let text = b"not parsed";
+        std::fs::write(d.join("flows/a/export.json"), text).unwrap();
+        let manifest = |sha: &str| {
+            serde_json::json!({"flows": [{"path": "flows/a/export.json", "name": "A", "sha256": sha}]})
+                .to_string()
+        };
+        std::fs::write(
+            d.join(MANIFEST),
+            manifest(&hex::encode(Sha256::digest(text))),
+        )
+        .unwrap();
+        let loaded = load_path("u", d).unwrap();
+        assert_eq!(loaded.flows[0].name, "A");
+        assert_eq!(
+            loaded.flows[0].digest.as_deref(),
+            Some(hex::encode(Sha256::digest(text)).as_str())
+        );
+        // Edited since unpacking: parsed for its name, so not JSON is an error naming it.
+        std::fs::write(d.join(MANIFEST), manifest(&"0".repeat(64))).unwrap();
+        let err = load_path("u", d).unwrap_err();
+        assert!(err.to_string().contains("flows/a/export.json"), "{err}");
     }
 
     #[test]

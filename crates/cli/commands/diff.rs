@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use flowpack_action::diff::{self, DiffOptions, DiffReport, Side};
 use flowpack_action::env::LogFn;
-use flowpack_core::diff::FlowStatus;
+use flowpack_core::diff::{FlowStatus, ids_text};
 use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{OnUnmatched, Overlay};
 
@@ -26,7 +26,9 @@ export document, an unpacked archive (a directory with flowpack.json at its top)
 directory of *.json export documents (recursively; flowpack.json and flow.json skipped). \
 Archives are checked for integrity, not signatures. Flows are matched by name; each change is \
 a JSON pointer into RIGHT (into LEFT for something removed) with LEFT's and RIGHT's values; \
-secrets are never compared by value and print as ••••. Rules: docs/diff.md.\n\n\
+secrets are never compared by value and print as ••••. A name carried by more than one live \
+flow of an env: side is reported as duplicate with their ids, not compared. Rules: \
+docs/diff.md.\n\n\
 Exit codes: 0 the same, 1 different, 2 could not compare (unreadable or rejected input, \
 configuration, network).",
     disable_version_flag = true
@@ -54,8 +56,8 @@ pub struct Args {
     /// Keep flows named `… (replaced …)` on env: sides.
     #[arg(long)]
     include_replaced: bool,
-    /// Compare the flows' documents only, not their settings (this build compares documents
-    /// only).
+    /// Compare the flows' documents only, not their settings (flow.json: state, webhooks,
+    /// callbacks).
     #[arg(long)]
     content_only: bool,
     /// Speak plain HTTP to the registry of an oci:// side (local test registries only).
@@ -140,15 +142,25 @@ fn print_human(report: &DiffReport) {
             println!("overlay  {}: {change}", o.flow);
         }
     }
-    let (mut added, mut removed, mut changed, mut same) = (0, 0, 0, 0);
+    let (mut added, mut removed, mut changed, mut duplicate, mut same) = (0, 0, 0, 0, 0);
     for flow in &report.content.flows {
         match flow.status {
             FlowStatus::Added => added += 1,
             FlowStatus::Removed => removed += 1,
             FlowStatus::Changed => changed += 1,
+            FlowStatus::Duplicate => duplicate += 1,
             _ => same += 1,
         }
-        println!("{:<8} {}", flow.status.as_str(), flow.name);
+        if flow.status == FlowStatus::Duplicate {
+            println!(
+                "{:<8} {} ({})",
+                flow.status.as_str(),
+                flow.name,
+                ids_text(&flow.ids)
+            );
+        } else {
+            println!("{:<8} {}", flow.status.as_str(), flow.name);
+        }
         for c in &flow.changes {
             println!("    {c}");
         }
@@ -160,9 +172,15 @@ fn print_human(report: &DiffReport) {
             count(total, "flow", "flows")
         );
     } else {
+        // Duplicates are named only when there are some (the line keeps its shape otherwise).
+        let duplicates = if duplicate > 0 {
+            format!("{duplicate} duplicate, ")
+        } else {
+            String::new()
+        };
         println!(
-            "different: {changed} changed, {added} added, {removed} removed, {same} the same \
-             ({} compared)",
+            "different: {changed} changed, {added} added, {removed} removed, {duplicates}{same} \
+             the same ({} compared)",
             count(total, "flow", "flows")
         );
     }

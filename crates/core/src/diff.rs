@@ -472,16 +472,20 @@ pub enum FlowStatus {
     Changed,
     /// In both, the same.
     Same,
+    /// More than one live flow of this name on an environment side: not compared, since no
+    /// one of them is the flow (see [`FlowDiff::ids`]).
+    Duplicate,
 }
 
 impl FlowStatus {
-    /// `added`, `removed`, `changed` or `same`.
+    /// `added`, `removed`, `changed`, `same` or `duplicate`.
     pub fn as_str(self) -> &'static str {
         match self {
             FlowStatus::Added => "added",
             FlowStatus::Removed => "removed",
             FlowStatus::Changed => "changed",
             FlowStatus::Same => "same",
+            FlowStatus::Duplicate => "duplicate",
         }
     }
 }
@@ -493,6 +497,11 @@ pub struct FlowDiff {
     pub name: String,
     /// How it compares.
     pub status: FlowStatus,
+    /// The platform ids of the flows that share the name (for `duplicate` only: the ids on the
+    /// side that has more than one, LEFT's then RIGHT's when both have; not serialised when
+    /// empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<u64>,
     /// The changes (for `changed` only; empty otherwise).
     pub changes: Vec<Change>,
 }
@@ -528,7 +537,11 @@ impl fmt::Display for DiffReport {
                 same += 1;
                 continue;
             }
-            writeln!(f, "{:<8} {}", flow.status.as_str(), flow.name)?;
+            write!(f, "{:<8} {}", flow.status.as_str(), flow.name)?;
+            if !flow.ids.is_empty() {
+                write!(f, " ({})", ids_text(&flow.ids))?;
+            }
+            writeln!(f)?;
             for c in &flow.changes {
                 writeln!(f, "    {c}")?;
             }
@@ -545,6 +558,12 @@ impl fmt::Display for DiffReport {
             }
         }
     }
+}
+
+/// How a line names the flows of a `duplicate`: `ids 12, 15`.
+pub fn ids_text(ids: &[u64]) -> String {
+    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+    format!("ids {}", list.join(", "))
 }
 
 /// Compares two sets of flows, matched by name (see the module docs). Errors name the
@@ -623,6 +642,7 @@ pub fn compare_sets_owned(
             flows.push(FlowDiff {
                 name: name.clone(),
                 status,
+                ids: Vec::new(),
                 changes,
             });
         }
@@ -672,6 +692,26 @@ mod tests {
 
     fn diff(l: Value, r: Value) -> Vec<Change> {
         compare(&doc(l), &doc(r)).unwrap()
+    }
+
+    #[test]
+    fn a_duplicate_line_names_the_ids() {
+        let report = DiffReport {
+            result: DiffResult::Different,
+            flows: vec![FlowDiff {
+                name: "Orders".into(),
+                status: FlowStatus::Duplicate,
+                ids: vec![12, 15],
+                changes: Vec::new(),
+            }],
+            warnings: Vec::new(),
+        };
+        assert_eq!(report.to_string(), "duplicate Orders (ids 12, 15)\n");
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            json!({"result": "different", "flows": [{"name": "Orders", "status": "duplicate",
+                "ids": [12, 15], "changes": []}]})
+        );
     }
 
     #[test]
