@@ -1191,13 +1191,15 @@ fn a_version_1_archive_still_verifies_inspects_and_unpacks() {
     }
 }
 
-/// Today's pack writes manifest version 2: `requires` objects, `settings: null` per flow.
+/// Today's pack writes manifest version 3: `requires` objects, `settings: null` per flow, no
+/// `backup` (only backups of an environment have one).
 #[test]
-fn pack_writes_manifest_version_2() {
+fn pack_writes_manifest_version_3() {
     let t = tempfile::tempdir().unwrap();
     let a = pack(t.path(), "a.flowpack", &[]);
     let m = manifest_of(t.path(), &a);
-    assert_eq!(m["format_version"], 2);
+    assert_eq!(m["format_version"], 3);
+    assert!(m.get("backup").is_none());
     assert!(
         m["flows"]
             .as_array()

@@ -12,6 +12,7 @@ mod marketplace;
 mod memory;
 mod migrate;
 mod oci;
+mod outputs;
 mod platform;
 mod promote;
 mod scripts;

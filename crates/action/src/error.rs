@@ -94,6 +94,10 @@ impl Categorize for WriteError {
     fn category(&self) -> Category {
         Category::CouldNotRun
     }
+
+    fn remedy(&self) -> Option<Remedy> {
+        self.exists().then_some(Remedy::Overwrite)
+    }
 }
 
 impl Categorize for SignError {
@@ -116,6 +120,7 @@ impl Categorize for ArchiveError {
             | ArchiveError::Manifest { .. }
             | ArchiveError::Digest { .. }
             | ArchiveError::Verification { .. }
+            | ArchiveError::SelfCheck { .. }
             | ArchiveError::Invalid(_) => Category::Rejected,
             ArchiveError::Document(e) => e.category(),
             ArchiveError::Sign(e) => e.category(),
@@ -133,6 +138,7 @@ impl Categorize for ArchiveError {
                 Some(Remedy::TrustedKey)
             }
             ArchiveError::Sign(e) => e.remedy(),
+            ArchiveError::Write(e) => e.remedy(),
             _ => None,
         }
     }

@@ -156,6 +156,9 @@ pub struct PackOptions {
     pub plain_http: bool,
     /// Registry credentials for an `oci://` previous release, if any.
     pub credentials: Option<Credentials>,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an existing output is refused before any work.
+    pub force: bool,
 }
 
 impl PackOptions {
@@ -182,6 +185,7 @@ impl PackOptions {
             previous: None,
             plain_http: false,
             credentials: None,
+            force: false,
         }
     }
 }
@@ -209,6 +213,7 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     if opts.previous.is_some() && !marketplace {
         return Err(PackError::PreviousNeedsMarketplace);
     }
+    flowpack_core::fsutil::refuse_existing(&opts.output, opts.force).map_err(ArchiveError::from)?;
     let mut files = Vec::new();
     for input in &opts.inputs {
         collect(input, true, &mut files)?;
@@ -267,6 +272,8 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     let target = temp.as_ref().map_or(opts.output.as_path(), |t| t.path());
     let mut writer_opts = WriterOptions::new(opts.created_at);
     writer_opts.allow_secrets = opts.allow_secrets;
+    // The temporary file of a version check is ours to replace.
+    writer_opts.replace = opts.force || temp.is_some();
     let mut writer = ArchiveWriter::create(target, writer_opts)?;
     for input in documents {
         writer.add_flow(input)?;
@@ -287,10 +294,8 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
         previous: shown.clone(),
         error: Box::new(error),
     })?;
-    temp.persist(&opts.output).map_err(|e| PackError::Read {
-        path: opts.output.display().to_string(),
-        cause: e.error,
-    })?;
+    flowpack_core::fsutil::place(temp.into_temp_path(), &opts.output, opts.force)
+        .map_err(ArchiveError::from)?;
     report.path = opts.output.clone();
     Ok(PackDone {
         report,

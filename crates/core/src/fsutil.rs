@@ -4,6 +4,12 @@
 //! Temporary files and directories are named `.flowpack-tmp.<pid>.<random>`; before making one,
 //! flowpack removes those in the same directory whose process is no longer alive (left by a
 //! killed run). Files are created with mode `0666` and directories `0777`, less the umask.
+//!
+//! Outputs the user names are never replaced silently: [`refuse_existing`] refuses an existing
+//! target up front (so no work is wasted) and [`place`] renames the finished temporary file into
+//! place without replacing anything that appeared meanwhile, unless replacing was asked for.
+//! Replacing is a rename over the old name: a symlink there is replaced itself, never written
+//! through.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -69,9 +75,10 @@ pub(crate) fn clean_stale(dir: &Path) {
     }
 }
 
-/// An atomic write that failed; names the destination.
+/// An atomic write that failed; names the destination. A destination that exists and was not
+/// to be replaced is a `cause` of kind [`io::ErrorKind::AlreadyExists`] ([`WriteError::exists`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot write: {cause}", path = .path.display())]
+#[error("{}", describe(.path, .cause))]
 #[non_exhaustive]
 pub struct WriteError {
     /// The destination file.
@@ -80,12 +87,79 @@ pub struct WriteError {
     pub cause: io::Error,
 }
 
+fn describe(path: &Path, cause: &io::Error) -> String {
+    if cause.kind() == io::ErrorKind::AlreadyExists {
+        format!(
+            "{}: already exists and replacing it was not allowed",
+            path.display()
+        )
+    } else {
+        format!("{}: cannot write: {cause}", path.display())
+    }
+}
+
+impl WriteError {
+    /// The error for an output that exists and was not to be replaced.
+    pub fn existing(path: &Path) -> WriteError {
+        WriteError {
+            path: path.to_path_buf(),
+            cause: io::Error::from(io::ErrorKind::AlreadyExists),
+        }
+    }
+
+    /// Whether the write was refused because the destination exists.
+    pub fn exists(&self) -> bool {
+        self.cause.kind() == io::ErrorKind::AlreadyExists
+    }
+}
+
+/// Refuses `path` when anything is there (a file, a directory, a symlink, even a dangling one)
+/// unless `replace`. Checked up front so a command fails before doing its work; [`place`]
+/// checks again without a race.
+pub fn refuse_existing(path: &Path, replace: bool) -> Result<(), WriteError> {
+    if !replace && path.symlink_metadata().is_ok() {
+        return Err(WriteError::existing(path));
+    }
+    Ok(())
+}
+
+/// Renames the finished temporary file `temp` (in `path`'s directory) to `path`. Without
+/// `replace` nothing that exists at `path` is replaced (created exclusively: `renameat2`
+/// with `RENAME_NOREPLACE`, or a hard link); with it, the rename replaces the old entry
+/// atomically (a symlink is replaced, not followed). On error `temp` is removed.
+pub fn place(temp: tempfile::TempPath, path: &Path, replace: bool) -> Result<(), WriteError> {
+    let result = if replace {
+        temp.persist(path)
+    } else {
+        temp.persist_noclobber(path)
+    };
+    result.map_err(|e| WriteError {
+        path: path.to_path_buf(),
+        cause: e.error,
+    })
+}
+
 /// Writes `path` atomically: `fill` writes the content into a temporary file beside `path`,
 /// which is flushed, synced and renamed over `path` only when `fill` succeeded. On any error the
 /// temporary file is removed and `path` is untouched.
 pub(crate) fn write_atomic<E>(
     path: &Path,
     fill: impl FnOnce(&mut io::BufWriter<&mut std::fs::File>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<WriteError>,
+{
+    write_checked(path, true, fill, |_| Ok(()))
+}
+
+/// Writes `path` atomically like [`write_atomic`], and runs `check` on the finished temporary
+/// file (flushed and synced) before it is put in place with [`place`]: a file that fails its
+/// check never appears at `path`. Without `replace` an existing `path` is refused.
+pub(crate) fn write_checked<E>(
+    path: &Path,
+    replace: bool,
+    fill: impl FnOnce(&mut io::BufWriter<&mut std::fs::File>) -> Result<(), E>,
+    check: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E>
 where
     E: From<WriteError>,
@@ -105,7 +179,9 @@ where
         w.flush().map_err(wrap)?;
     }
     tmp.as_file().sync_all().map_err(wrap)?;
-    tmp.persist(path).map_err(|e| wrap(e.error))?;
+    let tmp = tmp.into_temp_path();
+    check(&tmp)?;
+    place(tmp, path, replace)?;
     Ok(())
 }
 
@@ -117,6 +193,22 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
             cause,
         })
     })
+}
+
+/// Writes `bytes` to `path` atomically; an existing `path` is refused unless `replace`.
+pub fn write_bytes_new(path: &Path, bytes: &[u8], replace: bool) -> Result<(), WriteError> {
+    refuse_existing(path, replace)?;
+    write_checked(
+        path,
+        replace,
+        |w| {
+            w.write_all(bytes).map_err(|cause| WriteError {
+                path: path.to_path_buf(),
+                cause,
+            })
+        },
+        |_| Ok(()),
+    )
 }
 
 #[cfg(test)]
@@ -169,6 +261,57 @@ mod tests {
         write_bytes_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn existing_outputs_are_refused_and_symlinks_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.json");
+        write_bytes_new(&p, b"one", false).unwrap();
+        let err = write_bytes_new(&p, b"two", false).unwrap_err();
+        assert!(err.exists());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: already exists and replacing it was not allowed",
+                p.display()
+            )
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        // A dangling symlink counts as existing.
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert!(write_bytes_new(&link, b"x", false).unwrap_err().exists());
+        // Replacing a symlink replaces the link, the file it pointed to stays.
+        let target = dir.path().join("target.json");
+        std::fs::write(&target, b"keep").unwrap();
+        let link2 = dir.path().join("link2.json");
+        std::os::unix::fs::symlink(&target, &link2).unwrap();
+        write_bytes_new(&link2, b"new", true).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!link2.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&link2).unwrap(), b"new");
+        // A check that fails leaves nothing.
+        let q = dir.path().join("checked.json");
+        let r: Result<(), WriteError> = write_checked(
+            &q,
+            false,
+            |w| {
+                w.write_all(b"x").map_err(|cause| WriteError {
+                    path: q.clone(),
+                    cause,
+                })
+            },
+            |_| {
+                Err(WriteError {
+                    path: q.clone(),
+                    cause: io::Error::other("bad"),
+                })
+            },
+        );
+        assert!(r.is_err());
+        assert!(!q.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 
     #[test]

@@ -1,24 +1,25 @@
-//! The archive manifest `flowpack.json` and its JSON Schema (versions 1 and 2, specified in
+//! The archive manifest `flowpack.json` and its JSON Schema (versions 1, 2 and 3, specified in
 //! `docs/archive-format.md`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The manifest's JSON Schema (draft 2020-12), embedded; it accepts versions 1 and 2.
+/// The manifest's JSON Schema (draft 2020-12), embedded; it accepts versions 1, 2 and 3.
 pub const MANIFEST_SCHEMA: &str = include_str!("../../schemas/manifest.schema.json");
 
 /// The manifest format version this build writes.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 
 /// The manifest format versions this build reads (a version-1 manifest reads into the same
-/// model: no flow has settings, `requires` items carry only names).
-pub const MANIFEST_READ_VERSIONS: [u32; 2] = [1, 2];
+/// model: no flow has settings, `requires` items carry only names; versions 1 and 2 have no
+/// `backup`).
+pub const MANIFEST_READ_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// The archive's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// 2 when written by this build; 1 in archives of earlier releases.
+    /// 3 when written by this build; 1 or 2 in archives of earlier releases.
     pub format_version: u32,
     /// What the package is.
     pub package: Package,
@@ -37,6 +38,26 @@ pub struct Manifest {
     pub requires: Requires,
     /// Values an installer supplies (stripped secrets, empty slots, systems, webhook secrets).
     pub inputs: Vec<Input>,
+    /// What a backup of an environment is (version 3, only in archives written as backups of
+    /// an environment): the environment, its sequence number, its time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupRecord>,
+}
+
+/// The `backup` of a version-3 manifest: which environment the archive backs up and where it
+/// stands among that environment's backups. Retention orders backups by `sequence`, never by
+/// time or file name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    /// The environment's name.
+    pub env: String,
+    /// The environment's base URL (redacted: no user information, query or fragment).
+    pub url: String,
+    /// One above the highest sequence of the environment's backups in the same place when it
+    /// was written (the first is 1).
+    pub sequence: u64,
+    /// When the backup was made (RFC 3339, UTC), as `created_at`.
+    pub created: String,
 }
 
 /// Package metadata.
@@ -384,8 +405,27 @@ mod tests {
             .remove("webhook");
         assert!(!v.is_valid(&value), "a webhook secret names its webhook");
         let mut value = serde_json::to_value(&m).unwrap();
-        value["format_version"] = 3.into();
+        value["format_version"] = 4.into();
         assert!(!v.is_valid(&value));
+        // `backup` only in version 3, and whole there.
+        m.backup = Some(BackupRecord {
+            env: "prod".into(),
+            url: "https://core.example.com".into(),
+            sequence: 7,
+            created: "2026-01-01T00:00:00Z".into(),
+        });
+        let mut value = serde_json::to_value(&m).unwrap();
+        assert_eq!(value["backup"]["sequence"], 7);
+        assert!(v.is_valid(&value), "{value}");
+        value["format_version"] = 2.into();
+        assert!(!v.is_valid(&value), "no backup in version 2");
+        value["format_version"] = 3.into();
+        value["backup"]["sequence"] = 0.into();
+        assert!(!v.is_valid(&value), "sequences start at 1");
+        value["backup"].as_object_mut().unwrap().remove("sequence");
+        assert!(!v.is_valid(&value));
+        let read: Manifest = serde_json::from_value(v1()).unwrap();
+        assert_eq!(read.backup, None);
     }
 
     #[test]

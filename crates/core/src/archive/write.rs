@@ -14,8 +14,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package, PackageKind,
-    Requires, SettingsRecord, SourceInfo, file_digest,
+    BackupRecord, FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package,
+    PackageKind, Requires, SettingsRecord, SourceInfo, file_digest,
 };
 use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
@@ -42,6 +42,10 @@ pub struct WriterOptions {
     /// Validate each document (on the worker); error findings other than FP0801 (secret values,
     /// which packing strips) fail the pack, all listed in [`ArchiveError::Invalid`].
     pub validate: bool,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an output that exists is refused when the writer is created, and nothing
+    /// that appeared meanwhile is replaced when the archive is put in place.
+    pub replace: bool,
 }
 
 impl WriterOptions {
@@ -54,6 +58,7 @@ impl WriterOptions {
             allow_secrets: false,
             secret_rules: SecretRules::default(),
             validate: true,
+            replace: true,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct ManifestParams {
     /// Where the flows came from; an empty `company` is filled from the documents when they
     /// all name the same one.
     pub source: SourceInfo,
+    /// The backup record of an environment's backup (manifest `backup`), if it is one.
+    pub backup: Option<BackupRecord>,
 }
 
 impl ManifestParams {
@@ -101,6 +108,7 @@ impl ManifestParams {
             description: String::new(),
             generator: format!("flowpack-core {}", env!("CARGO_PKG_VERSION")),
             source: SourceInfo::default(),
+            backup: None,
         }
     }
 
@@ -242,8 +250,10 @@ fn entry_options(opts: &WriterOptions) -> EntryOptions {
 }
 
 impl ArchiveWriter {
-    /// Starts an archive to be written at `out` (nothing appears there before `finish`).
+    /// Starts an archive to be written at `out` (nothing appears there before `finish`). An
+    /// existing `out` is refused here unless [`WriterOptions::replace`].
     pub fn create(out: &Path, opts: WriterOptions) -> Result<ArchiveWriter, ArchiveError> {
+        crate::fsutil::refuse_existing(out, opts.replace)?;
         let dir = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -305,11 +315,25 @@ impl ArchiveWriter {
     }
 
     /// Waits for the workers, writes the manifest, signs it with each of `signers`, and writes
-    /// the archive atomically in path order.
+    /// the archive atomically in path order. Before the archive is renamed into place the
+    /// writer checks it as a reader will ([`check_written`]); an archive that fails never
+    /// appears at the output.
     pub fn finish(
+        self,
+        params: ManifestParams,
+        signers: &[SigningKey],
+    ) -> Result<PackReport, ArchiveError> {
+        self.finish_checked(params, signers, |_| Ok(()))
+    }
+
+    /// [`finish`](ArchiveWriter::finish), and `check` runs on the finished archive (a temporary
+    /// file beside the output) after the writer's own check and before the rename: an error
+    /// from it leaves nothing at the output.
+    pub fn finish_checked(
         mut self,
         params: ManifestParams,
         signers: &[SigningKey],
+        check: impl FnOnce(&Path) -> Result<(), ArchiveError>,
     ) -> Result<PackReport, ArchiveError> {
         drop(self.jobs.take());
         for w in self.workers.drain(..) {
@@ -351,14 +375,22 @@ impl ArchiveWriter {
         }
         let mut spool = collected.spool.into_reader().map_err(zerr)?;
         let out = self.out.clone();
-        crate::fsutil::write_atomic(&out, |w| {
-            zipio::write_sorted(&mut *w, &mut spool, entries)
-                .map(|_| ())
-                .map_err(|e| ArchiveError::Io {
-                    path: out.display().to_string(),
-                    error: std::io::Error::other(e.to_string()),
-                })
-        })?;
+        crate::fsutil::write_checked(
+            &out,
+            self.opts.replace,
+            |w| {
+                zipio::write_sorted(&mut *w, &mut spool, entries)
+                    .map(|_| ())
+                    .map_err(|e| ArchiveError::Io {
+                        path: out.display().to_string(),
+                        error: std::io::Error::other(e.to_string()),
+                    })
+            },
+            |tmp| {
+                check_written(tmp, &out, &manifest, &manifest_sha256)?;
+                check(tmp)
+            },
+        )?;
         let secrets_stripped = placed.iter().map(|(_, s)| s.packed.stripped).sum();
         Ok(PackReport {
             path: self.out.clone(),
@@ -368,6 +400,46 @@ impl ArchiveWriter {
             secrets_stripped,
         })
     }
+}
+
+/// The writer's own check of the archive it wrote at `tmp` (to be renamed to `out`), before
+/// the rename: the zip's layout and central directory are read back as every reader opens
+/// them (entry names, types, count), the manifest is read and parsed as readers parse it (its
+/// bound, schema and records), its bytes must be those written, and every entry it lists must
+/// be there. The flows' digests were computed while writing and are not read again.
+fn check_written(
+    tmp: &Path,
+    out: &Path,
+    written: &Manifest,
+    manifest_sha256: &str,
+) -> Result<(), ArchiveError> {
+    let shown = out.display().to_string();
+    let failed = |reason: String| ArchiveError::SelfCheck {
+        archive: shown.clone(),
+        reason,
+    };
+    let tmp_shown = tmp.display().to_string();
+    let reword = |e: ArchiveError| failed(e.to_string().replace(&tmp_shown, &shown));
+    let archive = super::Archive::open(tmp, &super::Limits::default()).map_err(reword)?;
+    let bytes = archive
+        .manifest_bytes()
+        .ok_or_else(|| failed("the manifest is missing".into()))?;
+    if hex::encode(Sha256::digest(bytes)) != manifest_sha256 {
+        return Err(failed(
+            "the manifest read back differs from the one written".into(),
+        ));
+    }
+    let read = archive.manifest().map_err(reword)?;
+    if &read != written {
+        return Err(failed(
+            "the manifest read back differs from the one written".into(),
+        ));
+    }
+    let present: BTreeSet<&str> = archive.entry_paths().collect();
+    if let Some(missing) = read.files.keys().find(|p| !present.contains(p.as_str())) {
+        return Err(failed(format!("{missing} is listed but missing")));
+    }
+    Ok(())
 }
 
 /// The packed flows in a stable order (slug, name, source id, digest, arrival), each under its
@@ -498,6 +570,7 @@ fn build_manifest(
             dependencies: dependencies.into_iter().collect(),
         },
         inputs,
+        backup: params.backup.clone(),
     })
 }
 
@@ -954,7 +1027,7 @@ mod tests {
         let report = archive.verify(&TrustPolicy::default());
         assert!(report.first_failure().is_none(), "{report:?}");
         let m = archive.manifest().unwrap();
-        assert_eq!(m.format_version, 2);
+        assert_eq!(m.format_version, 3);
         assert_eq!(m.flows[0].settings, None);
         let orders = &m.flows[2];
         let record = orders.settings.as_ref().unwrap();

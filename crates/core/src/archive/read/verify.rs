@@ -57,8 +57,9 @@ impl Archive {
         let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
             return Err(bad(format!(
-                "unsupported format_version {} (known: 1, 2)",
-                m.format_version
+                "unsupported format_version {} (known: {})",
+                m.format_version,
+                MANIFEST_READ_VERSIONS.map(|v| v.to_string()).join(", ")
             )));
         }
         semver::Version::parse(&m.package.version)
