@@ -1081,6 +1081,96 @@ mod tests {
         );
     }
 
+    fn writer(path: &Path, replace: bool) -> Result<ArchiveWriter, ArchiveError> {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.threads = 1;
+        opts.replace = replace;
+        let mut w = ArchiveWriter::create(path, opts)?;
+        w.add_flow(FlowInput {
+            bytes: doc("Orders", 2),
+            origin: "doc".into(),
+            source_id: String::new(),
+            name: None,
+        })?;
+        Ok(w)
+    }
+
+    #[test]
+    fn an_archive_that_fails_a_check_never_appears_and_outputs_are_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.flowpack");
+        let params = || ManifestParams::for_tests(PackageKind::Release);
+        // A failing check: nothing at the output, no temporary file left.
+        let err = writer(&out, false)
+            .unwrap()
+            .finish_checked(params(), &[], |tmp| {
+                assert!(tmp.exists() && tmp != out);
+                Err(ArchiveError::SelfCheck {
+                    archive: out.display().to_string(),
+                    reason: "no".into(),
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::SelfCheck { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Written; then refused without replace, replaced with it.
+        writer(&out, false).unwrap().finish(params(), &[]).unwrap();
+        let before = std::fs::read(&out).unwrap();
+        let Err(err) = writer(&out, false) else {
+            panic!("an existing output was not refused")
+        };
+        assert!(
+            matches!(&err, ArchiveError::Write(e) if e.exists()),
+            "{err}"
+        );
+        // An output that appears while the archive is written is not replaced either.
+        let w = writer(&dir.path().join("b.flowpack"), false).unwrap();
+        std::fs::write(dir.path().join("b.flowpack"), b"theirs").unwrap();
+        let err = w.finish(params(), &[]).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::Write(e) if e.exists()),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("b.flowpack")).unwrap(),
+            b"theirs"
+        );
+        writer(&out, true).unwrap().finish(params(), &[]).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn the_writers_own_check_compares_what_it_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, report) = pack(dir.path(), "a.flowpack", &[("Orders", 2)]);
+        let path = dir.path().join("a.flowpack");
+        let shown = dir.path().join("shown.flowpack");
+        check_written(&path, &shown, &report.manifest, &report.manifest_sha256).unwrap();
+        let mut other = report.manifest.clone();
+        other.package.description = "changed".into();
+        let err = check_written(&path, &shown, &other, &report.manifest_sha256).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{}: the archive written does not read back",
+                shown.display()
+            )),
+            "{err}"
+        );
+        let err = check_written(&path, &shown, &report.manifest, &"0".repeat(64)).unwrap_err();
+        assert!(matches!(err, ArchiveError::SelfCheck { .. }), "{err}");
+        // A file that is no archive: named by the output, not the temporary file.
+        std::fs::write(&path, b"not a zip").unwrap();
+        let err = check_written(&path, &shown, &report.manifest, &report.manifest_sha256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("a.flowpack") && err.contains("shown.flowpack"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn slugs_are_lowercase_dashes() {
         assert_eq!(
