@@ -232,11 +232,15 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     };
     let mut documents = Vec::with_capacity(files.len());
     for file in &files {
-        let bytes = std::fs::read(file).map_err(|cause| PackError::Read {
-            path: file.display().to_string(),
-            cause,
-        })?;
         let origin = file.display().to_string();
+        let mut bytes = Vec::new();
+        flowpack_core::document::read_document_file(
+            file,
+            &origin,
+            &flowpack_core::document::DocumentBound::default(),
+            &mut bytes,
+        )
+        .map_err(InputError::from)?;
         let bytes = if marketplace {
             let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
             to_pretty_bytes(marketplace::deployed_only(&doc, &origin)?.value())

@@ -11,7 +11,7 @@
 //! Replacing is a rename over the old name: a symlink there is replaced itself, never written
 //! through.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +73,106 @@ pub(crate) fn clean_stale(dir: &Path) {
             _ => std::fs::remove_file(&path),
         };
     }
+}
+
+/// The most a key file (minisign public or secret key) may hold: 64 KiB.
+pub const KEY_FILE_LIMIT: u64 = 64 * 1024;
+
+/// The most an overlay or configuration file may hold: 16 MiB.
+pub const CONFIG_FILE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// A file that could not be read within its bound; names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The system could not read it (missing, permissions, …).
+    #[error("{path}: cannot read: {cause}", path = .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        cause: io::Error,
+    },
+    /// Not a regular file: a device (`/dev/zero`), a pipe, a socket or a directory.
+    #[error("{path}: not a regular file (a device, pipe or directory); not read", path = .path.display())]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Larger than the bound; nothing past the bound was read.
+    #[error("{path}: larger than the limit of {limit} bytes for {what}; not read", path = .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound, in bytes.
+        limit: u64,
+        /// What kind of file the bound is for (`a key file`, `an export document`, …).
+        what: &'static str,
+    },
+}
+
+/// Reads the regular file `path` into `buf` (cleared first), refusing a file that is not a
+/// regular file and one larger than `limit` bytes — by its size before reading, and while
+/// reading (a file that grows is cut off at `limit + 1` bytes). `what` names the kind of file
+/// in the error. The one bounded read of every file a user names.
+pub fn read_bounded_into(
+    path: &Path,
+    limit: u64,
+    what: &'static str,
+    buf: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    buf.clear();
+    let io = |cause| ReadError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let check = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            Err(ReadError::NotRegular {
+                path: path.to_path_buf(),
+            })
+        } else if meta.len() > limit {
+            Err(ReadError::TooLarge {
+                path: path.to_path_buf(),
+                limit,
+                what,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    // By the path first: opening a pipe would wait for a writer.
+    check(&std::fs::metadata(path).map_err(io)?)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    check(&file.metadata().map_err(io)?)?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(buf)
+        .map_err(io)?;
+    if buf.len() as u64 > limit {
+        buf.clear();
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+            what,
+        });
+    }
+    Ok(())
+}
+
+/// [`read_bounded_into`] a new buffer.
+pub fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::new();
+    read_bounded_into(path, limit, what, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_bounded`] as UTF-8 text; invalid UTF-8 is an [`ReadError::Io`] of kind `InvalidData`.
+pub fn read_bounded_text(path: &Path, limit: u64, what: &'static str) -> Result<String, ReadError> {
+    let bytes = read_bounded(path, limit, what)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::Io {
+        path: path.to_path_buf(),
+        cause: io::Error::new(io::ErrorKind::InvalidData, e.utf8_error()),
+    })
 }
 
 /// An atomic write that failed; names the destination. A destination that exists and was not
@@ -312,6 +412,40 @@ mod tests {
         assert!(r.is_err());
         assert!(!q.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
+    }
+
+    #[test]
+    fn bounded_reads_refuse_special_files_and_files_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.pub");
+        std::fs::write(&p, b"12345").unwrap();
+        assert_eq!(read_bounded(&p, 5, "a key file").unwrap(), b"12345");
+        let err = read_bounded(&p, 4, "a key file").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: larger than the limit of 4 bytes for a key file; not read",
+                p.display()
+            )
+        );
+        // A sparse file of 1 GiB is refused by its size, never read.
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        assert!(matches!(
+            read_bounded(&big, 16 << 20, "an export document"),
+            Err(ReadError::TooLarge { .. })
+        ));
+        for special in [Path::new("/dev/zero"), dir.path()] {
+            let err = read_bounded(special, 16, "a key file").unwrap_err();
+            assert!(matches!(err, ReadError::NotRegular { .. }), "{err}");
+        }
+        let err = read_bounded(&dir.path().join("missing"), 16, "a key file").unwrap_err();
+        assert!(matches!(err, ReadError::Io { .. }), "{err}");
+        std::fs::write(&p, b"\xff").unwrap();
+        assert!(read_bounded_text(&p, 16, "a key file").is_err());
     }
 
     #[test]
