@@ -353,6 +353,24 @@ impl ArchiveWriter {
         let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ArchiveError::Params(e.to_string()))?;
         manifest_bytes.push(b'\n');
+        // The reader's limits, checked here: an archive the writer finishes, every reader
+        // accepts (the manifest by its own bound, which grows with the flows).
+        let limits = super::Limits::default();
+        let over = |reason: String| ArchiveError::Limit {
+            archive: self.out.display().to_string(),
+            reason,
+        };
+        limits
+            .manifest_bound_written(manifest.flows.len())
+            .measure(&manifest_bytes)
+            .map_err(|reason| {
+                over(format!(
+                    "the manifest ({} bytes for {}) would pass its bound: {reason}; nothing was \
+                     written",
+                    manifest_bytes.len(),
+                    super::plural(manifest.flows.len(), "flow", "flows")
+                ))
+            })?;
         let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
         let eopts = entry_options(&self.opts);
         let zerr = |e: zipio::ZipError| ArchiveError::Io {
@@ -372,6 +390,14 @@ impl ArchiveWriter {
             let name = format!("signatures/{id}.minisig");
             let c = zipio::compress(&name, text.as_bytes(), eopts).map_err(zerr)?;
             entries.push((name, Source::Fresh(c)));
+        }
+        let allowed = limits.entries_allowed(manifest.flows.len());
+        if entries.len() > allowed {
+            return Err(over(format!(
+                "{} entries, more than the limit of {allowed} for {}; nothing was written",
+                entries.len(),
+                super::plural(manifest.flows.len(), "flow", "flows")
+            )));
         }
         let mut spool = collected.spool.into_reader().map_err(zerr)?;
         let out = self.out.clone();

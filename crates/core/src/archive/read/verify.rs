@@ -43,7 +43,7 @@ impl Archive {
             .as_deref()
             .ok_or_else(|| bad("missing".into()))?;
         self.limits
-            .document
+            .manifest_bound(self.flow_entries)
             .check(bytes)
             .map_err(|reason| bad(format!("refused before parsing: {reason}")))?;
         let value: serde_json::Value =
@@ -65,6 +65,14 @@ impl Archive {
         semver::Version::parse(&m.package.version)
             .map_err(|e| bad(format!("package.version {:?}: {e}", m.package.version)))?;
         check_flow_records(&m).map_err(bad)?;
+        let allowed = self.limits.entries_allowed(m.flows.len());
+        if self.entries.len() > allowed {
+            return Err(bad(format!(
+                "the archive holds {} entries, more than the {allowed} its {} allow",
+                self.entries.len(),
+                plural(m.flows.len(), "flow", "flows")
+            )));
+        }
         Ok(m)
     }
 
