@@ -21,6 +21,9 @@ pub struct Limits {
     pub manifest_bytes: u64,
     /// What each flow entry adds to the manifest's size bound.
     pub manifest_bytes_per_flow: u64,
+    /// What each flow entry adds to the manifest's bound on JSON values (over the
+    /// per-document bound's): a flow record and its `files` entries take about 20.
+    pub manifest_values_per_flow: u64,
     /// Largest uncompressed entry, in bytes.
     pub max_entry_size: u64,
     /// Largest total of all uncompressed entries, in bytes.
@@ -40,6 +43,7 @@ impl Default for Limits {
             extra_entries: 16,
             manifest_bytes: 1024 * 1024,
             manifest_bytes_per_flow: 1024,
+            manifest_values_per_flow: 64,
             max_entry_size: 64 * 1024 * 1024,
             max_total_size: 16 * 1024 * 1024 * 1024,
             max_ratio: 1000,
@@ -59,15 +63,19 @@ impl Limits {
     }
 
     /// What a manifest listing `flows` flows may cost when written: `manifest_bytes +
-    /// manifest_bytes_per_flow × flows` bytes, as many JSON values (a value takes at least a
-    /// byte), the document nesting bound.
+    /// manifest_bytes_per_flow × flows` bytes, the per-document bound's JSON values plus
+    /// `manifest_values_per_flow × flows`, the document nesting bound.
     pub fn manifest_bound_written(&self, flows: usize) -> crate::document::DocumentBound {
         let bytes = self
             .manifest_bytes
             .saturating_add(self.manifest_bytes_per_flow.saturating_mul(flows as u64));
+        let values = self
+            .document
+            .max_values
+            .saturating_add(self.manifest_values_per_flow.saturating_mul(flows as u64));
         crate::document::DocumentBound {
             max_bytes: bytes,
-            max_values: bytes,
+            max_values: values,
             max_depth: self.document.max_depth,
         }
     }
@@ -102,7 +110,8 @@ mod tests {
         );
         // Reading keeps the per-document bound as a floor.
         assert_eq!(l.manifest_bound(10).max_bytes, 16 << 20);
-        assert_eq!(l.manifest_bound(10).max_values, (1 << 20) + 10 * 1024);
+        assert_eq!(l.manifest_bound(10).max_values, 1_000_640);
+        assert_eq!(l.manifest_bound(100_000).max_values, 7_400_000);
         assert_eq!(
             l.manifest_bound(100_000).max_bytes,
             (1 << 20) + 100_000 * 1024
