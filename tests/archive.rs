@@ -581,13 +581,15 @@ fn pack_strips_filled_secrets_into_required_inputs() {
     assert!(!packed.contains("pin-4242"));
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(x.join("flowpack.json")).unwrap()).unwrap();
+    // Manifest version 3: each input once, with the indexes of the flows using it.
+    assert_eq!(m["flows"][0]["name"], "Shopify > NetSuite Orders");
     let inputs = m["inputs"].as_array().unwrap();
     let has = |kind: &str, name: &str, required: bool| {
         inputs.iter().any(|i| {
             i["kind"] == kind
                 && i["name"] == name
                 && i["required"] == required
-                && i["flow"] == "Shopify > NetSuite Orders"
+                && i["flows"] == serde_json::json!([0])
         })
     };
     assert!(

@@ -325,6 +325,171 @@ impl Input {
     }
 }
 
+/// An input as a version-3 manifest lists it: once per distinct input (kind, name, system,
+/// auth, key, webhook, required), with the indexes into `flows` of the flows that use it, in
+/// ascending order. The model keeps [`Input`] per flow; this is only the written form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CompactInput {
+    kind: InputKind,
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook: Option<u32>,
+    required: bool,
+    flows: Vec<usize>,
+}
+
+type InputKey = (
+    InputKind,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    bool,
+);
+
+fn input_key(i: &Input) -> InputKey {
+    (
+        i.kind,
+        i.name.clone(),
+        i.system.clone(),
+        i.auth.clone(),
+        i.key.clone(),
+        i.webhook,
+        i.required,
+    )
+}
+
+/// The version-3 form of `inputs`: one entry per distinct input, in order of first use, with
+/// the flows using it. Inputs are listed flow by flow in the order of `flows` (as the writer
+/// lists them), so an input is given to the first flow of its name from the current one on
+/// that does not list it yet: flows of the same name keep their own inputs.
+pub(crate) fn compact_inputs(
+    flows: &[FlowRecord],
+    inputs: &[Input],
+) -> Result<Vec<CompactInput>, String> {
+    let mut out: Vec<CompactInput> = Vec::new();
+    let mut index: BTreeMap<InputKey, usize> = BTreeMap::new();
+    let mut cursor = 0usize;
+    let mut listed: std::collections::BTreeSet<InputKey> = std::collections::BTreeSet::new();
+    for input in inputs {
+        let key = input_key(input);
+        let at = (cursor..flows.len())
+            .find(|&c| flows[c].name == input.flow && !(c == cursor && listed.contains(&key)))
+            .or_else(|| flows.iter().position(|f| f.name == input.flow))
+            .ok_or_else(|| format!("an input names flow {:?}, which is not listed", input.flow))?;
+        if at != cursor {
+            cursor = at;
+            listed.clear();
+        }
+        listed.insert(key.clone());
+        match index.get(&key) {
+            Some(&e) => out[e].flows.push(at),
+            None => {
+                index.insert(key, out.len());
+                out.push(CompactInput {
+                    kind: input.kind,
+                    name: input.name.clone(),
+                    system: input.system.clone(),
+                    auth: input.auth.clone(),
+                    key: input.key.clone(),
+                    webhook: input.webhook,
+                    required: input.required,
+                    flows: vec![at],
+                });
+            }
+        }
+    }
+    for c in &mut out {
+        c.flows.sort_unstable();
+        c.flows.dedup();
+    }
+    Ok(out)
+}
+
+/// The model's `inputs` from the version-3 form: flow by flow in the order of `flows`, each
+/// flow's inputs in the order of the entries. An index past the flows is an error.
+pub(crate) fn expand_inputs(
+    flows: &[FlowRecord],
+    compact: &[CompactInput],
+) -> Result<Vec<Input>, String> {
+    let mut per_flow: Vec<Vec<usize>> = vec![Vec::new(); flows.len()];
+    for (e, c) in compact.iter().enumerate() {
+        for &f in &c.flows {
+            let slot = per_flow.get_mut(f).ok_or_else(|| {
+                format!(
+                    "inputs[{e}] names flow index {f}, past the {} flows",
+                    flows.len()
+                )
+            })?;
+            if slot.last() != Some(&e) {
+                slot.push(e);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (flow, entries) in flows.iter().zip(per_flow) {
+        for e in entries {
+            let c = &compact[e];
+            out.push(Input {
+                flow: flow.name.clone(),
+                kind: c.kind,
+                name: c.name.clone(),
+                system: c.system.clone(),
+                auth: c.auth.clone(),
+                key: c.key.clone(),
+                webhook: c.webhook,
+                required: c.required,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The manifest as written into `flowpack.json` (pretty, a trailing newline): version 3 and
+/// later with compact `inputs`.
+pub(crate) fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>, String> {
+    #[derive(Serialize)]
+    struct Written<'a> {
+        format_version: u32,
+        package: &'a Package,
+        created_at: &'a str,
+        generator: &'a str,
+        source: &'a SourceInfo,
+        flows: &'a [FlowRecord],
+        files: &'a BTreeMap<String, String>,
+        requires: &'a Requires,
+        inputs: Vec<CompactInput>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backup: Option<&'a BackupRecord>,
+    }
+    let mut bytes = if m.format_version >= 3 {
+        serde_json::to_vec_pretty(&Written {
+            format_version: m.format_version,
+            package: &m.package,
+            created_at: &m.created_at,
+            generator: &m.generator,
+            source: &m.source,
+            flows: &m.flows,
+            files: &m.files,
+            requires: &m.requires,
+            inputs: compact_inputs(&m.flows, &m.inputs)?,
+            backup: m.backup.as_ref(),
+        })
+    } else {
+        serde_json::to_vec_pretty(m)
+    }
+    .map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// Formats a digest as the manifest's `files` value.
 pub(crate) fn file_digest(hex: &str) -> String {
     format!("sha256:{hex}")
@@ -389,7 +554,7 @@ mod tests {
         m["format_version"] = 2.into();
         assert!(!v.is_valid(&m), "bare requires names in version 2");
         let mut m: Manifest = serde_json::from_value(v1()).unwrap();
-        m.format_version = MANIFEST_FORMAT_VERSION;
+        m.format_version = 2;
         m.inputs.push(Input::webhook_secret("A", 0));
         let mut value = serde_json::to_value(&m).unwrap();
         assert!(v.is_valid(&value), "{value}");
@@ -407,6 +572,22 @@ mod tests {
         let mut value = serde_json::to_value(&m).unwrap();
         value["format_version"] = 4.into();
         assert!(!v.is_valid(&value));
+        // Version 3: compact inputs, and they are required there.
+        let mut value = serde_json::to_value(&m).unwrap();
+        value["format_version"] = 3.into();
+        assert!(!v.is_valid(&value), "listed inputs in version 3");
+        m.format_version = 3;
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&manifest_bytes(&m).unwrap()).unwrap();
+        assert!(v.is_valid(&value), "{value}");
+        assert_eq!(value["inputs"][1]["flows"], serde_json::json!([0]));
+        value["inputs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("webhook");
+        assert!(!v.is_valid(&value), "a webhook secret names its webhook");
+        value["format_version"] = 2.into();
+        assert!(!v.is_valid(&value), "compact inputs in version 2");
         // `backup` only in version 3, and whole there.
         m.backup = Some(BackupRecord {
             env: "prod".into(),
@@ -414,7 +595,8 @@ mod tests {
             sequence: 7,
             created: "2026-01-01T00:00:00Z".into(),
         });
-        let mut value = serde_json::to_value(&m).unwrap();
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&manifest_bytes(&m).unwrap()).unwrap();
         assert_eq!(value["backup"]["sequence"], 7);
         assert!(v.is_valid(&value), "{value}");
         value["format_version"] = 2.into();
@@ -426,6 +608,49 @@ mod tests {
         assert!(!v.is_valid(&value));
         let read: Manifest = serde_json::from_value(v1()).unwrap();
         assert_eq!(read.backup, None);
+    }
+
+    fn record(name: &str) -> FlowRecord {
+        FlowRecord {
+            path: format!("flows/{}/export.json", name.to_lowercase()),
+            name: name.into(),
+            source_id: String::new(),
+            export_format: 2,
+            steps: 0,
+            sha256: "0".repeat(64),
+            size: 0,
+            settings: None,
+        }
+    }
+
+    #[test]
+    fn compact_inputs_list_each_input_once_and_expand_back_flow_by_flow() {
+        // Two flows named alike keep their own inputs.
+        let flows = [record("A"), record("B"), record("B"), record("C")];
+        let token = |f: &str| Input::credential(f, "Shopify", "Token", "token", true);
+        let inputs = vec![
+            token("A"),
+            Input::new("A", InputKind::Variable, "PIN", false),
+            token("B"),
+            token("B"),
+            Input::new("B", InputKind::Variable, "PIN", false),
+            Input::webhook_secret("C", 0),
+        ];
+        let compact = compact_inputs(&flows, &inputs).unwrap();
+        assert_eq!(compact.len(), 3);
+        assert_eq!(compact[0].flows, [0, 1, 2]);
+        assert_eq!(compact[1].flows, [0, 2]);
+        assert_eq!(compact[2].flows, [3]);
+        assert_eq!(expand_inputs(&flows, &compact).unwrap(), inputs);
+        let mut bad = compact.clone();
+        bad[2].flows = vec![4];
+        assert!(
+            expand_inputs(&flows, &bad)
+                .unwrap_err()
+                .contains("inputs[2] names flow index 4, past the 4 flows")
+        );
+        let stray = [Input::new("Z", InputKind::System, "S", false)];
+        assert!(compact_inputs(&flows, &stray).is_err());
     }
 
     #[test]

@@ -350,9 +350,8 @@ impl ArchiveWriter {
         }
         let placed = place(collected.packed);
         let manifest = build_manifest(&self.opts, &params, &placed)?;
-        let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| ArchiveError::Params(e.to_string()))?;
-        manifest_bytes.push(b'\n');
+        let manifest_bytes =
+            super::manifest::manifest_bytes(&manifest).map_err(ArchiveError::Params)?;
         // The reader's limits, checked here: an archive the writer finishes, every reader
         // accepts (the manifest by its own bound, which grows with the flows).
         let limits = super::Limits::default();
@@ -572,6 +571,11 @@ fn build_manifest(
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
     }
+    // In the order a reader of the compact form gives them back (flow by flow, each flow's in
+    // the order of first use over the archive), so the manifest read back is the one written.
+    let inputs = super::manifest::compact_inputs(&flows, &inputs)
+        .and_then(|c| super::manifest::expand_inputs(&flows, &c))
+        .map_err(ArchiveError::Params)?;
     let mut source = params.source.clone();
     if source.company.is_empty() && companies.len() == 1 {
         source.company = companies.into_iter().next().unwrap_or_default();

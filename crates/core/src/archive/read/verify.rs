@@ -54,7 +54,21 @@ impl Archive {
                 err.instance_path().to_string()
             )));
         }
-        let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        // Version 3 lists each input once with its flows' indexes; the model lists them per flow.
+        let mut value = value;
+        let compact = if value["format_version"].as_u64().is_some_and(|v| v >= 3) {
+            let listed = std::mem::replace(&mut value["inputs"], serde_json::Value::Array(vec![]));
+            Some(
+                serde_json::from_value::<Vec<manifest::CompactInput>>(listed)
+                    .map_err(|e| bad(format!("inputs: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let mut m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if let Some(compact) = compact {
+            m.inputs = manifest::expand_inputs(&m.flows, &compact).map_err(bad)?;
+        }
         if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
             return Err(bad(format!(
                 "unsupported format_version {} (known: {})",
