@@ -269,10 +269,12 @@ fn a_backup_holds_webhooks_callbacks_and_state_but_never_the_hmac_secret() {
         .collect();
     assert_eq!(
         secrets,
-        [&json!({"kind": "webhook_secret", "name": "webhooks/1/hmac_secret_key", "webhook": 1,
+        [
+            &json!({"kind": "webhook_secret", "name": "webhooks/1/hmac_secret_key", "webhook": 1,
                  "required": true,
                  "flows": [manifest["flows"].as_array().unwrap().iter()
-                     .position(|f| f["name"] == ORDER_SYNC).unwrap()]})]
+                     .position(|f| f["name"] == ORDER_SYNC).unwrap()]})
+        ]
     );
     // The legacy flows were pushed without deploying or enabling: their state says so.
     let legacy: Vec<Value> = all

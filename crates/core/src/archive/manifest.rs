@@ -367,50 +367,37 @@ fn input_key(i: &Input) -> InputKey {
 }
 
 /// The version-3 form of `inputs`: one entry per distinct input, in order of first use, with
-/// the flows using it. Inputs are listed flow by flow in the order of `flows` (as the writer
-/// lists them), so an input is given to the first flow of its name from the current one on
-/// that does not list it yet: flows of the same name keep their own inputs.
-pub(crate) fn compact_inputs(
-    flows: &[FlowRecord],
-    inputs: &[Input],
-) -> Result<Vec<CompactInput>, String> {
+/// the flows using it; `per_flow[i]` are the inputs of flow `i` (the writer knows which flow
+/// each input is of: names alone would not tell flows of the same name apart).
+pub(crate) fn compact_inputs(per_flow: &[&[Input]]) -> Vec<CompactInput> {
     let mut out: Vec<CompactInput> = Vec::new();
     let mut index: BTreeMap<InputKey, usize> = BTreeMap::new();
-    let mut cursor = 0usize;
-    let mut listed: std::collections::BTreeSet<InputKey> = std::collections::BTreeSet::new();
-    for input in inputs {
-        let key = input_key(input);
-        let at = (cursor..flows.len())
-            .find(|&c| flows[c].name == input.flow && !(c == cursor && listed.contains(&key)))
-            .or_else(|| flows.iter().position(|f| f.name == input.flow))
-            .ok_or_else(|| format!("an input names flow {:?}, which is not listed", input.flow))?;
-        if at != cursor {
-            cursor = at;
-            listed.clear();
-        }
-        listed.insert(key.clone());
-        match index.get(&key) {
-            Some(&e) => out[e].flows.push(at),
-            None => {
-                index.insert(key, out.len());
-                out.push(CompactInput {
-                    kind: input.kind,
-                    name: input.name.clone(),
-                    system: input.system.clone(),
-                    auth: input.auth.clone(),
-                    key: input.key.clone(),
-                    webhook: input.webhook,
-                    required: input.required,
-                    flows: vec![at],
-                });
+    for (at, inputs) in per_flow.iter().enumerate() {
+        for input in *inputs {
+            let key = input_key(input);
+            match index.get(&key) {
+                Some(&e) => {
+                    if out[e].flows.last() != Some(&at) {
+                        out[e].flows.push(at);
+                    }
+                }
+                None => {
+                    index.insert(key, out.len());
+                    out.push(CompactInput {
+                        kind: input.kind,
+                        name: input.name.clone(),
+                        system: input.system.clone(),
+                        auth: input.auth.clone(),
+                        key: input.key.clone(),
+                        webhook: input.webhook,
+                        required: input.required,
+                        flows: vec![at],
+                    });
+                }
             }
         }
     }
-    for c in &mut out {
-        c.flows.sort_unstable();
-        c.flows.dedup();
-    }
-    Ok(out)
+    out
 }
 
 /// The model's `inputs` from the version-3 form: flow by flow in the order of `flows`, each
@@ -453,8 +440,8 @@ pub(crate) fn expand_inputs(
 }
 
 /// The manifest as written into `flowpack.json` (pretty, a trailing newline): version 3 and
-/// later with compact `inputs`.
-pub(crate) fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>, String> {
+/// later with `compact` as its `inputs` (which must expand to `m.inputs`).
+pub(crate) fn manifest_bytes(m: &Manifest, compact: &[CompactInput]) -> Result<Vec<u8>, String> {
     #[derive(Serialize)]
     struct Written<'a> {
         format_version: u32,
@@ -465,7 +452,7 @@ pub(crate) fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>, String> {
         flows: &'a [FlowRecord],
         files: &'a BTreeMap<String, String>,
         requires: &'a Requires,
-        inputs: Vec<CompactInput>,
+        inputs: &'a [CompactInput],
         #[serde(skip_serializing_if = "Option::is_none")]
         backup: Option<&'a BackupRecord>,
     }
@@ -479,7 +466,7 @@ pub(crate) fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>, String> {
             flows: &m.flows,
             files: &m.files,
             requires: &m.requires,
-            inputs: compact_inputs(&m.flows, &m.inputs)?,
+            inputs: compact,
             backup: m.backup.as_ref(),
         })
     } else {
@@ -577,8 +564,9 @@ mod tests {
         value["format_version"] = 3.into();
         assert!(!v.is_valid(&value), "listed inputs in version 3");
         m.format_version = 3;
+        let compact = compact_inputs(&[&m.inputs]);
         let mut value: serde_json::Value =
-            serde_json::from_slice(&manifest_bytes(&m).unwrap()).unwrap();
+            serde_json::from_slice(&manifest_bytes(&m, &compact).unwrap()).unwrap();
         assert!(v.is_valid(&value), "{value}");
         assert_eq!(value["inputs"][1]["flows"], serde_json::json!([0]));
         value["inputs"][1]
@@ -596,7 +584,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
         });
         let mut value: serde_json::Value =
-            serde_json::from_slice(&manifest_bytes(&m).unwrap()).unwrap();
+            serde_json::from_slice(&manifest_bytes(&m, &compact).unwrap()).unwrap();
         assert_eq!(value["backup"]["sequence"], 7);
         assert!(v.is_valid(&value), "{value}");
         value["format_version"] = 2.into();
@@ -628,19 +616,32 @@ mod tests {
         // Two flows named alike keep their own inputs.
         let flows = [record("A"), record("B"), record("B"), record("C")];
         let token = |f: &str| Input::credential(f, "Shopify", "Token", "token", true);
-        let inputs = vec![
-            token("A"),
-            Input::new("A", InputKind::Variable, "PIN", false),
-            token("B"),
-            token("B"),
-            Input::new("B", InputKind::Variable, "PIN", false),
-            Input::webhook_secret("C", 0),
+        let per_flow = [
+            vec![
+                token("A"),
+                Input::new("A", InputKind::Variable, "PIN", false),
+            ],
+            vec![token("B")],
+            vec![
+                Input::new("B", InputKind::Variable, "PIN", false),
+                token("B"),
+            ],
+            vec![Input::webhook_secret("C", 0)],
         ];
-        let compact = compact_inputs(&flows, &inputs).unwrap();
+        let refs: Vec<&[Input]> = per_flow.iter().map(Vec::as_slice).collect();
+        let compact = compact_inputs(&refs);
         assert_eq!(compact.len(), 3);
         assert_eq!(compact[0].flows, [0, 1, 2]);
         assert_eq!(compact[1].flows, [0, 2]);
         assert_eq!(compact[2].flows, [3]);
+        // Expanded flow by flow, each flow's inputs in entry order.
+        let inputs: Vec<Input> = [
+            &per_flow[0][..],
+            &per_flow[1][..],
+            &[per_flow[2][1].clone(), per_flow[2][0].clone()][..],
+            &per_flow[3][..],
+        ]
+        .concat();
         assert_eq!(expand_inputs(&flows, &compact).unwrap(), inputs);
         let mut bad = compact.clone();
         bad[2].flows = vec![4];
@@ -649,8 +650,6 @@ mod tests {
                 .unwrap_err()
                 .contains("inputs[2] names flow index 4, past the 4 flows")
         );
-        let stray = [Input::new("Z", InputKind::System, "S", false)];
-        assert!(compact_inputs(&flows, &stray).is_err());
     }
 
     #[test]

@@ -349,9 +349,9 @@ impl ArchiveWriter {
             return Err(ArchiveError::Params("the package name is empty".into()));
         }
         let placed = place(collected.packed);
-        let manifest = build_manifest(&self.opts, &params, &placed)?;
+        let (manifest, compact) = build_manifest(&self.opts, &params, &placed)?;
         let manifest_bytes =
-            super::manifest::manifest_bytes(&manifest).map_err(ArchiveError::Params)?;
+            super::manifest::manifest_bytes(&manifest, &compact).map_err(ArchiveError::Params)?;
         // The reader's limits, checked here: an archive the writer finishes, every reader
         // accepts (the manifest by its own bound, which grows with the flows).
         let limits = super::Limits::default();
@@ -528,7 +528,7 @@ fn build_manifest(
     opts: &WriterOptions,
     params: &ManifestParams,
     placed: &[(String, Spooled)],
-) -> Result<Manifest, ArchiveError> {
+) -> Result<(Manifest, Vec<super::manifest::CompactInput>), ArchiveError> {
     let created_at = opts
         .created_at
         .to_offset(time::UtcOffset::UTC)
@@ -538,7 +538,6 @@ fn build_manifest(
     let mut files = BTreeMap::new();
     let mut systems = BTreeSet::new();
     let mut scripts = BTreeSet::new();
-    let mut inputs = Vec::new();
     let mut companies = BTreeSet::new();
     let mut dependencies = BTreeSet::new();
     let mut export_format = 0;
@@ -567,20 +566,23 @@ fn build_manifest(
         systems.extend(p.requires.systems.iter().cloned());
         scripts.extend(p.requires.scripts.iter().cloned());
         dependencies.extend(p.requires.dependencies.iter().cloned());
-        inputs.extend(p.inputs.iter().cloned());
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
     }
-    // In the order a reader of the compact form gives them back (flow by flow, each flow's in
-    // the order of first use over the archive), so the manifest read back is the one written.
-    let inputs = super::manifest::compact_inputs(&flows, &inputs)
-        .and_then(|c| super::manifest::expand_inputs(&flows, &c))
-        .map_err(ArchiveError::Params)?;
+    // Written once per distinct input with its flows' indexes; the model's inputs in the order
+    // a reader gives them back (flow by flow, each flow's in the order of first use over the
+    // archive), so the manifest read back is the one written.
+    let per_flow: Vec<&[Input]> = placed
+        .iter()
+        .map(|(_, s)| s.packed.inputs.as_slice())
+        .collect();
+    let compact = super::manifest::compact_inputs(&per_flow);
+    let inputs = super::manifest::expand_inputs(&flows, &compact).map_err(ArchiveError::Params)?;
     let mut source = params.source.clone();
     if source.company.is_empty() && companies.len() == 1 {
         source.company = companies.into_iter().next().unwrap_or_default();
     }
-    Ok(Manifest {
+    let manifest = Manifest {
         format_version: MANIFEST_FORMAT_VERSION,
         package: Package {
             name: params.name.clone(),
@@ -601,7 +603,8 @@ fn build_manifest(
         },
         inputs,
         backup: params.backup.clone(),
-    })
+    };
+    Ok((manifest, compact))
 }
 
 fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, ArchiveError> {
@@ -1199,6 +1202,74 @@ mod tests {
             !err.contains("a.flowpack") && err.contains("shown.flowpack"),
             "{err}"
         );
+    }
+
+    fn doc_with(name: &str, vars: &[usize], systems: &[usize]) -> Vec<u8> {
+        let vars: Vec<Value> = vars
+            .iter()
+            .map(|v| serde_json::json!({"key": format!("K{v}"), "value": "", "is_secret": false}))
+            .collect();
+        let systems: Vec<Value> = systems
+            .iter()
+            .map(|s| serde_json::json!({"system": {"name": format!("S{s}")}}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "metadata": {"company_name": "Acme", "flow_name": name},
+            "flow": {"name": name, "priority": 2, "versions": [{"variables": vars}]},
+            "systems": systems, "scripts": [], "dependencies": []
+        }))
+        .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the flows (names alike, inputs shared or not, in any order), the archive the
+        /// writer finishes verifies, and its manifest reads back as the one written.
+        #[test]
+        fn every_archive_written_verifies_and_reads_back(
+            flows in proptest::collection::vec(
+                (
+                    0usize..3,
+                    proptest::collection::vec(0usize..4, 0..4),
+                    proptest::collection::vec(0usize..2, 0..3),
+                ),
+                1..8,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("a.flowpack");
+            let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+            let mut opts = WriterOptions::new(created);
+            opts.threads = 2;
+            opts.validate = false;
+            let mut w = ArchiveWriter::create(&out, opts).unwrap();
+            for (i, (name, vars, systems)) in flows.iter().enumerate() {
+                w.add_flow(FlowInput {
+                    bytes: doc_with(["A", "B", "C"][*name], vars, systems),
+                    origin: format!("doc{i}"),
+                    source_id: i.to_string(),
+                    name: None,
+                })
+                .unwrap();
+            }
+            let report = w
+                .finish(ManifestParams::for_tests(PackageKind::Release), &[])
+                .unwrap();
+            let mut archive = super::super::Archive::open(&out, &super::super::Limits::default()).unwrap();
+            let verified = archive.verify(&super::super::TrustPolicy::default());
+            proptest::prop_assert!(verified.first_failure().is_none(), "{:?}", verified);
+            let read = archive.manifest().unwrap();
+            proptest::prop_assert_eq!(&read, &report.manifest);
+            let listed: usize = flows
+                .iter()
+                .map(|(_, vars, systems)| {
+                    let v: BTreeSet<_> = vars.iter().collect();
+                    let s: BTreeSet<_> = systems.iter().collect();
+                    v.len() + s.len()
+                })
+                .sum();
+            proptest::prop_assert_eq!(read.inputs.len(), listed);
+        }
     }
 
     #[test]
