@@ -1175,6 +1175,36 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_past_its_bound_is_refused_when_writing() {
+        // One flow whose name alone is over 1 MiB + 1 KiB: a manifest no reader of a
+        // one-flow archive would accept under the writer's bound.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.flowpack");
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.validate = false;
+        let mut w = ArchiveWriter::create(&out, opts).unwrap();
+        w.add_flow(FlowInput {
+            bytes: doc(&"é".repeat(600_000), 2),
+            origin: "doc".into(),
+            source_id: String::new(),
+            name: None,
+        })
+        .unwrap();
+        let err = w
+            .finish(ManifestParams::for_tests(PackageKind::Release), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the manifest (")
+                && err.contains("bytes for 1 flow) would pass its bound"),
+            "{err}"
+        );
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn the_writers_own_check_compares_what_it_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let (_, report) = pack(dir.path(), "a.flowpack", &[("Orders", 2)]);
