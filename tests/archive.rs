@@ -581,13 +581,15 @@ fn pack_strips_filled_secrets_into_required_inputs() {
     assert!(!packed.contains("pin-4242"));
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(x.join("flowpack.json")).unwrap()).unwrap();
+    // Manifest version 3: each input once, with the indexes of the flows using it.
+    assert_eq!(m["flows"][0]["name"], "Shopify > NetSuite Orders");
     let inputs = m["inputs"].as_array().unwrap();
     let has = |kind: &str, name: &str, required: bool| {
         inputs.iter().any(|i| {
             i["kind"] == kind
                 && i["name"] == name
                 && i["required"] == required
-                && i["flow"] == "Shopify > NetSuite Orders"
+                && i["flows"] == serde_json::json!([0])
         })
     };
     assert!(
@@ -890,7 +892,7 @@ fn hostile_archives_are_rejected_naming_the_entry() {
 }
 
 #[test]
-fn more_than_100000_entries_are_rejected() {
+fn more_entries_than_the_flows_allow_are_rejected() {
     let t = tempfile::tempdir().unwrap();
     let f = t.path().join("too_many_entries.flowpack");
     let script = fixture("archives/make_hostile.py").display().to_string();
@@ -903,7 +905,9 @@ fn more_than_100000_entries_are_rejected() {
     let o = verify(t.path(), &f, &[]);
     assert_eq!(code(&o), 1);
     assert!(
-        stdout(&o).contains("100001 entries, more than the limit of 100000"),
+        stdout(&o).contains(
+            "100001 entries, more than the limit of 16 for 0 flow entries (4 per flow + 16)"
+        ),
         "{}",
         stdout(&o)
     );
@@ -1191,13 +1195,15 @@ fn a_version_1_archive_still_verifies_inspects_and_unpacks() {
     }
 }
 
-/// Today's pack writes manifest version 2: `requires` objects, `settings: null` per flow.
+/// Today's pack writes manifest version 3: `requires` objects, `settings: null` per flow, no
+/// `backup` (only backups of an environment have one).
 #[test]
-fn pack_writes_manifest_version_2() {
+fn pack_writes_manifest_version_3() {
     let t = tempfile::tempdir().unwrap();
     let a = pack(t.path(), "a.flowpack", &[]);
     let m = manifest_of(t.path(), &a);
-    assert_eq!(m["format_version"], 2);
+    assert_eq!(m["format_version"], 3);
+    assert!(m.get("backup").is_none());
     assert!(
         m["flows"]
             .as_array()

@@ -188,8 +188,11 @@ fn a_backup_holds_webhooks_callbacks_and_state_but_never_the_hmac_secret() {
     assert_eq!(report["flows"], 3, "{report}");
     assert_eq!(report["environment"], "source");
     assert_eq!(report["deleted"], json!([]));
-    assert_eq!(report["path"], "backups/source-20260101T000000Z.flowpack");
-    let path = d.join("backups/source-20260101T000000Z.flowpack");
+    assert_eq!(
+        report["path"],
+        "backups/source-20260101T000000Z-000001.flowpack"
+    );
+    let path = d.join("backups/source-20260101T000000Z-000001.flowpack");
 
     // The archive verifies; no entry holds the secret, and its bytes do not either.
     let o = run(d, None, &[], &["verify", path.to_str().unwrap()]);
@@ -266,8 +269,12 @@ fn a_backup_holds_webhooks_callbacks_and_state_but_never_the_hmac_secret() {
         .collect();
     assert_eq!(
         secrets,
-        [&json!({"flow": ORDER_SYNC, "kind": "webhook_secret",
-                 "name": "webhooks/1/hmac_secret_key", "webhook": 1, "required": true})]
+        [
+            &json!({"kind": "webhook_secret", "name": "webhooks/1/hmac_secret_key", "webhook": 1,
+                 "required": true,
+                 "flows": [manifest["flows"].as_array().unwrap().iter()
+                     .position(|f| f["name"] == ORDER_SYNC).unwrap()]})
+        ]
     );
     // The legacy flows were pushed without deploying or enabling: their state says so.
     let legacy: Vec<Value> = all
@@ -314,12 +321,12 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(
         line.starts_with(
-            "backups/prod-20260101T000000Z.flowpack: 1 flow from prod, manifest sha256 "
+            "backups/prod-20260101T000000Z-000001.flowpack: 1 flow from prod, manifest sha256 "
         ) && line
             .contains("unsigned, verified (integrity); all backups kept, 0 old backups deleted"),
         "{line}"
     );
-    // The same second again: -2.
+    // The same second again: the next sequence.
     let o = backup(d, "prod", "1767225600", &["--quiet"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
@@ -329,13 +336,18 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
     std::fs::write(dir.join("notes.txt"), "hands off").unwrap();
     std::fs::write(dir.join("prod-20200101T000000Z.flowpack"), "not an archive").unwrap();
     std::fs::copy(
-        dir.join("prod-20260101T000000Z.flowpack"),
-        dir.join("prod-20260101T000000Z.flowpack.bak"),
+        dir.join("prod-20260101T000000Z-000001.flowpack"),
+        dir.join("prod-20260101T000000Z-000001.flowpack.bak"),
     )
     .unwrap();
     std::fs::copy(
-        dir.join("staging-20251229T092000Z.flowpack"),
+        dir.join("staging-20251229T092000Z-000001.flowpack"),
         dir.join("prod-20100101T000000Z.flowpack"),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join("staging-20251229T092000Z-000001.flowpack"),
+        dir.join("prod-20100101T000000Z-000007.flowpack"),
     )
     .unwrap();
 
@@ -347,20 +359,22 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["sequence"], 3);
     assert_eq!(
         report["deleted"],
-        json!(["backups/prod-20260101T000000Z.flowpack"])
+        json!(["backups/prod-20260101T000000Z-000001.flowpack"])
     );
     assert_eq!(
         names(&dir),
         [
             "notes.txt",
+            "prod-20100101T000000Z-000007.flowpack",
             "prod-20100101T000000Z.flowpack",
             "prod-20200101T000000Z.flowpack",
-            "prod-20260101T000000Z-2.flowpack",
-            "prod-20260101T000000Z.flowpack.bak",
-            "prod-20260101T000100Z.flowpack",
-            "staging-20251229T092000Z.flowpack",
+            "prod-20260101T000000Z-000001.flowpack.bak",
+            "prod-20260101T000000Z-000002.flowpack",
+            "prod-20260101T000100Z-000003.flowpack",
+            "staging-20251229T092000Z-000001.flowpack",
         ]
     );
 
@@ -368,7 +382,7 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
     let o = backup(d, "prod", "1767225720", &["--keep", "0"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--keep 0"), "{}", stderr(&o));
-    assert_eq!(names(&dir).len(), 7);
+    assert_eq!(names(&dir).len(), 8);
 
     // --keep 1 leaves prod's newest only, and every foreign file.
     let o = backup(d, "prod", "1767225720", &["--keep", "1", "--quiet"]);
@@ -377,13 +391,60 @@ fn retention_deletes_only_the_oldest_own_backups_of_the_environment() {
         names(&dir),
         [
             "notes.txt",
+            "prod-20100101T000000Z-000007.flowpack",
             "prod-20100101T000000Z.flowpack",
             "prod-20200101T000000Z.flowpack",
-            "prod-20260101T000000Z.flowpack.bak",
-            "prod-20260101T000200Z.flowpack",
-            "staging-20251229T092000Z.flowpack",
+            "prod-20260101T000000Z-000001.flowpack.bak",
+            "prod-20260101T000200Z-000004.flowpack",
+            "staging-20251229T092000Z-000001.flowpack",
         ]
     );
+}
+
+/// The case: a fixed SOURCE_DATE_EPOCH, five backups with `--keep 2`, the environment
+/// changed between runs: the last two runs stay, whatever the names' times say.
+#[test]
+fn a_fixed_clock_keeps_the_last_runs_by_sequence() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let sandbox = sandbox_with_reference(d);
+    write_config(d, &sandbox.url, &["prod"]);
+    let dir = d.join("backups");
+    let mut digests = Vec::new();
+    for run_no in 1..=5 {
+        // A clock that stands still, then goes back.
+        let at = if run_no < 4 {
+            "1767225600"
+        } else {
+            "1767000000"
+        };
+        let o = backup(d, "prod", at, &["--keep", "2", "--format", "json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["sequence"], run_no);
+        digests.push(report["manifest_sha256"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        names(&dir),
+        [
+            "prod-20251229T092000Z-000004.flowpack",
+            "prod-20251229T092000Z-000005.flowpack",
+        ]
+    );
+    // Daily/weekly/monthly rules: one backup per day kept, the new one always.
+    let o = backup(
+        d,
+        "prod",
+        "1767225600",
+        &["--keep-daily", "1", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["sequence"], 6);
+    assert_eq!(names(&dir), ["prod-20260101T000000Z-000006.flowpack"]);
+    let o = backup(d, "prod", "1767225600", &["--keep-weekly", "0"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--keep-weekly 0"), "{}", stderr(&o));
 }
 
 #[test]
@@ -412,7 +473,11 @@ fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
         "{}",
         stderr(&o)
     );
-    assert!(d.join("backups/prod-20260101T000000Z.flowpack").exists());
+    // Nothing of the failed backup is left in the directory.
+    assert_eq!(
+        names(&d.join("backups")),
+        ["prod-20260101T000000Z-000001.flowpack"]
+    );
     // Signed with the trusted key, it verifies with signatures and retention runs.
     let o = backup(
         d,
@@ -428,13 +493,13 @@ fn a_backup_that_fails_its_trust_policy_deletes_nothing() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o)
-            .contains("verified (signatures and integrity); 1 backup kept, 2 old backups deleted"),
+            .contains("verified (signatures and integrity); 1 backup kept, 1 old backup deleted"),
         "{}",
         stdout(&o)
     );
     assert_eq!(
         names(&d.join("backups")),
-        ["prod-20260101T000200Z.flowpack"]
+        ["prod-20260101T000200Z-000002.flowpack"]
     );
 }
 
@@ -451,7 +516,7 @@ fn backup_and_empty_target(d: &Path) -> (Sandbox, std::path::PathBuf, Sandbox) {
     let target = start_sandbox(&target_dir);
     (
         source,
-        d.join("backups/source-20260101T000000Z.flowpack"),
+        d.join("backups/source-20260101T000000Z-000001.flowpack"),
         target,
     )
 }
@@ -638,7 +703,7 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
     write_config(d, &source.url, &["source"]);
     let o = backup(d, "source", "1767225600", &["--quiet"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let archive = d.join("backups/source-20260101T000000Z.flowpack");
+    let archive = d.join("backups/source-20260101T000000Z-000001.flowpack");
     let a = archive.to_str().unwrap();
 
     // The target holds the same flow with other content and no webhooks.

@@ -123,10 +123,30 @@ fn man_writes_one_page_per_command_and_never_clobbers_silently() {
     );
     assert!(!dir.join("flowpack.1").exists(), "nothing is written");
 
-    // --force replaces.
+    // --force replaces, a symlinked page too: the link is replaced, its target never written.
+    std::fs::write(t.path().join("elsewhere.txt"), "keep\n").unwrap();
+    std::fs::remove_file(dir.join("flowpack-pack.1")).unwrap();
+    std::os::unix::fs::symlink(t.path().join("elsewhere.txt"), dir.join("flowpack-pack.1"))
+        .unwrap();
     let o = flowpack_in(t.path(), &["man", "man1", "--force"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(dir.join("flowpack.1").exists());
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("elsewhere.txt")).unwrap(),
+        "keep\n"
+    );
+    let pack_page = dir.join("flowpack-pack.1");
+    assert!(
+        std::fs::symlink_metadata(&pack_page)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert!(
+        std::fs::read_to_string(&pack_page)
+            .unwrap()
+            .contains(".SH NAME")
+    );
     assert!(
         std::fs::read_to_string(dir.join("flowpack-push.1"))
             .unwrap()

@@ -130,6 +130,16 @@ fn publish_prints_the_digest_and_pull_by_tag_or_digest_gives_the_same_bytes() {
         stderr(&o)
     );
     assert_eq!(code(&pull(&["--force"])), 0);
+    // Written 0644 less the umask, like any file the user asks for.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    let umask = u32::from_str_radix(umask.split_whitespace().nth(1).unwrap(), 8).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.join("pulled-0.flowpack"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644 & !umask);
 
     // Signatures are required unless explicitly skipped.
     let o = run(

@@ -421,7 +421,7 @@ enum Reader {
     /// Files (documents, directories, unpacked archives): read from their paths.
     Files,
     /// An archive, opened once (entries are read through it one at a time).
-    Archive(Mutex<Archive>),
+    Archive(Box<Mutex<Archive>>),
     /// An environment: flows are exported when compared.
     Env {
         platform: Arc<dyn Platform>,
@@ -1120,7 +1120,7 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         summary: s,
         warnings: Vec::new(),
         place: (!source.is_empty()).then_some(source),
-        reader: Reader::Archive(Mutex::new(archive)),
+        reader: Reader::Archive(Box::new(Mutex::new(archive))),
         _pulled: None,
     })
 }
@@ -1274,17 +1274,9 @@ fn collect_documents(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiffError
     Ok(())
 }
 
-/// Whether `name` is the name a replacing push gives the flow it replaced: it matches
-/// `^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$` (`<name> (replaced yyyymmddThhmmssZ)`,
-/// optionally followed by `-N`), flowpack's one rule for such names.
-pub(crate) fn is_replaced_name(name: &str) -> bool {
-    static RULE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RULE.get_or_init(|| {
-        regex::Regex::new(r"^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$")
-            .expect("the replaced-name rule compiles")
-    })
-    .is_match(name)
-}
+// Whether `name` is the name a replacing push gives the flow it replaced (the one rule, in
+// core).
+pub(crate) use flowpack_core::names::is_replaced_name;
 
 /// An environment: one paged listing (no flow is exported until its pair is compared). Flows
 /// named as replaced are left out unless asked for.

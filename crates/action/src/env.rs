@@ -62,7 +62,10 @@ pub enum EnvError {
         /// The I/O error.
         cause: std::io::Error,
     },
-    /// The config file is not valid.
+    /// The config file is not a regular file, or past the configuration bound (16 MiB).
+    #[error(transparent)]
+    ConfigFile(flowpack_core::fsutil::ReadError),
+    /// The config file is not valid (the message never quotes the file's text).
     #[error("{path}: {message}")]
     BadConfig {
         /// The config file.
@@ -312,11 +315,18 @@ fn read_config(
     bad: &dyn Fn(String) -> EnvError,
 ) -> Result<ConfigFile, EnvError> {
     if path.exists() {
-        let text = std::fs::read_to_string(path).map_err(|cause| EnvError::ReadConfig {
-            path: path.display().to_string(),
-            cause,
-        })?;
-        toml::from_str::<ConfigFile>(&text).map_err(|e| bad(e.to_string().trim().to_string()))
+        use flowpack_core::fsutil::{CONFIG_FILE_LIMIT, ReadError, read_bounded_text};
+        let text = read_bounded_text(path, CONFIG_FILE_LIMIT, "a configuration file").map_err(
+            |e| match e {
+                ReadError::Io { cause, .. } => EnvError::ReadConfig {
+                    path: path.display().to_string(),
+                    cause,
+                },
+                other => EnvError::ConfigFile(other),
+            },
+        )?;
+        toml::from_str::<ConfigFile>(&text)
+            .map_err(|e| bad(flowpack_core::overlay::describe_toml_error(&e, &text)))
     } else if named {
         Err(EnvError::NoConfig {
             path: path.display().to_string(),

@@ -105,6 +105,10 @@ impl Categorize for WriteError {
     fn category(&self) -> Category {
         Category::CouldNotRun
     }
+
+    fn remedy(&self) -> Option<Remedy> {
+        self.exists().then_some(Remedy::Overwrite)
+    }
 }
 
 impl Categorize for SignError {
@@ -127,6 +131,7 @@ impl Categorize for ArchiveError {
             | ArchiveError::Manifest { .. }
             | ArchiveError::Digest { .. }
             | ArchiveError::Verification { .. }
+            | ArchiveError::SelfCheck { .. }
             | ArchiveError::Invalid(_) => Category::Rejected,
             ArchiveError::Document(e) => e.category(),
             ArchiveError::Sign(e) => e.category(),
@@ -144,6 +149,7 @@ impl Categorize for ArchiveError {
                 Some(Remedy::TrustedKey)
             }
             ArchiveError::Sign(e) => e.remedy(),
+            ArchiveError::Write(e) => e.remedy(),
             _ => None,
         }
     }

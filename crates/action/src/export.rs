@@ -21,9 +21,10 @@ use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{
-    ArchiveError, ArchiveWriter, Callback, FLOW_SETTINGS_FORMAT, FlowInput, FlowSettings,
-    ManifestParams, PackReport, PackageKind, SourceInfo, Webhook, WriterOptions,
+    ArchiveError, ArchiveWriter, BackupRecord, Callback, FLOW_SETTINGS_FORMAT, FlowInput,
+    FlowSettings, ManifestParams, PackReport, PackageKind, SourceInfo, Webhook, WriterOptions,
 };
+use flowpack_core::names::is_replaced_name;
 use flowpack_core::sign::SigningKey;
 
 use crate::error::{Categorize, Category, Remedy};
@@ -115,6 +116,14 @@ pub struct ExportOptions {
     pub jobs: usize,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an existing output is refused before anything is exported.
+    pub force: bool,
+    /// Keep flows that a replacing push renamed aside (`<name> (replaced <time>)`); without it
+    /// they are left out of an export of every flow ([`Selection::All`]).
+    pub include_replaced: bool,
+    /// The manifest's `backup` record, when the export is a backup of the environment.
+    pub backup: Option<BackupRecord>,
 }
 
 impl ExportOptions {
@@ -140,6 +149,9 @@ impl ExportOptions {
             signers: Vec::new(),
             jobs: 4,
             progress: None,
+            force: false,
+            include_replaced: false,
+            backup: None,
         }
     }
 }
@@ -154,6 +166,17 @@ pub struct ExportReport {
 
 /// Runs an export.
 pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
+    run_checked(opts, |_| Ok(()))
+}
+
+/// Runs an export; `check` runs on the finished archive (a temporary file beside the output)
+/// before it is renamed into place, after the writer's own check: an error from it leaves
+/// nothing at the output.
+pub fn run_checked(
+    opts: &ExportOptions,
+    check: impl FnOnce(&std::path::Path) -> Result<(), ArchiveError>,
+) -> Result<ExportReport, ExportError> {
+    flowpack_core::fsutil::refuse_existing(&opts.output, opts.force).map_err(ArchiveError::from)?;
     let ids: Vec<FlowId> = match &opts.selection {
         Selection::Ids(ids) => ids.clone(),
         Selection::All { name } => {
@@ -164,6 +187,7 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
             let ids: Vec<FlowId> = list_all(opts.platform.as_ref(), &query)
                 .map_err(ExportError::List)?
                 .into_iter()
+                .filter(|f| opts.include_replaced || !is_replaced_name(&f.name))
                 .map(|f| f.id)
                 .collect();
             if let (true, Some(filter)) = (ids.is_empty(), name) {
@@ -177,6 +201,7 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     let total = ids.len() as u64;
     let mut writer_opts = WriterOptions::new(opts.created_at);
     writer_opts.validate = false;
+    writer_opts.replace = opts.force;
     let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
     let queue = Arc::new(Mutex::new(ids.into_iter()));
     let jobs = opts.jobs.max(1);
@@ -241,7 +266,8 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
     params.generator = format!("flowpack {}", env!("CARGO_PKG_VERSION"));
     params.source = opts.source.clone();
     params.source.url = flowpack_client::redacted(&params.source.url);
-    let pack = writer.finish(params, &opts.signers)?;
+    params.backup = opts.backup.clone();
+    let pack = writer.finish_checked(params, &opts.signers, check)?;
     Ok(ExportReport { pack })
 }
 

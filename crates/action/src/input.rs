@@ -288,27 +288,8 @@ pub(crate) fn load_named<T>(
 ) -> Result<Loaded<T>, InputError> {
     let shown = shown.to_string();
     if !is_archive(path) {
-        buf.clear();
         let limits = Limits::default();
-        let len = std::fs::metadata(path)
-            .map_err(|cause| DocumentError::Read {
-                path: shown.clone(),
-                cause,
-            })?
-            .len();
-        limits
-            .document
-            .check_size(len)
-            .map_err(|reason| DocumentError::Bound {
-                path: shown.clone(),
-                reason,
-            })?;
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(buf))
-            .map_err(|cause| DocumentError::Read {
-                path: shown.clone(),
-                cause,
-            })?;
+        flowpack_core::document::read_document_file(path, &shown, &limits.document, buf)?;
         let (document, _permit) =
             Document::parse_within(buf, &shown, &limits.document, parse_budget())?;
         return Ok(Loaded::Document(each(Input {

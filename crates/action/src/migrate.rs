@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use flowpack_core::fsutil::{WriteError, write_bytes_atomic};
+use flowpack_core::fsutil::{WriteError, refuse_existing, write_bytes_new};
 use flowpack_core::migrate::{self, Target, resolve_target};
 use flowpack_core::{Document, DocumentError, FormatVersion};
 
@@ -45,6 +45,7 @@ impl Categorize for MigrateError {
     fn remedy(&self) -> Option<Remedy> {
         match self {
             MigrateError::Input(e) => e.remedy(),
+            MigrateError::Write(e) => e.remedy(),
             _ => None,
         }
     }
@@ -64,6 +65,9 @@ pub struct MigrateOptions {
     pub check: bool,
     /// Write the migrated document here (atomically); `None` returns its bytes in the report.
     pub output: Option<PathBuf>,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an existing output is refused before anything is read.
+    pub force: bool,
 }
 
 impl MigrateOptions {
@@ -75,6 +79,7 @@ impl MigrateOptions {
             allow_loss: false,
             check: false,
             output: None,
+            force: false,
         }
     }
 }
@@ -105,6 +110,9 @@ pub enum MigrateReport {
 /// Migrates (or checks) the document.
 pub fn run(opts: &MigrateOptions) -> Result<MigrateReport, MigrateError> {
     let origin = opts.file.display().to_string();
+    if let (Some(out), false) = (&opts.output, opts.check) {
+        refuse_existing(out, opts.force)?;
+    }
     expect_document(&opts.file)?;
     let doc = Document::read(&opts.file)?;
     if opts.check {
@@ -122,7 +130,7 @@ pub fn run(opts: &MigrateOptions) -> Result<MigrateReport, MigrateError> {
     let bytes = migrated.document.to_pretty_bytes();
     let bytes = match &opts.output {
         Some(out) => {
-            write_bytes_atomic(out, &bytes)?;
+            write_bytes_new(out, &bytes, opts.force)?;
             None
         }
         None => Some(bytes),

@@ -156,6 +156,9 @@ pub struct PackOptions {
     pub plain_http: bool,
     /// Registry credentials for an `oci://` previous release, if any.
     pub credentials: Option<Credentials>,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an existing output is refused before any work.
+    pub force: bool,
 }
 
 impl PackOptions {
@@ -182,6 +185,7 @@ impl PackOptions {
             previous: None,
             plain_http: false,
             credentials: None,
+            force: false,
         }
     }
 }
@@ -209,6 +213,7 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     if opts.previous.is_some() && !marketplace {
         return Err(PackError::PreviousNeedsMarketplace);
     }
+    flowpack_core::fsutil::refuse_existing(&opts.output, opts.force).map_err(ArchiveError::from)?;
     let mut files = Vec::new();
     for input in &opts.inputs {
         collect(input, true, &mut files)?;
@@ -227,11 +232,15 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     };
     let mut documents = Vec::with_capacity(files.len());
     for file in &files {
-        let bytes = std::fs::read(file).map_err(|cause| PackError::Read {
-            path: file.display().to_string(),
-            cause,
-        })?;
         let origin = file.display().to_string();
+        let mut bytes = Vec::new();
+        flowpack_core::document::read_document_file(
+            file,
+            &origin,
+            &flowpack_core::document::DocumentBound::default(),
+            &mut bytes,
+        )
+        .map_err(InputError::from)?;
         let bytes = if marketplace {
             let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
             to_pretty_bytes(marketplace::deployed_only(&doc, &origin)?.value())
@@ -267,6 +276,8 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
     let target = temp.as_ref().map_or(opts.output.as_path(), |t| t.path());
     let mut writer_opts = WriterOptions::new(opts.created_at);
     writer_opts.allow_secrets = opts.allow_secrets;
+    // The temporary file of a version check is ours to replace.
+    writer_opts.replace = opts.force || temp.is_some();
     let mut writer = ArchiveWriter::create(target, writer_opts)?;
     for input in documents {
         writer.add_flow(input)?;
@@ -287,10 +298,8 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
         previous: shown.clone(),
         error: Box::new(error),
     })?;
-    temp.persist(&opts.output).map_err(|e| PackError::Read {
-        path: opts.output.display().to_string(),
-        cause: e.error,
-    })?;
+    flowpack_core::fsutil::place(temp.into_temp_path(), &opts.output, opts.force)
+        .map_err(ArchiveError::from)?;
     report.path = opts.output.clone();
     Ok(PackDone {
         report,

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use flowpack_client::oci::{self, Credentials, OciError, PullReport, Reference};
 use flowpack_core::archive::{ArchiveError, Limits, TrustPolicy, VerifyReport, verify_archive};
 
+use flowpack_core::fsutil::{WriteError, place, refuse_existing};
+
 use crate::error::{Categorize, Category, Remedy};
 
 /// How to pull.
@@ -66,6 +68,9 @@ pub enum PullError {
         /// The verification report.
         report: Box<VerifyReport>,
     },
+    /// The output exists (and was not to be replaced) or could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 impl Categorize for PullError {
@@ -74,6 +79,7 @@ impl Categorize for PullError {
             PullError::Registry(e) => e.category(),
             PullError::Archive(e) => e.category(),
             PullError::Verification { .. } => Category::Rejected,
+            PullError::Write(e) => e.category(),
         }
     }
 
@@ -82,6 +88,7 @@ impl Categorize for PullError {
             PullError::Registry(e) => e.remedy(),
             PullError::Archive(e) => e.remedy(),
             PullError::Verification { .. } => None,
+            PullError::Write(e) => e.remedy(),
         }
     }
 }
@@ -99,6 +106,7 @@ pub struct PullDone {
 /// Pulls, verifies, then renames into place.
 pub fn run(opts: &PullOptions) -> Result<PullDone, PullError> {
     let reference = Reference::parse(&opts.reference)?;
+    refuse_existing(&opts.output, opts.force)?;
     let mut options = oci::PullOptions::default();
     options.registry.plain_http = opts.plain_http;
     options.registry.credentials = opts.credentials.clone();
@@ -113,6 +121,7 @@ pub fn run(opts: &PullOptions) -> Result<PullDone, PullError> {
             report: Box::new(verified),
         });
     }
-    let pulled = pulled.persist(&opts.output, opts.force)?;
+    let (temp, pulled) = pulled.into_parts(&opts.output);
+    place(temp, &opts.output, opts.force)?;
     Ok(PullDone { pulled, verified })
 }

@@ -20,8 +20,12 @@ flowpack export --flow 12 --flow 40 --env local -o two.flowpack\n\n\
 The package name defaults to the environment's name and the version to \
 0.0.0+<YYYYMMDDhhmmss> (SOURCE_DATE_EPOCH when set, else now). Secret values are stripped.\n\
 A --filter that matches no flow is refused (exit 1, nothing written).\n\
-Exit codes: 0 written, 1 nothing matched the filter (nothing written), 2 could not run \
-(nothing written).",
+--all leaves out the flows a replacing push renamed aside (`NAME (replaced TIME)`) unless \
+--include-replaced. An existing OUT is refused unless --force, which replaces it atomically \
+(a symlink is replaced, not written through). The archive is checked before it is put in \
+place.\n\
+Exit codes: 0 written, 1 nothing matched the filter or the archive written failed its check \
+(nothing written), 2 could not run (OUT exists, …; nothing written).",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -44,6 +48,12 @@ pub struct Args {
     /// The archive to write.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
+    /// With --all, keep the flows a replacing push renamed aside ("NAME (replaced TIME)").
+    #[arg(long, requires = "all")]
+    include_replaced: bool,
     /// Sign with this minisign secret key (repeatable).
     #[arg(long = "sign", value_name = "KEY")]
     sign: Vec<PathBuf>,
@@ -133,6 +143,8 @@ pub fn run(args: Args) -> Outcome {
     opts.signers = signers;
     opts.jobs = args.jobs;
     opts.progress = progress;
+    opts.force = args.force;
+    opts.include_replaced = args.include_replaced;
     let result = export::run(&opts);
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -1,9 +1,9 @@
 //! `flowpack man DIR [--force]`
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::CommandFactory;
+use flowpack_core::fsutil::write_bytes_new;
 
 use crate::outcome::{Failure, Outcome, Verdict};
 
@@ -11,7 +11,8 @@ use crate::outcome::{Failure, Outcome, Verdict};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  flowpack man /usr/local/share/man/man1\n\n\
 DIR is created when missing. An existing page is never replaced silently: when any page \
-already exists the command writes nothing and names it, unless --force.\n\
+already exists the command writes nothing and names it, unless --force, which replaces each \
+page atomically (a symlinked page is replaced, not written through).\n\
 Exit codes: 0 written, 2 could not run (a page exists, DIR not writable).")]
 pub struct Args {
     /// The directory to write the pages into.
@@ -44,8 +45,7 @@ pub fn run(args: Args) -> Outcome {
     }
     for (name, text) in &pages {
         let path = args.dir.join(name);
-        write_page(&path, text, args.force)
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        write_bytes_new(&path, text, args.force).map_err(Failure::from)?;
         println!("{}", path.display());
     }
     Ok(Verdict::Success)
@@ -75,19 +75,4 @@ fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
         render(sub)?;
     }
     Ok(out)
-}
-
-/// Writes one page: created exclusively (a page that appeared since the check is not
-/// replaced), or truncated with `force`.
-fn write_page(path: &Path, text: &[u8], force: bool) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text)?;
-    file.flush()
 }

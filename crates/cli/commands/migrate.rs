@@ -18,8 +18,10 @@ use crate::output::count;
     after_help = "Example:\n  flowpack migrate legacy.json --to latest -o current.json\n\n\
 --check writes nothing: exit 0 when FILE is already at the target version, 1 when migrating \
 would change its version (like `rustfmt --check`).\n\n\
+An existing OUT is refused unless --force, which replaces it atomically (a symlink is \
+replaced, not written through).\n\
 Exit codes: 0 migrated (or already at the target with --check), 1 would change (--check) or \
-refused because it would lose data, 2 could not run."
+refused because it would lose data, 2 could not run (OUT exists, …)."
 )]
 pub struct Args {
     /// The export document to migrate.
@@ -31,6 +33,9 @@ pub struct Args {
     /// Write the migrated document here (atomically) instead of stdout.
     #[arg(short = 'o', long, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
     /// Write nothing; exit 0 if FILE is already at the target version, 1 if not.
     #[arg(long, conflicts_with = "output")]
     check: bool,
@@ -55,6 +60,7 @@ fn migrate_or_check(args: Args) -> Outcome {
     opts.allow_loss = args.allow_loss;
     opts.check = args.check;
     opts.output = args.output;
+    opts.force = args.force;
     let report = match migrate::run(&opts) {
         Ok(r) => r,
         Err(MigrateError::Migrate(CoreMigrateError::LossRefused {

@@ -24,8 +24,12 @@ documents are rewritten; a flow without one is refused). --previous OLD (a file 
 reference) checks the version number against the previous release: a removed flow or a new \
 required input needs a major bump, a new flow or optional input a minor one, any other change \
 a patch (before 1.0.0 one place to the right).\n\
+An existing OUT is refused unless --force, which replaces it atomically (a symlink is \
+replaced, not written through). The archive is read back (its zip directory and manifest) \
+before it is put in place.\n\
 Exit codes: 0 written, 1 an input failed validation (or is an archive, or has no deployed \
-version in a marketplace package, or the version is too small a bump), 2 could not run.",
+version in a marketplace package, or the version is too small a bump, or the archive written \
+failed its check), 2 could not run (OUT exists, …).",
     disable_version_flag = true
 )]
 pub struct Args {
@@ -35,6 +39,9 @@ pub struct Args {
     /// The archive to write.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    force: bool,
     /// Package name.
     #[arg(long)]
     name: String,
@@ -91,6 +98,7 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.description = args.description;
     opts.allow_secrets = args.allow_secrets;
+    opts.force = args.force;
     opts.plain_http = args.plain_http;
     if args.previous.as_deref().is_some_and(is_reference) {
         opts.credentials = Credentials::from_env()?;

@@ -68,6 +68,37 @@ pub enum DocumentError {
     },
 }
 
+/// Reads the export document file `path` (named `shown` in errors) into `buf` within
+/// `bound.max_bytes`: a file past the bound is refused by its size before it is read (and cut
+/// off if it grows while read), a file that is not a regular file (`/dev/zero`, a pipe) is
+/// refused unread — both as [`DocumentError::Bound`] (rejected input); a file that cannot be
+/// read is [`DocumentError::Read`].
+pub fn read_document_file(
+    path: &Path,
+    shown: &str,
+    bound: &DocumentBound,
+    buf: &mut Vec<u8>,
+) -> Result<(), DocumentError> {
+    use crate::fsutil::{ReadError, read_bounded_into};
+    read_bounded_into(path, bound.max_bytes, "an export document", buf).map_err(|e| match e {
+        ReadError::Io { cause, .. } => DocumentError::Read {
+            path: shown.to_string(),
+            cause,
+        },
+        ReadError::NotRegular { .. } => DocumentError::Bound {
+            path: shown.to_string(),
+            reason: "not a regular file (a device, pipe or directory); not read".into(),
+        },
+        ReadError::TooLarge { .. } => DocumentError::Bound {
+            path: shown.to_string(),
+            reason: format!(
+                "larger than the per-document bound of {} bytes; not read",
+                bound.max_bytes
+            ),
+        },
+    })
+}
+
 /// What parsing one document may cost: every document is checked against this bound by a
 /// streaming scan of its bytes before any JSON value is built, so a small file of tiny values (a
 /// 60 MiB entry of `1,1,1,…` builds gigabytes of values) is refused with the bound named.
@@ -279,18 +310,8 @@ impl Document {
     /// Reads a document from a file under the default [`DocumentBound`]; errors name the file.
     pub fn read(path: &Path) -> Result<Document, DocumentError> {
         let shown = path.display().to_string();
-        let read_err = |cause| DocumentError::Read {
-            path: shown.clone(),
-            cause,
-        };
-        let len = std::fs::metadata(path).map_err(read_err)?.len();
-        DocumentBound::default()
-            .check_size(len)
-            .map_err(|reason| DocumentError::Bound {
-                path: shown.clone(),
-                reason,
-            })?;
-        let bytes = std::fs::read(path).map_err(read_err)?;
+        let mut bytes = Vec::new();
+        read_document_file(path, &shown, &DocumentBound::default(), &mut bytes)?;
         Document::from_slice(&bytes, &shown)
     }
 

@@ -11,6 +11,46 @@
 //! assert!(!f.matches("shopify > NetSuite Orders"));
 //! assert!(NameFilter::default().matches("anything"));
 //! ```
+//!
+//! The one rule for the name a replacing push gives the flow it renames aside is here too:
+//! [`replaced_original`] and [`is_replaced_name`] match
+//! `^(?P<name>.*) \(replaced \d{8}T\d{6}Z\)(-\d+)?$`.
+
+/// The part of the replaced-flow name after the original name: ` (replaced yyyymmddThhmmssZ)`.
+const REPLACED_TAIL_LEN: usize = " (replaced 20261129T120000Z)".len();
+
+/// When `name` is what a replacing push left behind — `<name> (replaced yyyymmddThhmmssZ)`,
+/// optionally followed by `-N` — the original `<name>` (which may be empty; like the pattern's
+/// `.`, it holds no line feed).
+pub fn replaced_original(name: &str) -> Option<&str> {
+    let core = match name.rsplit_once('-') {
+        Some((core, n))
+            if !name.ends_with(')') && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            core
+        }
+        _ => name,
+    };
+    let split = core.len().checked_sub(REPLACED_TAIL_LEN)?;
+    if !core.is_char_boundary(split) {
+        return None;
+    }
+    let (original, tail) = core.split_at(split);
+    let stamp = tail
+        .strip_prefix(" (replaced ")?
+        .strip_suffix("Z)")?
+        .as_bytes();
+    let shape = stamp.len() == 15
+        && stamp[..8].iter().all(u8::is_ascii_digit)
+        && stamp[8] == b'T'
+        && stamp[9..].iter().all(u8::is_ascii_digit);
+    (shape && !original.contains('\n')).then_some(original)
+}
+
+/// Whether `name` is what a replacing push left behind (see [`replaced_original`]).
+pub fn is_replaced_name(name: &str) -> bool {
+    replaced_original(name).is_some()
+}
 
 /// Whether `name` matches the glob `pattern` (`*`, `?`; case-sensitive, whole name).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -100,6 +140,45 @@ mod tests {
         // Many stars against a long non-matching name stays fast (no exponential backtracking).
         let long = "a".repeat(2000);
         assert!(!glob_match("*a*a*a*a*a*a*a*a*b", &long));
+    }
+
+    #[test]
+    fn replaced_names_follow_the_one_rule() {
+        assert_eq!(
+            replaced_original("Orders (replaced 20261129T120000Z)"),
+            Some("Orders")
+        );
+        assert_eq!(
+            replaced_original("Orders (replaced 20261129T120000Z)-2"),
+            Some("Orders")
+        );
+        assert_eq!(
+            replaced_original("A (replaced 20250101T000000Z) (replaced 20261129T120000Z)-17"),
+            Some("A (replaced 20250101T000000Z)")
+        );
+        assert_eq!(replaced_original(" (replaced 20261129T120000Z)"), Some(""));
+        assert_eq!(
+            replaced_original("Ä-1 (replaced 20261129T120000Z)"),
+            Some("Ä-1")
+        );
+        for no in [
+            "Orders",
+            "Orders-2",
+            "Orders (replaced by Invoices)",
+            "Orders (replaced 2026-11-29)",
+            "Orders (replaced yesterday)",
+            "Orders (replaced 20261129T120000Z) 2",
+            "Orders (replaced 20261129T120000Z)-",
+            "Orders (replaced 20261129T120000Z)-x",
+            "Orders (replaced 20261129T120000Z-2)",
+            "Orders (replaced 20261129T120000)",
+            "Orders(replaced 20261129T120000Z)",
+            "Or\nders (replaced 20261129T120000Z)",
+            "(replaced 20261129T120000Z)",
+            "ääääääääääääääääääääääääääääää",
+        ] {
+            assert!(!is_replaced_name(no), "{no:?}");
+        }
     }
 
     #[test]

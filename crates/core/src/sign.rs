@@ -55,6 +55,9 @@ pub enum SignError {
     /// Writing a key failed.
     #[error(transparent)]
     Write(#[from] crate::fsutil::WriteError),
+    /// A key file that is not a regular file, or past the key-file bound (64 KiB).
+    #[error(transparent)]
+    File(crate::fsutil::ReadError),
     /// The minisign library failed.
     #[error("{context}: {reason}")]
     Minisign {
@@ -84,6 +87,19 @@ pub struct TrustedKey {
     pk: PublicKey,
 }
 
+/// A key file's text, read within [`crate::fsutil::KEY_FILE_LIMIT`] (a device such as
+/// `/dev/zero` or a huge file is refused before it is read).
+fn read_key_file(path: &Path) -> Result<String, SignError> {
+    use crate::fsutil::{KEY_FILE_LIMIT, ReadError, read_bounded_text};
+    read_bounded_text(path, KEY_FILE_LIMIT, "a key file").map_err(|e| match e {
+        ReadError::Io { path, cause } => SignError::Read {
+            path,
+            source: cause,
+        },
+        other => SignError::File(other),
+    })
+}
+
 /// The key id as minisign prints it: 16 uppercase hex digits.
 fn key_id_of(keynum: &[u8]) -> String {
     keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
@@ -92,10 +108,7 @@ fn key_id_of(keynum: &[u8]) -> String {
 impl SigningKey {
     /// Loads a minisign secret key file. `password` decrypts an encrypted key.
     pub fn load(path: &Path, password: Option<&str>) -> Result<SigningKey, SignError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_key_file(path)?;
         SigningKey::from_text(&text, &path.display().to_string(), password)
     }
 
@@ -170,10 +183,7 @@ impl SigningKey {
 impl TrustedKey {
     /// Loads a minisign public key file.
     pub fn load(path: &Path) -> Result<TrustedKey, SignError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_key_file(path)?;
         TrustedKey::from_text(&text, &path.display().to_string())
     }
 

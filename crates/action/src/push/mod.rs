@@ -500,18 +500,8 @@ impl Categorize for PushError {
     }
 }
 
-/// Whether `name` is what a replace left behind: `<name> (replaced yyyymmddThhmmssZ)`.
-pub(crate) fn is_replaced_name(name: &str) -> bool {
-    let Some((_, rest)) = name.rsplit_once(" (replaced ") else {
-        return false;
-    };
-    let b = rest.as_bytes();
-    b.len() == 17
-        && b[..8].iter().all(u8::is_ascii_digit)
-        && b[8] == b'T'
-        && b[9..15].iter().all(u8::is_ascii_digit)
-        && &b[15..] == b"Z)"
-}
+// Whether `name` is what a replace left behind (the one rule, in core).
+pub(crate) use flowpack_core::names::is_replaced_name;
 
 /// The name a replaced flow gets.
 pub(crate) fn replaced_name(name: &str, now: &str) -> String {

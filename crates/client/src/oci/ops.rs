@@ -204,9 +204,9 @@ impl PulledArchive {
         self.reference.pinned(&self.digest)
     }
 
-    /// Renames the archive to `out` (same directory as the temporary file, so atomic); an
-    /// existing `out` is replaced only with `force`, checked without a race.
-    pub fn persist(self, out: &Path, force: bool) -> Result<PullReport, OciError> {
+    /// The temporary file (removed on drop unless persisted) and the report of it as written
+    /// to `out`, for a caller that puts the file in place itself.
+    pub fn into_parts(self, out: &Path) -> (TempPath, PullReport) {
         let report = PullReport {
             reference: self.pinned(),
             digest: self.digest,
@@ -214,10 +214,17 @@ impl PulledArchive {
             size: self.size,
             path: out.to_path_buf(),
         };
+        (self.temp, report)
+    }
+
+    /// Renames the archive to `out` (same directory as the temporary file, so atomic); an
+    /// existing `out` is replaced only with `force`, checked without a race.
+    pub fn persist(self, out: &Path, force: bool) -> Result<PullReport, OciError> {
+        let (temp, report) = self.into_parts(out);
         let result = if force {
-            self.temp.persist(out)
+            temp.persist(out)
         } else {
-            self.temp.persist_noclobber(out)
+            temp.persist_noclobber(out)
         };
         result.map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -311,8 +318,10 @@ pub fn pull_to_temp(
         error,
     };
     remove_stale_temporaries(dir);
+    // 0644 less the umask, as any file the user asks for (the archive is not secret).
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".flowpack-tmp.{}.", std::process::id()))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(io)?;
     client.download_blob(&layer.digest, layer.size, temp.as_file_mut())?;

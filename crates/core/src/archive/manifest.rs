@@ -1,24 +1,25 @@
-//! The archive manifest `flowpack.json` and its JSON Schema (versions 1 and 2, specified in
+//! The archive manifest `flowpack.json` and its JSON Schema (versions 1, 2 and 3, specified in
 //! `docs/archive-format.md`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The manifest's JSON Schema (draft 2020-12), embedded; it accepts versions 1 and 2.
+/// The manifest's JSON Schema (draft 2020-12), embedded; it accepts versions 1, 2 and 3.
 pub const MANIFEST_SCHEMA: &str = include_str!("../../schemas/manifest.schema.json");
 
 /// The manifest format version this build writes.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub const MANIFEST_FORMAT_VERSION: u32 = 3;
 
 /// The manifest format versions this build reads (a version-1 manifest reads into the same
-/// model: no flow has settings, `requires` items carry only names).
-pub const MANIFEST_READ_VERSIONS: [u32; 2] = [1, 2];
+/// model: no flow has settings, `requires` items carry only names; versions 1 and 2 have no
+/// `backup`).
+pub const MANIFEST_READ_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// The archive's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// 2 when written by this build; 1 in archives of earlier releases.
+    /// 3 when written by this build; 1 or 2 in archives of earlier releases.
     pub format_version: u32,
     /// What the package is.
     pub package: Package,
@@ -37,6 +38,26 @@ pub struct Manifest {
     pub requires: Requires,
     /// Values an installer supplies (stripped secrets, empty slots, systems, webhook secrets).
     pub inputs: Vec<Input>,
+    /// What a backup of an environment is (version 3, only in archives written as backups of
+    /// an environment): the environment, its sequence number, its time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupRecord>,
+}
+
+/// The `backup` of a version-3 manifest: which environment the archive backs up and where it
+/// stands among that environment's backups. Retention orders backups by `sequence`, never by
+/// time or file name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    /// The environment's name.
+    pub env: String,
+    /// The environment's base URL (redacted: no user information, query or fragment).
+    pub url: String,
+    /// One above the highest sequence of the environment's backups in the same place when it
+    /// was written (the first is 1).
+    pub sequence: u64,
+    /// When the backup was made (RFC 3339, UTC), as `created_at`.
+    pub created: String,
 }
 
 /// Package metadata.
@@ -304,6 +325,158 @@ impl Input {
     }
 }
 
+/// An input as a version-3 manifest lists it: once per distinct input (kind, name, system,
+/// auth, key, webhook, required), with the indexes into `flows` of the flows that use it, in
+/// ascending order. The model keeps [`Input`] per flow; this is only the written form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CompactInput {
+    kind: InputKind,
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook: Option<u32>,
+    required: bool,
+    flows: Vec<usize>,
+}
+
+type InputKey = (
+    InputKind,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    bool,
+);
+
+fn input_key(i: &Input) -> InputKey {
+    (
+        i.kind,
+        i.name.clone(),
+        i.system.clone(),
+        i.auth.clone(),
+        i.key.clone(),
+        i.webhook,
+        i.required,
+    )
+}
+
+/// The version-3 form of `inputs`: one entry per distinct input, in order of first use, with
+/// the flows using it; `per_flow[i]` are the inputs of flow `i` (the writer knows which flow
+/// each input is of: names alone would not tell flows of the same name apart).
+pub(crate) fn compact_inputs(per_flow: &[&[Input]]) -> Vec<CompactInput> {
+    let mut out: Vec<CompactInput> = Vec::new();
+    let mut index: BTreeMap<InputKey, usize> = BTreeMap::new();
+    for (at, inputs) in per_flow.iter().enumerate() {
+        for input in *inputs {
+            let key = input_key(input);
+            match index.get(&key) {
+                Some(&e) => {
+                    if out[e].flows.last() != Some(&at) {
+                        out[e].flows.push(at);
+                    }
+                }
+                None => {
+                    index.insert(key, out.len());
+                    out.push(CompactInput {
+                        kind: input.kind,
+                        name: input.name.clone(),
+                        system: input.system.clone(),
+                        auth: input.auth.clone(),
+                        key: input.key.clone(),
+                        webhook: input.webhook,
+                        required: input.required,
+                        flows: vec![at],
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The model's `inputs` from the version-3 form: flow by flow in the order of `flows`, each
+/// flow's inputs in the order of the entries. An index past the flows is an error.
+pub(crate) fn expand_inputs(
+    flows: &[FlowRecord],
+    compact: &[CompactInput],
+) -> Result<Vec<Input>, String> {
+    let mut per_flow: Vec<Vec<usize>> = vec![Vec::new(); flows.len()];
+    for (e, c) in compact.iter().enumerate() {
+        for &f in &c.flows {
+            let slot = per_flow.get_mut(f).ok_or_else(|| {
+                format!(
+                    "inputs[{e}] names flow index {f}, past the {} flows",
+                    flows.len()
+                )
+            })?;
+            if slot.last() != Some(&e) {
+                slot.push(e);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (flow, entries) in flows.iter().zip(per_flow) {
+        for e in entries {
+            let c = &compact[e];
+            out.push(Input {
+                flow: flow.name.clone(),
+                kind: c.kind,
+                name: c.name.clone(),
+                system: c.system.clone(),
+                auth: c.auth.clone(),
+                key: c.key.clone(),
+                webhook: c.webhook,
+                required: c.required,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The manifest as written into `flowpack.json` (pretty, a trailing newline): version 3 and
+/// later with `compact` as its `inputs` (which must expand to `m.inputs`).
+pub(crate) fn manifest_bytes(m: &Manifest, compact: &[CompactInput]) -> Result<Vec<u8>, String> {
+    #[derive(Serialize)]
+    struct Written<'a> {
+        format_version: u32,
+        package: &'a Package,
+        created_at: &'a str,
+        generator: &'a str,
+        source: &'a SourceInfo,
+        flows: &'a [FlowRecord],
+        files: &'a BTreeMap<String, String>,
+        requires: &'a Requires,
+        inputs: &'a [CompactInput],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        backup: Option<&'a BackupRecord>,
+    }
+    let mut bytes = if m.format_version >= 3 {
+        serde_json::to_vec_pretty(&Written {
+            format_version: m.format_version,
+            package: &m.package,
+            created_at: &m.created_at,
+            generator: &m.generator,
+            source: &m.source,
+            flows: &m.flows,
+            files: &m.files,
+            requires: &m.requires,
+            inputs: compact,
+            backup: m.backup.as_ref(),
+        })
+    } else {
+        serde_json::to_vec_pretty(m)
+    }
+    .map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// Formats a digest as the manifest's `files` value.
 pub(crate) fn file_digest(hex: &str) -> String {
     format!("sha256:{hex}")
@@ -368,7 +541,7 @@ mod tests {
         m["format_version"] = 2.into();
         assert!(!v.is_valid(&m), "bare requires names in version 2");
         let mut m: Manifest = serde_json::from_value(v1()).unwrap();
-        m.format_version = MANIFEST_FORMAT_VERSION;
+        m.format_version = 2;
         m.inputs.push(Input::webhook_secret("A", 0));
         let mut value = serde_json::to_value(&m).unwrap();
         assert!(v.is_valid(&value), "{value}");
@@ -384,8 +557,99 @@ mod tests {
             .remove("webhook");
         assert!(!v.is_valid(&value), "a webhook secret names its webhook");
         let mut value = serde_json::to_value(&m).unwrap();
-        value["format_version"] = 3.into();
+        value["format_version"] = 4.into();
         assert!(!v.is_valid(&value));
+        // Version 3: compact inputs, and they are required there.
+        let mut value = serde_json::to_value(&m).unwrap();
+        value["format_version"] = 3.into();
+        assert!(!v.is_valid(&value), "listed inputs in version 3");
+        m.format_version = 3;
+        let compact = compact_inputs(&[&m.inputs]);
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&manifest_bytes(&m, &compact).unwrap()).unwrap();
+        assert!(v.is_valid(&value), "{value}");
+        assert_eq!(value["inputs"][1]["flows"], serde_json::json!([0]));
+        value["inputs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("webhook");
+        assert!(!v.is_valid(&value), "a webhook secret names its webhook");
+        value["format_version"] = 2.into();
+        assert!(!v.is_valid(&value), "compact inputs in version 2");
+        // `backup` only in version 3, and whole there.
+        m.backup = Some(BackupRecord {
+            env: "prod".into(),
+            url: "https://core.example.com".into(),
+            sequence: 7,
+            created: "2026-01-01T00:00:00Z".into(),
+        });
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&manifest_bytes(&m, &compact).unwrap()).unwrap();
+        assert_eq!(value["backup"]["sequence"], 7);
+        assert!(v.is_valid(&value), "{value}");
+        value["format_version"] = 2.into();
+        assert!(!v.is_valid(&value), "no backup in version 2");
+        value["format_version"] = 3.into();
+        value["backup"]["sequence"] = 0.into();
+        assert!(!v.is_valid(&value), "sequences start at 1");
+        value["backup"].as_object_mut().unwrap().remove("sequence");
+        assert!(!v.is_valid(&value));
+        let read: Manifest = serde_json::from_value(v1()).unwrap();
+        assert_eq!(read.backup, None);
+    }
+
+    fn record(name: &str) -> FlowRecord {
+        FlowRecord {
+            path: format!("flows/{}/export.json", name.to_lowercase()),
+            name: name.into(),
+            source_id: String::new(),
+            export_format: 2,
+            steps: 0,
+            sha256: "0".repeat(64),
+            size: 0,
+            settings: None,
+        }
+    }
+
+    #[test]
+    fn compact_inputs_list_each_input_once_and_expand_back_flow_by_flow() {
+        // Two flows named alike keep their own inputs.
+        let flows = [record("A"), record("B"), record("B"), record("C")];
+        let token = |f: &str| Input::credential(f, "Shopify", "Token", "token", true);
+        let per_flow = [
+            vec![
+                token("A"),
+                Input::new("A", InputKind::Variable, "PIN", false),
+            ],
+            vec![token("B")],
+            vec![
+                Input::new("B", InputKind::Variable, "PIN", false),
+                token("B"),
+            ],
+            vec![Input::webhook_secret("C", 0)],
+        ];
+        let refs: Vec<&[Input]> = per_flow.iter().map(Vec::as_slice).collect();
+        let compact = compact_inputs(&refs);
+        assert_eq!(compact.len(), 3);
+        assert_eq!(compact[0].flows, [0, 1, 2]);
+        assert_eq!(compact[1].flows, [0, 2]);
+        assert_eq!(compact[2].flows, [3]);
+        // Expanded flow by flow, each flow's inputs in entry order.
+        let inputs: Vec<Input> = [
+            &per_flow[0][..],
+            &per_flow[1][..],
+            &[per_flow[2][1].clone(), per_flow[2][0].clone()][..],
+            &per_flow[3][..],
+        ]
+        .concat();
+        assert_eq!(expand_inputs(&flows, &compact).unwrap(), inputs);
+        let mut bad = compact.clone();
+        bad[2].flows = vec![4];
+        assert!(
+            expand_inputs(&flows, &bad)
+                .unwrap_err()
+                .contains("inputs[2] names flow index 4, past the 4 flows")
+        );
     }
 
     #[test]

@@ -22,9 +22,9 @@ mod zipio;
 
 pub use limits::Limits;
 pub use manifest::{
-    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_READ_VERSIONS, MANIFEST_SCHEMA,
-    Manifest, Package, PackageKind, RequiredDependency, RequiredScript, RequiredSystem, Requires,
-    SettingsRecord, SourceInfo,
+    BackupRecord, FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_READ_VERSIONS,
+    MANIFEST_SCHEMA, Manifest, Package, PackageKind, RequiredDependency, RequiredScript,
+    RequiredSystem, Requires, SettingsRecord, SourceInfo,
 };
 pub use read::{
     Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
@@ -139,6 +139,14 @@ pub enum ArchiveError {
     /// Invalid pack parameters.
     #[error("{0}")]
     Params(String),
+    /// An archive just written failed the writer's own check; it was not put in place.
+    #[error("{archive}: the archive written does not read back ({reason}); nothing was written")]
+    SelfCheck {
+        /// The output the archive was meant for.
+        archive: String,
+        /// What the check found.
+        reason: String,
+    },
     /// A worker thread panicked.
     #[error("a packing worker thread failed")]
     Worker,

@@ -14,8 +14,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{
-    FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package, PackageKind,
-    Requires, SettingsRecord, SourceInfo, file_digest,
+    BackupRecord, FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, Manifest, Package,
+    PackageKind, Requires, SettingsRecord, SourceInfo, file_digest,
 };
 use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
@@ -42,6 +42,10 @@ pub struct WriterOptions {
     /// Validate each document (on the worker); error findings other than FP0801 (secret values,
     /// which packing strips) fail the pack, all listed in [`ArchiveError::Invalid`].
     pub validate: bool,
+    /// Replace an existing output (atomically; a symlink is replaced, not written through).
+    /// Without it an output that exists is refused when the writer is created, and nothing
+    /// that appeared meanwhile is replaced when the archive is put in place.
+    pub replace: bool,
 }
 
 impl WriterOptions {
@@ -54,6 +58,7 @@ impl WriterOptions {
             allow_secrets: false,
             secret_rules: SecretRules::default(),
             validate: true,
+            replace: true,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct ManifestParams {
     /// Where the flows came from; an empty `company` is filled from the documents when they
     /// all name the same one.
     pub source: SourceInfo,
+    /// The backup record of an environment's backup (manifest `backup`), if it is one.
+    pub backup: Option<BackupRecord>,
 }
 
 impl ManifestParams {
@@ -101,6 +108,7 @@ impl ManifestParams {
             description: String::new(),
             generator: format!("flowpack-core {}", env!("CARGO_PKG_VERSION")),
             source: SourceInfo::default(),
+            backup: None,
         }
     }
 
@@ -242,8 +250,10 @@ fn entry_options(opts: &WriterOptions) -> EntryOptions {
 }
 
 impl ArchiveWriter {
-    /// Starts an archive to be written at `out` (nothing appears there before `finish`).
+    /// Starts an archive to be written at `out` (nothing appears there before `finish`). An
+    /// existing `out` is refused here unless [`WriterOptions::replace`].
     pub fn create(out: &Path, opts: WriterOptions) -> Result<ArchiveWriter, ArchiveError> {
+        crate::fsutil::refuse_existing(out, opts.replace)?;
         let dir = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -305,11 +315,25 @@ impl ArchiveWriter {
     }
 
     /// Waits for the workers, writes the manifest, signs it with each of `signers`, and writes
-    /// the archive atomically in path order.
+    /// the archive atomically in path order. Before the archive is renamed into place the
+    /// writer checks it as a reader will ([`check_written`]); an archive that fails never
+    /// appears at the output.
     pub fn finish(
+        self,
+        params: ManifestParams,
+        signers: &[SigningKey],
+    ) -> Result<PackReport, ArchiveError> {
+        self.finish_checked(params, signers, |_| Ok(()))
+    }
+
+    /// [`finish`](ArchiveWriter::finish), and `check` runs on the finished archive (a temporary
+    /// file beside the output) after the writer's own check and before the rename: an error
+    /// from it leaves nothing at the output.
+    pub fn finish_checked(
         mut self,
         params: ManifestParams,
         signers: &[SigningKey],
+        check: impl FnOnce(&Path) -> Result<(), ArchiveError>,
     ) -> Result<PackReport, ArchiveError> {
         drop(self.jobs.take());
         for w in self.workers.drain(..) {
@@ -325,10 +349,27 @@ impl ArchiveWriter {
             return Err(ArchiveError::Params("the package name is empty".into()));
         }
         let placed = place(collected.packed);
-        let manifest = build_manifest(&self.opts, &params, &placed)?;
-        let mut manifest_bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| ArchiveError::Params(e.to_string()))?;
-        manifest_bytes.push(b'\n');
+        let (manifest, compact) = build_manifest(&self.opts, &params, &placed)?;
+        let manifest_bytes =
+            super::manifest::manifest_bytes(&manifest, &compact).map_err(ArchiveError::Params)?;
+        // The reader's limits, checked here: an archive the writer finishes, every reader
+        // accepts (the manifest by its own bound, which grows with the flows).
+        let limits = super::Limits::default();
+        let over = |reason: String| ArchiveError::Limit {
+            archive: self.out.display().to_string(),
+            reason,
+        };
+        limits
+            .manifest_bound_written(manifest.flows.len())
+            .measure(&manifest_bytes)
+            .map_err(|reason| {
+                over(format!(
+                    "the manifest ({} bytes for {}) would pass its bound: {reason}; nothing was \
+                     written",
+                    manifest_bytes.len(),
+                    super::plural(manifest.flows.len(), "flow", "flows")
+                ))
+            })?;
         let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
         let eopts = entry_options(&self.opts);
         let zerr = |e: zipio::ZipError| ArchiveError::Io {
@@ -349,16 +390,32 @@ impl ArchiveWriter {
             let c = zipio::compress(&name, text.as_bytes(), eopts).map_err(zerr)?;
             entries.push((name, Source::Fresh(c)));
         }
+        let allowed = limits.entries_allowed(manifest.flows.len());
+        if entries.len() > allowed {
+            return Err(over(format!(
+                "{} entries, more than the limit of {allowed} for {}; nothing was written",
+                entries.len(),
+                super::plural(manifest.flows.len(), "flow", "flows")
+            )));
+        }
         let mut spool = collected.spool.into_reader().map_err(zerr)?;
         let out = self.out.clone();
-        crate::fsutil::write_atomic(&out, |w| {
-            zipio::write_sorted(&mut *w, &mut spool, entries)
-                .map(|_| ())
-                .map_err(|e| ArchiveError::Io {
-                    path: out.display().to_string(),
-                    error: std::io::Error::other(e.to_string()),
-                })
-        })?;
+        crate::fsutil::write_checked(
+            &out,
+            self.opts.replace,
+            |w| {
+                zipio::write_sorted(&mut *w, &mut spool, entries)
+                    .map(|_| ())
+                    .map_err(|e| ArchiveError::Io {
+                        path: out.display().to_string(),
+                        error: std::io::Error::other(e.to_string()),
+                    })
+            },
+            |tmp| {
+                check_written(tmp, &out, &manifest, &manifest_sha256)?;
+                check(tmp)
+            },
+        )?;
         let secrets_stripped = placed.iter().map(|(_, s)| s.packed.stripped).sum();
         Ok(PackReport {
             path: self.out.clone(),
@@ -368,6 +425,46 @@ impl ArchiveWriter {
             secrets_stripped,
         })
     }
+}
+
+/// The writer's own check of the archive it wrote at `tmp` (to be renamed to `out`), before
+/// the rename: the zip's layout and central directory are read back as every reader opens
+/// them (entry names, types, count), the manifest is read and parsed as readers parse it (its
+/// bound, schema and records), its bytes must be those written, and every entry it lists must
+/// be there. The flows' digests were computed while writing and are not read again.
+fn check_written(
+    tmp: &Path,
+    out: &Path,
+    written: &Manifest,
+    manifest_sha256: &str,
+) -> Result<(), ArchiveError> {
+    let shown = out.display().to_string();
+    let failed = |reason: String| ArchiveError::SelfCheck {
+        archive: shown.clone(),
+        reason,
+    };
+    let tmp_shown = tmp.display().to_string();
+    let reword = |e: ArchiveError| failed(e.to_string().replace(&tmp_shown, &shown));
+    let archive = super::Archive::open(tmp, &super::Limits::default()).map_err(reword)?;
+    let bytes = archive
+        .manifest_bytes()
+        .ok_or_else(|| failed("the manifest is missing".into()))?;
+    if hex::encode(Sha256::digest(bytes)) != manifest_sha256 {
+        return Err(failed(
+            "the manifest read back differs from the one written".into(),
+        ));
+    }
+    let read = archive.manifest().map_err(reword)?;
+    if &read != written {
+        return Err(failed(
+            "the manifest read back differs from the one written".into(),
+        ));
+    }
+    let present: BTreeSet<&str> = archive.entry_paths().collect();
+    if let Some(missing) = read.files.keys().find(|p| !present.contains(p.as_str())) {
+        return Err(failed(format!("{missing} is listed but missing")));
+    }
+    Ok(())
 }
 
 /// The packed flows in a stable order (slug, name, source id, digest, arrival), each under its
@@ -431,7 +528,7 @@ fn build_manifest(
     opts: &WriterOptions,
     params: &ManifestParams,
     placed: &[(String, Spooled)],
-) -> Result<Manifest, ArchiveError> {
+) -> Result<(Manifest, Vec<super::manifest::CompactInput>), ArchiveError> {
     let created_at = opts
         .created_at
         .to_offset(time::UtcOffset::UTC)
@@ -441,7 +538,6 @@ fn build_manifest(
     let mut files = BTreeMap::new();
     let mut systems = BTreeSet::new();
     let mut scripts = BTreeSet::new();
-    let mut inputs = Vec::new();
     let mut companies = BTreeSet::new();
     let mut dependencies = BTreeSet::new();
     let mut export_format = 0;
@@ -470,15 +566,23 @@ fn build_manifest(
         systems.extend(p.requires.systems.iter().cloned());
         scripts.extend(p.requires.scripts.iter().cloned());
         dependencies.extend(p.requires.dependencies.iter().cloned());
-        inputs.extend(p.inputs.iter().cloned());
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
     }
+    // Written once per distinct input with its flows' indexes; the model's inputs in the order
+    // a reader gives them back (flow by flow, each flow's in the order of first use over the
+    // archive), so the manifest read back is the one written.
+    let per_flow: Vec<&[Input]> = placed
+        .iter()
+        .map(|(_, s)| s.packed.inputs.as_slice())
+        .collect();
+    let compact = super::manifest::compact_inputs(&per_flow);
+    let inputs = super::manifest::expand_inputs(&flows, &compact).map_err(ArchiveError::Params)?;
     let mut source = params.source.clone();
     if source.company.is_empty() && companies.len() == 1 {
         source.company = companies.into_iter().next().unwrap_or_default();
     }
-    Ok(Manifest {
+    let manifest = Manifest {
         format_version: MANIFEST_FORMAT_VERSION,
         package: Package {
             name: params.name.clone(),
@@ -498,7 +602,9 @@ fn build_manifest(
             dependencies: dependencies.into_iter().collect(),
         },
         inputs,
-    })
+        backup: params.backup.clone(),
+    };
+    Ok((manifest, compact))
 }
 
 fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, ArchiveError> {
@@ -963,7 +1069,7 @@ mod tests {
         let report = archive.verify(&TrustPolicy::default());
         assert!(report.first_failure().is_none(), "{report:?}");
         let m = archive.manifest().unwrap();
-        assert_eq!(m.format_version, 2);
+        assert_eq!(m.format_version, 3);
         assert_eq!(m.flows[0].settings, None);
         let orders = &m.flows[2];
         let record = orders.settings.as_ref().unwrap();
@@ -1015,6 +1121,194 @@ mod tests {
             )),
             "{err}"
         );
+    }
+
+    fn writer(path: &Path, replace: bool) -> Result<ArchiveWriter, ArchiveError> {
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.threads = 1;
+        opts.replace = replace;
+        let mut w = ArchiveWriter::create(path, opts)?;
+        w.add_flow(FlowInput {
+            bytes: doc("Orders", 2),
+            origin: "doc".into(),
+            source_id: String::new(),
+            name: None,
+        })?;
+        Ok(w)
+    }
+
+    #[test]
+    fn an_archive_that_fails_a_check_never_appears_and_outputs_are_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.flowpack");
+        let params = || ManifestParams::for_tests(PackageKind::Release);
+        // A failing check: nothing at the output, no temporary file left.
+        let err = writer(&out, false)
+            .unwrap()
+            .finish_checked(params(), &[], |tmp| {
+                assert!(tmp.exists() && tmp != out);
+                Err(ArchiveError::SelfCheck {
+                    archive: out.display().to_string(),
+                    reason: "no".into(),
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::SelfCheck { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Written; then refused without replace, replaced with it.
+        writer(&out, false).unwrap().finish(params(), &[]).unwrap();
+        let before = std::fs::read(&out).unwrap();
+        let Err(err) = writer(&out, false) else {
+            panic!("an existing output was not refused")
+        };
+        assert!(
+            matches!(&err, ArchiveError::Write(e) if e.exists()),
+            "{err}"
+        );
+        // An output that appears while the archive is written is not replaced either.
+        let w = writer(&dir.path().join("b.flowpack"), false).unwrap();
+        std::fs::write(dir.path().join("b.flowpack"), b"theirs").unwrap();
+        let err = w.finish(params(), &[]).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::Write(e) if e.exists()),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("b.flowpack")).unwrap(),
+            b"theirs"
+        );
+        writer(&out, true).unwrap().finish(params(), &[]).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), before);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_manifest_past_its_bound_is_refused_when_writing() {
+        // One flow whose name alone is over 1 MiB + 1 KiB: a manifest no reader of a
+        // one-flow archive would accept under the writer's bound.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.flowpack");
+        let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+        let mut opts = WriterOptions::new(created);
+        opts.validate = false;
+        let mut w = ArchiveWriter::create(&out, opts).unwrap();
+        w.add_flow(FlowInput {
+            bytes: doc(&"é".repeat(600_000), 2),
+            origin: "doc".into(),
+            source_id: String::new(),
+            name: None,
+        })
+        .unwrap();
+        let err = w
+            .finish(ManifestParams::for_tests(PackageKind::Release), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the manifest (")
+                && err.contains("bytes for 1 flow) would pass its bound"),
+            "{err}"
+        );
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_writers_own_check_compares_what_it_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, report) = pack(dir.path(), "a.flowpack", &[("Orders", 2)]);
+        let path = dir.path().join("a.flowpack");
+        let shown = dir.path().join("shown.flowpack");
+        check_written(&path, &shown, &report.manifest, &report.manifest_sha256).unwrap();
+        let mut other = report.manifest.clone();
+        other.package.description = "changed".into();
+        let err = check_written(&path, &shown, &other, &report.manifest_sha256).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{}: the archive written does not read back",
+                shown.display()
+            )),
+            "{err}"
+        );
+        let err = check_written(&path, &shown, &report.manifest, &"0".repeat(64)).unwrap_err();
+        assert!(matches!(err, ArchiveError::SelfCheck { .. }), "{err}");
+        // A file that is no archive: named by the output, not the temporary file.
+        std::fs::write(&path, b"not a zip").unwrap();
+        let err = check_written(&path, &shown, &report.manifest, &report.manifest_sha256)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("a.flowpack") && err.contains("shown.flowpack"),
+            "{err}"
+        );
+    }
+
+    fn doc_with(name: &str, vars: &[usize], systems: &[usize]) -> Vec<u8> {
+        let vars: Vec<Value> = vars
+            .iter()
+            .map(|v| serde_json::json!({"key": format!("K{v}"), "value": "", "is_secret": false}))
+            .collect();
+        let systems: Vec<Value> = systems
+            .iter()
+            .map(|s| serde_json::json!({"system": {"name": format!("S{s}")}}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "metadata": {"company_name": "Acme", "flow_name": name},
+            "flow": {"name": name, "priority": 2, "versions": [{"variables": vars}]},
+            "systems": systems, "scripts": [], "dependencies": []
+        }))
+        .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the flows (names alike, inputs shared or not, in any order), the archive the
+        /// writer finishes verifies, and its manifest reads back as the one written.
+        #[test]
+        fn every_archive_written_verifies_and_reads_back(
+            flows in proptest::collection::vec(
+                (
+                    0usize..3,
+                    proptest::collection::vec(0usize..4, 0..4),
+                    proptest::collection::vec(0usize..2, 0..3),
+                ),
+                1..8,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("a.flowpack");
+            let created = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+            let mut opts = WriterOptions::new(created);
+            opts.threads = 2;
+            opts.validate = false;
+            let mut w = ArchiveWriter::create(&out, opts).unwrap();
+            for (i, (name, vars, systems)) in flows.iter().enumerate() {
+                w.add_flow(FlowInput {
+                    bytes: doc_with(["A", "B", "C"][*name], vars, systems),
+                    origin: format!("doc{i}"),
+                    source_id: i.to_string(),
+                    name: None,
+                })
+                .unwrap();
+            }
+            let report = w
+                .finish(ManifestParams::for_tests(PackageKind::Release), &[])
+                .unwrap();
+            let mut archive = super::super::Archive::open(&out, &super::super::Limits::default()).unwrap();
+            let verified = archive.verify(&super::super::TrustPolicy::default());
+            proptest::prop_assert!(verified.first_failure().is_none(), "{:?}", verified);
+            let read = archive.manifest().unwrap();
+            proptest::prop_assert_eq!(&read, &report.manifest);
+            let listed: usize = flows
+                .iter()
+                .map(|(_, vars, systems)| {
+                    let v: BTreeSet<_> = vars.iter().collect();
+                    let s: BTreeSet<_> = systems.iter().collect();
+                    v.len() + s.len()
+                })
+                .sum();
+            proptest::prop_assert_eq!(read.inputs.len(), listed);
+        }
     }
 
     #[test]

@@ -61,7 +61,13 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OverlayError {
-    /// The file is not TOML.
+    /// The file is not a regular file, or past the overlay bound (16 MiB).
+    #[error("{message}")]
+    File {
+        /// What the bounded read said, naming the file and the bound.
+        message: String,
+    },
+    /// The file is not TOML (the message never quotes the file's text: it may hold secrets).
     #[error("{origin}: not a valid overlay: {message}")]
     Parse {
         /// The overlay's path.
@@ -358,7 +364,7 @@ mod parse;
 mod targets;
 
 pub use apply::{OverlayChange, OverlayReport, apply};
-pub use parse::{FlowOverlay, Overlay, OverlayValue, ResolvedOverlay};
+pub use parse::{FlowOverlay, Overlay, OverlayValue, ResolvedOverlay, describe_toml_error};
 pub use targets::{OnUnmatched, Targets, Unmatched, check_unmatched, nearest, unmatched};
 
 /// Whether the overlay supplies `input`.

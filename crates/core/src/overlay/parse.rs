@@ -208,7 +208,7 @@ impl Overlay {
     pub fn parse(text: &str, origin: &str) -> Result<Overlay, OverlayError> {
         let root: toml::Table = toml::from_str(text).map_err(|e| OverlayError::Parse {
             origin: origin.to_string(),
-            message: e.to_string().trim().to_string(),
+            message: describe_toml_error(&e, text),
         })?;
         let mut overlay = Overlay {
             origin: origin.to_string(),
@@ -275,9 +275,19 @@ impl Overlay {
     /// Reads and parses an overlay file.
     pub fn read(path: &std::path::Path) -> Result<Overlay, OverlayError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| OverlayError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
+        let text = crate::fsutil::read_bounded_text(
+            path,
+            crate::fsutil::CONFIG_FILE_LIMIT,
+            "an overlay file",
+        )
+        .map_err(|e| match e {
+            crate::fsutil::ReadError::Io { cause, .. } => OverlayError::Parse {
+                origin: origin.clone(),
+                message: cause.to_string(),
+            },
+            other => OverlayError::File {
+                message: other.to_string(),
+            },
         })?;
         Overlay::parse(&text, &origin)
     }
@@ -356,6 +366,22 @@ fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
         Ok(out)
     } else {
         Err(missing)
+    }
+}
+
+/// A TOML error as `line L, column C: <what the parser said>`, without the source line the
+/// parser's own message quotes: overlays and configuration files hold secrets and API keys, and
+/// an error must never print one.
+pub fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
     }
 }
 

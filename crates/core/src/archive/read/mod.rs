@@ -48,6 +48,9 @@ pub struct Archive {
     limits: Limits,
     entries: Vec<Entry>,
     manifest_bytes: Option<Vec<u8>>,
+    /// Entries named `flows/<slug>/export.json` in the central directory: what the manifest's
+    /// bound and the entry count are measured against.
+    flow_entries: usize,
 }
 
 impl std::fmt::Debug for Archive {
@@ -134,6 +137,17 @@ impl Archive {
     /// (reading stops as soon as the entry passes it).
     fn read_document(&mut self, entry: &Entry, total: &mut u64) -> Result<Vec<u8>, ArchiveError> {
         let bound = self.limits.document;
+        self.read_bounded(entry, total, bound)
+    }
+
+    /// Reads one entry fully, through the limits and `bound`'s size (reading stops as soon as
+    /// the entry passes it).
+    fn read_bounded(
+        &mut self,
+        entry: &Entry,
+        total: &mut u64,
+        bound: crate::document::DocumentBound,
+    ) -> Result<Vec<u8>, ArchiveError> {
         let mut bytes = Vec::new();
         let mut over = None;
         let result = self.read_limited(entry, total, |c| {

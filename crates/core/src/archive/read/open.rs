@@ -21,12 +21,31 @@ impl Archive {
         let mut reader = open_reader(file, &origin)?;
         check_entry_count(&reader, limits, &origin)?;
         let entries = check_entries(&mut reader, &origin)?;
+        let flow_entries = entries
+            .iter()
+            .filter(|e| e.path.starts_with("flows/") && e.path.ends_with("/export.json"))
+            .count();
+        let allowed = limits.entries_allowed(flow_entries);
+        if entries.len() > allowed {
+            return Err(ArchiveError::Limit {
+                archive: origin,
+                reason: format!(
+                    "{} entries, more than the limit of {allowed} for {flow_entries} flow \
+                     entr{} ({} per flow + {})",
+                    entries.len(),
+                    if flow_entries == 1 { "y" } else { "ies" },
+                    limits.entries_per_flow,
+                    limits.extra_entries
+                ),
+            });
+        }
         let mut archive = Archive {
             origin,
             reader,
             limits: *limits,
             entries,
             manifest_bytes: None,
+            flow_entries,
         };
         archive.load_manifest()?;
         Ok(archive)
@@ -36,7 +55,8 @@ impl Archive {
     fn load_manifest(&mut self) -> Result<(), ArchiveError> {
         if let Some(e) = self.entry(MANIFEST_PATH) {
             let mut total = 0;
-            let bytes = self.read_document(&e, &mut total)?;
+            let bound = self.limits.manifest_bound(self.flow_entries);
+            let bytes = self.read_bounded(&e, &mut total, bound)?;
             self.manifest_bytes = Some(bytes);
         }
         Ok(())

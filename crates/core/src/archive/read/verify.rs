@@ -43,7 +43,7 @@ impl Archive {
             .as_deref()
             .ok_or_else(|| bad("missing".into()))?;
         self.limits
-            .document
+            .manifest_bound(self.flow_entries)
             .check(bytes)
             .map_err(|reason| bad(format!("refused before parsing: {reason}")))?;
         let value: serde_json::Value =
@@ -54,16 +54,39 @@ impl Archive {
                 err.instance_path().to_string()
             )));
         }
-        let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        // Version 3 lists each input once with its flows' indexes; the model lists them per flow.
+        let mut value = value;
+        let compact = if value["format_version"].as_u64().is_some_and(|v| v >= 3) {
+            let listed = std::mem::replace(&mut value["inputs"], serde_json::Value::Array(vec![]));
+            Some(
+                serde_json::from_value::<Vec<manifest::CompactInput>>(listed)
+                    .map_err(|e| bad(format!("inputs: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let mut m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if let Some(compact) = compact {
+            m.inputs = manifest::expand_inputs(&m.flows, &compact).map_err(bad)?;
+        }
         if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
             return Err(bad(format!(
-                "unsupported format_version {} (known: 1, 2)",
-                m.format_version
+                "unsupported format_version {} (known: {})",
+                m.format_version,
+                MANIFEST_READ_VERSIONS.map(|v| v.to_string()).join(", ")
             )));
         }
         semver::Version::parse(&m.package.version)
             .map_err(|e| bad(format!("package.version {:?}: {e}", m.package.version)))?;
         check_flow_records(&m).map_err(bad)?;
+        let allowed = self.limits.entries_allowed(m.flows.len());
+        if self.entries.len() > allowed {
+            return Err(bad(format!(
+                "the archive holds {} entries, more than the {allowed} its {} allow",
+                self.entries.len(),
+                plural(m.flows.len(), "flow", "flows")
+            )));
+        }
         Ok(m)
     }
 
