@@ -137,6 +137,7 @@ const COMMANDS: &[&str] = &[
     "pull",
     "completions",
     "man",
+    "init",
 ];
 
 #[test]
@@ -148,6 +149,24 @@ fn help_of_every_command() {
         assert_eq!(code(&o), 0, "{cmd}: {}", stderr(&o));
         snap(&format!("help_{cmd}"), None, &o);
     }
+}
+
+/// `flowpack init` in an empty directory, again (refused), and an environment asked for where
+/// there is no config file.
+#[test]
+fn init_and_a_missing_config() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let tmp = Some(d);
+    snap(
+        "env_missing_config",
+        tmp,
+        &run(d, &["export", "--env", "prod", "--all", "-o", "x.flowpack"]),
+    );
+    let o = run(d, &["init"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap("init", tmp, &o);
+    snap("init_exists", tmp, &run(d, &["init"]));
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod diff;
 mod exit_codes;
 mod fuzz;
+mod init;
 mod inspect;
 mod library_messages;
 mod marketplace;

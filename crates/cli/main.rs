@@ -91,6 +91,7 @@ enum Command {
     Diff(commands::diff::Args),
     History(commands::history::Args),
     Rollback(commands::rollback::Args),
+    Init(commands::init::Args),
 }
 
 /// What exit code 1 means for a command.
@@ -129,6 +130,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::run(args),
         Command::History(args) => commands::history::run(args),
         Command::Rollback(args) => commands::rollback::run(args),
+        Command::Init(args) => commands::init::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

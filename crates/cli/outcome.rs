@@ -64,6 +64,9 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
             "put the API key in the variable that token_env names (FLOWPACK_TOKEN with --url)"
                 .into()
         }
+        Remedy::CreateConfig => {
+            "create one with `flowpack init` (or give --url URL, or use --env local)".into()
+        }
         // A remedy this binary does not know yet: the message alone has to do.
         _ => return None,
     };

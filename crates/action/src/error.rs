@@ -68,6 +68,8 @@ pub enum Remedy {
     },
     /// An API key belongs in the token, not in the base URL.
     TokenNotUrl,
+    /// There is no configuration file: make one.
+    CreateConfig,
 }
 
 /// Errors that know their [`Category`].

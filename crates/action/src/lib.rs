@@ -66,6 +66,7 @@ pub mod env;
 pub mod error;
 pub mod export;
 pub mod history;
+pub mod init;
 pub mod input;
 pub mod inspect;
 pub mod keygen;
