@@ -105,6 +105,16 @@ fn the_readme_example_is_what_init_writes_and_it_works_against_a_sandbox() {
     // Production demands a signature by keys/release.pub.
     let o = run(d, &["push", "unsigned.flowpack", "--env", "production"]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("the archive is not signed; 1 trusted signature required"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("hint: sign it with a trusted key: flowpack sign ARCHIVE --key KEY"),
+        "{}",
+        stderr(&o)
+    );
     ok(d, &["push", "app.flowpack", "--env", "production"]);
     let o = ok(d, &["history", "--env", "staging"]);
     assert!(stdout(&o).contains("app.flowpack"), "{}", stdout(&o));

@@ -351,6 +351,54 @@ fn archive_commands_and_local_environment() {
         tmp,
         &run(d, &["verify", "app.flowpack", "--format", "json"]),
     );
+    // Why the signatures check fails, and what fixes it: signed by keys not trusted, unsigned,
+    // short of the threshold.
+    let o = run(d, &["keygen", "-o", "k3", "--unencrypted"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap(
+        "verify_signed_by_untrusted_keys",
+        tmp,
+        &run(d, &["verify", "app.flowpack", "--trusted-key", "k3.pub"]),
+    );
+    let o = run(
+        d,
+        &[
+            "pack",
+            &reference,
+            "-o",
+            "unsigned.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap(
+        "verify_unsigned",
+        tmp,
+        &run(
+            d,
+            &["verify", "unsigned.flowpack", "--trusted-key", "k.pub"],
+        ),
+    );
+    snap(
+        "verify_threshold_short",
+        tmp,
+        &run(
+            d,
+            &[
+                "verify",
+                "app.flowpack",
+                "--trusted-key",
+                "k.pub",
+                "--trusted-key",
+                "k3.pub",
+                "--threshold",
+                "2",
+            ],
+        ),
+    );
 
     snap(
         "unpack",

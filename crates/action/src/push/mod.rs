@@ -357,6 +357,8 @@ pub enum Refused {
         check: String,
         /// Why.
         detail: String,
+        /// The signatures' own cause, when the signatures check failed.
+        failure: Option<flowpack_core::archive::SignatureFailure>,
     },
     /// Required inputs not supplied, or a document in a format the target does not take.
     #[error("{0}; nothing was written")]
@@ -417,6 +419,9 @@ impl Categorize for PushError {
         match self {
             PushError::Input(e) => e.remedy(),
             PushError::Archive(e) => e.remedy(),
+            PushError::Refused(Refused::Verification {
+                failure: Some(f), ..
+            }) => Some(crate::error::failure_remedy(f)),
             _ => None,
         }
     }
@@ -547,6 +552,7 @@ fn open_verified(
             archive: origin.to_string(),
             check: failed.name.to_string(),
             detail: failed.detail.clone(),
+            failure: verified.signature_failure.clone(),
         }
         .into());
     }

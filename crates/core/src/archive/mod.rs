@@ -27,8 +27,9 @@ pub use manifest::{
     SettingsRecord, SourceInfo,
 };
 pub use read::{
-    Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
-    UnpackOptions, UnpackReport, VerifiedFlows, VerifyReport, sign_archive, unpack, verify_archive,
+    Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, SignatureCheck,
+    SignatureFailure, SignatureStatus, TrustPolicy, UnpackOptions, UnpackReport, VerifiedFlows,
+    VerifyReport, sign_archive, unpack, verify_archive,
 };
 pub use settings::{
     Callback, FLOW_SETTINGS_FILE, FLOW_SETTINGS_FORMAT, FlowSettings, SettingsError, Webhook,
