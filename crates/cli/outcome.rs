@@ -94,6 +94,12 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
              --threshold (threshold in flowpack.toml)",
             if *short == 1 { "key" } else { "keys" }
         ),
+        Remedy::HttpUrl => "the server speaks plain HTTP: write its URL with http:// (url in \
+                             flowpack.toml, or --url)"
+            .into(),
+        Remedy::PlainHttp => {
+            "the registry speaks plain HTTP: give --plain-http (for local test registries)".into()
+        }
         // A remedy this binary does not know yet: the message alone has to do.
         _ => return None,
     };

@@ -90,6 +90,10 @@ pub enum Remedy {
         /// How many more are needed.
         short: usize,
     },
+    /// The platform speaks plain HTTP: its URL should say `http://`.
+    HttpUrl,
+    /// The registry speaks plain HTTP: allow plain HTTP for it.
+    PlainHttp,
 }
 
 /// What gets past a verification's failed signatures check (`None` when it passed, was not
@@ -217,7 +221,11 @@ impl Categorize for ClientError {
     }
 
     fn remedy(&self) -> Option<Remedy> {
-        matches!(self, ClientError::UrlCredentials { .. }).then_some(Remedy::TokenNotUrl)
+        match self {
+            ClientError::UrlCredentials { .. } => Some(Remedy::TokenNotUrl),
+            ClientError::NotTls { .. } => Some(Remedy::HttpUrl),
+            _ => None,
+        }
     }
 }
 

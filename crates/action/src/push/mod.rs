@@ -422,6 +422,7 @@ impl Categorize for PushError {
             PushError::Refused(Refused::Verification {
                 failure: Some(f), ..
             }) => Some(crate::error::failure_remedy(f)),
+            PushError::Client(e) => e.remedy(),
             _ => None,
         }
     }
