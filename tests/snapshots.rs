@@ -169,6 +169,61 @@ fn init_and_a_missing_config() {
     snap("init_exists", tmp, &run(d, &["init"]));
 }
 
+/// A manual page as `flowpack man` writes it (roff).
+#[test]
+fn man_page_of_keygen() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(t.path(), &["man", "man1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let page = std::fs::read_to_string(t.path().join("man1/flowpack-keygen.1")).unwrap();
+    settings(None, false).bind(|| insta::assert_snapshot!("man_keygen", page));
+}
+
+/// export needs --flow or --all, and the usage error names both.
+#[test]
+fn export_without_flow_or_all() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(t.path(), &["export", "--env", "local", "-o", "x.flowpack"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("<--flow <ID>|--all>"), "{}", stderr(&o));
+    snap("export_without_flow_or_all", Some(t.path()), &o);
+}
+
+/// A push refused for a required input no overlay supplies: the TOML lines to copy end the
+/// message, nothing after them on their lines.
+#[test]
+fn push_missing_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference()).unwrap()).unwrap();
+    doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+        serde_json::Value::from("shpat_source_1");
+    std::fs::write(d.join("doc.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let o = run(
+        d,
+        &[
+            "pack",
+            "doc.json",
+            "-o",
+            "s.flowpack",
+            "--name",
+            "s",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["push", "s.flowpack", "--env", "local"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with("token = \"${env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}\"\n"),
+        "{}",
+        stderr(&o)
+    );
+    snap_platform("push_missing_inputs", Some(d), &o);
+}
+
 #[test]
 fn validate_human_json_and_sarif() {
     let r = root();

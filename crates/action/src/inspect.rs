@@ -84,8 +84,8 @@ pub enum InspectReport {
         manifest: Box<Manifest>,
         /// Its flow documents, in entry order.
         flows: Vec<InspectedFlow>,
-        /// Its signatures, in entry order, each trusted, untrusted or invalid against the
-        /// policy.
+        /// Its signatures, each trusted, untrusted or invalid against the policy (in that
+        /// order).
         signatures: Vec<SignatureCheck>,
     },
 }

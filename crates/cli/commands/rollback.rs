@@ -4,7 +4,7 @@ use flowpack_action::rollback::{self, RollbackOptions, RollbackReport};
 
 use crate::flags::{EnvArgs, HistoryArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// Undo the newest push of an environment not yet undone (or the one given with --to).
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env.name)?;
     let conn = args.env.connect(&env)?;

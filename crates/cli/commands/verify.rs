@@ -12,7 +12,7 @@ use flowpack_action::error::signature_remedy;
 use crate::commands::inspect::signature_status;
 use crate::flags::TrustArgs;
 use crate::outcome::{Outcome, Verdict, hint};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// Verify an archive: safe structure, manifest, signatures against the trusted keys, every
 /// entry's SHA-256, no unlisted entry.
@@ -44,7 +44,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let policy = args.trust.policy()?;
     let mut opts = VerifyOptions::new(args.archive, policy);
     opts.plain_http = args.plain_http;

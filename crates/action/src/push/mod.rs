@@ -361,7 +361,9 @@ pub enum Refused {
         failure: Option<flowpack_core::archive::SignatureFailure>,
     },
     /// Required inputs not supplied, or a document in a format the target does not take.
-    #[error("{0}; nothing was written")]
+    /// A message of several lines (one ending in lines to copy into an overlay) says that
+    /// nothing was written first, so the lines to copy stay as they are.
+    #[error("{}", nothing_written(.0))]
     Content(String),
     /// `--flow` patterns that match no flow of the archive.
     #[error(
@@ -425,6 +427,16 @@ impl Categorize for PushError {
             PushError::Client(e) => e.remedy(),
             _ => None,
         }
+    }
+}
+
+/// `message; nothing was written`, or for a message of several lines `nothing was written:
+/// message`, keeping its last line (TOML to copy) clean.
+fn nothing_written(message: &str) -> String {
+    if message.contains('\n') {
+        format!("nothing was written: {message}")
+    } else {
+        format!("{message}; nothing was written")
     }
 }
 

@@ -194,6 +194,8 @@ impl Archive {
             }
             report.signatures.push(sig);
         }
+        // Trusted first, then untrusted, then invalid; archive order within each.
+        report.signatures.sort_by_key(|s| s.status);
         report.signers = good.iter().cloned().collect();
         if !checking {
             return Ok(None);
@@ -427,8 +429,8 @@ fn threshold_detail(
     Err(detail)
 }
 
-/// How one signature entry fared against the trust policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How one signature entry fared against the trust policy (ordered as reports list them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignatureStatus {
     /// By a trusted key; it verifies over this manifest.
@@ -519,7 +521,8 @@ pub struct VerifyReport {
     pub signers: Vec<String>,
     /// Key ids of signatures by keys not in the policy (not checked).
     pub untrusted_signers: Vec<String>,
-    /// Every signature entry, in archive order, with its status.
+    /// Every signature entry with its status: trusted, then untrusted, then invalid (archive
+    /// order within each).
     pub signatures: Vec<SignatureCheck>,
     /// Why the signatures check failed, when it did for a reason of the signatures themselves.
     pub signature_failure: Option<SignatureFailure>,
