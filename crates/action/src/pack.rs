@@ -28,7 +28,7 @@ use flowpack_core::archive::{
     Archive, ArchiveError, ArchiveWriter, FlowInput, Limits, ManifestParams, PackReport,
     PackageKind, TrustPolicy, VerifyReport, WriterOptions, verify_archive,
 };
-use flowpack_core::document::to_pretty_bytes;
+use flowpack_core::document::to_bytes_like;
 use flowpack_core::marketplace::{self, BumpReport, MarketplaceError, PackageFacts};
 use flowpack_core::sign::SigningKey;
 
@@ -234,7 +234,7 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
         let origin = file.display().to_string();
         let bytes = if marketplace {
             let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
-            to_pretty_bytes(marketplace::deployed_only(&doc, &origin)?.value())
+            to_bytes_like(marketplace::deployed_only(&doc, &origin)?.value(), &bytes)
         } else {
             bytes
         };

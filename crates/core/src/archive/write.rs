@@ -20,7 +20,7 @@ use super::manifest::{
 use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
 use super::{ArchiveError, MANIFEST_PATH};
-use crate::document::{Document, to_pretty_bytes};
+use crate::document::{Document, to_bytes_like};
 use crate::secrets::{SecretKind, SecretRules, find_secrets};
 use crate::sign::{SigningKey, trusted_comment};
 
@@ -603,7 +603,7 @@ fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResul
         .unwrap_or_else(|| input.origin.clone());
     let (mut inputs, stripped) = strip_secrets(&mut doc, &name, opts);
     let bytes = if stripped > 0 {
-        to_pretty_bytes(doc.value())
+        to_bytes_like(doc.value(), &input.bytes)
     } else {
         input.bytes
     };
