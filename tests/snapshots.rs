@@ -471,6 +471,13 @@ fn archive_commands_and_local_environment() {
         ),
     );
 
+    // The unpacked directory packs back into an archive (unsigned: no signing key given).
+    snap(
+        "pack_unpacked_directory",
+        tmp,
+        &run(d, &["pack", "out", "-o", "again.flowpack"]),
+    );
+
     // push and export against the embedded sandbox (`.flowpack/local.db` in the directory).
     snap_platform(
         "push_dry_run",

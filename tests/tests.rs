@@ -15,6 +15,7 @@ mod migrate;
 mod oci;
 mod platform;
 mod promote;
+mod repack;
 mod retries;
 mod scripts;
 mod snapshots;

@@ -75,6 +75,7 @@ pub mod pack;
 pub mod publish;
 pub mod pull;
 pub mod push;
+pub mod repack;
 pub mod restore;
 pub mod rollback;
 pub mod sign;

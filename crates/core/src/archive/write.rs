@@ -88,6 +88,10 @@ pub struct ManifestParams {
     /// Where the flows came from; an empty `company` is filled from the documents when they
     /// all name the same one.
     pub source: SourceInfo,
+    /// Inputs an earlier packing made required (secrets it stripped): an input the documents
+    /// still have is listed as required again, though its value is empty by now. Repacking an
+    /// unpacked archive passes its manifest's inputs.
+    pub required_inputs: Vec<Input>,
 }
 
 impl ManifestParams {
@@ -101,6 +105,7 @@ impl ManifestParams {
             description: String::new(),
             generator: format!("flowpack-core {}", env!("CARGO_PKG_VERSION")),
             source: SourceInfo::default(),
+            required_inputs: Vec::new(),
         }
     }
 
@@ -473,6 +478,18 @@ fn build_manifest(
         inputs.extend(p.inputs.iter().cloned());
         companies.insert(p.company.clone().unwrap_or_default());
         export_format = export_format.max(p.export_format);
+    }
+    for input in &mut inputs {
+        input.required |= params.required_inputs.iter().any(|r| {
+            r.required
+                && Input {
+                    required: true,
+                    ..r.clone()
+                } == Input {
+                    required: true,
+                    ..input.clone()
+                }
+        });
     }
     let mut source = params.source.clone();
     if source.company.is_empty() && companies.len() == 1 {
