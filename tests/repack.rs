@@ -264,3 +264,89 @@ fn what_a_repack_refuses() {
     assert_eq!(v["manifest"]["package"]["name"], "renamed");
     assert_eq!(v["manifest"]["package"]["version"], "2.0.0");
 }
+
+mod property {
+    //! unpack ∘ pack is the identity on unsigned archives, whatever their flows: names that
+    //! collide into one slug, secrets stripped or not, compact or pretty documents, any kind, any
+    //! time.
+
+    use std::path::PathBuf;
+
+    use flowpack_action::{pack, repack, unpack};
+    use flowpack_core::archive::{PackageKind, TrustPolicy};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use crate::util::fixture;
+
+    /// One flow: its name, whether a credential is filled in, whether the file is compact.
+    fn flow() -> impl Strategy<Value = (String, bool, bool)> {
+        ("[A-Za-z][A-Za-z0-9 >-]{0,10}", any::<bool>(), any::<bool>())
+    }
+
+    fn kind() -> impl Strategy<Value = PackageKind> {
+        prop_oneof![
+            Just(PackageKind::Backup),
+            Just(PackageKind::Release),
+            Just(PackageKind::Marketplace),
+        ]
+    }
+
+    fn document(name: &str, secret: bool) -> Value {
+        let bytes = std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap();
+        let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+        doc["flow"]["name"] = name.into();
+        doc["metadata"]["flow_name"] = name.into();
+        if secret {
+            doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+                Value::from("filled-in");
+        }
+        doc
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn unpack_then_pack_is_the_identity(
+            flows in proptest::collection::vec(flow(), 1..4),
+            kind in kind(),
+            epoch in 0i64..4_000_000_000,
+        ) {
+            let t = tempfile::tempdir().unwrap();
+            let d = t.path();
+            std::fs::create_dir(d.join("in")).unwrap();
+            let mut inputs: Vec<PathBuf> = Vec::new();
+            for (n, (name, secret, compact)) in flows.iter().enumerate() {
+                let doc = document(name, *secret);
+                let bytes = if *compact {
+                    serde_json::to_vec(&doc).unwrap()
+                } else {
+                    serde_json::to_vec_pretty(&doc).unwrap()
+                };
+                let path = d.join("in").join(format!("{n}.json"));
+                std::fs::write(&path, bytes).unwrap();
+                inputs.push(path);
+            }
+            let created_at = time::OffsetDateTime::from_unix_timestamp(epoch).unwrap();
+            let first = d.join("first.flowpack");
+            let mut opts = pack::PackOptions::new(
+                inputs,
+                first.clone(),
+                "prop".into(),
+                semver::Version::new(1, 2, 3),
+                created_at,
+            );
+            opts.kind = kind;
+            opts.description = "generated".into();
+            pack::run(&opts).unwrap();
+
+            let mut u = unpack::UnpackOptions::new(first.clone(), d.join("out"), TrustPolicy::default());
+            u.skip_signatures = true;
+            unpack::run(&u).unwrap();
+            let again = d.join("again.flowpack");
+            repack::run(&repack::RepackOptions::new(d.join("out"), again.clone(), created_at)).unwrap();
+            prop_assert!(std::fs::read(&first).unwrap() == std::fs::read(&again).unwrap());
+        }
+    }
+}
