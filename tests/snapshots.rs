@@ -406,6 +406,12 @@ fn archive_commands_and_local_environment() {
         tmp,
         &run(d, &["verify", "app.flowpack", "--format", "json"]),
     );
+    // inspect lists every signature: trusted (k) and untrusted (k2).
+    snap(
+        "inspect_archive_signatures",
+        tmp,
+        &run(d, &["inspect", "app.flowpack", "--trusted-key", "k.pub"]),
+    );
     // Why the signatures check fails, and what fixes it: signed by keys not trusted, unsigned,
     // short of the threshold.
     let o = run(d, &["keygen", "-o", "k3", "--unencrypted"]);
