@@ -65,7 +65,9 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
                 .into()
         }
         Remedy::CreateConfig => {
-            "create one with `flowpack init` (or give --url URL, or use --env local)".into()
+            "create one with `flowpack init` (--config FILE for another path), or give --url \
+             URL, or use --env local"
+                .into()
         }
         Remedy::SignArchive => "sign it with a trusted key: flowpack sign ARCHIVE --key KEY \
              (the trusted public keys are --trusted-key, or trusted_keys in flowpack.toml)"

@@ -128,7 +128,9 @@ impl Categorize for EnvError {
     fn remedy(&self) -> Option<Remedy> {
         match self {
             EnvError::NoEnvironment => Some(Remedy::Environment),
-            EnvError::MissingConfig { .. } => Some(Remedy::CreateConfig),
+            EnvError::MissingConfig { .. } | EnvError::NoConfig { .. } => {
+                Some(Remedy::CreateConfig)
+            }
             _ => None,
         }
     }
@@ -525,6 +527,11 @@ mod tests {
         assert!(!text.contains("known: none"), "{text}");
         assert_eq!(err.remedy(), Some(Remedy::CreateConfig));
         assert_eq!(err.category(), Category::CouldNotRun);
+        // A config named explicitly that does not exist: the same remedy.
+        let named = dir.path().join("elsewhere.toml");
+        let err = resolve(&args(Some("prod"), None, Some(&named)), dir.path(), &vars).unwrap_err();
+        assert!(matches!(err, EnvError::NoConfig { .. }), "{err:?}");
+        assert_eq!(err.remedy(), Some(Remedy::CreateConfig));
     }
 
     #[test]
