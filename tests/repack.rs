@@ -244,8 +244,25 @@ fn what_a_repack_refuses() {
         stderr(&o)
     );
     assert!(!d.join("b.flowpack").exists());
-    // The package can be renamed on the way.
     std::fs::remove_file(d.join("a/flows/new.json")).unwrap();
+    // An edited document that no longer validates (in a release): every finding, nothing
+    // written.
+    let doc = d.join("a/flows/shopify-netsuite-orders/export.json");
+    let original = std::fs::read(&doc).unwrap();
+    let mut v: Value = serde_json::from_slice(&original).unwrap();
+    v["flow"]["priority"] = Value::from(9);
+    std::fs::write(&doc, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let o = run(d, &["pack", "a", "-o", "b.flowpack", "--kind", "release"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("error[FP0"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 document failed validation"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("b.flowpack").exists());
+    std::fs::write(&doc, original).unwrap();
+    // The package can be renamed on the way.
     ok(
         d,
         &[

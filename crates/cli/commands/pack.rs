@@ -179,18 +179,27 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
     opts.kind = args.kind.map(kind);
     opts.description = args.description;
     opts.allow_secrets = args.allow_secrets;
-    let r = repack::run(&opts).map_err(|e| {
-        let exists = matches!(e, repack::RepackError::Exists { .. });
-        let failure = Failure::from(e);
+    let r = repack::run(&opts).map_err(|e| match e {
         // pack has no flag to replace an existing output yet: no hint naming one.
-        if exists {
-            Failure {
-                hint: None,
-                ..failure
+        repack::RepackError::Exists { .. } => Failure {
+            hint: None,
+            ..Failure::from(e)
+        },
+        repack::RepackError::Archive(ArchiveError::Invalid(list)) => {
+            for (origin, findings) in &list {
+                for f in findings {
+                    eprintln!("error[{}]: {}", f.code, f.message);
+                    eprintln!("  --> {origin}#{}", f.pointer);
+                }
             }
-        } else {
-            failure
+            let message = format!(
+                "{} failed validation; nothing written",
+                count(list.len(), "document", "documents")
+            );
+            Failure::from(repack::RepackError::Archive(ArchiveError::Invalid(list)))
+                .with_message(message)
         }
+        e => Failure::from(e),
     })?;
     println!(
         "{}: {} (repacked from {}), manifest sha256 {}, {} stripped, {}",
