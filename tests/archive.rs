@@ -216,6 +216,9 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
         ["structure", "manifest", "signatures", "digests", "unlisted"]
     );
 
+    // Signed by a key that is not trusted: its id is named, and the fix.
+    let k = std::fs::read_to_string(t.path().join("k.pub")).unwrap();
+    let k_id = key_id_of(&k);
     let o = verify(t.path(), &a, &["--trusted-key", "other.pub"]);
     assert_eq!(code(&o), 1);
     assert!(
@@ -223,7 +226,40 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
         "{}",
         stdout(&o)
     );
-    assert!(stdout(&o).contains("0 trusted signatures, 1 required"));
+    assert!(
+        stdout(&o).contains(&format!(
+            "signed only by key {k_id}, not trusted; 1 trusted signature required"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("{k_id}  untrusted (not checked)")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "hint: if you trust key {k_id}, give its public key with --trusted-key PUB"
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    // Not signed at all.
+    let unsigned = pack(t.path(), "unsigned.flowpack", &[]);
+    let o = verify(t.path(), &unsigned, &["--trusted-key", "k.pub"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("the archive is not signed; 1 trusted signature required"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("hint: sign it with a trusted key: flowpack sign ARCHIVE --key KEY"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = verify(
         t.path(),
@@ -239,19 +275,69 @@ fn verify_accepts_the_right_key_and_names_the_failed_check_otherwise() {
     );
     assert_eq!(code(&o), 1);
     assert!(
-        stdout(&o).contains("1 trusted signature, 2 required"),
+        stdout(&o).contains(&format!(
+            "1 trusted signature ({k_id}), 2 required: 1 short"
+        )),
         "{}",
         stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains(&format!("{k_id}  trusted, verified")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("hint: sign it with 1 more trusted key: flowpack sign ARCHIVE --key KEY; or lower --threshold"),
+        "{}",
+        stderr(&o)
     );
 
     // Without trusted keys, integrity is checked and signatures are reported as not checked.
     let o = verify(t.path(), &a, &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("no trusted keys given; 1 signature not checked"));
+    // ... and listed with their key ids.
+    assert!(
+        stdout(&o).contains(&format!("{k_id}  untrusted (not checked)")),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(t.path(), &a, &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["untrusted_signers"][0], k_id.as_str());
+    assert_eq!(report["signatures"][0]["status"], "untrusted");
 
     // Unreadable: exit 2.
     let o = verify(t.path(), &t.path().join("missing.flowpack"), &[]);
     assert_eq!(code(&o), 2);
+}
+
+/// The key id of a minisign public key file: the 8 bytes after the 2-byte algorithm in its
+/// base64 line, as upper-case hex in reverse byte order (what minisign prints).
+fn key_id_of(pub_file: &str) -> String {
+    let line = pub_file.lines().nth(1).unwrap().trim();
+    let bytes = base64_decode(line);
+    bytes[2..10]
+        .iter()
+        .rev()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|&c| c != b'=') {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
 
 /// Rebuilds `dir` (extracted entries) into `out` with Info-ZIP, entries in sorted order.
@@ -410,6 +496,20 @@ fn tampering_is_caught_by_the_check_that_owns_it() {
         "{}",
         stdout(&o)
     );
+    assert!(stdout(&o).contains("  invalid: "), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("signed it, or the signature is damaged: get the archive again"),
+        "{}",
+        stderr(&o)
+    );
+    // inspect lists it as invalid too.
+    let o = run(
+        d,
+        &["inspect", "swapped.flowpack", "--trusted-key", "k.pub"],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("  invalid: "), "{}", stdout(&o));
 }
 
 #[test]

@@ -176,3 +176,35 @@ fn a_closed_stdout_ends_the_process_quietly() {
         o.status
     );
 }
+
+/// The manual pages' synopses name every option's value (`[--filter <name=TEXT>]`), and the
+/// text after the options is under EXAMPLES, NOTES and EXIT STATUS, never a heading "EXTRA".
+#[test]
+fn man_pages_have_value_names_and_proper_sections() {
+    let t = tempfile::tempdir().unwrap();
+    let o = flowpack_in(t.path(), &["man", "man1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let dir = t.path().join("man1");
+    let export = std::fs::read_to_string(dir.join("flowpack-export.1")).unwrap();
+    let synopsis = export
+        .lines()
+        .skip_while(|l| *l != ".SH SYNOPSIS")
+        .nth(1)
+        .unwrap();
+    for part in [
+        "[\\-\\-filter <name=TEXT>]",
+        "[\\-\\-env <NAME>]",
+        "[\\-\\-sign <KEY>...]",
+        "\\-o|\\-\\-output <OUT>",
+        "<\\-\\-flow <ID>...|\\-\\-all>",
+    ] {
+        assert!(synopsis.contains(part), "{part} in {synopsis}");
+    }
+    assert!(export.contains(".SH EXAMPLES\n"), "{export}");
+    assert!(export.contains(".SH \"EXIT STATUS\"\n"), "{export}");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let page = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(!page.contains(".SH EXTRA"), "{page}");
+        assert_eq!(page.matches(".el .ds Aq").count(), 1, "{page}");
+    }
+}

@@ -275,3 +275,75 @@ fn previous_enforces_the_semver_bump_and_names_what_forced_it() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--kind marketplace"), "{}", stderr(&o));
 }
+
+/// The single document an archive holds, as `unpack` writes it.
+fn packed_document(cwd: &Path, archive: &str) -> Vec<u8> {
+    let out = format!("{archive}.unpacked");
+    let o = flowpack_in(
+        cwd,
+        &["unpack", archive, "-d", &out, "--insecure-skip-signatures"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let flows = cwd.join(&out).join("flows");
+    let dir = std::fs::read_dir(&flows).unwrap().next().unwrap().unwrap();
+    std::fs::read(dir.path().join("export.json")).unwrap()
+}
+
+/// A document rewritten while packing (versions dropped for a marketplace package, a secret
+/// stripped) keeps the layout it came in: a compact export stays compact, not pretty-printed at
+/// twice its size; a pretty one stays pretty.
+#[test]
+fn rewritten_documents_keep_their_layout() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc = reference();
+    doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+        Value::from("shpat_1");
+    std::fs::create_dir_all(d.join("compact")).unwrap();
+    let compact = serde_json::to_vec(&doc).unwrap();
+    std::fs::write(d.join("compact/orders.json"), &compact).unwrap();
+
+    let o = pack_market(d, &d.join("compact"), "shop.flowpack", "1.0.0", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let packed = packed_document(d, "shop.flowpack");
+    assert!(!packed.contains(&b'\n'), "compact in, compact out");
+    assert!(packed.len() < compact.len(), "a version was dropped");
+    let value: Value = serde_json::from_slice(&packed).unwrap();
+    assert_eq!(value["flow"]["versions"].as_array().unwrap().len(), 1);
+
+    // A release: only the secret is stripped, the layout is kept.
+    let input = d.join("compact").display().to_string();
+    let o = flowpack_in(
+        d,
+        &[
+            "pack",
+            &input,
+            "-o",
+            "rel.flowpack",
+            "--name",
+            "r",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let packed = packed_document(d, "rel.flowpack");
+    assert!(!packed.contains(&b'\n'));
+    assert!(
+        packed.len() <= compact.len() + 8,
+        "{} vs {}",
+        packed.len(),
+        compact.len()
+    );
+
+    // Pretty in (the reference fixture's layout), pretty out.
+    let flows = write_flows(d, "pretty", &[reference()]);
+    let o = pack_market(d, &flows, "pretty.flowpack", "1.0.0", &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let packed = packed_document(d, "pretty.flowpack");
+    assert!(
+        packed.starts_with(b"{\n  \""),
+        "{}",
+        String::from_utf8_lossy(&packed[..40])
+    );
+}

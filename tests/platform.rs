@@ -794,11 +794,11 @@ fn required_inputs_must_be_supplied_by_the_overlay() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
-            "1 required input needs a value and no overlay was given: \
+            "nothing was written: 1 required input needs a value and no overlay was given: \
              credential [secrets.\"Shopify\".\"Admin API token\"].token of flow \"{ORDER_SYNC}\"; \
              give an overlay with these lines:\n\
              [secrets.\"Shopify\".\"Admin API token\"]\n\
-             token = \"${{env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}}\"; nothing was written"
+             token = \"${{env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}}\"\n"
         )),
         "{}",
         stderr(&o)

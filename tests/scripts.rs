@@ -18,3 +18,81 @@ fn the_demo_announces_its_build_and_shows_cargo_progress() {
     });
     assert!(announced, "{script}");
 }
+
+/// `scripts/demo` finds the binaries where cargo put them (`cargo metadata`'s target directory),
+/// so it works with `CARGO_TARGET_DIR` set; it never assumes `target/debug`.
+#[test]
+fn the_demo_finds_the_target_directory_from_cargo() {
+    let script = std::fs::read_to_string(root().join("scripts/demo")).unwrap();
+    let code: Vec<&str> = script
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.contains("echo"))
+        .collect();
+    for l in &code {
+        // `$target/debug/…` is cargo's target directory; `target/…` or `$PWD/target/…` would
+        // assume it.
+        let assumes = l.contains("PWD/target")
+            || l.split(|c: char| c.is_whitespace() || c == '"' || c == '=')
+                .any(|w| w.starts_with("target/"));
+        assert!(!assumes, "{l}");
+    }
+    assert!(
+        code.iter()
+            .any(|l| l.contains("cargo metadata") && l.contains("--no-deps")),
+        "{script}"
+    );
+    assert!(
+        code.iter().any(|l| l.contains("\"target_directory\"")),
+        "{script}"
+    );
+}
+
+/// What the demo reads from `cargo metadata` is the target directory cargo builds into, also
+/// with `CARGO_TARGET_DIR` set.
+#[test]
+fn cargo_metadata_names_the_target_directory_the_demo_uses() {
+    let line = std::fs::read_to_string(root().join("scripts/demo"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("s/.*\"target_directory\""))
+        .expect("the demo reads target_directory")
+        .trim()
+        .to_string();
+    let sed = line
+        .split('\'')
+        .nth(1)
+        .expect("a quoted sed expression")
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(metadata.status.success());
+    let mut child = std::process::Command::new("sed")
+        .args(["-n", &sed])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&metadata.stdout)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        dir.path().display().to_string()
+    );
+}

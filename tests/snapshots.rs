@@ -151,6 +151,7 @@ const COMMANDS: &[&str] = &[
     "pull",
     "completions",
     "man",
+    "init",
 ];
 
 #[test]
@@ -162,6 +163,79 @@ fn help_of_every_command() {
         assert_eq!(code(&o), 0, "{cmd}: {}", stderr(&o));
         snap(&format!("help_{cmd}"), None, &o);
     }
+}
+
+/// `flowpack init` in an empty directory, again (refused), and an environment asked for where
+/// there is no config file.
+#[test]
+fn init_and_a_missing_config() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let tmp = Some(d);
+    snap(
+        "env_missing_config",
+        tmp,
+        &run(d, &["export", "--env", "prod", "--all", "-o", "x.flowpack"]),
+    );
+    let o = run(d, &["init"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap("init", tmp, &o);
+    snap("init_exists", tmp, &run(d, &["init"]));
+}
+
+/// A manual page as `flowpack man` writes it (roff).
+#[test]
+fn man_page_of_keygen() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(t.path(), &["man", "man1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let page = std::fs::read_to_string(t.path().join("man1/flowpack-keygen.1")).unwrap();
+    settings(None, false).bind(|| insta::assert_snapshot!("man_keygen", page));
+}
+
+/// export needs --flow or --all, and the usage error names both.
+#[test]
+fn export_without_flow_or_all() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(t.path(), &["export", "--env", "local", "-o", "x.flowpack"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("<--flow <ID>|--all>"), "{}", stderr(&o));
+    snap("export_without_flow_or_all", Some(t.path()), &o);
+}
+
+/// A push refused for a required input no overlay supplies: the TOML lines to copy end the
+/// message, nothing after them on their lines.
+#[test]
+fn push_missing_inputs() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference()).unwrap()).unwrap();
+    doc["systems"][0]["system"]["authentication_implementations"][0]["credentials"]["token"] =
+        serde_json::Value::from("shpat_source_1");
+    std::fs::write(d.join("doc.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let o = run(
+        d,
+        &[
+            "pack",
+            "doc.json",
+            "-o",
+            "s.flowpack",
+            "--name",
+            "s",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["push", "s.flowpack", "--env", "local"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with("token = \"${env:SHOPIFY_ADMIN_API_TOKEN_TOKEN}\"\n"),
+        "{}",
+        stderr(&o)
+    );
+    snap_platform("push_missing_inputs", Some(d), &o);
 }
 
 #[test]
@@ -346,6 +420,60 @@ fn archive_commands_and_local_environment() {
         tmp,
         &run(d, &["verify", "app.flowpack", "--format", "json"]),
     );
+    // inspect lists every signature: trusted (k) and untrusted (k2).
+    snap(
+        "inspect_archive_signatures",
+        tmp,
+        &run(d, &["inspect", "app.flowpack", "--trusted-key", "k.pub"]),
+    );
+    // Why the signatures check fails, and what fixes it: signed by keys not trusted, unsigned,
+    // short of the threshold.
+    let o = run(d, &["keygen", "-o", "k3", "--unencrypted"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap(
+        "verify_signed_by_untrusted_keys",
+        tmp,
+        &run(d, &["verify", "app.flowpack", "--trusted-key", "k3.pub"]),
+    );
+    let o = run(
+        d,
+        &[
+            "pack",
+            &reference,
+            "-o",
+            "unsigned.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    snap(
+        "verify_unsigned",
+        tmp,
+        &run(
+            d,
+            &["verify", "unsigned.flowpack", "--trusted-key", "k.pub"],
+        ),
+    );
+    snap(
+        "verify_threshold_short",
+        tmp,
+        &run(
+            d,
+            &[
+                "verify",
+                "app.flowpack",
+                "--trusted-key",
+                "k.pub",
+                "--trusted-key",
+                "k3.pub",
+                "--threshold",
+                "2",
+            ],
+        ),
+    );
 
     snap(
         "unpack",
@@ -361,6 +489,13 @@ fn archive_commands_and_local_environment() {
                 "k.pub",
             ],
         ),
+    );
+
+    // The unpacked directory packs back into an archive (unsigned: no signing key given).
+    snap(
+        "pack_unpacked_directory",
+        tmp,
+        &run(d, &["pack", "out", "-o", "again.flowpack"]),
     );
 
     // push and export against the embedded sandbox (`.flowpack/local.db` in the directory).

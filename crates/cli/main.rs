@@ -93,6 +93,7 @@ enum Command {
     Rollback(commands::rollback::Args),
     Recover(commands::recover::Args),
     Unlock(commands::unlock::Args),
+    Init(commands::init::Args),
 }
 
 /// What exit code 1 means for a command.
@@ -133,6 +134,7 @@ fn main() -> ExitCode {
         Command::Rollback(args) => commands::rollback::run(args),
         Command::Recover(args) => commands::recover::run(args),
         Command::Unlock(args) => commands::unlock::run(args),
+        Command::Init(args) => commands::init::run(args),
     };
     if let Err(failure) = &result {
         eprintln!("flowpack: error: {}", failure.message);

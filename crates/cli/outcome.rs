@@ -68,6 +68,44 @@ pub fn hint(remedy: &Remedy) -> Option<String> {
             "run `flowpack recover --env {env}` (undoes what it did; `--forward ARCHIVE` finishes it instead)"
         ),
         Remedy::Unlock { env } => format!("flowpack unlock --env {env}"),
+        Remedy::CreateConfig => {
+            "create one with `flowpack init` (--config FILE for another path), or give --url \
+             URL, or use --env local"
+                .into()
+        }
+        Remedy::SignArchive => "sign it with a trusted key: flowpack sign ARCHIVE --key KEY \
+             (the trusted public keys are --trusted-key, or trusted_keys in flowpack.toml)"
+            .into(),
+        Remedy::TrustSigner { key_ids } => {
+            let (keys, its) = if key_ids.len() == 1 {
+                ("key", "its public key")
+            } else {
+                ("keys", "their public keys")
+            };
+            format!(
+                "if you trust {keys} {}, give {its} with --trusted-key PUB (or add {} to \
+                 trusted_keys in flowpack.toml); else sign with a trusted key: flowpack sign \
+                 ARCHIVE --key KEY",
+                key_ids.join(", "),
+                if key_ids.len() == 1 { "it" } else { "them" }
+            )
+        }
+        Remedy::InvalidSignature { key_id } => format!(
+            "the archive changed after key {key_id} signed it, or the signature is damaged: \
+             get the archive again from its source, or sign it again: flowpack sign ARCHIVE \
+             --key KEY"
+        ),
+        Remedy::MoreSignatures { short } => format!(
+            "sign it with {short} more trusted {}: flowpack sign ARCHIVE --key KEY; or lower \
+             --threshold (threshold in flowpack.toml)",
+            if *short == 1 { "key" } else { "keys" }
+        ),
+        Remedy::HttpUrl => "the server speaks plain HTTP: write its URL with http:// (url in \
+                             flowpack.toml, or --url)"
+            .into(),
+        Remedy::PlainHttp => {
+            "the registry speaks plain HTTP: give --plain-http (for local test registries)".into()
+        }
         // A remedy this binary does not know yet: the message alone has to do.
         _ => return None,
     };

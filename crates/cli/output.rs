@@ -6,7 +6,7 @@ use clap::ValueEnum;
 
 use crate::outcome::Failure;
 
-/// The output formats a report can be rendered in.
+/// The output formats of a report (every command but validate, which adds SARIF).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     /// Text for people.
@@ -14,16 +14,6 @@ pub enum Format {
     Human,
     /// One JSON document on stdout.
     Json,
-    /// SARIF 2.1.0, for CI annotations (validate only).
-    Sarif,
-}
-
-/// Refuses `--format sarif` for a command other than validate.
-pub fn no_sarif(format: Format) -> Result<(), Failure> {
-    if format == Format::Sarif {
-        return Err(Failure::usage("--format sarif is only for validate"));
-    }
-    Ok(())
 }
 
 /// Prints a value as pretty JSON on stdout.

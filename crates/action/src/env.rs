@@ -79,6 +79,16 @@ pub enum EnvError {
         /// The config file.
         path: String,
     },
+    /// No config file at all, and an environment other than `local` was asked for.
+    #[error(
+        "{path}: no such file, so no environment {name:?} is defined (`local` needs no configuration)"
+    )]
+    MissingConfig {
+        /// Where the config was looked for.
+        path: String,
+        /// The name asked for.
+        name: String,
+    },
     /// The environment is not in the config.
     #[error("{path}: no environment {name:?} (known: {known}; `local` needs no configuration)")]
     UnknownEnvironment {
@@ -121,6 +131,9 @@ impl Categorize for EnvError {
     fn remedy(&self) -> Option<Remedy> {
         match self {
             EnvError::NoEnvironment => Some(Remedy::Environment),
+            EnvError::MissingConfig { .. } | EnvError::NoConfig { .. } => {
+                Some(Remedy::CreateConfig)
+            }
             _ => None,
         }
     }
@@ -254,7 +267,16 @@ pub fn resolve(
         path: shown.clone(),
         message,
     };
-    let config = read_config(&config_path, sel.config.is_some(), &bad)?;
+    let config = match read_config(&config_path, sel.config.is_some(), &bad)? {
+        Some(config) => config,
+        None if name == LOCAL => ConfigFile::default(),
+        None => {
+            return Err(EnvError::MissingConfig {
+                path: shown,
+                name: name.clone(),
+            });
+        }
+    };
     let base = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -308,12 +330,13 @@ fn from_url(url: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Enviro
     })
 }
 
-/// `flowpack.toml` at `path`: empty when it does not exist, unless it was named (`named`).
+/// `flowpack.toml` at `path`: `None` when it does not exist, an error when it was named
+/// (`named`) and does not exist.
 fn read_config(
     path: &Path,
     named: bool,
     bad: &dyn Fn(String) -> EnvError,
-) -> Result<ConfigFile, EnvError> {
+) -> Result<Option<ConfigFile>, EnvError> {
     if path.exists() {
         use flowpack_core::fsutil::{CONFIG_FILE_LIMIT, ReadError, read_bounded_text};
         let text = read_bounded_text(path, CONFIG_FILE_LIMIT, "a configuration file").map_err(
@@ -326,13 +349,14 @@ fn read_config(
             },
         )?;
         toml::from_str::<ConfigFile>(&text)
+            .map(Some)
             .map_err(|e| bad(flowpack_core::overlay::describe_toml_error(&e, &text)))
     } else if named {
         Err(EnvError::NoConfig {
             path: path.display().to_string(),
         })
     } else {
-        Ok(ConfigFile::default())
+        Ok(None)
     }
 }
 
@@ -497,6 +521,26 @@ mod tests {
         assert!(matches!(&env.target, Target::Http { url, .. } if url == "http://127.0.0.1:1"));
         let err = resolve(&args(None, Some("http://x"), None), dir.path(), &|_| None).unwrap_err();
         assert!(err.to_string().contains("FLOWPACK_TOKEN"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_config_is_named_missing_with_a_remedy() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(&args(Some("prod"), None, None), dir.path(), &vars).unwrap_err();
+        assert!(matches!(err, EnvError::MissingConfig { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.ends_with("flowpack.toml: no such file, so no environment \"prod\" is defined (`local` needs no configuration)"),
+            "{text}"
+        );
+        assert!(!text.contains("known: none"), "{text}");
+        assert_eq!(err.remedy(), Some(Remedy::CreateConfig));
+        assert_eq!(err.category(), Category::CouldNotRun);
+        // A config named explicitly that does not exist: the same remedy.
+        let named = dir.path().join("elsewhere.toml");
+        let err = resolve(&args(Some("prod"), None, Some(&named)), dir.path(), &vars).unwrap_err();
+        assert!(matches!(err, EnvError::NoConfig { .. }), "{err:?}");
+        assert_eq!(err.remedy(), Some(Remedy::CreateConfig));
     }
 
     #[test]

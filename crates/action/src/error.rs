@@ -11,7 +11,7 @@
 
 use flowpack_client::ClientError;
 use flowpack_core::DocumentError;
-use flowpack_core::archive::ArchiveError;
+use flowpack_core::archive::{ArchiveError, SignatureFailure, VerifyReport};
 use flowpack_core::fsutil::WriteError;
 use flowpack_core::migrate::MigrateError;
 use flowpack_core::overlay::OverlayError;
@@ -79,6 +79,56 @@ pub enum Remedy {
         /// The environment's name.
         env: String,
     },
+    /// There is no configuration file: make one.
+    CreateConfig,
+    /// The archive is not signed: sign it with a key that is trusted.
+    SignArchive,
+    /// Signed only by keys that are not trusted: trust one of them (if it is the caller's), or
+    /// sign with a trusted key.
+    TrustSigner {
+        /// The untrusted signing keys' ids.
+        key_ids: Vec<String>,
+    },
+    /// A signature does not verify: the archive changed after signing or the signature is
+    /// damaged; get the archive again or sign it again.
+    InvalidSignature {
+        /// The key id of the signature.
+        key_id: String,
+    },
+    /// Fewer trusted signatures than the threshold: sign with more trusted keys, or lower the
+    /// threshold.
+    MoreSignatures {
+        /// How many more are needed.
+        short: usize,
+    },
+    /// The platform speaks plain HTTP: its URL should say `http://`.
+    HttpUrl,
+    /// The registry speaks plain HTTP: allow plain HTTP for it.
+    PlainHttp,
+}
+
+/// What gets past a verification's failed signatures check (`None` when it passed, was not
+/// run, or failed for a reason the signatures themselves do not give).
+pub fn signature_remedy(report: &VerifyReport) -> Option<Remedy> {
+    report.signature_failure.as_ref().map(failure_remedy)
+}
+
+/// What gets past a signature failure.
+pub fn failure_remedy(failure: &SignatureFailure) -> Remedy {
+    match failure {
+        SignatureFailure::Unsigned => Remedy::SignArchive,
+        SignatureFailure::Untrusted { key_ids } => Remedy::TrustSigner {
+            key_ids: key_ids.clone(),
+        },
+        SignatureFailure::Invalid { key_id } => Remedy::InvalidSignature {
+            key_id: key_id.clone(),
+        },
+        SignatureFailure::Short { have, need } => Remedy::MoreSignatures {
+            short: need.saturating_sub(*have),
+        },
+        // A cause this build does not know: sign with a trusted key.
+        _ => Remedy::SignArchive,
+    }
 }
 
 /// Errors that know their [`Category`].
@@ -140,7 +190,8 @@ impl Categorize for ArchiveError {
         }
     }
 
-    /// A verification that failed no check but checked no signature wants a trusted key.
+    /// A verification that failed no check but checked no signature wants a trusted key; one
+    /// whose signatures failed wants what fixes their cause.
     fn remedy(&self) -> Option<Remedy> {
         match self {
             ArchiveError::Verification { report, .. }
@@ -148,6 +199,7 @@ impl Categorize for ArchiveError {
             {
                 Some(Remedy::TrustedKey)
             }
+            ArchiveError::Verification { report, .. } => signature_remedy(report),
             ArchiveError::Sign(e) => e.remedy(),
             ArchiveError::Write(e) => e.remedy(),
             _ => None,
@@ -186,7 +238,11 @@ impl Categorize for ClientError {
     }
 
     fn remedy(&self) -> Option<Remedy> {
-        matches!(self, ClientError::UrlCredentials { .. }).then_some(Remedy::TokenNotUrl)
+        match self {
+            ClientError::UrlCredentials { .. } => Some(Remedy::TokenNotUrl),
+            ClientError::NotTls { .. } => Some(Remedy::HttpUrl),
+            _ => None,
+        }
     }
 }
 
@@ -250,6 +306,34 @@ mod tests {
         assert_eq!(
             crate::env::EnvError::NoEnvironment.remedy(),
             Some(Remedy::Environment)
+        );
+    }
+
+    #[test]
+    fn each_signature_failure_has_its_own_remedy() {
+        assert_eq!(
+            failure_remedy(&SignatureFailure::Unsigned),
+            Remedy::SignArchive
+        );
+        assert_eq!(
+            failure_remedy(&SignatureFailure::Untrusted {
+                key_ids: vec!["AB".into()]
+            }),
+            Remedy::TrustSigner {
+                key_ids: vec!["AB".into()]
+            }
+        );
+        assert_eq!(
+            failure_remedy(&SignatureFailure::Invalid {
+                key_id: "AB".into()
+            }),
+            Remedy::InvalidSignature {
+                key_id: "AB".into()
+            }
+        );
+        assert_eq!(
+            failure_remedy(&SignatureFailure::Short { have: 1, need: 3 }),
+            Remedy::MoreSignatures { short: 2 }
         );
     }
 

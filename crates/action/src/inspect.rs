@@ -2,17 +2,23 @@
 //! archive's manifest): format version, flow, versions with step counts, systems, scripts,
 //! variables (never secret values) and how many filled secret values it carries.
 //!
+//! For an archive, every signature is listed with its status against the trust policy
+//! (trusted, untrusted, invalid); without trusted keys every signature is untrusted (not
+//! checked). `flowpack_action::verify` is what passes or fails an archive.
+//!
 //! The file may be an `oci://` reference to an archive: it is pulled into a temporary file
 //! first, and the report names it pinned to the digest its tag resolved to.
 
 use std::path::PathBuf;
 
 use flowpack_client::oci::Credentials;
-use flowpack_core::archive::{FlowSettings, Manifest};
+use flowpack_core::archive::{
+    Archive, FlowSettings, Limits, Manifest, SignatureCheck, TrustPolicy,
+};
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
-use crate::input::{InputError, Loaded, load_named, open_archive_spec};
+use crate::input::{InputError, Loaded, load_named, open_archive_spec, rename_archive};
 
 /// Errors of inspect: the file cannot be read, or is not a document or a safe archive.
 pub type InspectError = InputError;
@@ -29,6 +35,9 @@ pub struct InspectOptions {
     pub plain_http: bool,
     /// Registry credentials for an `oci://` archive, if any.
     pub credentials: Option<Credentials>,
+    /// The keys an archive's signatures are listed against (default: none, every signature
+    /// untrusted).
+    pub policy: TrustPolicy,
 }
 
 impl InspectOptions {
@@ -39,6 +48,7 @@ impl InspectOptions {
             secret_rules: SecretRules::default(),
             plain_http: false,
             credentials: None,
+            policy: TrustPolicy::default(),
         }
     }
 }
@@ -74,6 +84,9 @@ pub enum InspectReport {
         manifest: Box<Manifest>,
         /// Its flow documents, in entry order.
         flows: Vec<InspectedFlow>,
+        /// Its signatures, each trusted, untrusted or invalid against the policy (in that
+        /// order).
+        signatures: Vec<SignatureCheck>,
     },
 }
 
@@ -107,6 +120,7 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
                 mut flows,
                 settings,
             } => InspectReport::Archive {
+                signatures: signatures(&source.path, &shown, &opts.policy)?,
                 flows: {
                     for f in &mut flows {
                         f.settings = settings.get(&f.entry).cloned();
@@ -118,4 +132,20 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
             },
         },
     )
+}
+
+/// The archive's signatures against `policy`, as its verification lists them.
+fn signatures(
+    path: &std::path::Path,
+    shown: &str,
+    policy: &TrustPolicy,
+) -> Result<Vec<SignatureCheck>, InputError> {
+    let named = |e| InputError::Archive(rename_archive(e, path, shown));
+    let mut archive = Archive::open(path, &Limits::default()).map_err(named)?;
+    let mut list = archive.verify(policy).signatures;
+    let from = path.display().to_string();
+    for s in &mut list {
+        s.detail = s.detail.replace(&from, shown);
+    }
+    Ok(list)
 }

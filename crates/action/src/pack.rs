@@ -28,7 +28,7 @@ use flowpack_core::archive::{
     Archive, ArchiveError, ArchiveWriter, FlowInput, Limits, ManifestParams, PackReport,
     PackageKind, TrustPolicy, VerifyReport, WriterOptions, verify_archive,
 };
-use flowpack_core::document::to_pretty_bytes;
+use flowpack_core::document::to_bytes_like;
 use flowpack_core::marketplace::{self, BumpReport, MarketplaceError, PackageFacts};
 use flowpack_core::sign::SigningKey;
 
@@ -62,6 +62,14 @@ pub enum PackError {
     /// A document cannot go into a marketplace package (no deployed version, several).
     #[error(transparent)]
     Marketplace(Box<MarketplaceError>),
+    /// An unpacked archive directory among other inputs ([`crate::repack`] packs one alone).
+    #[error(
+        "{path}: an unpacked archive directory (it holds flowpack.json) packs back only on its own, not with other inputs"
+    )]
+    ArchiveDirectory {
+        /// The directory.
+        path: String,
+    },
     /// `previous` was given for a package that is not a marketplace package.
     #[error("a previous release applies to marketplace packages only")]
     PreviousNeedsMarketplace,
@@ -107,6 +115,7 @@ impl Categorize for PackError {
         match self {
             PackError::Read { .. }
             | PackError::NoDocuments
+            | PackError::ArchiveDirectory { .. }
             | PackError::PreviousNeedsMarketplace => Category::CouldNotRun,
             PackError::Input(e) => e.category(),
             PackError::Archive(e) => e.category(),
@@ -243,7 +252,7 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
         .map_err(InputError::from)?;
         let bytes = if marketplace {
             let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
-            to_pretty_bytes(marketplace::deployed_only(&doc, &origin)?.value())
+            to_bytes_like(marketplace::deployed_only(&doc, &origin)?.value(), &bytes)
         } else {
             bytes
         };
@@ -347,6 +356,11 @@ fn collect(path: &Path, named: bool, out: &mut Vec<PathBuf>) -> Result<(), PackE
     };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
+        if crate::repack::is_unpacked_archive(path) {
+            return Err(PackError::ArchiveDirectory {
+                path: path.display().to_string(),
+            });
+        }
         out.extend(json_files(path, &[])?);
     } else {
         if named {

@@ -46,7 +46,11 @@ impl Categorize for OciError {
     }
 
     fn remedy(&self) -> Option<Remedy> {
-        matches!(self, OciError::Exists { .. }).then_some(Remedy::Overwrite)
+        match self {
+            OciError::Exists { .. } => Some(Remedy::Overwrite),
+            OciError::NotTls { .. } => Some(Remedy::PlainHttp),
+            _ => None,
+        }
     }
 }
 

@@ -87,7 +87,7 @@ impl Categorize for PullError {
         match self {
             PullError::Registry(e) => e.remedy(),
             PullError::Archive(e) => e.remedy(),
-            PullError::Verification { .. } => None,
+            PullError::Verification { report, .. } => crate::error::signature_remedy(report),
             PullError::Write(e) => e.remedy(),
         }
     }

@@ -11,7 +11,7 @@ use crate::commands::export::progress_bar;
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::keys::load_signing_keys;
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, count, no_sarif, print_json, signed_by};
+use crate::output::{Format, count, print_json, signed_by};
 
 /// Back up every flow of an environment into a directory, keeping the newest N backups.
 #[derive(Debug, clap::Args)]
@@ -78,7 +78,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     if args.keep == Some(0) {
         return Err(Failure::usage(
             "--keep 0 would delete every backup, the new one too; give at least 1 (or no --keep)",

@@ -10,7 +10,7 @@ use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{OnUnmatched, Overlay};
 
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, count, no_sarif, print_json};
+use crate::output::{Format, count, print_json};
 
 /// Compare two sets of flows: archives, export documents, directories of documents, or the live
 /// flows of an environment (`env:NAME`).
@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long)]
     include_replaced: bool,
     /// Compare the flows' documents only, not their settings (flow.json: state, webhooks,
-    /// callbacks).
+    /// callbacks; without this flag they are compared wherever both sides carry them).
     #[arg(long)]
     content_only: bool,
     /// Speak plain HTTP to the registry of an oci:// side (local test registries only).
@@ -80,7 +80,6 @@ pub struct Args {
 /// Runs the command: `Success` when the sides are the same, `Failed` when they differ. Every
 /// error is "could not compare" (exit 2, decided in main.rs).
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
     // The overlay is read and resolved before any side is read.

@@ -28,14 +28,11 @@ Exit codes: 0 written, 1 nothing matched the filter or the archive written faile
 (nothing written), 2 could not run (OUT exists, …; nothing written).",
     disable_version_flag = true
 )]
+// Which flows: --flow or --all, exactly one (a usage error names both).
+#[command(group(clap::ArgGroup::new("which").required(true).args(["flows", "all"])))]
 pub struct Args {
     /// A flow id (repeatable).
-    #[arg(
-        long = "flow",
-        value_name = "ID",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    #[arg(long = "flow", value_name = "ID")]
     flows: Vec<u64>,
     /// Every flow of the environment.
     #[arg(long)]

@@ -4,7 +4,7 @@ use flowpack_action::history::{self, HistoryOptions, HistoryReport};
 
 use crate::flags::{EnvArgs, HistoryArgs};
 use crate::outcome::{Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// List the pushes and rollbacks recorded for an environment, newest first.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
     let report = history::run(&HistoryOptions::new(target.dir))?;

@@ -6,9 +6,10 @@ use clap::ValueEnum;
 use flowpack_action::input::is_reference;
 use flowpack_action::inspect::{self, InspectOptions, InspectReport};
 use flowpack_action::publish::Credentials;
-use flowpack_core::archive::{FlowSettings, Manifest};
+use flowpack_core::archive::{FlowSettings, Manifest, SignatureCheck, SignatureStatus};
 use flowpack_core::inspect::Inspection;
 
+use crate::flags::TrustArgs;
 use crate::outcome::{Outcome, Verdict};
 use crate::output::{count, print_json};
 
@@ -38,8 +39,10 @@ JSON shape:\n  {\"format_version\": 2, \"format_detection\": \"inferred\"|\"stam
 \"systems\": [{\"name\", \"protocol\", \"auth_implementations\"}],\n   \
 \"scripts\": [{\"name\", \"language\"}], \"filled_secrets\": 0}\n\
 Missing or mistyped fields show as null (run `flowpack validate` to see why).\n\
-For an archive: {\"archive\", \"manifest\": {...}, \"flows\": [{\"entry\", ...the shape above}]}\n\
-(`flowpack verify` checks an archive's digests and signatures; inspect reads its content).\n\n\
+For an archive: {\"archive\", \"manifest\": {...}, \"flows\": [{\"entry\", ...the shape above}],\n   \
+\"signatures\": [{\"entry\", \"key_id\", \"status\": \"trusted\"|\"untrusted\"|\"invalid\", \"detail\"}]}\n\
+An archive's signatures are listed against --trusted-key (without it, all are untrusted: not \
+checked). `flowpack verify` passes or fails an archive; inspect reads its content.\n\n\
 Exit codes: 0 inspected, 1 not an export document or a safe archive, 2 could not read the file."
 )]
 pub struct Args {
@@ -52,12 +55,15 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: InspectFormat,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let mut opts = InspectOptions::new(args.file);
     opts.plain_http = args.plain_http;
+    opts.policy = args.trust.policy()?;
     if is_reference(&opts.file.to_string_lossy()) {
         opts.credentials = Credentials::from_env()?;
     }
@@ -70,9 +76,11 @@ pub fn run(args: Args) -> Outcome {
             archive,
             manifest,
             flows,
+            signatures,
         } => match args.format {
             InspectFormat::Human => {
                 print_manifest(&archive, &manifest);
+                print_signatures(&signatures);
                 for f in &flows {
                     println!();
                     print_human(&f.entry, &f.inspection);
@@ -101,6 +109,7 @@ pub fn run(args: Args) -> Outcome {
                     "archive": archive,
                     "manifest": manifest,
                     "flows": flows,
+                    "signatures": signatures,
                 }))?
             }
         },
@@ -159,6 +168,27 @@ fn print_manifest(file: &str, m: &Manifest) {
                 if i.required { ", required" } else { "" }
             );
         }
+    }
+}
+
+/// Every signature with its status: `KEYID  trusted`, `untrusted (not checked)`, `invalid: …`.
+fn print_signatures(list: &[SignatureCheck]) {
+    if list.is_empty() {
+        println!("  signatures      none (not signed)");
+        return;
+    }
+    println!("  signatures      {}", list.len());
+    for s in list {
+        println!("    {}  {}", s.key_id, signature_status(s));
+    }
+}
+
+/// A signature's status for people.
+pub fn signature_status(s: &SignatureCheck) -> String {
+    match s.status {
+        SignatureStatus::Trusted => "trusted, verified".to_string(),
+        SignatureStatus::Untrusted => "untrusted (not checked)".to_string(),
+        SignatureStatus::Invalid => format!("invalid: {}", s.detail),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod diff;
 pub mod export;
 pub mod history;
+pub mod init;
 pub mod inspect;
 pub mod keygen;
 pub mod man;

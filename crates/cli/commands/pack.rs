@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use flowpack_action::input::is_reference;
 use flowpack_action::pack::{self, PackError, PackOptions};
 use flowpack_action::publish::Credentials;
+use flowpack_action::repack::{self, RepackOptions};
 use flowpack_core::archive::{ArchiveError, PackageKind};
 
 use crate::keys::load_signing_keys;
@@ -23,7 +24,12 @@ A marketplace package (--kind marketplace) carries only each flow's deployed ver
 documents are rewritten; a flow without one is refused). --previous OLD (a file or an oci:// \
 reference) checks the version number against the previous release: a removed flow or a new \
 required input needs a major bump, a new flow or optional input a minor one, any other change \
-a patch (before 1.0.0 one place to the right).\n\
+a patch (before 1.0.0 one place to the right).\n\n\
+An unpacked archive directory (flowpack.json at its top, as `flowpack unpack` writes it) packs \
+back into the archive it came from: its documents and flow.json settings as they are on disk, \
+its package (--name, --version, --kind, --description override it), source and required \
+inputs; with the same SOURCE_DATE_EPOCH an unsigned archive comes back byte for byte. It must \
+be the only input.\n\
 An existing OUT is refused unless --force, which replaces it atomically (a symlink is \
 replaced, not written through). The archive is read back (its zip directory and manifest) \
 before it is put in place.\n\
@@ -42,18 +48,18 @@ pub struct Args {
     /// Replace OUT if it exists.
     #[arg(long)]
     force: bool,
-    /// Package name.
+    /// Package name (required, except for an unpacked archive directory).
     #[arg(long)]
-    name: String,
-    /// Package version (semver).
+    name: Option<String>,
+    /// Package version (semver; required, except for an unpacked archive directory).
     #[arg(long)]
-    version: String,
-    /// Package kind.
-    #[arg(long, value_enum, default_value_t = Kind::Backup)]
-    kind: Kind,
+    version: Option<String>,
+    /// Package kind (default: backup, or an unpacked archive directory's).
+    #[arg(long, value_enum)]
+    kind: Option<Kind>,
     /// Package description.
-    #[arg(long, default_value = "")]
-    description: String,
+    #[arg(long)]
+    description: Option<String>,
     /// Sign with this minisign secret key (repeatable).
     #[arg(long = "sign", value_name = "KEY")]
     sign: Vec<PathBuf>,
@@ -80,23 +86,39 @@ pub enum Kind {
     Marketplace,
 }
 
-/// Runs the command.
-pub fn run(args: Args) -> Outcome {
-    let version = semver::Version::parse(&args.version).map_err(|_| {
-        Failure::usage(format!(
-            "--version {:?} is not a semantic version",
-            args.version
-        ))
-    })?;
-    let created_at = crate::clock::created_at()?;
-    let mut opts = PackOptions::new(args.inputs, args.output, args.name, version, created_at);
-    opts.signers = load_signing_keys(&args.sign)?;
-    opts.kind = match args.kind {
+/// The package kind a flag names.
+fn kind(k: Kind) -> PackageKind {
+    match k {
         Kind::Backup => PackageKind::Backup,
         Kind::Release => PackageKind::Release,
         Kind::Marketplace => PackageKind::Marketplace,
+    }
+}
+
+fn semver(version: &str) -> Result<semver::Version, Failure> {
+    semver::Version::parse(version)
+        .map_err(|_| Failure::usage(format!("--version {version:?} is not a semantic version")))
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Outcome {
+    if let [dir] = args.inputs.as_slice()
+        && repack::is_unpacked_archive(dir)
+    {
+        return run_repack(dir.clone(), args);
+    }
+    let (Some(name), Some(version)) = (args.name.clone(), args.version.as_deref()) else {
+        return Err(Failure::usage(
+            "pack needs --name and --version (an unpacked archive directory, given alone, \
+             takes them from its flowpack.json)",
+        ));
     };
-    opts.description = args.description;
+    let version = semver(version)?;
+    let created_at = crate::clock::created_at()?;
+    let mut opts = PackOptions::new(args.inputs, args.output, name, version, created_at);
+    opts.signers = load_signing_keys(&args.sign)?;
+    opts.kind = kind(args.kind.unwrap_or(Kind::Backup));
+    opts.description = args.description.unwrap_or_default();
     opts.allow_secrets = args.allow_secrets;
     opts.force = args.force;
     opts.plain_http = args.plain_http;
@@ -149,4 +171,48 @@ pub fn run(args: Args) -> Outcome {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Packs an unpacked archive directory back into an archive.
+fn run_repack(dir: PathBuf, args: Args) -> Outcome {
+    if args.previous.is_some() {
+        return Err(Failure::usage(
+            "--previous is for packing documents, not an unpacked archive directory",
+        ));
+    }
+    let mut opts = RepackOptions::new(dir, args.output, crate::clock::created_at()?);
+    opts.signers = load_signing_keys(&args.sign)?;
+    opts.name = args.name;
+    opts.version = args.version.as_deref().map(semver).transpose()?;
+    opts.kind = args.kind.map(kind);
+    opts.description = args.description;
+    opts.allow_secrets = args.allow_secrets;
+    opts.force = args.force;
+    let r = repack::run(&opts).map_err(|e| match e {
+        repack::RepackError::Archive(ArchiveError::Invalid(list)) => {
+            for (origin, findings) in &list {
+                for f in findings {
+                    eprintln!("error[{}]: {}", f.code, f.message);
+                    eprintln!("  --> {origin}#{}", f.pointer);
+                }
+            }
+            let message = format!(
+                "{} failed validation; nothing written",
+                count(list.len(), "document", "documents")
+            );
+            Failure::from(repack::RepackError::Archive(ArchiveError::Invalid(list)))
+                .with_message(message)
+        }
+        e => Failure::from(e),
+    })?;
+    println!(
+        "{}: {} (repacked from {}), manifest sha256 {}, {} stripped, {}",
+        r.path.display(),
+        count(r.manifest.flows.len(), "flow", "flows"),
+        opts.dir.display(),
+        r.manifest_sha256,
+        count(r.secrets_stripped, "secret value", "secret values"),
+        signed_by(&r.signatures)
+    );
+    Ok(Verdict::Success)
 }

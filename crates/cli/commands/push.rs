@@ -9,7 +9,7 @@ use flowpack_core::overlay::{OnUnmatched, Overlay};
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// What a conflict does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -113,7 +113,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     // A reference is pulled (registry credentials from the environment) and a file that is no
     // archive refused before the environment is touched.
     let credentials = if flowpack_action::input::is_reference(&args.archive) {

@@ -9,7 +9,7 @@ use flowpack_core::overlay::{OnUnmatched, Overlay};
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// Finish what an interrupted push or rollback left half-done: undo it (default) or complete it.
 #[derive(Debug, clap::Args)]
@@ -52,7 +52,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
     let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {

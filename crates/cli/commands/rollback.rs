@@ -8,7 +8,7 @@ use flowpack_core::overlay::Overlay;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::output::{Format, print_json};
 
 /// Undo the newest push of an environment not yet undone (or the one given with --to).
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
     let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {

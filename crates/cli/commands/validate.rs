@@ -6,7 +6,19 @@ use flowpack_action::validate::{self, Checked, ValidateOptions};
 use flowpack_core::validate::{Severity, sarif};
 
 use crate::outcome::{Outcome, Verdict};
-use crate::output::{Format, count, print_json};
+use crate::output::{count, print_json};
+
+/// Output formats of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ValidateFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document on stdout.
+    Json,
+    /// SARIF 2.1.0, for CI annotations.
+    Sarif,
+}
 
 /// Check export documents: structure (the JSON Schema of their format version) and the semantic
 /// rules (ids, connections, routes, priorities, cron strings, statuses, references, secrets).
@@ -27,7 +39,7 @@ pub struct Args {
     files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
-    format: Format,
+    format: ValidateFormat,
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
@@ -36,12 +48,12 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let mut opts = ValidateOptions::new(args.files);
-    opts.keep_sources = args.format == Format::Sarif;
+    opts.keep_sources = args.format == ValidateFormat::Sarif;
     let report = validate::run(&opts)?;
     let docs = &report.documents;
     match args.format {
-        Format::Human => print_human(docs),
-        Format::Json => print_json(&serde_json::json!({
+        ValidateFormat::Human => print_human(docs),
+        ValidateFormat::Json => print_json(&serde_json::json!({
             "files": docs.iter().map(|c| serde_json::json!({
                 "file": c.origin,
                 "errors": c.report.count(Severity::Error),
@@ -49,7 +61,7 @@ pub fn run(args: Args) -> Outcome {
                 "findings": c.report.findings,
             })).collect::<Vec<_>>()
         }))?,
-        Format::Sarif => {
+        ValidateFormat::Sarif => {
             let files: Vec<sarif::SarifFile<'_>> = docs
                 .iter()
                 .map(|c| sarif::SarifFile {

@@ -7,9 +7,12 @@ use flowpack_action::publish::Credentials;
 use flowpack_action::verify::{self, VerifyOptions};
 use flowpack_core::archive::{CheckStatus, VerifyReport};
 
+use flowpack_action::error::signature_remedy;
+
+use crate::commands::inspect::signature_status;
 use crate::flags::TrustArgs;
-use crate::outcome::{Outcome, Verdict};
-use crate::output::{Format, no_sarif, print_json};
+use crate::outcome::{Outcome, Verdict, hint};
+use crate::output::{Format, print_json};
 
 /// Verify an archive: safe structure, manifest, signatures against the trusted keys, every
 /// entry's SHA-256, no unlisted entry.
@@ -41,7 +44,6 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
-    no_sarif(args.format)?;
     let policy = args.trust.policy()?;
     let mut opts = VerifyOptions::new(args.archive, policy);
     opts.plain_http = args.plain_http;
@@ -51,7 +53,12 @@ pub fn run(args: Args) -> Outcome {
     let report = verify::run(&opts)?;
     match args.format {
         Format::Json => print_json(&report)?,
-        _ => print_human(&report),
+        _ => {
+            print_human(&report);
+            if let Some(hint) = signature_remedy(&report).as_ref().and_then(hint) {
+                eprintln!("hint: {hint}");
+            }
+        }
     }
     Ok(if report.ok {
         Verdict::Success
@@ -69,6 +76,11 @@ pub fn print_human(report: &VerifyReport) {
             CheckStatus::Skipped => "skip",
         };
         println!("{mark} {:<10} {}", c.name, c.detail);
+        if c.name == "signatures" {
+            for sig in &report.signatures {
+                println!("       {}  {}", sig.key_id, signature_status(sig));
+            }
+        }
     }
     match report.first_failure() {
         None => println!("{}: verified", report.archive),

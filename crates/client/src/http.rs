@@ -3,7 +3,7 @@
 //! Every request carries `Authorization: Bearer <token>` and `Accept: application/json`, has a
 //! connect timeout and an overall timeout, and is retried with exponential backoff and full
 //! jitter. What is retried:
-//! - `429`, `502`, `503`, `504`: always (these say "nothing was done, come back later");
+//! - `408`, `429`, `502`, `503`, `504`: always (these say "nothing was done, come back later");
 //!   `Retry-After` (seconds) is honoured instead of the backoff when the server sends it;
 //! - `500`: for every request except an import without an `Idempotency-Key` — the reads, the
 //!   export and the `PUT`s are idempotent, and an import carrying a key cannot create a second
@@ -12,6 +12,10 @@
 //! - connection errors and timeouts: for every request except the import. A timed-out import may
 //!   have landed, so it is returned at once as [`ClientError::Transport`]; the caller (push) first
 //!   looks the flow up by name and only then retries with the same `Idempotency-Key`.
+//!
+//! What cannot heal is never retried: any other 4xx, and a failure of TLS or of the protocol
+//! itself (a certificate refused, a server answering in another protocol); a server that answers
+//! a TLS handshake in plain HTTP is [`ClientError::NotTls`] (its URL should say `http://`).
 //!
 //! Attempts are bounded ([`HttpOptions::max_attempts`]); the retries made are counted
 //! ([`HttpPlatform::retries`]). The API key is never printed: `Debug` masks it, and the request log
@@ -252,7 +256,9 @@ impl HttpPlatform {
                     self.log(|| format!("< {label} {status}"));
                     let bytes = match bytes {
                         Ok(b) => b,
-                        Err(e) if attempt < max && out.safety == Safety::Idempotent => {
+                        Err(e)
+                            if attempt < max && out.safety == Safety::Idempotent && heals(&e) =>
+                        {
                             self.wait(attempt, None, &label, &e.to_string());
                             continue;
                         }
@@ -267,7 +273,7 @@ impl HttpPlatform {
                     if (200..300).contains(&status) {
                         return Ok(bytes);
                     }
-                    let retryable = matches!(status, 429 | 502 | 503 | 504)
+                    let retryable = matches!(status, 408 | 429 | 502 | 503 | 504)
                         || (status == 500 && out.safety != Safety::Import);
                     if !retryable || attempt >= max {
                         return Err(status_error(label, status, attempt, &bytes));
@@ -276,7 +282,13 @@ impl HttpPlatform {
                 }
                 Err(e) => {
                     let message = transport_message(&e);
-                    if out.safety != Safety::Idempotent || attempt >= max {
+                    if answered_in_plain_http(&e) {
+                        return Err(ClientError::NotTls {
+                            request: label,
+                            message,
+                        });
+                    }
+                    if out.safety != Safety::Idempotent || attempt >= max || !heals(&e) {
                         return Err(ClientError::Transport {
                             request: label,
                             attempts: attempt,
@@ -396,6 +408,30 @@ pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
+}
+
+/// Whether trying again may get past a transport failure: a connection refused or reset, a
+/// timeout, a name not resolved. A failure of TLS (a certificate refused, a handshake the
+/// server answered in another protocol) or of HTTP itself (a malformed response, a bad URL)
+/// comes back the same every time.
+pub(crate) fn heals(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        // TLS records and HTTP responses that do not parse arrive as invalid data.
+        ureq::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
+/// Whether the server answered the TLS handshake in plain HTTP: rustls reads the `HTTP/1.1 …`
+/// of the answer as a TLS record of an invalid content type.
+pub(crate) fn answered_in_plain_http(e: &ureq::Error) -> bool {
+    let inner = match e {
+        ureq::Error::Io(io) => io.get_ref().map(|i| format!("{i:?}")),
+        ureq::Error::Rustls(r) => Some(format!("{r:?}")),
+        _ => None,
+    };
+    inner.is_some_and(|d| d.contains("InvalidContentType"))
 }
 
 /// A transport failure, said briefly.
@@ -938,6 +974,73 @@ mod tests {
 
     fn flow_json(id: u64, name: &str) -> String {
         format!(r#"{{"id":{id},"name":"{name}"}}"#)
+    }
+
+    #[test]
+    fn a_408_is_retried_other_4xx_are_not() {
+        let (url, _) = serve(vec![
+            (408, vec![], r#"{"message":"slow"}"#.into()),
+            (200, vec![], format!(r#"{{"data":{}}}"#, flow_json(7, "A"))),
+        ]);
+        let (c, _) = client(&url, "k");
+        assert_eq!(c.show_flow(7).unwrap().id, 7);
+        assert_eq!(c.retries(), 1);
+        // One scripted answer: a retry would find no server answering.
+        let (url, seen) = serve(vec![(400, vec![], r#"{"message":"bad"}"#.into())]);
+        let (c, _) = client(&url, "k");
+        let err = c.show_flow(7).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Status {
+                    status: 400,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!((c.retries(), seen.lock().unwrap().len()), (0, 1));
+    }
+
+    #[test]
+    fn tls_to_a_plain_http_server_is_not_retried() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 512];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+            }
+        });
+        let (c, slept) = client(&format!("https://{addr}"), "k");
+        let err = c.show_flow(7).unwrap_err();
+        assert!(matches!(err, ClientError::NotTls { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("the server answered in plain HTTP, not TLS"),
+            "{err}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        assert!(slept.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn transport_failures_that_cannot_heal_are_told_apart() {
+        assert!(heals(&ureq::Error::ConnectionFailed));
+        assert!(heals(&ureq::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        ))));
+        assert!(!heals(&ureq::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::InvalidData
+        ))));
+        assert!(!heals(&ureq::Error::Tls("certificate refused")));
+        assert!(!heals(&ureq::Error::BadUri("x".into())));
     }
 
     #[test]

@@ -225,6 +225,15 @@ pub enum ClientError {
         /// What went wrong.
         message: String,
     },
+    /// The server answered the TLS handshake in plain HTTP: the URL says `https://` for a server
+    /// that speaks `http://` (not retried: it cannot heal).
+    #[error("{request}: the server answered in plain HTTP, not TLS ({message})")]
+    NotTls {
+        /// Method and URL.
+        request: String,
+        /// What the TLS layer said.
+        message: String,
+    },
     /// The response was not what the API documents.
     #[error("{request}: unexpected response: {message}")]
     Decode {

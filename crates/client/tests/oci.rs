@@ -521,3 +521,73 @@ fn connection_failures_are_retried_then_reported() {
         vec![Duration::from_millis(125), Duration::from_millis(250)]
     );
 }
+
+#[test]
+fn what_cannot_heal_is_not_retried_and_408_is() {
+    // A 400 is the registry's last word.
+    let (host, seen) = fake::serve(|_| (400, vec![], b"bad request".to_vec()));
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let client = RegistryClient::new(&reference, Access::Pull, plain());
+    let err = client
+        .get_manifest("1", oci::MANIFEST_MEDIA_TYPE)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OciError::Status {
+                status: 400,
+                attempts: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!((client.retries(), seen.lock().unwrap().len()), (0, 1));
+
+    // A 408 is tried again.
+    let count = Arc::new(Mutex::new(0u32));
+    let c = count.clone();
+    let (host, _) = fake::serve(move |_| {
+        let mut n = c.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            (408, vec![], b"slow".to_vec())
+        } else {
+            (404, vec![], b"{}".to_vec())
+        }
+    });
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let client = RegistryClient::new(&reference, Access::Pull, plain());
+    let err = client
+        .get_manifest("1", oci::MANIFEST_MEDIA_TYPE)
+        .unwrap_err();
+    assert!(matches!(err, OciError::NotFound { .. }), "{err}");
+    assert_eq!(client.retries(), 1);
+
+    // TLS to a plain-HTTP registry: one connection, and an error saying so.
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let n = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            n.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let mut opts = plain();
+    opts.plain_http = false;
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let client = RegistryClient::new(&reference, Access::Pull, opts);
+    let err = client
+        .get_manifest("1", oci::MANIFEST_MEDIA_TYPE)
+        .unwrap_err();
+    assert!(matches!(err, OciError::NotTls { .. }), "{err:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(client.retries(), 0);
+}

@@ -527,6 +527,39 @@ pub fn to_pretty_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
+/// `value` as JSON in the layout of `original`, the bytes it was read from: compact when they
+/// were (no line break inside), else pretty with their indentation (the leading spaces or tabs
+/// of their second line); a trailing newline when they had one. A rewritten document (secrets
+/// stripped, versions dropped) thus keeps the form it came in, and a compact export is not
+/// doubled in size.
+pub fn to_bytes_like(value: &Value, original: &[u8]) -> Vec<u8> {
+    let body = original.trim_ascii();
+    let mut out = match body.iter().position(|&b| b == b'\n') {
+        None => serde_json::to_vec(value).expect("a JSON value serialises"),
+        Some(nl) => {
+            let indent: Vec<u8> = body[nl + 1..]
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .copied()
+                .collect();
+            let indent = if indent.is_empty() {
+                b"  ".to_vec()
+            } else {
+                indent
+            };
+            let mut out = Vec::with_capacity(original.len());
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(&indent);
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+            serde::Serialize::serialize(value, &mut ser).expect("a JSON value serialises");
+            out
+        }
+    };
+    if original.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out
+}
+
 fn detect_format(value: &Value) -> Result<(FormatVersion, Detection), String> {
     if let Some(v) = value.pointer("/metadata/format_version") {
         return match v.as_u64().and_then(FormatVersion::from_number) {
@@ -937,6 +970,28 @@ impl<'a> ScriptView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewritten_documents_keep_the_layout_they_came_in() {
+        let value: Value = serde_json::from_str(r#"{"a":1,"b":[1.50,{"c":"x"}]}"#).unwrap();
+        assert_eq!(
+            to_bytes_like(&value, b"{\"a\": 2}"),
+            br#"{"a":1,"b":[1.50,{"c":"x"}]}"#.to_vec()
+        );
+        assert_eq!(
+            to_bytes_like(&value, b"{\"a\":2}\n"),
+            b"{\"a\":1,\"b\":[1.50,{\"c\":\"x\"}]}\n".to_vec()
+        );
+        assert_eq!(
+            to_bytes_like(&value, b"{\n    \"a\": 2\n}\n"),
+            b"{\n    \"a\": 1,\n    \"b\": [\n        1.50,\n        {\n            \"c\": \"x\"\n        }\n    ]\n}\n"
+                .to_vec()
+        );
+        assert_eq!(
+            to_bytes_like(&value, b"{\n  \"a\": 2\n}"),
+            serde_json::to_vec_pretty(&value).unwrap()
+        );
+    }
 
     const V1: &[u8] = include_bytes!("../../../fixtures/reference/export-v1-legacy.json");
     const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");

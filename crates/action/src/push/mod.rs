@@ -434,9 +434,13 @@ pub enum Refused {
         check: String,
         /// Why.
         detail: String,
+        /// The signatures' own cause, when the signatures check failed.
+        failure: Option<flowpack_core::archive::SignatureFailure>,
     },
     /// Required inputs not supplied, or a document in a format the target does not take.
-    #[error("{0}; nothing was written")]
+    /// A message of several lines (one ending in lines to copy into an overlay) says that
+    /// nothing was written first, so the lines to copy stay as they are.
+    #[error("{}", nothing_written(.0))]
     Content(String),
     /// `--flow` patterns that match no flow of the archive.
     #[error(
@@ -495,8 +499,22 @@ impl Categorize for PushError {
             PushError::Input(e) => e.remedy(),
             PushError::Archive(e) => e.remedy(),
             PushError::History(e) => e.remedy(),
+            PushError::Refused(Refused::Verification {
+                failure: Some(f), ..
+            }) => Some(crate::error::failure_remedy(f)),
+            PushError::Client(e) => e.remedy(),
             _ => None,
         }
+    }
+}
+
+/// `message; nothing was written`, or for a message of several lines `nothing was written:
+/// message`, keeping its last line (TOML to copy) clean.
+fn nothing_written(message: &str) -> String {
+    if message.contains('\n') {
+        format!("nothing was written: {message}")
+    } else {
+        format!("{message}; nothing was written")
     }
 }
 
@@ -655,6 +673,7 @@ fn open_verified(
             archive: origin.to_string(),
             check: failed.name.to_string(),
             detail: failed.detail.clone(),
+            failure: verified.signature_failure.clone(),
         }
         .into());
     }

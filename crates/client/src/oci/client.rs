@@ -8,8 +8,10 @@
 //!   fetches a token from the realm (with the credentials as basic auth when there are any,
 //!   anonymously otherwise) and retries with it. Credentials are never printed: `Debug` masks
 //!   the password and no error or log line carries it or a token.
-//! - `429`, `5xx` and connection failures are retried with exponential backoff and full jitter
-//!   (`Retry-After` in seconds honoured), at most [`RegistryOptions::max_attempts`] attempts.
+//! - `408`, `429`, `5xx` and connection failures are retried with exponential backoff and full
+//!   jitter (`Retry-After` in seconds honoured), at most [`RegistryOptions::max_attempts`]
+//!   attempts. What cannot heal is not retried: other 4xx, and failures of TLS or the protocol
+//!   ([`OciError::Protocol`]); a registry answering TLS in plain HTTP is [`OciError::NotTls`].
 //!   A blob upload is retried as a whole (a new upload session), since a failed `PUT` may have
 //!   spent its session; a failed download starts over.
 //! - Timeouts: connecting, and an idle timeout on every read and write
@@ -30,7 +32,8 @@ use ureq::http;
 
 use super::{OciError, Reference};
 use crate::http::{
-    JitterFn, LogFn, MASK, SleepFn, backoff_delay, default_jitter, retry_after, transport_message,
+    JitterFn, LogFn, MASK, SleepFn, answered_in_plain_http, backoff_delay, default_jitter, heals,
+    retry_after, transport_message,
 };
 
 /// Environment variable holding the registry user name.
@@ -390,7 +393,7 @@ impl RegistryClient {
                         .limit(64 * 1024)
                         .read_to_vec()
                         .unwrap_or_default();
-                    let retryable = status == 429 || (500..600).contains(&status);
+                    let retryable = status == 408 || status == 429 || (500..600).contains(&status);
                     if !retryable || attempt >= max {
                         return Err(status_error(label, status, attempt, &text, auth.is_some()));
                     }
@@ -398,6 +401,18 @@ impl RegistryClient {
                 }
                 Err(e) => {
                     let message = transport_message(&e);
+                    if answered_in_plain_http(&e) {
+                        return Err(OciError::NotTls {
+                            request: label,
+                            message,
+                        });
+                    }
+                    if !heals(&e) {
+                        return Err(OciError::Protocol {
+                            request: label,
+                            reason: message,
+                        });
+                    }
                     if attempt >= max {
                         return Err(OciError::Transport {
                             request: label,
@@ -719,7 +734,15 @@ impl RegistryClient {
                         limit: MAX_MANIFEST_SIZE,
                     });
                 }
-                Err(e) if attempt < max => self.wait(attempt, None, &label, &e.to_string()),
+                Err(e) if attempt < max && heals(&e) => {
+                    self.wait(attempt, None, &label, &e.to_string())
+                }
+                Err(e) if !heals(&e) => {
+                    return Err(OciError::Protocol {
+                        request: label,
+                        reason: format!("reading the manifest failed: {e}"),
+                    });
+                }
                 Err(e) => {
                     return Err(OciError::Transport {
                         request: label,
@@ -761,6 +784,13 @@ impl RegistryClient {
                     Ok(0) => break None,
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // Bytes that do not parse (TLS, chunking) come back the same: no retry.
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        return Err(OciError::Protocol {
+                            request: label,
+                            reason: format!("the download broke off after {count} bytes: {e}"),
+                        });
+                    }
                     Err(e) => break Some(e.to_string()),
                 };
                 count += n as u64;

@@ -107,6 +107,15 @@ pub enum OciError {
         /// What failed.
         message: String,
     },
+    /// The registry answered the TLS handshake in plain HTTP (a registry without TLS, reached
+    /// as `https://`; not retried).
+    #[error("{request}: the registry answered in plain HTTP, not TLS ({message})")]
+    NotTls {
+        /// The request.
+        request: String,
+        /// What the TLS layer said.
+        message: String,
+    },
     /// The registry broke the protocol.
     #[error("{request}: {reason}")]
     Protocol {
@@ -176,11 +185,13 @@ impl OciError {
         }
     }
 
-    /// Whether trying again may help (429, 5xx, connection failures).
+    /// Whether trying again may help (408, 429, 5xx, connection failures).
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             OciError::Transport { .. } => true,
-            OciError::Status { status, .. } => *status == 429 || (500..600).contains(status),
+            OciError::Status { status, .. } => {
+                *status == 408 || *status == 429 || (500..600).contains(status)
+            }
             _ => false,
         }
     }

@@ -402,6 +402,26 @@ pub(crate) fn compact_inputs(per_flow: &[&[Input]]) -> Vec<CompactInput> {
 
 /// The model's `inputs` from the version-3 form: flow by flow in the order of `flows`, each
 /// flow's inputs in the order of the entries. An index past the flows is an error.
+/// A manifest from its JSON value: version 3 lists each input once with its flows' indexes, the
+/// model lists them per flow, so they are expanded here (every reader of a manifest, an
+/// archive's or an unpacked directory's, goes through this).
+pub fn manifest_from_value(mut value: serde_json::Value) -> Result<Manifest, String> {
+    let compact = if value["format_version"].as_u64().is_some_and(|v| v >= 3) {
+        let listed = std::mem::replace(&mut value["inputs"], serde_json::Value::Array(vec![]));
+        Some(
+            serde_json::from_value::<Vec<CompactInput>>(listed)
+                .map_err(|e| format!("inputs: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let mut m: Manifest = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if let Some(compact) = compact {
+        m.inputs = expand_inputs(&m.flows, &compact)?;
+    }
+    Ok(m)
+}
+
 pub(crate) fn expand_inputs(
     flows: &[FlowRecord],
     compact: &[CompactInput],

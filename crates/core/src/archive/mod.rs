@@ -24,11 +24,12 @@ pub use limits::Limits;
 pub use manifest::{
     BackupRecord, FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_READ_VERSIONS,
     MANIFEST_SCHEMA, Manifest, Package, PackageKind, RequiredDependency, RequiredScript,
-    RequiredSystem, Requires, SettingsRecord, SourceInfo,
+    RequiredSystem, Requires, SettingsRecord, SourceInfo, manifest_from_value,
 };
 pub use read::{
-    Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, TrustPolicy,
-    UnpackOptions, UnpackReport, VerifiedFlows, VerifyReport, sign_archive, unpack, verify_archive,
+    Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, SignatureCheck,
+    SignatureFailure, SignatureStatus, TrustPolicy, UnpackOptions, UnpackReport, VerifiedFlows,
+    VerifyReport, sign_archive, unpack, verify_archive,
 };
 pub use settings::{
     Callback, FLOW_SETTINGS_FILE, FLOW_SETTINGS_FORMAT, FlowSettings, SettingsError, Webhook,

@@ -20,7 +20,7 @@ use super::manifest::{
 use super::settings::{FLOW_SETTINGS_FILE, FlowSettings};
 use super::zipio::{self, Compressed, EntryOptions, Source, Spool};
 use super::{ArchiveError, MANIFEST_PATH};
-use crate::document::{Document, to_pretty_bytes};
+use crate::document::{Document, to_bytes_like};
 use crate::secrets::{SecretKind, SecretRules, find_secrets};
 use crate::sign::{SigningKey, trusted_comment};
 
@@ -95,6 +95,10 @@ pub struct ManifestParams {
     pub source: SourceInfo,
     /// The backup record of an environment's backup (manifest `backup`), if it is one.
     pub backup: Option<BackupRecord>,
+    /// Inputs an earlier packing made required (secrets it stripped): an input the documents
+    /// still have is listed as required again, though its value is empty by now. Repacking an
+    /// unpacked archive passes its manifest's inputs.
+    pub required_inputs: Vec<Input>,
 }
 
 impl ManifestParams {
@@ -109,6 +113,7 @@ impl ManifestParams {
             generator: format!("flowpack-core {}", env!("CARGO_PKG_VERSION")),
             source: SourceInfo::default(),
             backup: None,
+            required_inputs: Vec::new(),
         }
     }
 
@@ -571,11 +576,34 @@ fn build_manifest(
     }
     // Written once per distinct input with its flows' indexes; the model's inputs in the order
     // a reader gives them back (flow by flow, each flow's in the order of first use over the
-    // archive), so the manifest read back is the one written.
-    let per_flow: Vec<&[Input]> = placed
+    // archive), so the manifest read back is the one written. Inputs an earlier packing made
+    // required (secrets it stripped) stay required, though their values are empty by now.
+    let required_before = |input: &Input| {
+        params.required_inputs.iter().any(|r| {
+            r.required
+                && Input {
+                    required: true,
+                    ..r.clone()
+                } == Input {
+                    required: true,
+                    ..input.clone()
+                }
+        })
+    };
+    let per_flow_inputs: Vec<Vec<Input>> = placed
         .iter()
-        .map(|(_, s)| s.packed.inputs.as_slice())
+        .map(|(_, s)| {
+            s.packed
+                .inputs
+                .iter()
+                .map(|i| Input {
+                    required: i.required || required_before(i),
+                    ..i.clone()
+                })
+                .collect()
+        })
         .collect();
+    let per_flow: Vec<&[Input]> = per_flow_inputs.iter().map(Vec::as_slice).collect();
     let compact = super::manifest::compact_inputs(&per_flow);
     let inputs = super::manifest::expand_inputs(&flows, &compact).map_err(ArchiveError::Params)?;
     let mut source = params.source.clone();
@@ -709,7 +737,7 @@ fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResul
         .unwrap_or_else(|| input.origin.clone());
     let (mut inputs, stripped) = strip_secrets(&mut doc, &name, opts);
     let bytes = if stripped > 0 {
-        to_pretty_bytes(doc.value())
+        to_bytes_like(doc.value(), &input.bytes)
     } else {
         input.bytes
     };

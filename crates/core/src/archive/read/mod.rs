@@ -16,7 +16,10 @@ mod verify;
 pub use flows::{FlowDocuments, VerifiedFlows};
 pub use sign::{SignArchiveOptions, SignReport, sign_archive};
 pub use unpack::{UnpackOptions, UnpackReport, unpack};
-pub use verify::{Check, CheckStatus, VerifyReport, verify_archive};
+pub use verify::{
+    Check, CheckStatus, SignatureCheck, SignatureFailure, SignatureStatus, VerifyReport,
+    verify_archive,
+};
 
 use super::ArchiveError;
 use super::limits::Limits;

@@ -54,21 +54,7 @@ impl Archive {
                 err.instance_path().to_string()
             )));
         }
-        // Version 3 lists each input once with its flows' indexes; the model lists them per flow.
-        let mut value = value;
-        let compact = if value["format_version"].as_u64().is_some_and(|v| v >= 3) {
-            let listed = std::mem::replace(&mut value["inputs"], serde_json::Value::Array(vec![]));
-            Some(
-                serde_json::from_value::<Vec<manifest::CompactInput>>(listed)
-                    .map_err(|e| bad(format!("inputs: {e}")))?,
-            )
-        } else {
-            None
-        };
-        let mut m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        if let Some(compact) = compact {
-            m.inputs = manifest::expand_inputs(&m.flows, &compact).map_err(bad)?;
-        }
+        let m = manifest::manifest_from_value(value).map_err(bad)?;
         if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
             return Err(bad(format!(
                 "unsupported format_version {} (known: {})",
@@ -178,16 +164,17 @@ impl Archive {
     }
 
     /// Check 3, signatures: `Ok(Some(detail))` passed, `Ok(None)` not checked, `Err(detail)`
-    /// failed. Records the trusted signers and the untrusted key ids in `report`.
+    /// failed. Every signature entry is listed in `report.signatures` (trusted, untrusted or
+    /// invalid), whether the policy checks signatures or not; the trusted signers and the
+    /// untrusted key ids go to `report.signers` and `report.untrusted_signers`, and a failure's
+    /// cause to `report.signature_failure`.
     fn check_signatures(
         &mut self,
         manifest: &Manifest,
         policy: &TrustPolicy,
         report: &mut VerifyReport,
     ) -> Result<Option<String>, String> {
-        if policy.keys.is_empty() && policy.threshold == 0 {
-            return Ok(None);
-        }
+        let checking = !(policy.keys.is_empty() && policy.threshold == 0);
         let manifest_bytes = self.manifest_bytes.clone().unwrap_or_default();
         let expected_comment = trusted_comment(
             &manifest.package.name,
@@ -199,22 +186,40 @@ impl Archive {
         let mut total = 0;
         for e in &sig_entries {
             let bytes = self.read_all(e, &mut total).map_err(|e| e.to_string())?;
-            match check_signature_entry(
+            let sig = check_signature_entry(
                 &self.origin,
                 &e.path,
                 bytes,
                 &manifest_bytes,
                 &expected_comment,
                 policy,
-            )? {
-                Signer::Trusted(id) => {
-                    good.insert(id);
+            );
+            match sig.status {
+                SignatureStatus::Trusted => {
+                    good.insert(sig.key_id.clone());
                 }
-                Signer::Untrusted(id) => report.untrusted_signers.push(id),
+                SignatureStatus::Untrusted => report.untrusted_signers.push(sig.key_id.clone()),
+                SignatureStatus::Invalid => {}
             }
+            report.signatures.push(sig);
         }
+        // Trusted first, then untrusted, then invalid; archive order within each.
+        report.signatures.sort_by_key(|s| s.status);
         report.signers = good.iter().cloned().collect();
-        threshold_detail(&good, policy, &report.signers).map(Some)
+        if !checking {
+            return Ok(None);
+        }
+        if let Some(bad) = report
+            .signatures
+            .iter()
+            .find(|s| s.status == SignatureStatus::Invalid)
+        {
+            report.signature_failure = Some(SignatureFailure::Invalid {
+                key_id: bad.key_id.clone(),
+            });
+            return Err(bad.detail.clone());
+        }
+        threshold_detail(&good, policy, report).map(Some)
     }
 }
 
@@ -290,16 +295,9 @@ fn manifest_validator() -> &'static jsonschema::Validator {
     })
 }
 
-/// Who made a signature entry that checked out.
-enum Signer {
-    /// A key of the policy: the signature verified and names this manifest.
-    Trusted(String),
-    /// A key outside the policy (its signature is not checked).
-    Untrusted(String),
-}
-
 /// One `signatures/<key-id>.minisig` entry: a minisign signature by the key its name says; by
 /// a trusted key, it verifies over the manifest's exact bytes and carries `expected_comment`.
+/// A signature by a key outside the policy is not checked (it is `untrusted`).
 fn check_signature_entry(
     origin: &str,
     path: &str,
@@ -307,61 +305,189 @@ fn check_signature_entry(
     manifest_bytes: &[u8],
     expected_comment: &str,
     policy: &TrustPolicy,
-) -> Result<Signer, String> {
+) -> SignatureCheck {
     let entry = entry_name(origin, path);
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("{entry}: not a minisign signature"))?;
     let named = path
         .trim_start_matches("signatures/")
         .trim_end_matches(".minisig")
         .to_string();
+    let result = |key_id: String, status: SignatureStatus, detail: String| SignatureCheck {
+        entry: path.to_string(),
+        key_id,
+        status,
+        detail,
+    };
+    let Some(text) = String::from_utf8(bytes).ok() else {
+        return result(
+            named,
+            SignatureStatus::Invalid,
+            format!("{entry}: not a minisign signature"),
+        );
+    };
     let Some(id) = signature_key_id(&text) else {
-        return Err(format!("{entry}: not a minisign signature"));
+        return result(
+            named,
+            SignatureStatus::Invalid,
+            format!("{entry}: not a minisign signature"),
+        );
     };
     if id != named {
-        return Err(format!(
-            "{entry}: the signature is by key {id}, not {named}"
-        ));
+        return result(
+            named.clone(),
+            SignatureStatus::Invalid,
+            format!("{entry}: the signature is by key {id}, not {named}"),
+        );
     }
     let Some(key) = policy.keys.iter().find(|k| k.key_id() == id) else {
-        return Ok(Signer::Untrusted(id));
+        return result(
+            id.clone(),
+            SignatureStatus::Untrusted,
+            format!("by key {id}, which is not trusted (not checked)"),
+        );
     };
-    let comment = key.verify(manifest_bytes, &text).map_err(|err| {
-        format!("{entry}: signature by trusted key {id} does not match flowpack.json ({err})")
-    })?;
-    if comment != expected_comment {
-        return Err(format!(
-            "{entry}: the trusted comment {comment:?} does not name this manifest"
-        ));
+    match key.verify(manifest_bytes, &text) {
+        Err(err) => result(
+            id.clone(),
+            SignatureStatus::Invalid,
+            format!("{entry}: signature by trusted key {id} does not match flowpack.json ({err})"),
+        ),
+        Ok(comment) if comment != expected_comment => result(
+            id,
+            SignatureStatus::Invalid,
+            format!("{entry}: the trusted comment {comment:?} does not name this manifest"),
+        ),
+        Ok(_) => result(
+            id.clone(),
+            SignatureStatus::Trusted,
+            format!("by trusted key {id}, verified"),
+        ),
     }
-    Ok(Signer::Trusted(id))
 }
 
-/// The signatures check's outcome once every entry passed: enough distinct trusted signers for
-/// the policy's threshold (at least one), or how many there were against how many it needs.
+/// The signatures check's outcome once no entry was invalid: enough distinct trusted signers
+/// for the policy's threshold (at least one), or why not — unsigned, signed by untrusted keys
+/// only, or short of the threshold — recorded in `report.signature_failure`.
 fn threshold_detail(
     good: &BTreeSet<String>,
     policy: &TrustPolicy,
-    signers: &[String],
+    report: &mut VerifyReport,
 ) -> Result<String, String> {
     let need = policy.threshold.max(1);
-    if good.len() < need {
-        return Err(format!(
-            "{}, {need} required (trusted keys: {})",
+    let trusted = || {
+        policy
+            .keys
+            .iter()
+            .map(TrustedKey::key_id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let required = format!(
+        "{} required (trusted keys: {})",
+        plural(need, "trusted signature", "trusted signatures"),
+        trusted()
+    );
+    if good.len() >= need {
+        return Ok(format!(
+            "{} ({}), {need} required",
             plural(good.len(), "trusted signature", "trusted signatures"),
-            policy
-                .keys
-                .iter()
-                .map(TrustedKey::key_id)
-                .collect::<Vec<_>>()
-                .join(", ")
+            report.signers.join(", ")
         ));
     }
-    Ok(format!(
-        "{} ({}), {need} required",
-        plural(good.len(), "trusted signature", "trusted signatures"),
-        signers.join(", ")
-    ))
+    let untrusted = report.untrusted_signers.clone();
+    let (failure, detail) = if report.signatures.is_empty() {
+        (
+            SignatureFailure::Unsigned,
+            format!("the archive is not signed; {required}"),
+        )
+    } else if good.is_empty() {
+        (
+            SignatureFailure::Untrusted {
+                key_ids: untrusted.clone(),
+            },
+            format!(
+                "signed only by {} {}, not trusted; {required}",
+                if untrusted.len() == 1 { "key" } else { "keys" },
+                untrusted.join(", ")
+            ),
+        )
+    } else {
+        let also = if untrusted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; also signed by untrusted {} {}",
+                if untrusted.len() == 1 { "key" } else { "keys" },
+                untrusted.join(", ")
+            )
+        };
+        (
+            SignatureFailure::Short {
+                have: good.len(),
+                need,
+            },
+            format!(
+                "{} ({}), {need} required: {} short (trusted keys: {}){also}",
+                plural(good.len(), "trusted signature", "trusted signatures"),
+                report.signers.join(", "),
+                need - good.len(),
+                trusted()
+            ),
+        )
+    };
+    report.signature_failure = Some(failure);
+    Err(detail)
+}
+
+/// How one signature entry fared against the trust policy (ordered as reports list them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureStatus {
+    /// By a trusted key; it verifies over this manifest.
+    Trusted,
+    /// By a key outside the trust policy: not checked, counts for nothing.
+    Untrusted,
+    /// Not a valid signature of this manifest (by a trusted key that does not verify, or not a
+    /// minisign signature by the key its name says).
+    Invalid,
+}
+
+/// One signature entry of the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureCheck {
+    /// The entry, `signatures/<key-id>.minisig`.
+    pub entry: String,
+    /// The key id (from the signature; from the entry's name when the signature is unreadable).
+    pub key_id: String,
+    /// Trusted, untrusted or invalid.
+    pub status: SignatureStatus,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Why the signatures check failed, for a caller to say what fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "cause", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SignatureFailure {
+    /// The archive carries no signature at all.
+    Unsigned,
+    /// Signed, but only by keys outside the trust policy.
+    Untrusted {
+        /// The signing keys' ids.
+        key_ids: Vec<String>,
+    },
+    /// A signature that does not verify (the first one found).
+    Invalid {
+        /// Its key id.
+        key_id: String,
+    },
+    /// Fewer distinct trusted signers than the threshold.
+    Short {
+        /// Trusted signatures that verified.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
 }
 
 /// The outcome of one check.
@@ -404,6 +530,11 @@ pub struct VerifyReport {
     pub signers: Vec<String>,
     /// Key ids of signatures by keys not in the policy (not checked).
     pub untrusted_signers: Vec<String>,
+    /// Every signature entry with its status: trusted, then untrusted, then invalid (archive
+    /// order within each).
+    pub signatures: Vec<SignatureCheck>,
+    /// Why the signatures check failed, when it did for a reason of the signatures themselves.
+    pub signature_failure: Option<SignatureFailure>,
 }
 
 impl VerifyReport {
@@ -416,6 +547,8 @@ impl VerifyReport {
             manifest_sha256: None,
             signers: Vec::new(),
             untrusted_signers: Vec::new(),
+            signatures: Vec::new(),
+            signature_failure: None,
         }
     }
 
