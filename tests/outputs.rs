@@ -88,7 +88,11 @@ fn pack_and_migrate_refuse_an_existing_output_unless_force() {
     // pack --force replaces it again.
     let o = pack(d, "app.flowpack", &[&v2], &["--force"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(std::fs::read(d.join("app.flowpack")).unwrap(), before);
+    assert!(
+        std::fs::read(d.join("app.flowpack"))
+            .unwrap()
+            .starts_with(b"PK\x03\x04")
+    );
     let mode = std::fs::metadata(d.join("app.flowpack"))
         .unwrap()
         .permissions()
@@ -112,7 +116,11 @@ fn pack_and_migrate_refuse_an_existing_output_unless_force() {
     );
     let meta = std::fs::symlink_metadata(d.join("link.flowpack")).unwrap();
     assert!(meta.file_type().is_file());
-    assert_eq!(std::fs::read(d.join("link.flowpack")).unwrap(), before);
+    assert!(
+        std::fs::read(d.join("link.flowpack"))
+            .unwrap()
+            .starts_with(b"PK\x03\x04")
+    );
     let o = flowpack_in(
         d,
         &[
@@ -206,4 +214,14 @@ fn export_refuses_an_existing_output_and_leaves_replaced_flows_out() {
             format!("{name} (replaced 20261129T120000Z)-2")
         ]
     );
+
+    // backup too: left out by default, kept with --include-replaced.
+    for (extra, want) in [(&[][..], 1), (&["--include-replaced"][..], 2)] {
+        let mut args = vec!["backup", "--env", "local", "--dir", "b", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = flowpack_in(d, &args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["flows"], want, "{extra:?}");
+    }
 }

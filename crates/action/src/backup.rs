@@ -796,6 +796,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn backups_at_once_never_share_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let p = store();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (p, d) = (Arc::clone(&p), d.clone());
+                std::thread::spawn(move || backup(&p, "prod", &d, 1_767_323_045, None).unwrap())
+            })
+            .collect();
+        let mut sequences: Vec<u64> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap().sequence)
+            .collect();
+        sequences.sort_unstable();
+        sequences.dedup();
+        assert_eq!(sequences.len(), 4, "{sequences:?}");
+        assert_eq!(names(&d).len(), 4);
+        let own = own_backups(&d, "prod").unwrap();
+        assert_eq!(own.len(), 4);
+    }
+
     fn at(day: u32, hour: u8) -> i64 {
         // 2026-01-01 is a Thursday (ISO week 1 of 2026).
         let date = time::Date::from_calendar_date(2026, time::Month::January, 1).unwrap()

@@ -318,12 +318,7 @@ pub fn pull_to_temp(
         error,
     };
     remove_stale_temporaries(dir);
-    // 0644 less the umask, as any file the user asks for (the archive is not secret).
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".flowpack-tmp.{}.", std::process::id()))
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut temp = archive_temp(dir).map_err(io)?;
     client.download_blob(&layer.digest, layer.size, temp.as_file_mut())?;
     temp.as_file().sync_all().map_err(io)?;
     Ok(PulledArchive {
@@ -365,9 +360,31 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
+/// The temporary file an archive is downloaded into, in `dir`: mode 0644 less the umask, as any
+/// file the user asks for (an archive holds no secret), so the pulled file gets it too.
+fn archive_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".flowpack-tmp.{}.", std::process::id()))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pulled_archives_are_0644_less_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        let umask = u32::from_str_radix(umask.split_whitespace().nth(1).unwrap(), 8).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let temp = archive_temp(dir.path()).unwrap();
+        let mode = temp.as_file().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644 & !umask);
+    }
 
     #[cfg(target_os = "linux")]
     #[test]

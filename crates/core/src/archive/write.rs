@@ -321,7 +321,8 @@ impl ArchiveWriter {
 
     /// Waits for the workers, writes the manifest, signs it with each of `signers`, and writes
     /// the archive atomically in path order. Before the archive is renamed into place the
-    /// writer checks it as a reader will ([`check_written`]); an archive that fails never
+    /// writer checks it as a reader will (the zip's directory and the manifest read back, the
+    /// flows' digests reused from writing); an archive that fails never
     /// appears at the output.
     pub fn finish(
         self,
