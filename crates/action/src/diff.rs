@@ -755,8 +755,11 @@ fn do_task(
             })
         }
         Task::Pair(l, r) => {
-            let (mut changes, overlay, warnings) =
-                compare_content(opts, name, (left, l), (right, r))?;
+            let Content {
+                mut changes,
+                overlay,
+                warnings,
+            } = compare_content(opts, name, (left, l), (right, r))?;
             if !opts.content_only && left.carries_settings(l) && right.carries_settings(r) {
                 let unchanged = matches!(
                     (left.settings_digest(l), right.settings_digest(r)),
@@ -794,12 +797,12 @@ fn compare_content(
     name: &str,
     (left, l): (&Loaded, &Indexed),
     (right, r): (&Loaded, &Indexed),
-) -> Result<(Vec<Change>, Option<OverlayReport>, Vec<String>), DiffError> {
+) -> Result<Content, DiffError> {
     if opts.overlay.is_none()
         && let (Some(a), Some(b)) = (&l.digest, &r.digest)
         && a == b
     {
-        return Ok((Vec::new(), None, Vec::new()));
+        return Ok(Content::default());
     }
     let lb = left.bytes(l)?;
     let rb = right.bytes(r)?;
@@ -819,7 +822,21 @@ fn compare_content(
     };
     let ln = normalise_owned(ld, &l.origin)?;
     let rn = normalise_owned(rd, &r.origin)?;
-    Ok((changes(&ln, &rn), overlay, warnings))
+    Ok(Content {
+        changes: changes(&ln, &rn),
+        overlay,
+        warnings,
+    })
+}
+
+/// What comparing a pair's documents found.
+#[derive(Default)]
+struct Content {
+    changes: Vec<Change>,
+    /// What the overlay changed in LEFT.
+    overlay: Option<OverlayReport>,
+    /// Documents named otherwise than listed.
+    warnings: Vec<String>,
 }
 
 /// A warning when `flow` was listed (by an archive's manifest, an environment's listing) under
