@@ -809,3 +809,50 @@ fn a_document_side_over_the_bound_is_refused_before_it_is_read() {
         );
     }
 }
+
+#[test]
+fn a_flow_its_manifest_names_otherwise_than_its_document_is_compared_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let doc = write_json(&d.join("doc.json"), &reference());
+    let archive = pack(d, "app.flowpack", &[&doc]);
+    // The manifest (unsigned) edited to list the flow as "Renamed"; the entry is untouched.
+    let renamed = d.join("renamed.flowpack");
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys, zipfile\n\
+             src, dst = zipfile.ZipFile(sys.argv[1]), zipfile.ZipFile(sys.argv[2], 'w')\n\
+             for i in src.infolist():\n    \
+                 data = src.read(i)\n    \
+                 if i.filename == 'flowpack.json':\n        \
+                     m = json.loads(data); m['flows'][0]['name'] = 'Renamed'; data = json.dumps(m).encode()\n    \
+                 dst.writestr(i, data)\n\
+             dst.close()\n",
+        )
+        .args([s(&archive), s(&renamed)])
+        .output()
+        .expect("run python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut other = reference();
+    other["flow"]["name"] = json!("Renamed");
+    let other = write_json(&d.join("other.json"), &other);
+    let o = run(d, None, &["diff", s(&renamed), s(&other)]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with(
+            "changed  Renamed\n    /flow/name: \"Shopify > NetSuite Orders\" → \"Renamed\"\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: {}!flows/shopify-netsuite-orders/export.json: the manifest names this flow \
+             \"Renamed\", its document \"{ORDER_SYNC}\"; compared as \"Renamed\"",
+            s(&renamed)
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

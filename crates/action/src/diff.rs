@@ -589,6 +589,8 @@ enum Task<'a> {
 struct Done {
     flow: FlowDiff,
     overlay: Option<OverlayReport>,
+    /// A document whose own name is not the one its side listed it under.
+    warnings: Vec<String>,
 }
 
 /// Runs a diff.
@@ -649,6 +651,7 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     for d in done {
         flows.push(d.flow);
         overlay_reports.extend(d.overlay);
+        warnings.extend(d.warnings);
     }
     let result = if flows.iter().all(|f| f.status == FlowStatus::Same) {
         DiffResult::Same
@@ -733,10 +736,12 @@ fn do_task(
         Task::Duplicate(ids) => Ok(Done {
             flow: flow(FlowStatus::Duplicate, ids.clone(), Vec::new()),
             overlay: None,
+            warnings: Vec::new(),
         }),
         Task::Added => Ok(Done {
             flow: flow(FlowStatus::Added, Vec::new(), Vec::new()),
             overlay: None,
+            warnings: Vec::new(),
         }),
         Task::Removed(l) => {
             let overlay = match &opts.overlay {
@@ -746,10 +751,15 @@ fn do_task(
             Ok(Done {
                 flow: flow(FlowStatus::Removed, Vec::new(), Vec::new()),
                 overlay,
+                warnings: Vec::new(),
             })
         }
         Task::Pair(l, r) => {
-            let (mut changes, overlay) = compare_content(opts, name, (left, l), (right, r))?;
+            let Content {
+                mut changes,
+                overlay,
+                warnings,
+            } = compare_content(opts, name, (left, l), (right, r))?;
             if !opts.content_only && left.carries_settings(l) && right.carries_settings(r) {
                 let unchanged = matches!(
                     (left.settings_digest(l), right.settings_digest(r)),
@@ -771,6 +781,7 @@ fn do_task(
             Ok(Done {
                 flow: flow(status, Vec::new(), changes),
                 overlay,
+                warnings,
             })
         }
     }
@@ -786,12 +797,12 @@ fn compare_content(
     name: &str,
     (left, l): (&Loaded, &Indexed),
     (right, r): (&Loaded, &Indexed),
-) -> Result<(Vec<Change>, Option<OverlayReport>), DiffError> {
+) -> Result<Content, DiffError> {
     if opts.overlay.is_none()
         && let (Some(a), Some(b)) = (&l.digest, &r.digest)
         && a == b
     {
-        return Ok((Vec::new(), None));
+        return Ok(Content::default());
     }
     let lb = left.bytes(l)?;
     let rb = right.bytes(r)?;
@@ -801,13 +812,48 @@ fn compare_content(
     drop(lb);
     let rd = parse_flow(&r.source, &rb, &r.origin)?;
     drop(rb);
+    let warnings = [(l, &ld), (r, &rd)]
+        .into_iter()
+        .filter_map(|(f, d)| misnamed(f, d))
+        .collect();
     let (ld, overlay) = match &opts.overlay {
         Some(o) => overlay_left(ld, name, &l.origin, o)?,
         None => (ld, None),
     };
     let ln = normalise_owned(ld, &l.origin)?;
     let rn = normalise_owned(rd, &r.origin)?;
-    Ok((changes(&ln, &rn), overlay))
+    Ok(Content {
+        changes: changes(&ln, &rn),
+        overlay,
+        warnings,
+    })
+}
+
+/// What comparing a pair's documents found.
+#[derive(Default)]
+struct Content {
+    changes: Vec<Change>,
+    /// What the overlay changed in LEFT.
+    overlay: Option<OverlayReport>,
+    /// Documents named otherwise than listed.
+    warnings: Vec<String>,
+}
+
+/// A warning when `flow` was listed (by an archive's manifest, an environment's listing) under
+/// another name than its document's own: it is compared under the listed name.
+fn misnamed(flow: &Indexed, document: &Document) -> Option<String> {
+    let listed_by = match &flow.source {
+        Source::Entry(_) => "the manifest",
+        Source::Live(_) => "the listing",
+        Source::File(_) => return None,
+    };
+    let own = document.flow_name()?;
+    (own != flow.name).then(|| {
+        format!(
+            "{}: {listed_by} names this flow {:?}, its document {own:?}; compared as {:?}",
+            flow.origin, flow.name, flow.name
+        )
+    })
 }
 
 /// As push does: LEFT migrated to the newest format, then overlaid; what the overlay changed,
