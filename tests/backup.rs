@@ -728,6 +728,18 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
         },
     )
     .unwrap();
+    // The old flow has the first of the backup's webhooks: the new flow's takes it over.
+    let taken_over = tp
+        .create_webhook(
+            old,
+            &WebhookRequest {
+                status: Some("active".into()),
+                format: Some("json".into()),
+                body: Some(Some("{\"order\": \"{{id}}\"}".into())),
+                ..WebhookRequest::default()
+            },
+        )
+        .unwrap();
 
     write_restore_overlay(d);
     let o = run(
@@ -748,6 +760,25 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
         ],
     );
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // The report says which webhook replaces which, names the new one, and says to point the
+    // senders at them (as a replace copying the old flow's webhooks does).
+    let out = stdout(&o);
+    let new_hooks: Vec<u64> = {
+        let id = find_by_name(&tp, ORDER_SYNC).unwrap()[0].id;
+        tp.list_webhooks(id).unwrap().iter().map(|w| w.id).collect()
+    };
+    assert!(
+        out.contains(&format!("webhook {} → {}", taken_over.id, new_hooks[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("webhook {} created (new)", new_hooks[1])),
+        "{out}"
+    );
+    assert!(
+        out.contains("point the senders at the new flow's webhooks"),
+        "{out}"
+    );
     assert!(!stdout(&o).contains(HMAC_SECRET) && !stderr(&o).contains(HMAC_SECRET));
     let live = find_by_name(&tp, ORDER_SYNC).unwrap();
     assert_eq!(live.len(), 1, "{live:?}");
@@ -762,7 +793,7 @@ fn replace_takes_webhooks_and_callbacks_from_the_archives_flow_json() {
         [("active", "json", false), ("paused", "form", true)]
     );
     assert_eq!(tp.list_callbacks(new).unwrap().len(), 2);
-    assert!(tp.list_webhooks(old).unwrap().is_empty());
+    assert_eq!(tp.list_webhooks(old).unwrap().len(), 1);
 }
 
 /// `flowpack push ARCHIVE --url URL --overlay restore.toml --restore-state EXTRA…` in `d`, the

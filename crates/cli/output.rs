@@ -38,3 +38,18 @@ pub fn signed_by(signatures: &[String]) -> String {
         format!("signed by {}", signatures.join(", "))
     }
 }
+
+/// A progress bar on stderr labelled `LABEL N/M`, when stderr is a terminal (`None` otherwise).
+pub fn progress_bar(label: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!("{{bar:30}} {label} {{pos}}/{{len}}"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}

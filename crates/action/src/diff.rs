@@ -340,6 +340,8 @@ pub struct DiffOptions {
     pub plain_http: bool,
     /// Registry credentials for `oci://` sides, if any.
     pub credentials: Option<crate::publish::Credentials>,
+    /// Told `(done, total)` as names are compared (a progress display).
+    pub progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
 }
 
 impl DiffOptions {
@@ -362,6 +364,7 @@ impl DiffOptions {
             jobs: 4,
             plain_http: false,
             credentials: None,
+            progress: None,
         }
     }
 }
@@ -643,8 +646,13 @@ pub fn run(opts: &DiffOptions) -> Result<DiffReport, DiffError> {
     } else {
         1
     };
+    let compared = AtomicUsize::new(0);
     let done = run_tasks(&tasks, workers, |name, task| {
-        do_task(opts, name, task, (&left, &right), same_place)
+        let done = do_task(opts, name, task, (&left, &right), same_place);
+        if let Some(progress) = &opts.progress {
+            progress(compared.fetch_add(1, Ordering::Relaxed) + 1, tasks.len());
+        }
+        done
     })?;
     let mut flows = Vec::with_capacity(done.len());
     let mut overlay_reports = Vec::new();

@@ -117,7 +117,22 @@ pub fn run(args: Args) -> Outcome {
     {
         opts.credentials = flowpack_action::publish::Credentials::from_env()?;
     }
-    let report = diff::run(&opts)?;
+    // A bar on a terminal while an environment's flows are exported and compared.
+    let bar = (matches!(opts.left, Side::Env(_)) || matches!(opts.right, Side::Env(_)))
+        .then(|| crate::output::progress_bar("comparing"))
+        .flatten();
+    if let Some(bar) = &bar {
+        let shown = bar.clone();
+        opts.progress = Some(Arc::new(move |done, total| {
+            shown.set_length(total as u64);
+            shown.set_position(done as u64);
+        }));
+    }
+    let result = diff::run(&opts);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

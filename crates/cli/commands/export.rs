@@ -1,6 +1,5 @@
 //! `flowpack export (--flow ID... | --all [--filter name=...]) --env E -o OUT.flowpack`
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -73,15 +72,11 @@ pub struct Args {
 /// The export progress bar on stderr when it is a terminal and not `quiet`, and the callback
 /// that drives it (shared by `export` and `backup`); finish the bar with `finish_and_clear`.
 pub fn progress_bar(quiet: bool) -> (Option<indicatif::ProgressBar>, Option<ProgressFn>) {
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} exporting {pos}/{len}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let bar = if quiet {
+        None
+    } else {
+        crate::output::progress_bar("exporting")
+    };
     let progress = bar.clone().map(|bar| {
         Arc::new(move |done: u64, total: u64| {
             bar.set_length(total);

@@ -483,7 +483,10 @@ fn print_flow(f: &push::FlowReport) {
     }
     println!("{line}");
     if let Some(r) = &f.restored {
-        print_restored(r, f.outcome == FlowOutcome::Planned);
+        // A replace names its webhooks and callbacks old → new below.
+        if f.replaced.is_none() {
+            print_restored(r, f.outcome == FlowOutcome::Planned);
+        }
     }
     if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
         for c in &f.changes {
@@ -504,7 +507,15 @@ fn print_flow(f: &push::FlowReport) {
         for c in &r.callbacks {
             println!("             callback {} → {}", c.old, c.new);
         }
-        if !r.webhooks.is_empty() {
+        // Webhooks created from flow.json that took over no old one.
+        let hooks = f.restored.as_ref().and_then(|x| x.hooks.as_ref());
+        for w in hooks.map_or(&[][..], |h| h.webhooks.as_slice()) {
+            if !r.webhooks.iter().any(|p| p.new == w.id) {
+                println!("             webhook {} created (new)", w.id);
+            }
+        }
+        let created = hooks.is_some_and(|h| !h.webhooks.is_empty());
+        if !r.webhooks.is_empty() || created {
             println!(
                 "             point the senders at the new flow's webhooks: the old ones no longer run"
             );

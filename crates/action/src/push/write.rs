@@ -618,6 +618,15 @@ impl Cutover<'_, '_> {
                 );
                 let hooks = crate::restore::create_hooks(p, self.new.id, settings, &secrets)
                     .map_err(|e| StepError::Restore(e.to_string()))?;
+                // Which old webhook each new one takes over (same status, format and body, in
+                // order), so the report says old → new as when the old flow's are copied.
+                rep.webhooks = pair_webhooks(&before.webhooks, settings, &hooks);
+                rep.callbacks = pair_callbacks(&before.callbacks, settings, &hooks);
+                let (webhooks, callbacks) = (rep.webhooks.clone(), rep.callbacks.clone());
+                self.ctx.recorder.replaced(self.index, |r| {
+                    r.webhooks = webhooks;
+                    r.callbacks = callbacks;
+                });
                 f.restored = Some(crate::restore::FlowRestoreReport::hooks_only(hooks));
             }
             None => {
@@ -951,4 +960,58 @@ impl Counts {
             failed: self.failed.fetch_add(failed, Ordering::Relaxed) + failed,
         });
     }
+}
+
+/// The old flow's webhook each webhook created from `flow.json` takes over: the first one not
+/// taken yet with the same status, format and body.
+fn pair_webhooks(
+    old: &[flowpack_client::Webhook],
+    settings: &FlowSettings,
+    hooks: &crate::restore::HooksReport,
+) -> Vec<IdPair> {
+    let mut taken = vec![false; old.len()];
+    hooks
+        .webhooks
+        .iter()
+        .filter_map(|created| {
+            let want = settings.webhooks.get(created.position)?;
+            let (i, w) = old.iter().enumerate().find(|(i, w)| {
+                !taken[*i]
+                    && w.status == want.status
+                    && w.format == want.format
+                    && w.body == want.body
+            })?;
+            taken[i] = true;
+            Some(IdPair {
+                old: w.id,
+                new: created.id,
+            })
+        })
+        .collect()
+}
+
+/// The old flow's callback each callback created from `flow.json` takes over (same status and
+/// format, in order).
+fn pair_callbacks(
+    old: &[flowpack_client::Callback],
+    settings: &FlowSettings,
+    hooks: &crate::restore::HooksReport,
+) -> Vec<IdPair> {
+    let mut taken = vec![false; old.len()];
+    hooks
+        .callbacks
+        .iter()
+        .zip(&settings.callbacks)
+        .filter_map(|(new, want)| {
+            let (i, c) = old
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !taken[*i] && c.status == want.status && c.format == want.format)?;
+            taken[i] = true;
+            Some(IdPair {
+                old: c.id,
+                new: *new,
+            })
+        })
+        .collect()
 }
