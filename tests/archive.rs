@@ -24,7 +24,7 @@ fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn tool(cwd: &Path, prog: &str, args: &[&str]) -> Output {
-    Command::new(prog)
+    crate::util::peer(prog)
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -564,7 +564,7 @@ fn real_minisign_verifies_our_signatures_and_its_keys_sign_for_us() {
     // Keys made by minisign itself: unencrypted (-W) and encrypted (password on stdin).
     let o = tool(d, "minisign", &["-G", "-W", "-p", "mu.pub", "-s", "mu.key"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut child = Command::new("minisign")
+    let mut child = crate::util::peer("minisign")
         .args(["-G", "-p", "me.pub", "-s", "me.key"])
         .current_dir(d)
         .stdin(Stdio::piped())

@@ -818,7 +818,7 @@ fn a_flow_its_manifest_names_otherwise_than_its_document_is_compared_with_a_warn
     let archive = pack(d, "app.flowpack", &[&doc]);
     // The manifest (unsigned) edited to list the flow as "Renamed"; the entry is untouched.
     let renamed = d.join("renamed.flowpack");
-    let o = Command::new("python3")
+    let o = crate::util::peer("python3")
         .arg("-c")
         .arg(
             "import json, sys, zipfile\n\

@@ -51,7 +51,7 @@ fn run_measured(cwd: &Path, args: &[&str]) -> (i32, String, u64) {
 
 fn make_expansion(dir: &Path, name: &str, entries: usize, size: usize) -> String {
     let path = dir.join(name);
-    let o = Command::new("python3")
+    let o = crate::util::peer("python3")
         .arg(fixture("archives/make_hostile.py"))
         .args(["--expansion", &path.display().to_string()])
         .args([entries.to_string(), size.to_string()])
@@ -167,7 +167,7 @@ fn expansion_archives_stay_under_256_mib_in_every_command() {
 
 fn make_strings(dir: &Path, name: &str, entries: usize, size: usize, seed: u32) -> String {
     let path = dir.join(name);
-    let o = Command::new("python3")
+    let o = crate::util::peer("python3")
         .arg(fixture("archives/make_hostile.py"))
         .args(["--strings", &path.display().to_string()])
         .args([entries.to_string(), size.to_string(), seed.to_string()])

@@ -265,7 +265,7 @@ fn pull_verifies_and_a_tampered_archive_leaves_nothing_behind() {
     let archive = signed_archive(d, "a.flowpack");
     // A flipped byte in a flow document, rezipped: still a valid zip, its hash now wrong.
     let x = d.join("x");
-    let o = Command::new("unzip")
+    let o = crate::util::peer("unzip")
         .args([
             "-q",
             &archive.display().to_string(),
@@ -280,7 +280,7 @@ fn pull_verifies_and_a_tampered_archive_leaves_nothing_behind() {
     bytes[10] ^= 0x20;
     std::fs::write(x.join(flow), bytes).unwrap();
     let mut names: Vec<String> = Vec::new();
-    let listing = Command::new("unzip")
+    let listing = crate::util::peer("unzip")
         .args(["-Z1", &archive.display().to_string()])
         .output()
         .unwrap();
@@ -296,7 +296,7 @@ fn pull_verifies_and_a_tampered_archive_leaves_nothing_behind() {
         d.join("tampered.flowpack").display().to_string(),
     ];
     args.extend(names);
-    let o = Command::new("zip")
+    let o = crate::util::peer("zip")
         .args(&args)
         .current_dir(&x)
         .output()

@@ -3,20 +3,47 @@
 use crate::util::root;
 
 /// `scripts/demo` builds for minutes on a fresh machine: it says so before building and lets
-/// cargo show its progress.
+/// cargo show its progress. Run with a stand-in `cargo` first on `PATH` that records how it was
+/// called, prints a line and fails: the announcement comes before cargo's output, cargo was
+/// asked to build without `--quiet`, and the demo stops at cargo's failure.
 #[test]
 fn the_demo_announces_its_build_and_shows_cargo_progress() {
-    let script = std::fs::read_to_string(root().join("scripts/demo")).unwrap();
-    let build = script
-        .lines()
-        .position(|l| l.trim_start().starts_with("cargo build"))
-        .expect("the demo builds flowpack");
-    let line = script.lines().nth(build).unwrap();
-    assert!(!line.contains("--quiet") && !line.contains(" -q"), "{line}");
-    let announced = script.lines().take(build).any(|l| {
-        l.contains("echo") && l.contains("building flowpack (first time takes a few minutes)")
-    });
-    assert!(announced, "{script}");
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cargo.log");
+    let fake = dir.path().join("cargo");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\necho 'stand-in cargo ran'\nexit 3\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = std::process::Command::new(root().join("scripts/demo"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    let announced = out
+        .find("building flowpack (first time takes a few minutes)")
+        .expect("the demo announces its build");
+    let ran = out.find("stand-in cargo ran").expect("the demo runs cargo");
+    assert!(announced < ran, "{out}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let build = calls.lines().next().unwrap();
+    assert!(build.starts_with("build"), "{calls}");
+    let quiet = build
+        .split_whitespace()
+        .any(|a| a == "--quiet" || a == "-q");
+    assert!(!quiet, "{calls}");
 }
 
 /// `scripts/demo` finds the binaries where cargo put them (`cargo metadata`'s target directory),

@@ -101,3 +101,21 @@ pub fn writing_records(dir: &Path) -> usize {
         })
         .count()
 }
+
+/// A command for an interop peer (`minisign`, `zip`, `unzip`, `python3`), failing with what to
+/// install when the program is not on `PATH` (a test must not pass or fail for an unrelated
+/// reason because a peer is missing).
+pub fn peer(prog: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(prog).is_file()));
+    if !found {
+        let package = match prog {
+            "htpasswd" => "apache2-utils",
+            other => other,
+        };
+        panic!(
+            "the interop peer `{prog}` is not installed: run scripts/setup-peers (it runs `apt-get install -y {package}`)"
+        );
+    }
+    Command::new(prog)
+}

@@ -40,6 +40,8 @@ pub struct ParseBudget {
     capacity: u64,
     used: Mutex<u64>,
     freed: Condvar,
+    /// Threads waiting in [`acquire`](ParseBudget::acquire) now.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// A share of a [`ParseBudget`], given back when dropped.
@@ -57,6 +59,7 @@ impl ParseBudget {
             capacity: capacity.max(1),
             used: Mutex::new(0),
             freed: Condvar::new(),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -70,6 +73,11 @@ impl ParseBudget {
         self.capacity
     }
 
+    /// Threads waiting for units now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Units taken now.
     pub fn in_use(&self) -> u64 {
         *self.used.lock().unwrap_or_else(|e| e.into_inner())
@@ -80,7 +88,11 @@ impl ParseBudget {
         let cost = cost.clamp(1, self.capacity);
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         while *used + cost > self.capacity {
+            self.waiting
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+            self.waiting
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
         *used += cost;
         drop(used);
@@ -134,8 +146,19 @@ mod tests {
                 assert_eq!(big.cost(), 100);
                 peak.fetch_max(budget.in_use(), Ordering::SeqCst);
             });
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            // Still waiting: the two small permits are held.
+            // The large share waits (proven: its thread is inside `acquire`, not merely not
+            // started yet) while the two small permits are held.
+            let started = std::time::Instant::now();
+            while budget.waiting() == 0 {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "the large share never started waiting"
+                );
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert_eq!(budget.waiting(), 1);
+            assert_eq!(peak.load(Ordering::SeqCst), 0);
             assert_eq!(budget.in_use(), 60);
             drop(a);
             drop(b);
