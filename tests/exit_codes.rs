@@ -416,3 +416,37 @@ fn push_to_an_unreachable_platform_is_2() {
         "{err}"
     );
 }
+
+/// `--jobs` is one flag everywhere: 1 to 64, anything else a usage error (exit 2) before any work,
+/// in every command that takes it.
+#[test]
+fn jobs_outside_1_to_64_is_a_usage_error_in_every_command() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let o = pack(d, &[&reference()], "a.flowpack");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for jobs in ["0", "65"] {
+        for args in [
+            &["push", "a.flowpack", "--env", "local", "--jobs", jobs][..],
+            &["diff", "a.flowpack", "env:local", "--jobs", jobs][..],
+            &["backup", "--env", "local", "--dir", "b", "--jobs", jobs][..],
+            &[
+                "export",
+                "--env",
+                "local",
+                "--all",
+                "-o",
+                "e.flowpack",
+                "--jobs",
+                jobs,
+            ][..],
+        ] {
+            let o = flowpack_in(d, args);
+            assert_eq!(code(&o), 2, "{args:?}: {}", all(&o));
+            assert!(stderr(&o).contains("--jobs"), "{args:?}: {}", stderr(&o));
+        }
+    }
+    // Nothing ran: no local store, no backup directory, no archive.
+    assert!(!d.join(".flowpack").exists());
+    assert!(!d.join("b").exists() && !d.join("e.flowpack").exists());
+}

@@ -171,3 +171,20 @@ impl WaitArgs {
         Ok(held)
     }
 }
+
+/// The `--jobs N` flag: one type and range wherever it is taken.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobsArgs {
+    /// Flows worked on at once, 1 to 64: imports in flight (push), exports in flight (export,
+    /// backup, diff of an env: side).
+    #[arg(long, value_name = "N", default_value_t = flowpack_action::push::DEFAULT_JOBS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: u32,
+}
+
+impl JobsArgs {
+    /// The number given.
+    pub fn get(&self) -> usize {
+        self.jobs as usize
+    }
+}

@@ -61,9 +61,8 @@ pub struct Args {
     /// Sign with this minisign secret key (repeatable).
     #[arg(long = "sign", value_name = "KEY")]
     sign: Vec<PathBuf>,
-    /// Export requests in flight.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: crate::flags::JobsArgs,
     /// Output format (human or json).
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -122,7 +121,7 @@ pub fn run(args: Args) -> Outcome {
     opts.include_replaced = args.include_replaced;
     opts.signers = signers;
     opts.policy = policy;
-    opts.jobs = args.jobs;
+    opts.jobs = args.jobs.get();
     opts.progress = progress;
     let result = backup::run(&opts);
     if let Some(bar) = bar {

@@ -69,9 +69,8 @@ pub struct Args {
     /// The platform a side written env:url stands for (the API key from FLOWPACK_TOKEN).
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// Export requests in flight per env: side.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: crate::flags::JobsArgs,
     /// Log every request (the API key shown as ••••) on stderr.
     #[arg(long)]
     verbose: bool,
@@ -109,7 +108,7 @@ pub fn run(args: Args) -> Outcome {
     opts.flows = NameFilter::new(args.flows.iter().cloned());
     opts.include_replaced = args.include_replaced;
     opts.content_only = args.content_only;
-    opts.jobs = args.jobs;
+    opts.jobs = args.jobs.get();
     opts.plain_http = args.plain_http;
     if [&args.left, &args.right]
         .iter()

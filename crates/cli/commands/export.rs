@@ -53,9 +53,8 @@ pub struct Args {
     /// Sign with this minisign secret key (repeatable).
     #[arg(long = "sign", value_name = "KEY")]
     sign: Vec<PathBuf>,
-    /// Export requests in flight.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: crate::flags::JobsArgs,
     /// No progress bar, no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -133,7 +132,7 @@ pub fn run(args: Args) -> Outcome {
         created_at,
     );
     opts.signers = signers;
-    opts.jobs = args.jobs;
+    opts.jobs = args.jobs.get();
     opts.progress = progress;
     opts.force = args.force;
     opts.include_replaced = args.include_replaced;

@@ -85,10 +85,8 @@ pub struct Args {
     /// Only the archive's flows of this name (repeatable; `*` and `?` globs, case-sensitive).
     #[arg(long = "flow", value_name = "NAME")]
     flows: Vec<String>,
-    /// Flows written at once.
-    #[arg(long, value_name = "N", default_value_t = push::DEFAULT_JOBS as u32,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    jobs: u32,
+    #[command(flatten)]
+    jobs: crate::flags::JobsArgs,
     #[command(flatten)]
     history: HistoryArgs,
     #[command(flatten)]
@@ -168,7 +166,7 @@ pub fn run(args: Args) -> Outcome {
     };
     opts.prune_replaced = args.prune_replaced;
     opts.flows = flowpack_core::names::NameFilter::new(args.flows.iter().cloned());
-    opts.jobs = args.jobs as usize;
+    opts.jobs = args.jobs.get();
     if !args.dry_run {
         opts.history = Some(args.history.target(&args.env, &env)?);
     }
