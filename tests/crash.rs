@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::promote::{Sandbox, TOKEN, flowpack, json as json_of, ok};
+use crate::promote::{Sandbox, TOKEN, flowpack, json as json_of, ok, pack_sources};
 use crate::util::{code, fixture, stderr, stdout};
 
 const NAMES: [&str; 3] = ["Crash A", "Crash B", "Crash C"];
@@ -32,21 +32,7 @@ fn pack_three(dir: &Path, name: &str, changed: bool) -> PathBuf {
         }
         std::fs::write(src.join(format!("{i}.json")), doc.to_string()).unwrap();
     }
-    let out = dir.join(format!("{name}.flowpack"));
-    ok(&flowpack(
-        dir,
-        &[
-            "pack",
-            src.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--name",
-            "crash",
-            "--version",
-            "1.0.0",
-        ],
-    ));
-    out
+    pack_sources(dir, &src, name, "crash", "1.0.0")
 }
 
 /// A sandbox holding the three flows of `v1`, deployed and enabled, each with a webhook and a
@@ -303,21 +289,7 @@ fn two_pushes_at_once_one_runs_the_other_is_refused_naming_the_holder() {
             doc["flow"]["priority"] = 2.into();
             std::fs::write(src.join(format!("{i}.json")), doc.to_string()).unwrap();
         }
-        let out = d.join("v3.flowpack");
-        ok(&flowpack(
-            d,
-            &[
-                "pack",
-                src.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--name",
-                "crash",
-                "--version",
-                "1.0.1",
-            ],
-        ));
-        out
+        pack_sources(d, &src, "v3", "crash", "1.0.1")
     };
     let a = start(&v2);
     std::thread::sleep(std::time::Duration::from_millis(100));

@@ -148,6 +148,17 @@ fn pack(dir: &Path, name: &str, changed: bool) -> PathBuf {
         orders["flow"]["priority"] = 1.into();
     }
     std::fs::write(src.join("orders.json"), orders.to_string()).unwrap();
+    pack_sources(dir, &src, name, "app", "1.0.0")
+}
+
+/// Packs the documents in `src` into `dir/NAME.flowpack` as package `package@version`.
+pub(crate) fn pack_sources(
+    dir: &Path,
+    src: &Path,
+    name: &str,
+    package: &str,
+    version: &str,
+) -> PathBuf {
     let out = dir.join(format!("{name}.flowpack"));
     ok(&flowpack(
         dir,
@@ -157,9 +168,9 @@ fn pack(dir: &Path, name: &str, changed: bool) -> PathBuf {
             "-o",
             out.to_str().unwrap(),
             "--name",
-            "app",
+            package,
             "--version",
-            "1.0.0",
+            version,
         ],
     ));
     out

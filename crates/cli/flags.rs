@@ -188,3 +188,17 @@ impl JobsArgs {
         self.jobs as usize
     }
 }
+
+/// The overlay a command was given (or the environment's), read and resolved with the process's
+/// environment variables, before any request is sent.
+pub fn overlay(
+    given: Option<&std::path::Path>,
+    env: &Environment,
+) -> Result<Option<flowpack_core::overlay::ResolvedOverlay>, Failure> {
+    match given.or(env.overlay.as_deref()) {
+        Some(path) => Ok(Some(
+            flowpack_core::overlay::Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?,
+        )),
+        None => Ok(None),
+    }
+}

@@ -15,6 +15,17 @@ pub enum Verdict {
     Failed,
 }
 
+impl Verdict {
+    /// `Failed` when the report says something failed, else `Success`.
+    pub fn failed_if(failed: bool) -> Verdict {
+        if failed {
+            Verdict::Failed
+        } else {
+            Verdict::Success
+        }
+    }
+}
+
 /// A command that did not run to the end: what to print and its category.
 #[derive(Debug)]
 pub struct Failure {
@@ -125,6 +136,15 @@ impl Failure {
     /// The same failure with another message (the details were rendered already).
     pub fn with_message(self, message: String) -> Failure {
         Failure { message, ..self }
+    }
+
+    /// A library error with what the command was doing before its message (`push to prod: …`).
+    pub fn during<E: Categorize>(what: &str) -> impl FnOnce(E) -> Failure + '_ {
+        move |e| {
+            let f = Failure::from(e);
+            let message = format!("{what}: {}", f.message);
+            f.with_message(message)
+        }
     }
 
     /// The same failure counted as "could not run" (commands whose 1 means "different").

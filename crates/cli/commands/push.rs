@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use flowpack_action::error::Remedy;
 use flowpack_action::push::{self, Outcome as FlowOutcome, Plan, PushOptions, PushReport};
 use flowpack_action::trust::{self, TrustOptions};
-use flowpack_core::overlay::{OnUnmatched, Overlay};
+use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -132,10 +132,7 @@ pub fn run(args: Args) -> Outcome {
         args.threshold.or(env.threshold),
     ))?;
     // The overlay is read and resolved before any request is sent.
-    let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
-        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
-        None => None,
-    };
+    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
     // One writer per environment: held until the push ends, however it ends. A dry run writes
     // nothing and takes no lock.
     let _lock = if args.dry_run {
@@ -187,20 +184,12 @@ pub fn run(args: Args) -> Outcome {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let report = result.map_err(|e| {
-        let f = Failure::from(e);
-        let message = format!("push to {}: {}", env.name, f.message);
-        f.with_message(message)
-    })?;
+    let report = result.map_err(Failure::during(&format!("push to {}", env.name)))?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name, args.env.verbose > 0),
     }
-    Ok(if report.failed() {
-        Verdict::Failed
-    } else {
-        Verdict::Success
-    })
+    Ok(Verdict::failed_if(report.failed()))
 }
 
 /// The progress bar on stderr (when it is a terminal and not `quiet`): `planning 12/200`, then

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use flowpack_action::push::PushOptions;
 use flowpack_action::recover::{self, RecoverOptions, RecoverReport};
 use flowpack_action::trust::{self, TrustOptions};
-use flowpack_core::overlay::{OnUnmatched, Overlay};
+use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -54,10 +54,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
-    let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
-        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
-        None => None,
-    };
+    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
     let _lock = args
         .wait
         .lock(&env, flowpack_action::lock::Mode::Exclusive, "recover")?;
@@ -78,20 +75,13 @@ pub fn run(args: Args) -> Outcome {
         push.history = Some(args.history.target(&args.env, &env)?);
         opts.forward = Some(push);
     }
-    let report = recover::run(&opts).map_err(|e| {
-        let f = Failure::from(e);
-        let message = format!("recover of {}: {}", env.name, f.message);
-        f.with_message(message)
-    })?;
+    let report =
+        recover::run(&opts).map_err(Failure::during(&format!("recover of {}", env.name)))?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name),
     }
-    Ok(if report.failed() {
-        Verdict::Failed
-    } else {
-        Verdict::Success
-    })
+    Ok(Verdict::failed_if(report.failed()))
 }
 
 fn print_human(report: &RecoverReport, env: &str) {

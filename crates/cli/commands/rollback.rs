@@ -4,8 +4,6 @@ use flowpack_action::rollback::{self, RollbackOptions, RollbackReport};
 
 use std::path::PathBuf;
 
-use flowpack_core::overlay::Overlay;
-
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::output::{Format, print_json};
@@ -47,10 +45,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
-    let overlay = match args.overlay.as_ref().or(env.overlay.as_ref()) {
-        Some(path) => Some(Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?),
-        None => None,
-    };
+    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
     let _lock = if args.dry_run {
         None
     } else {
@@ -64,20 +59,13 @@ pub fn run(args: Args) -> Outcome {
     opts.to = args.to;
     opts.dry_run = args.dry_run;
     opts.overlay = overlay;
-    let report = rollback::run(&opts).map_err(|e| {
-        let f = Failure::from(e);
-        let message = format!("rollback of {}: {}", env.name, f.message);
-        f.with_message(message)
-    })?;
+    let report =
+        rollback::run(&opts).map_err(Failure::during(&format!("rollback of {}", env.name)))?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report, &env.name),
     }
-    Ok(if report.failed() {
-        Verdict::Failed
-    } else {
-        Verdict::Success
-    })
+    Ok(Verdict::failed_if(report.failed()))
 }
 
 fn print_human(report: &RollbackReport, env: &str) {
