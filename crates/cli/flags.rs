@@ -171,3 +171,19 @@ impl WaitArgs {
         Ok(held)
     }
 }
+
+/// The `--timeout SECS` flag of the commands that pull from an OCI registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryTimeoutArgs {
+    /// Overall time limit of the pull from an oci:// registry, retries and waits included
+    /// (seconds; 0: none). A registry that sends too slowly fails with exit 2.
+    #[arg(long = "timeout", value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+impl RegistryTimeoutArgs {
+    /// The deadline for the library: `None` for 0.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout))
+    }
+}

@@ -9,7 +9,7 @@ use flowpack_action::publish::Credentials;
 use flowpack_core::archive::{FlowSettings, Manifest, SignatureCheck, SignatureStatus};
 use flowpack_core::inspect::Inspection;
 
-use crate::flags::TrustArgs;
+use crate::flags::{RegistryTimeoutArgs, TrustArgs};
 use crate::outcome::{Outcome, Verdict};
 use crate::output::{count, print_json};
 
@@ -52,6 +52,8 @@ pub struct Args {
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
     #[arg(long)]
     plain_http: bool,
+    #[command(flatten)]
+    timeout: RegistryTimeoutArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: InspectFormat,
@@ -63,6 +65,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let mut opts = InspectOptions::new(args.file);
     opts.plain_http = args.plain_http;
+    opts.deadline = args.timeout.deadline();
     opts.policy = args.trust.policy()?;
     if is_reference(&opts.file.to_string_lossy()) {
         opts.credentials = Credentials::from_env()?;
