@@ -47,8 +47,8 @@ impl EnvArgs {
     /// Opens the environment, logging requests on stderr when `--verbose` was given at least
     /// `level` times.
     pub fn connect_logging_at(&self, env: &Environment, level: u8) -> Result<Connection, Failure> {
-        let log: Option<env::LogFn> = (self.verbose >= level)
-            .then(|| Arc::new(|line: &str| eprintln!("{line}")) as env::LogFn);
+        let log: Option<env::LogFn> =
+            (self.verbose >= level).then(|| Arc::new(|line: &str| esay!("{line}")) as env::LogFn);
         Ok(env::connect(env, log)?)
     }
 }
@@ -166,7 +166,7 @@ impl WaitArgs {
         opts.wait = std::time::Duration::from_secs(self.wait.unwrap_or(default));
         let held = lock::acquire(&opts)?;
         if let Some(w) = &held.took_over {
-            eprintln!("warning: {w}");
+            esay!("warning: {w}");
         }
         Ok(held)
     }

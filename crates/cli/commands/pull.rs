@@ -61,7 +61,7 @@ pub fn run(args: Args) -> Outcome {
     opts.credentials = Credentials::from_env()?;
     match pull::run(&opts) {
         Ok(done) => {
-            println!(
+            say!(
                 "{}: {} bytes, verified, written to {}",
                 done.pulled.reference,
                 done.pulled.size,

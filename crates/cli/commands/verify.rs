@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Outcome {
         _ => {
             print_human(&report);
             if let Some(hint) = signature_remedy(&report).as_ref().and_then(hint) {
-                eprintln!("hint: {hint}");
+                esay!("hint: {hint}");
             }
         }
     }
@@ -78,15 +78,15 @@ pub fn print_human(report: &VerifyReport) {
             CheckStatus::Failed => "FAIL",
             CheckStatus::Skipped => "skip",
         };
-        println!("{mark} {:<10} {}", c.name, c.detail);
+        say!("{mark} {:<10} {}", c.name, c.detail);
         if c.name == "signatures" {
             for sig in &report.signatures {
-                println!("       {}  {}", sig.key_id, signature_status(sig));
+                say!("       {}  {}", sig.key_id, signature_status(sig));
             }
         }
     }
     match report.first_failure() {
-        None => println!("{}: verified", report.archive),
-        Some(f) => println!("{}: {} check failed", report.archive, f.name),
+        None => say!("{}: verified", report.archive),
+        Some(f) => say!("{}: {} check failed", report.archive, f.name),
     }
 }
