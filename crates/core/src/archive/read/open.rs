@@ -160,6 +160,9 @@ fn hostile(origin: &str, raw: &RawEntry, reason: &str) -> ArchiveError {
     }
 }
 
+/// The longest path component an entry may have: the `NAME_MAX` of common file systems.
+const MAX_COMPONENT: usize = 255;
+
 /// Why `name` is not a safe entry path, if it is not.
 pub(super) fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
     let Ok(s) = std::str::from_utf8(name) else {
@@ -186,6 +189,9 @@ pub(super) fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
     }
     if s.split('/').any(|c| c.is_empty() || c == ".") {
         return Some("the path has an empty or '.' component");
+    }
+    if s.split('/').any(|c| c.len() > MAX_COMPONENT) {
+        return Some("a path component is longer than 255 bytes (no file system could unpack it)");
     }
     None
 }
@@ -214,6 +220,13 @@ mod tests {
             (b"\xff", "the name is not UTF-8"),
             (b"a//b", "the path has an empty or '.' component"),
         ] {
+            assert_eq!(unsafe_path_reason(name), Some(want), "{name:?}");
+        }
+        let long = format!("flows/{}/export.json", "a".repeat(256));
+        for (name, want) in [(
+            long.as_bytes(),
+            "a path component is longer than 255 bytes (no file system could unpack it)",
+        )] {
             assert_eq!(unsafe_path_reason(name), Some(want), "{name:?}");
         }
         assert_eq!(unsafe_path_reason(b"flows/a/export.json"), None);
