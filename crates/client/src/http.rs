@@ -1401,7 +1401,7 @@ mod tests {
         );
         assert_eq!(count.load(Ordering::SeqCst), 1);
         assert!(slept.lock().unwrap().is_empty());
-        assert!(DEFAULT_MAX_RESPONSE_BYTES < 17 * 1024 * 1024);
+        const { assert!(DEFAULT_MAX_RESPONSE_BYTES < 17 * 1024 * 1024) };
     }
 
     #[test]

@@ -778,7 +778,7 @@ pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>,
             text
         };
         let meta = result.meta;
-        let (total, last_page) = *announced.get_or_insert_with(|| (meta.total, meta.last_page));
+        let (total, last_page) = *announced.get_or_insert((meta.total, meta.last_page));
         if page == 1 && last_page.min(total.div_ceil(100)) > MAX_LIST_PAGES {
             return Err(ClientError::Paging {
                 request: request(),

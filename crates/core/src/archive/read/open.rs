@@ -223,12 +223,10 @@ mod tests {
             assert_eq!(unsafe_path_reason(name), Some(want), "{name:?}");
         }
         let long = format!("flows/{}/export.json", "a".repeat(256));
-        for (name, want) in [(
-            long.as_bytes(),
-            "a path component is longer than 255 bytes (no file system could unpack it)",
-        )] {
-            assert_eq!(unsafe_path_reason(name), Some(want), "{name:?}");
-        }
+        assert_eq!(
+            unsafe_path_reason(long.as_bytes()),
+            Some("a path component is longer than 255 bytes (no file system could unpack it)")
+        );
         assert_eq!(unsafe_path_reason(b"flows/a/export.json"), None);
     }
 }
