@@ -332,16 +332,23 @@ impl Dispatcher {
     }
 
     fn body(req: &Request) -> Result<Value, StoreError> {
+        const BODY_EXTRA_VALUES: u64 = 64;
         if req.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Map::new()));
         }
         // Within flowpack's per-document bound, counted before any value is built: a body of
-        // tiny numbers would take many times its size once parsed.
-        flowpack_core::DocumentBound::default()
-            .check(&req.body)
-            .map_err(|reason| {
-                StoreError::field("body", format!("The request body is refused: {reason}."))
-            })?;
+        // tiny numbers would take many times its size once parsed. An import body is the
+        // document with a few fields of the request (`as_marketplace`) beside it: 64 values of
+        // room, so every document flowpack accepts is accepted here.
+        let document = flowpack_core::DocumentBound::default();
+        flowpack_core::DocumentBound {
+            max_values: document.max_values + BODY_EXTRA_VALUES,
+            ..document
+        }
+        .check(&req.body)
+        .map_err(|reason| {
+            StoreError::field("body", format!("The request body is refused: {reason}."))
+        })?;
         serde_json::from_slice(&req.body).map_err(|e| {
             StoreError::field("body", format!("The request body is not valid JSON: {e}."))
         })
@@ -851,7 +858,7 @@ mod tests {
         assert_eq!(r.status, 422, "{r:?}");
         assert_eq!(
             r.body.unwrap()["errors"]["body"][0],
-            "The request body is refused: more than the per-document bound of 1000000 JSON values."
+            "The request body is refused: more than the per-document bound of 1000064 JSON values."
         );
         // A flow sent as a JSON-encoded string is held to the bound as well.
         let flow = format!(
