@@ -886,6 +886,18 @@ fn hostile_archives_are_rejected_naming_the_entry() {
         ),
         ("lying_sizes", "!flows/liar/export.json: cannot read"),
         (
+            "long_component",
+            "export.json: a path component is longer than 255 bytes (no file system could unpack it)",
+        ),
+        (
+            "declared_size_fffffffe",
+            "!flows/big/export.json: declares 4294967294 bytes uncompressed but holds 71",
+        ),
+        (
+            "declared_size_zip64_max",
+            "!flows/big/export.json: declares 18446744073709551615 bytes uncompressed but holds 71",
+        ),
+        (
             "encrypted",
             "!flows/secret/export.json: encrypted entries are not allowed",
         ),
@@ -1377,4 +1389,73 @@ fn flow_settings_are_verified_and_inspected() {
         v["manifest"]["flows"][0]["settings"]["path"],
         entry.as_str()
     );
+}
+
+/// A flow whose name would give a slug too long for a file system (300 characters) packs under a
+/// shortened slug (64 characters: its first 55, `-`, 8 hex of the name's SHA-256), so the
+/// archive verifies and unpacks; two such names sharing their beginning get different slugs.
+#[test]
+fn long_flow_names_pack_under_shortened_slugs_that_unpack() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let text = std::fs::read_to_string(fixture("reference/export-v2-order-sync.json")).unwrap();
+    let mut names = Vec::new();
+    for (i, tail) in ["one", "two"].iter().enumerate() {
+        let name = format!("{} {tail}", "Long flow name".repeat(20));
+        assert!(name.len() > 280);
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["metadata"]["flow_name"] = name.clone().into();
+        doc["flow"]["name"] = name.clone().into();
+        std::fs::create_dir_all(d.join("in")).unwrap();
+        std::fs::write(
+            d.join(format!("in/{i}.json")),
+            serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
+        names.push(name);
+    }
+    let o = run(
+        d,
+        &[
+            "pack",
+            "in",
+            "-o",
+            "long.flowpack",
+            "--name",
+            "long",
+            "--version",
+            "1.0.0",
+        ],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = verify(d, &d.join("long.flowpack"), &[]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = run(
+        d,
+        &[
+            "unpack",
+            "long.flowpack",
+            "-d",
+            "out",
+            "--insecure-skip-signatures",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut dirs: Vec<String> = std::fs::read_dir(d.join("out/flows"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut want: Vec<String> = names
+        .iter()
+        .map(|n| {
+            let digest = hex::encode(Sha256::digest(n.as_bytes()));
+            format!("{}-{}", &"long-flow-name".repeat(4)[..55], &digest[..8])
+        })
+        .collect();
+    want.sort();
+    assert_eq!(dirs, want);
+    assert!(dirs.iter().all(|s| s.len() == 64));
 }

@@ -662,3 +662,66 @@ fn pack_previous_takes_an_oci_reference_and_checks_the_bump_against_it() {
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
     assert!(!d.join("shop-x.flowpack").exists());
 }
+
+/// A registry that answers every request with a manifest body that never ends: one byte every
+/// 300 ms (never idle long enough for the idle timeout).
+fn trickling_registry() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut s = reader.into_inner();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                     Content-Length: 100000\r\nConnection: close\r\n\r\n"
+                );
+                while s.write_all(b" ").and_then(|()| s.flush()).is_ok() {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+            });
+        }
+    });
+    host
+}
+
+#[test]
+fn pull_verify_and_inspect_stop_at_the_timeout_with_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let host = trickling_registry();
+    let target = format!("oci://{host}/team/demo:1.2.0");
+    let out = d.join("out.flowpack");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["pull", &target, "-o", out, "--insecure-skip-signatures"],
+        vec!["verify", &target],
+        vec!["inspect", &target],
+    ] {
+        let started = std::time::Instant::now();
+        let mut args = args.clone();
+        args.extend(["--plain-http", "--timeout", "1"]);
+        let o = run(d, &args, &[]);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "GET http://{host}/v2/team/demo/manifests/1.2.0: not finished within the overall \
+                 time limit of 1 s; stopped"
+            )),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+    assert!(!d.join("out.flowpack").exists());
+}

@@ -123,3 +123,66 @@ fn cargo_metadata_names_the_target_directory_the_demo_uses() {
         dir.path().display().to_string()
     );
 }
+
+/// `benches/scale.sh` runs end to end on a tiny corpus (debug binaries, 20 and 30 flows), so the
+/// script behind BENCHMARKS.md's scale table cannot rot: every command it measures succeeds
+/// and the table has a row per command with a time and a peak RSS per size.
+#[test]
+fn the_scale_benchmark_runs_on_a_tiny_corpus() {
+    let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
+    let bench = flowpack.with_file_name("flowpack-bench");
+    if !bench.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "flowpack-bench"])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(built.success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("scale.md");
+    let out = std::process::Command::new("bash")
+        .arg(root().join("benches/scale.sh"))
+        .args(["--flows", "20 30", "--small-from", "30", "--small-mb", "1"])
+        .arg("--out")
+        .arg(&table)
+        .env("BENCH_NO_BUILD", "1")
+        .env("FLOWPACK", &flowpack)
+        .env("FLOWPACK_BENCH", &bench)
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table = std::fs::read_to_string(&table).unwrap();
+    for command in [
+        "pack",
+        "verify",
+        "unpack",
+        "diff archive archive",
+        "push --dry-run",
+        "push (env:local)",
+        "diff archive env:local",
+        "export --all",
+        "backup",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{command}` |")))
+            .unwrap_or_else(|| panic!("no row for {command}: {table}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // command, then time and MiB for each of the two sizes.
+        assert_eq!(cells.len(), 2 + 4 + 1, "{row}");
+        for cell in &cells[2..6] {
+            assert!(cell.parse::<f64>().is_ok_and(|v| v >= 0.0), "{row}");
+        }
+    }
+    assert!(table.contains("ms per flow"), "{table}");
+    assert!(table.contains("Corpora: 20 flows"), "{table}");
+    // Nothing left behind but the table.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("scale.md")]);
+}

@@ -14,6 +14,7 @@ mod library_messages;
 mod marketplace;
 mod memory;
 mod migrate;
+mod names;
 mod oci;
 mod outputs;
 mod platform;

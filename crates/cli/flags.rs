@@ -47,8 +47,8 @@ impl EnvArgs {
     /// Opens the environment, logging requests on stderr when `--verbose` was given at least
     /// `level` times.
     pub fn connect_logging_at(&self, env: &Environment, level: u8) -> Result<Connection, Failure> {
-        let log: Option<env::LogFn> = (self.verbose >= level)
-            .then(|| Arc::new(|line: &str| eprintln!("{line}")) as env::LogFn);
+        let log: Option<env::LogFn> =
+            (self.verbose >= level).then(|| Arc::new(|line: &str| esay!("{line}")) as env::LogFn);
         Ok(env::connect(env, log)?)
     }
 }
@@ -166,7 +166,7 @@ impl WaitArgs {
         opts.wait = std::time::Duration::from_secs(self.wait.unwrap_or(default));
         let held = lock::acquire(&opts)?;
         if let Some(w) = &held.took_over {
-            eprintln!("warning: {w}");
+            esay!("warning: {w}");
         }
         Ok(held)
     }
@@ -200,5 +200,21 @@ pub fn overlay(
             flowpack_core::overlay::Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?,
         )),
         None => Ok(None),
+    }
+}
+
+/// The `--timeout SECS` flag of the commands that pull from an OCI registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryTimeoutArgs {
+    /// Overall time limit of the pull from an oci:// registry, retries and waits included
+    /// (seconds; 0: none). A registry that sends too slowly fails with exit 2.
+    #[arg(long = "timeout", value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+impl RegistryTimeoutArgs {
+    /// The deadline for the library: `None` for 0.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout))
     }
 }

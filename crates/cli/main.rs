@@ -18,11 +18,12 @@ use clap::{Parser, Subcommand};
 use flowpack_action::Category;
 
 mod clock;
+#[macro_use]
+mod output;
 mod commands;
 mod flags;
 mod keys;
 mod outcome;
-mod output;
 mod process;
 
 use outcome::{Outcome, Verdict};
@@ -137,9 +138,9 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(args),
     };
     if let Err(failure) = &result {
-        eprintln!("flowpack: error: {}", failure.message);
+        eprintln!("flowpack: error: {}", output::shown_lines(&failure.message));
         if let Some(hint) = &failure.hint {
-            eprintln!("hint: {hint}");
+            esay!("hint: {hint}");
         }
     }
     ExitCode::from(exit_code(&result, one))

@@ -228,11 +228,15 @@ impl Categorize for OverlayError {
 }
 
 impl Categorize for ClientError {
-    /// The platform refusing content (422, 413) rejects the input; authentication, permissions,
+    /// The platform refusing content (422, 413) rejects the input, and so does a response past
+    /// a bound (a body longer than a document may be, paging that does not add up); authentication, permissions,
     /// missing objects, rate limits, server errors and the network keep the action from running.
     fn category(&self) -> Category {
         match self {
-            ClientError::Validation { .. } | ClientError::TooLarge { .. } => Category::Rejected,
+            ClientError::Validation { .. }
+            | ClientError::TooLarge { .. }
+            | ClientError::ResponseTooLarge { .. }
+            | ClientError::Paging { .. } => Category::Rejected,
             _ => Category::CouldNotRun,
         }
     }

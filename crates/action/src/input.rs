@@ -205,6 +205,17 @@ pub fn open_archive_spec(
     plain_http: bool,
     credentials: Option<&Credentials>,
 ) -> Result<ArchiveSource, InputError> {
+    open_archive_spec_within(spec, plain_http, credentials, Some(oci::DEFAULT_DEADLINE))
+}
+
+/// [`open_archive_spec`] with an overall time limit for the pull of an `oci://` reference
+/// (`None`: none; a registry that trickles bytes is still stopped by its idle timeout).
+pub fn open_archive_spec_within(
+    spec: &str,
+    plain_http: bool,
+    credentials: Option<&Credentials>,
+    deadline: Option<std::time::Duration>,
+) -> Result<ArchiveSource, InputError> {
     if !is_reference(spec) {
         return Ok(ArchiveSource::file(spec));
     }
@@ -212,6 +223,7 @@ pub fn open_archive_spec(
     let mut options = oci::PullOptions::default();
     options.registry.plain_http = plain_http;
     options.registry.credentials = credentials.cloned();
+    options.registry.deadline = deadline;
     let pulled = oci::pull_to_temp(&reference, &std::env::temp_dir(), &options)?;
     Ok(ArchiveSource {
         path: pulled.path().to_path_buf(),

@@ -18,7 +18,7 @@ use flowpack_core::archive::{
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
-use crate::input::{InputError, Loaded, load_named, open_archive_spec, rename_archive};
+use crate::input::{InputError, Loaded, load_named, open_archive_spec_within, rename_archive};
 
 /// Errors of inspect: the file cannot be read, or is not a document or a safe archive.
 pub type InspectError = InputError;
@@ -35,6 +35,9 @@ pub struct InspectOptions {
     pub plain_http: bool,
     /// Registry credentials for an `oci://` archive, if any.
     pub credentials: Option<Credentials>,
+    /// Overall time limit of the pull of an `oci://` archive (default 10 minutes; `None`:
+    /// none).
+    pub deadline: Option<std::time::Duration>,
     /// The keys an archive's signatures are listed against (default: none, every signature
     /// untrusted).
     pub policy: TrustPolicy,
@@ -48,6 +51,7 @@ impl InspectOptions {
             secret_rules: SecretRules::default(),
             plain_http: false,
             credentials: None,
+            deadline: Some(flowpack_client::oci::DEFAULT_DEADLINE),
             policy: TrustPolicy::default(),
         }
     }
@@ -93,10 +97,11 @@ pub enum InspectReport {
 /// Inspects the file.
 pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
     let rules = &opts.secret_rules;
-    let source = open_archive_spec(
+    let source = open_archive_spec_within(
         &opts.file.to_string_lossy(),
         opts.plain_http,
         opts.credentials.as_ref(),
+        opts.deadline,
     )?;
     let shown = source.shown.clone();
     let prefix = format!("{shown}!");

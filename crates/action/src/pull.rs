@@ -25,6 +25,8 @@ pub struct PullOptions {
     pub plain_http: bool,
     /// Registry credentials, if any.
     pub credentials: Option<Credentials>,
+    /// Overall time limit of the transfer (default 10 minutes; `None`: none).
+    pub deadline: Option<std::time::Duration>,
     /// The keys that must have signed it; a threshold of 0 accepts an unsigned archive (its
     /// digests are still checked).
     pub policy: TrustPolicy,
@@ -43,6 +45,7 @@ impl PullOptions {
             force: false,
             plain_http: false,
             credentials: None,
+            deadline: Some(oci::DEFAULT_DEADLINE),
             policy,
         }
     }
@@ -110,6 +113,7 @@ pub fn run(opts: &PullOptions) -> Result<PullDone, PullError> {
     let mut options = oci::PullOptions::default();
     options.registry.plain_http = opts.plain_http;
     options.registry.credentials = opts.credentials.clone();
+    options.registry.deadline = opts.deadline;
     options.force = opts.force;
     let pulled = oci::pull(&reference, &opts.output, &options)?;
     let mut verified = verify_archive(pulled.path(), &Limits::default(), &opts.policy)?;

@@ -16,7 +16,7 @@ use flowpack_core::archive::{
 };
 
 use crate::error::{Categorize, Category, Remedy};
-use crate::input::{InputError, expect_archive, open_archive_spec, rename_archive};
+use crate::input::{InputError, expect_archive, open_archive_spec_within, rename_archive};
 
 /// Errors of verify: only a file that cannot be read at all (everything else is in the report).
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,9 @@ pub struct VerifyOptions {
     pub plain_http: bool,
     /// Registry credentials for an `oci://` archive, if any.
     pub credentials: Option<Credentials>,
+    /// Overall time limit of the pull of an `oci://` archive (default 10 minutes; `None`:
+    /// none).
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl VerifyOptions {
@@ -71,6 +74,7 @@ impl VerifyOptions {
             limits: Limits::default(),
             plain_http: false,
             credentials: None,
+            deadline: Some(flowpack_client::oci::DEFAULT_DEADLINE),
         }
     }
 }
@@ -78,10 +82,11 @@ impl VerifyOptions {
 /// Verifies the archive. `Err` only when it cannot be read; `report.ok` says whether it passed.
 /// For an `oci://` archive, the report's `archive` is the reference pinned to its digest.
 pub fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let source = open_archive_spec(
+    let source = open_archive_spec_within(
         &opts.archive.to_string_lossy(),
         opts.plain_http,
         opts.credentials.as_ref(),
+        opts.deadline,
     )?;
     match expect_archive(&source.path) {
         Ok(()) => {}

@@ -131,7 +131,7 @@ pub fn run(args: Args) -> Outcome {
     match args.format {
         Format::Json => print_json(&report)?,
         _ if args.quiet => {}
-        _ => println!(
+        _ => say!(
             "{}: {} from {}, manifest sha256 {}, {}, verified ({}); {} kept, {} deleted",
             report.path.display(),
             count(report.flows, "flow", "flows"),

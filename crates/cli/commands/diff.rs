@@ -98,7 +98,7 @@ pub fn run(args: Args) -> Outcome {
     opts.url = args.url.clone();
     opts.log = args
         .verbose
-        .then(|| Arc::new(|line: &str| eprintln!("{line}")) as LogFn);
+        .then(|| Arc::new(|line: &str| esay!("{line}")) as LogFn);
     opts.overlay = overlay;
     opts.on_unmatched = if args.allow_unmatched {
         OnUnmatched::Warn
@@ -133,10 +133,10 @@ pub fn run(args: Args) -> Outcome {
     }
     let report = result?;
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        esay!("warning: {w}");
     }
     if report.left.replaced_left_out + report.right.replaced_left_out > 0 {
-        eprintln!("hint: --include-replaced compares flows named \"… (replaced …)\" too");
+        esay!("hint: --include-replaced compares flows named \"… (replaced …)\" too");
     }
     match args.format {
         Format::Json => print_json(&report.content)?,
@@ -152,7 +152,7 @@ pub fn run(args: Args) -> Outcome {
 fn print_human(report: &DiffReport) {
     for o in &report.overlay {
         for change in &o.changes {
-            println!("overlay  {}: {change}", o.flow);
+            say!("overlay  {}: {change}", o.flow);
         }
     }
     let (mut added, mut removed, mut changed, mut duplicate, mut same) = (0, 0, 0, 0, 0);
@@ -165,22 +165,22 @@ fn print_human(report: &DiffReport) {
             _ => same += 1,
         }
         if flow.status == FlowStatus::Duplicate {
-            println!(
+            say!(
                 "{:<8} {} ({})",
                 flow.status.as_str(),
                 flow.name,
                 ids_text(&flow.ids)
             );
         } else {
-            println!("{:<8} {}", flow.status.as_str(), flow.name);
+            say!("{:<8} {}", flow.status.as_str(), flow.name);
         }
         for c in &flow.changes {
-            println!("    {c}");
+            say!("    {c}");
         }
     }
     let total = report.content.flows.len();
     if report.is_same() {
-        println!(
+        say!(
             "same: {} compared, no differences",
             count(total, "flow", "flows")
         );
@@ -191,7 +191,7 @@ fn print_human(report: &DiffReport) {
         } else {
             String::new()
         };
-        println!(
+        say!(
             "different: {changed} changed, {added} added, {removed} removed, {duplicates}{same} \
              the same ({} compared)",
             count(total, "flow", "flows")
@@ -199,7 +199,7 @@ fn print_human(report: &DiffReport) {
     }
     for side in [&report.left, &report.right] {
         if let Some(n) = side.signatures_not_checked {
-            println!(
+            say!(
                 "signatures not checked: {} ({}; diff checks integrity only, \
                  `flowpack verify --trusted-key` checks signatures)",
                 side.label,

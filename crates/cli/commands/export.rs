@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Outcome {
     if !args.quiet {
         let p = &report.pack;
         let retries = conn.retries();
-        println!(
+        say!(
             "{}: {} from {}, manifest sha256 {}, {} stripped, {}, {} retr{}",
             p.path.display(),
             count(p.manifest.flows.len(), "flow", "flows"),

@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Outcome {
 
 fn print_human(report: &HistoryReport) {
     if report.records.is_empty() {
-        println!("no history in {}", report.dir);
+        say!("no history in {}", report.dir);
         return;
     }
     for r in &report.records {
@@ -71,6 +71,6 @@ fn print_human(report: &HistoryReport) {
         if let Some(by) = &r.undone_by {
             line.push_str(&format!("  undone by {by}"));
         }
-        println!("{line}");
+        say!("{line}");
     }
 }

@@ -9,7 +9,7 @@ use flowpack_action::publish::Credentials;
 use flowpack_core::archive::{FlowSettings, Manifest, SignatureCheck, SignatureStatus};
 use flowpack_core::inspect::Inspection;
 
-use crate::flags::TrustArgs;
+use crate::flags::{RegistryTimeoutArgs, TrustArgs};
 use crate::outcome::{Outcome, Verdict};
 use crate::output::{count, print_json};
 
@@ -52,6 +52,8 @@ pub struct Args {
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).
     #[arg(long)]
     plain_http: bool,
+    #[command(flatten)]
+    timeout: RegistryTimeoutArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: InspectFormat,
@@ -63,6 +65,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let mut opts = InspectOptions::new(args.file);
     opts.plain_http = args.plain_http;
+    opts.deadline = args.timeout.deadline();
     opts.policy = args.trust.policy()?;
     if is_reference(&opts.file.to_string_lossy()) {
         opts.credentials = Credentials::from_env()?;
@@ -82,7 +85,7 @@ pub fn run(args: Args) -> Outcome {
                 print_manifest(&archive, &manifest);
                 print_signatures(&signatures);
                 for f in &flows {
-                    println!();
+                    say!();
                     print_human(&f.entry, &f.inspection);
                     if let Some(s) = &f.settings {
                         print_settings(s);
@@ -118,8 +121,8 @@ pub fn run(args: Args) -> Outcome {
 }
 
 fn print_manifest(file: &str, m: &Manifest) {
-    println!("{file}");
-    println!(
+    say!("{file}");
+    say!(
         "  package         {}@{} ({:?}){}",
         m.package.name,
         m.package.version,
@@ -130,10 +133,10 @@ fn print_manifest(file: &str, m: &Manifest) {
             format!(": {}", m.package.description)
         }
     );
-    println!("  created         {} by {}", m.created_at, m.generator);
-    println!("  flows           {}", m.flows.len());
+    say!("  created         {} by {}", m.created_at, m.generator);
+    say!("  flows           {}", m.flows.len());
     for f in &m.flows {
-        println!(
+        say!(
             "    {}  {}  ({}, {})",
             f.path,
             f.name,
@@ -141,7 +144,7 @@ fn print_manifest(file: &str, m: &Manifest) {
             count(f.size as usize, "byte", "bytes")
         );
     }
-    println!(
+    say!(
         "  requires        export format {}, {}, {}, {}",
         m.requires.export_format,
         count(m.requires.systems.len(), "system", "systems"),
@@ -149,18 +152,18 @@ fn print_manifest(file: &str, m: &Manifest) {
         count(m.requires.dependencies.len(), "dependency", "dependencies"),
     );
     for s in &m.requires.systems {
-        println!("    system      {}{}", s.name, paren(&s.protocol));
+        say!("    system      {}{}", s.name, paren(&s.protocol));
     }
     for s in &m.requires.scripts {
-        println!("    script      {}{}", s.name, paren(&s.language));
+        say!("    script      {}{}", s.name, paren(&s.language));
     }
     for d in &m.requires.dependencies {
-        println!("    dependency  {} ({})", d.name, d.kind);
+        say!("    dependency  {} ({})", d.name, d.kind);
     }
     if !m.inputs.is_empty() {
-        println!("  inputs          {}", m.inputs.len());
+        say!("  inputs          {}", m.inputs.len());
         for i in &m.inputs {
-            println!(
+            say!(
                 "    {} {} ({}){}",
                 i.kind.as_str(),
                 i.name,
@@ -174,12 +177,12 @@ fn print_manifest(file: &str, m: &Manifest) {
 /// Every signature with its status: `KEYID  trusted`, `untrusted (not checked)`, `invalid: …`.
 fn print_signatures(list: &[SignatureCheck]) {
     if list.is_empty() {
-        println!("  signatures      none (not signed)");
+        say!("  signatures      none (not signed)");
         return;
     }
-    println!("  signatures      {}", list.len());
+    say!("  signatures      {}", list.len());
     for s in list {
-        println!("    {}  {}", s.key_id, signature_status(s));
+        say!("    {}  {}", s.key_id, signature_status(s));
     }
 }
 
@@ -198,13 +201,13 @@ fn paren(v: &Option<String>) -> String {
 
 /// A flow's `flow.json`, below its document's summary.
 fn print_settings(s: &FlowSettings) {
-    println!(
+    say!(
         "  settings        enabled {}   deployed iteration {}   priority {}",
         s.enabled,
         or_dash(&s.deployed_iteration),
         s.priority
     );
-    println!(
+    say!(
         "    prod_flag {}, use_queued_time {}, remove_failed_payloads {}, layout {}",
         s.prod_flag,
         s.use_queued_time,
@@ -216,13 +219,14 @@ fn print_settings(s: &FlowSettings) {
         }
     );
     if !s.labels.is_empty() || !s.notification_groups.is_empty() {
-        println!(
+        say!(
             "    labels {:?}, notification groups {:?}",
-            s.labels, s.notification_groups
+            s.labels,
+            s.notification_groups
         );
     }
     for (n, w) in s.webhooks.iter().enumerate() {
-        println!(
+        say!(
             "    webhook [{n}]  {} {}{}",
             w.status,
             w.format,
@@ -237,7 +241,7 @@ fn print_settings(s: &FlowSettings) {
         );
     }
     for (n, c) in s.callbacks.iter().enumerate() {
-        println!("    callback [{n}] {} {}", c.status, c.format);
+        say!("    callback [{n}] {} {}", c.status, c.format);
     }
 }
 
@@ -246,8 +250,8 @@ fn or_dash<T: ToString>(v: &Option<T>) -> String {
 }
 
 fn print_human(file: &str, i: &Inspection) {
-    println!("{file}");
-    println!(
+    say!("{file}");
+    say!(
         "  format version  {} ({})",
         i.format_version,
         match i.format_detection {
@@ -255,20 +259,20 @@ fn print_human(file: &str, i: &Inspection) {
             flowpack_core::document::Detection::Inferred => "inferred",
         }
     );
-    println!("  flow            {}", or_dash(&i.flow.name));
-    println!(
+    say!("  flow            {}", or_dash(&i.flow.name));
+    say!(
         "  priority        {}   enabled {}",
         or_dash(&i.flow.priority),
         or_dash(&i.flow.enabled)
     );
-    println!("  versions        {}", i.versions.len());
+    say!("  versions        {}", i.versions.len());
     for (n, v) in i.versions.iter().enumerate() {
         let types: Vec<String> = v
             .step_types
             .iter()
             .map(|(t, c)| format!("{t} {c}"))
             .collect();
-        println!(
+        say!(
             "    [{n}] iteration {}  {}  {}: {}",
             or_dash(&v.iteration),
             or_dash(&v.status),
@@ -276,10 +280,10 @@ fn print_human(file: &str, i: &Inspection) {
             types.join(", ")
         );
         for s in &v.schedules {
-            println!("        schedule  {s}");
+            say!("        schedule  {s}");
         }
         for var in &v.variables {
-            println!(
+            say!(
                 "        variable  {}{}{}",
                 or_dash(&var.key),
                 if var.is_secret { " (secret)" } else { "" },
@@ -287,9 +291,9 @@ fn print_human(file: &str, i: &Inspection) {
             );
         }
     }
-    println!("  systems         {}", i.systems.len());
+    say!("  systems         {}", i.systems.len());
     for s in &i.systems {
-        println!(
+        say!(
             "    {} ({}), {}",
             or_dash(&s.name),
             or_dash(&s.protocol),
@@ -300,9 +304,9 @@ fn print_human(file: &str, i: &Inspection) {
             )
         );
     }
-    println!("  scripts         {}", i.scripts.len());
+    say!("  scripts         {}", i.scripts.len());
     for s in &i.scripts {
-        println!("    {} ({})", or_dash(&s.name), or_dash(&s.language));
+        say!("    {} ({})", or_dash(&s.name), or_dash(&s.language));
     }
-    println!("  filled secrets  {}", i.filled_secrets);
+    say!("  filled secrets  {}", i.filled_secrets);
 }

@@ -91,11 +91,11 @@ fn migrate_or_check(args: Args) -> Outcome {
     };
     match report {
         MigrateReport::Checked { file, from, to } if from == to => {
-            println!("{file}: at format version {to}");
+            say!("{file}: at format version {to}");
             Ok(Verdict::Success)
         }
         MigrateReport::Checked { file, from, to } => {
-            println!("{file}: at format version {from}, would migrate to {to}");
+            say!("{file}: at format version {from}, would migrate to {to}");
             Ok(Verdict::Failed)
         }
         MigrateReport::Migrated {
@@ -111,14 +111,14 @@ fn migrate_or_check(args: Args) -> Outcome {
                     .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
             }
             if !migrated.loss.is_empty() {
-                eprintln!(
+                esay!(
                     "flowpack: warning: {file}: migrating from format version {} to {} lost {}:",
                     migrated.from,
                     migrated.to,
                     count(migrated.loss.items.len(), "item", "items")
                 );
                 for item in &migrated.loss.items {
-                    eprintln!("  {item}");
+                    esay!("  {item}");
                 }
             }
             Ok(Verdict::Success)

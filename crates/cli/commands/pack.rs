@@ -134,15 +134,16 @@ pub fn run(args: Args) -> Outcome {
                     (Some(b), Some(min)) => format!("{} change, {min} or later", b.as_str()),
                     _ => "no change".to_string(),
                 };
-                println!(
+                say!(
                     "version {} over {} of {previous}: {needed}, accepted",
-                    bump.next, bump.previous
+                    bump.next,
+                    bump.previous
                 );
                 for c in &bump.changes {
-                    println!("  {} ({})", c, c.bump().as_str());
+                    say!("  {} ({})", c, c.bump().as_str());
                 }
             }
-            println!(
+            say!(
                 "{}: {}, manifest sha256 {}, {} stripped, {}",
                 r.path.display(),
                 count(r.manifest.flows.len(), "flow", "flows"),
@@ -155,8 +156,8 @@ pub fn run(args: Args) -> Outcome {
         Err(PackError::Archive(ArchiveError::Invalid(list))) => {
             for (origin, findings) in &list {
                 for f in findings {
-                    eprintln!("error[{}]: {}", f.code, f.message);
-                    eprintln!("  --> {origin}#{}", f.pointer);
+                    esay!("error[{}]: {}", f.code, f.message);
+                    esay!("  --> {origin}#{}", f.pointer);
                 }
             }
             let n = list.len();
@@ -192,8 +193,8 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
         repack::RepackError::Archive(ArchiveError::Invalid(list)) => {
             for (origin, findings) in &list {
                 for f in findings {
-                    eprintln!("error[{}]: {}", f.code, f.message);
-                    eprintln!("  --> {origin}#{}", f.pointer);
+                    esay!("error[{}]: {}", f.code, f.message);
+                    esay!("  --> {origin}#{}", f.pointer);
                 }
             }
             let message = format!(
@@ -205,7 +206,7 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
         }
         e => Failure::from(e),
     })?;
-    println!(
+    say!(
         "{}: {} (repacked from {}), manifest sha256 {}, {} stripped, {}",
         r.path.display(),
         count(r.manifest.flows.len(), "flow", "flows"),

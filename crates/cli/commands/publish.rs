@@ -37,6 +37,6 @@ pub fn run(args: Args) -> Outcome {
     opts.plain_http = args.plain_http;
     opts.credentials = Credentials::from_env()?;
     let report = publish::run(&opts)?;
-    println!("{}", report.reference);
+    say!("{}", report.reference);
     Ok(Verdict::Success)
 }

@@ -7,7 +7,7 @@ use flowpack_action::publish::Credentials;
 use flowpack_action::pull::{self, PullError, PullOptions};
 
 use super::verify::print_human;
-use crate::flags::TrustArgs;
+use crate::flags::{RegistryTimeoutArgs, TrustArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
 
 /// Pull an archive from an OCI registry: media types and digests checked, the archive verified
@@ -38,6 +38,8 @@ pub struct Args {
     #[arg(long)]
     plain_http: bool,
     #[command(flatten)]
+    timeout: RegistryTimeoutArgs,
+    #[command(flatten)]
     trust: TrustArgs,
     /// Accept an archive without checking its signatures (its hashes are still checked).
     #[arg(long)]
@@ -55,10 +57,11 @@ pub fn run(args: Args) -> Outcome {
     let mut opts = PullOptions::new(args.reference, args.out, policy);
     opts.force = args.force;
     opts.plain_http = args.plain_http;
+    opts.deadline = args.timeout.deadline();
     opts.credentials = Credentials::from_env()?;
     match pull::run(&opts) {
         Ok(done) => {
-            println!(
+            say!(
                 "{}: {} bytes, verified, written to {}",
                 done.pulled.reference,
                 done.pulled.size,

@@ -229,7 +229,7 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool
         .filter(|h| !h.webhooks.is_empty() || !h.callbacks.is_empty())
     {
         let ids: Vec<String> = h.webhooks.iter().map(|w| w.id.to_string()).collect();
-        println!(
+        say!(
             "           {} created{}, {} created",
             crate::output::count(h.webhooks.len(), "webhook", "webhooks"),
             if ids.is_empty() {
@@ -241,7 +241,7 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool
         );
     }
     if let Some(st) = &r.state {
-        println!(
+        say!(
             "           {}{}{}{}",
             if planned {
                 "would restore state"
@@ -269,7 +269,7 @@ fn print_restored(r: &flowpack_action::restore::FlowRestoreReport, planned: bool
             }
         );
         for n in &st.not_restored {
-            println!("           not restored: {n}");
+            say!("           not restored: {n}");
         }
     }
 }
@@ -368,7 +368,7 @@ fn print_inputs_warning(report: &PushReport) {
         })
         .collect();
     let n = relevant.len();
-    eprintln!(
+    esay!(
         "warning: {} not set in the overlay (set them in the target if the flows need them): {}{}",
         crate::output::count(n, "optional input", "optional inputs"),
         described.join("; "),
@@ -387,13 +387,13 @@ fn print_inputs_warning(report: &PushReport) {
 /// warnings grouped once, and a closing line with the totals.
 pub(crate) fn print_human(report: &PushReport, env: &str, verbose: bool) {
     if !report.signatures_checked {
-        eprintln!(
+        esay!(
             "note: signatures were not checked: {env} has no trusted keys (set trusted_keys or pass --trusted-key)"
         );
     }
     for (i, w) in report.warnings.iter().enumerate() {
         if Some(i) != report.inputs_warning {
-            eprintln!("warning: {w}");
+            esay!("warning: {w}");
         }
     }
     print_inputs_warning(report);
@@ -409,10 +409,10 @@ pub(crate) fn print_human(report: &PushReport, env: &str, verbose: bool) {
         .filter(|o| shown.contains(o.flow.as_str()))
     {
         for change in &o.changes {
-            println!("overlay   {}: {change}", o.flow);
+            say!("overlay   {}: {change}", o.flow);
         }
     }
-    println!("{}", plan_summary(report));
+    say!("{}", plan_summary(report));
     for f in report.flows.iter().filter(|f| verbose || changes(f)) {
         print_flow(f);
     }
@@ -422,18 +422,18 @@ pub(crate) fn print_human(report: &PushReport, env: &str, verbose: bool) {
         .filter(|f| f.outcome == FlowOutcome::Failed || f.outcome == FlowOutcome::RolledBack)
         .count();
     if let Some(why) = &report.refused {
-        eprintln!("flowpack: push to {env} refused: {why}; nothing was written");
+        esay!("flowpack: push to {env} refused: {why}; nothing was written");
         if report.flows.iter().any(|f| f.plan == Plan::Conflict)
             && let Some(hint) = crate::outcome::hint(&Remedy::ConflictPolicy)
         {
-            eprintln!("hint: {hint}");
+            esay!("hint: {hint}");
         }
     } else if report.dry_run {
-        println!("dry run: nothing was written to {env}");
+        say!("dry run: nothing was written to {env}");
     } else {
-        println!("pushed to {env}: {}", totals(report));
+        say!("pushed to {env}: {}", totals(report));
         if failed > 0 {
-            eprintln!(
+            esay!(
                 "flowpack: push to {env}: {} of {} failed (the others' outcomes are above)",
                 failed,
                 crate::output::count(report.flows.len(), "flow", "flows")
@@ -441,7 +441,7 @@ pub(crate) fn print_human(report: &PushReport, env: &str, verbose: bool) {
         }
     }
     if let Some(h) = &report.history {
-        println!("recorded in {h} (undo with `flowpack rollback`)");
+        say!("recorded in {h} (undo with `flowpack rollback`)");
     }
 }
 
@@ -468,7 +468,7 @@ fn print_flow(f: &push::FlowReport) {
     if let Some(e) = &f.error {
         line.push_str(&format!(": {e}"));
     }
-    println!("{line}");
+    say!("{line}");
     if let Some(r) = &f.restored {
         // A replace names its webhooks and callbacks old → new below.
         if f.replaced.is_none() {
@@ -477,33 +477,33 @@ fn print_flow(f: &push::FlowReport) {
     }
     if f.outcome == FlowOutcome::Planned || f.plan == push::Plan::Conflict {
         for c in &f.changes {
-            println!("             {c}");
+            say!("             {c}");
         }
     }
     if let Some(r) = &f.replaced {
         match &r.renamed_to {
-            Some(name) => println!(
+            Some(name) => say!(
                 "             old flow {} disabled, renamed {name:?}",
                 r.old_id
             ),
-            None => println!("             old flow {} deleted", r.old_id),
+            None => say!("             old flow {} deleted", r.old_id),
         }
         for w in &r.webhooks {
-            println!("             webhook {} → {}", w.old, w.new);
+            say!("             webhook {} → {}", w.old, w.new);
         }
         for c in &r.callbacks {
-            println!("             callback {} → {}", c.old, c.new);
+            say!("             callback {} → {}", c.old, c.new);
         }
         // Webhooks created from flow.json that took over no old one.
         let hooks = f.restored.as_ref().and_then(|x| x.hooks.as_ref());
         for w in hooks.map_or(&[][..], |h| h.webhooks.as_slice()) {
             if !r.webhooks.iter().any(|p| p.new == w.id) {
-                println!("             webhook {} created (new)", w.id);
+                say!("             webhook {} created (new)", w.id);
             }
         }
         let created = hooks.is_some_and(|h| !h.webhooks.is_empty());
         if !r.webhooks.is_empty() || created {
-            println!(
+            say!(
                 "             point the senders at the new flow's webhooks: the old ones no longer run"
             );
         }

@@ -86,10 +86,10 @@ pub fn run(args: Args) -> Outcome {
 
 fn print_human(report: &RecoverReport, env: &str) {
     let (Some(id), Some(kind)) = (&report.record, report.kind) else {
-        println!("nothing to recover in {env}");
+        say!("nothing to recover in {env}");
         return;
     };
-    println!(
+    say!(
         "recovering {id} ({} interrupted after {} journaled {})",
         kind.as_str(),
         report.journaled_writes,
@@ -101,28 +101,28 @@ fn print_human(report: &RecoverReport, env: &str) {
     );
     if !report.orphans.is_empty() {
         let ids: Vec<String> = report.orphans.iter().map(u64::to_string).collect();
-        println!(
+        say!(
             "found     flows created without a recorded id: {}",
             ids.join(", ")
         );
     }
     for name in &report.kept {
-        println!("kept      {name:?} (finished before the interruption)");
+        say!("kept      {name:?} (finished before the interruption)");
     }
     if let Some(undo) = &report.undo {
         super::rollback::print_steps(undo);
     }
     if let Some(push) = &report.push {
-        println!("pushing {} again", push.archive);
+        say!("pushing {} again", push.archive);
         super::push::print_human(push, env, false);
     }
     if report.failed() {
-        eprintln!(
+        esay!(
             "flowpack: recovery of {id} in {env} stopped at a failed step; run it again to finish"
         );
     } else if report.push.is_some() {
-        println!("finished {id} in {env}");
+        say!("finished {id} in {env}");
     } else {
-        println!("undid {id} in {env}");
+        say!("undid {id} in {env}");
     }
 }

@@ -70,9 +70,9 @@ pub fn run(args: Args) -> Outcome {
 
 fn print_human(report: &RollbackReport, env: &str) {
     for id in &report.skipped {
-        println!("skipped   {id} (it wrote nothing)");
+        say!("skipped   {id} (it wrote nothing)");
     }
-    println!(
+    say!(
         "{} {}",
         if report.dry_run {
             "would undo"
@@ -82,29 +82,29 @@ fn print_human(report: &RollbackReport, env: &str) {
         report.undone
     );
     if report.wrote_nothing {
-        println!("record {} wrote nothing: nothing to undo", report.undone);
+        say!("record {} wrote nothing: nothing to undo", report.undone);
         return;
     }
     print_steps(report);
     if report.dry_run {
-        println!(
+        say!(
             "dry run: nothing was changed in {env} (would undo {})",
             report.undone
         );
     } else if report.failed() {
-        eprintln!(
+        esay!(
             "flowpack: rollback of {} in {env} stopped at a failed step; run it again to finish",
             report.undone
         );
     } else {
-        println!("undid {} in {env}", report.undone);
+        say!("undid {} in {env}", report.undone);
     }
 }
 
 /// The warnings and steps of an undo (a rollback's, or a recovery's).
 pub(crate) fn print_steps(report: &RollbackReport) {
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        esay!("warning: {w}");
     }
     for s in &report.steps {
         let word = match (&s.error, s.done, report.dry_run) {
@@ -114,11 +114,11 @@ pub(crate) fn print_steps(report: &RollbackReport) {
             (None, false, false) => "not done",
         };
         match &s.error {
-            Some(e) => println!("{word:<9} {}: {e}", s.description),
-            None => println!("{word:<9} {}", s.description),
+            Some(e) => say!("{word:<9} {}: {e}", s.description),
+            None => say!("{word:<9} {}", s.description),
         }
     }
     if report.steps.is_empty() {
-        println!("record {} holds nothing to undo", report.undone);
+        say!("record {} holds nothing to undo", report.undone);
     }
 }

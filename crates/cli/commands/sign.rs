@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let key = load_signing_key(&args.key)?;
     let r = sign::run(&SignOptions::new(args.archive, key))?;
-    println!(
+    say!(
         "{}: signed by {}{}",
         r.archive.display(),
         r.key_id,

@@ -33,8 +33,8 @@ pub fn run(args: Args) -> Outcome {
     );
     let report = lock::unlock(&opts)?;
     match &report.removed {
-        Some(h) => println!("removed the lock of {h} ({})", report.path),
-        None => println!("{} is not locked ({})", env.name, report.path),
+        Some(h) => say!("removed the lock of {h} ({})", report.path),
+        None => say!("{} is not locked ({})", env.name, report.path),
     }
     Ok(Verdict::Success)
 }

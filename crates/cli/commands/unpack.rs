@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Outcome {
     opts.skip_signatures = args.insecure_skip_signatures;
     match unpack::run(&opts) {
         Ok(r) => {
-            println!(
+            say!(
                 "{}: {} unpacked",
                 r.dir.display(),
                 count(r.files.len(), "file", "files")

@@ -88,12 +88,12 @@ fn print_human(docs: &[Checked]) {
     } in docs
     {
         for f in &report.findings {
-            println!("{}[{}]: {}", f.severity.as_str(), f.code, f.message);
-            println!("  --> {file}#{}", f.pointer);
-            println!("  = hint: {}", f.hint);
-            println!();
+            say!("{}[{}]: {}", f.severity.as_str(), f.code, f.message);
+            say!("  --> {file}#{}", f.pointer);
+            say!("  = hint: {}", f.hint);
+            say!();
         }
-        println!(
+        say!(
             "{file}: {}, {}",
             count(report.count(Severity::Error), "error", "errors"),
             count(report.count(Severity::Warning), "warning", "warnings")

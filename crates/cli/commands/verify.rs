@@ -10,7 +10,7 @@ use flowpack_core::archive::{CheckStatus, VerifyReport};
 use flowpack_action::error::signature_remedy;
 
 use crate::commands::inspect::signature_status;
-use crate::flags::TrustArgs;
+use crate::flags::{RegistryTimeoutArgs, TrustArgs};
 use crate::outcome::{Outcome, Verdict, hint};
 use crate::output::{Format, print_json};
 
@@ -36,6 +36,8 @@ pub struct Args {
     #[arg(long)]
     plain_http: bool,
     #[command(flatten)]
+    timeout: RegistryTimeoutArgs,
+    #[command(flatten)]
     trust: TrustArgs,
     /// Output format (human or json).
     #[arg(long, value_enum, default_value_t)]
@@ -47,6 +49,7 @@ pub fn run(args: Args) -> Outcome {
     let policy = args.trust.policy()?;
     let mut opts = VerifyOptions::new(args.archive, policy);
     opts.plain_http = args.plain_http;
+    opts.deadline = args.timeout.deadline();
     if is_reference(&opts.archive.to_string_lossy()) {
         opts.credentials = Credentials::from_env()?;
     }
@@ -56,7 +59,7 @@ pub fn run(args: Args) -> Outcome {
         _ => {
             print_human(&report);
             if let Some(hint) = signature_remedy(&report).as_ref().and_then(hint) {
-                eprintln!("hint: {hint}");
+                esay!("hint: {hint}");
             }
         }
     }
@@ -75,15 +78,15 @@ pub fn print_human(report: &VerifyReport) {
             CheckStatus::Failed => "FAIL",
             CheckStatus::Skipped => "skip",
         };
-        println!("{mark} {:<10} {}", c.name, c.detail);
+        say!("{mark} {:<10} {}", c.name, c.detail);
         if c.name == "signatures" {
             for sig in &report.signatures {
-                println!("       {}  {}", sig.key_id, signature_status(sig));
+                say!("       {}  {}", sig.key_id, signature_status(sig));
             }
         }
     }
     match report.first_failure() {
-        None => println!("{}: verified", report.archive),
-        Some(f) => println!("{}: {} check failed", report.archive, f.name),
+        None => say!("{}: verified", report.archive),
+        Some(f) => say!("{}: {} check failed", report.archive, f.name),
     }
 }

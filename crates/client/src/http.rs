@@ -75,7 +75,18 @@ pub struct HttpOptions {
     pub sleep: SleepFn,
     /// The request log (`--verbose`), if any.
     pub log: Option<LogFn>,
+    /// The largest response body read, in bytes: an export's document within the per-document
+    /// bound plus its `{"data": …}` envelope ([`DEFAULT_MAX_RESPONSE_BYTES`]). A longer body is
+    /// not read on: the request fails with [`ClientError::ResponseTooLarge`].
+    pub max_response_bytes: u64,
 }
+
+/// Room for the envelope around an exported document (`{"data": …}`, whitespace).
+const ENVELOPE_BYTES: u64 = 64 * 1024;
+
+/// The default [`HttpOptions::max_response_bytes`]: the per-document size bound (16 MiB) and
+/// 64 KiB for the envelope.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024 + ENVELOPE_BYTES;
 
 impl HttpOptions {
     /// Options with the defaults: 10 s connect, 60 s per attempt, 6 attempts, backoff from
@@ -94,6 +105,7 @@ impl HttpOptions {
             jitter: default_jitter(),
             sleep: Arc::new(std::thread::sleep),
             log: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -251,11 +263,17 @@ impl HttpPlatform {
                     let bytes = response
                         .body_mut()
                         .with_config()
-                        .limit(256 * 1024 * 1024)
+                        .limit(self.options.max_response_bytes)
                         .read_to_vec();
                     self.log(|| format!("< {label} {status}"));
                     let bytes = match bytes {
                         Ok(b) => b,
+                        Err(ureq::Error::BodyExceedsLimit(_)) => {
+                            return Err(ClientError::ResponseTooLarge {
+                                request: label,
+                                limit: self.options.max_response_bytes,
+                            });
+                        }
                         Err(e)
                             if attempt < max && out.safety == Safety::Idempotent && heals(&e) =>
                         {
@@ -684,7 +702,9 @@ impl Platform for HttpPlatform {
     fn list_versions(&self, flow: FlowId) -> Result<Vec<FlowVersion>, ClientError> {
         // The index is paginated: walk every page, 100 at a time (a platform that does not
         // paginate answers the whole list without `meta`).
-        let mut all = Vec::new();
+        let mut all: Vec<FlowVersion> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut announced: Option<u64> = None;
         let mut page = 1u64;
         loop {
             let (label, bytes) = self.get(format!(
@@ -708,11 +728,33 @@ impl Platform for HttpPlatform {
             };
             let items: Vec<FlowVersion> =
                 serde_json::from_value(data).map_err(|e| ClientError::Decode {
-                    request: label,
+                    request: label.clone(),
                     message: e.to_string(),
                 })?;
+            let last_page = *announced.get_or_insert(last_page);
+            if last_page > crate::MAX_LIST_PAGES {
+                return Err(ClientError::Paging {
+                    request: label,
+                    message: format!(
+                        "the first page announced {last_page} pages, more than the {} pages \
+                         read",
+                        crate::MAX_LIST_PAGES
+                    ),
+                });
+            }
             let empty = items.is_empty();
-            all.extend(items);
+            let before = all.len();
+            for item in items {
+                if seen.insert(item.id) {
+                    all.push(item);
+                }
+            }
+            if !empty && all.len() == before {
+                return Err(ClientError::Paging {
+                    request: label,
+                    message: format!("page {page} repeats versions already listed"),
+                });
+            }
             if empty || page >= last_page {
                 return Ok(all);
             }
@@ -1264,5 +1306,179 @@ mod tests {
         let lines = lines.lock().unwrap();
         assert!(lines[0].ends_with("Authorization: ••••"), "{lines:?}");
         assert!(lines.iter().all(|l| !l.contains("tok-123")));
+    }
+
+    /// A server that answers every request with `answer(path)`, counting the requests; a
+    /// response of `None` streams an endless body (no length, 1 MiB at a time) until the client
+    /// hangs up.
+    fn serve_forever(
+        answer: impl Fn(&str) -> Option<String> + Send + 'static,
+    ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim_end().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':')
+                        && k.eq_ignore_ascii_case("content-length")
+                    {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut buf = vec![0; len];
+                let _ = reader.read_exact(&mut buf);
+                counted.fetch_add(1, Ordering::SeqCst);
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let mut stream = reader.into_inner();
+                match answer(&path) {
+                    Some(body) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    None => {
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                              Connection: close\r\n\r\n{\"data\":[",
+                        );
+                        let chunk = vec![b'1'; 1024 * 1024];
+                        while stream.write_all(&chunk).is_ok() {}
+                    }
+                }
+            }
+        });
+        (format!("http://{addr}"), count)
+    }
+
+    /// A page of flows `ids` with the `meta` given.
+    fn page_json(ids: std::ops::Range<u64>, current: u64, last: u64, total: u64) -> String {
+        let data: Vec<String> = ids.map(|i| flow_json(i, &format!("f{i}"))).collect();
+        format!(
+            r#"{{"data":[{}],"meta":{{"current_page":{current},"last_page":{last},"per_page":100,"total":{total}}}}}"#,
+            data.join(",")
+        )
+    }
+
+    fn page_of(path: &str) -> u64 {
+        path.split(['?', '&'])
+            .find_map(|p| p.strip_prefix("page="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1)
+    }
+
+    #[test]
+    fn an_export_response_is_read_within_the_document_bound_and_not_retried() {
+        let (url, count) = serve_forever(|_| None);
+        let (c, slept) = client(&url, "k");
+        let err = c.export_flow_bytes(7).unwrap_err();
+        assert!(
+            matches!(&err, ClientError::ResponseTooLarge { limit, .. }
+                if *limit == DEFAULT_MAX_RESPONSE_BYTES),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "POST {url}/api/v1/flows/export: the response is larger than the bound of \
+                 {DEFAULT_MAX_RESPONSE_BYTES} bytes; not read on"
+            )
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert!(slept.lock().unwrap().is_empty());
+        const { assert!(DEFAULT_MAX_RESPONSE_BYTES < 17 * 1024 * 1024) };
+    }
+
+    #[test]
+    fn a_listing_that_repeats_a_page_is_stopped_naming_the_request() {
+        // Every page is page 1 again, whatever was asked, with a last page of 10^9.
+        let (url, count) = serve_forever(|_| Some(page_json(1..101, 1, 3, 300)));
+        let (c, _) = client(&url, "k");
+        let err = crate::list_all(&c, &ListQuery::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/flows?page=2&per_page=100: inconsistent paging: asked for page 2, got \
+             page 1; stopped"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // The page number follows the request, the flows do not.
+        let (url, count) = serve_forever(|p| Some(page_json(1..101, page_of(p), 3, 300)));
+        let (c, _) = client(&url, "k");
+        let err = crate::list_all(&c, &ListQuery::default()).unwrap_err();
+        assert!(matches!(err, ClientError::Paging { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .ends_with("page 2 repeats flows already listed; stopped"),
+            "{err}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_listing_stops_at_the_pages_the_first_page_announced() {
+        // A last page of 10^9 for 300 flows: the listing stops at the 300 flows.
+        let fresh = |p: &str, last: u64, total: u64| {
+            let n = page_of(p);
+            Some(page_json(n * 100..n * 100 + 100, n, last, total))
+        };
+        let (url, count) = serve_forever(move |p| fresh(p, 1_000_000_000, 300));
+        let (c, _) = client(&url, "k");
+        let flows = crate::list_all(&c, &ListQuery::default()).unwrap();
+        assert_eq!(flows.len(), 300);
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // Announced as 10^11 flows on 10^9 pages: refused at the first page.
+        let (url, count) = serve_forever(move |p| fresh(p, 1_000_000_000, 10_u64.pow(11)));
+        let (c, _) = client(&url, "k");
+        let err = crate::list_all(&c, &ListQuery::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/flows?page=1&per_page=100: inconsistent paging: the first page \
+             announced 1000000000 pages, more than the 10000 pages of 100 flows read; stopped"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        // Later pages that raise the last page are not followed past the first page's.
+        let (url, count) = serve_forever(|p| {
+            let n = page_of(p);
+            let (last, total) = if n == 1 {
+                (2, 200)
+            } else {
+                (1_000_000_000, 10_u64.pow(11))
+            };
+            Some(page_json(n * 100..n * 100 + 100, n, last, total))
+        });
+        let (c, _) = client(&url, "k");
+        let flows = crate::list_all(&c, &ListQuery::default()).unwrap();
+        assert_eq!(flows.len(), 200);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // Versions: a page that repeats is refused too.
+        let (url, count) = serve_forever(|p| {
+            Some(format!(
+                r#"{{"data":[{{"id":1,"flow_id":7,"iteration":1,"status":"Draft","is_deployed":false}}],"meta":{{"last_page":{}}}}}"#,
+                if page_of(p) > 0 { 1_000 } else { 0 }
+            ))
+        });
+        let (c, _) = client(&url, "k");
+        let err = c.list_versions(7).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("page 2 repeats versions already listed; stopped"),
+            "{err}"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 2);
     }
 }

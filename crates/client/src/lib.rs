@@ -242,6 +242,24 @@ pub enum ClientError {
         /// What was wrong with it.
         message: String,
     },
+    /// The response body is longer than the client reads (a document past the per-document
+    /// bound, or a platform that does not stop sending): not read on, not retried.
+    #[error("{request}: the response is larger than the bound of {limit} bytes; not read on")]
+    ResponseTooLarge {
+        /// Method and URL.
+        request: String,
+        /// The bound, in bytes.
+        limit: u64,
+    },
+    /// A paged listing that does not add up: a page that repeats one already read, a page
+    /// other than the one asked for, or more pages or flows than the first page announced.
+    #[error("{request}: inconsistent paging: {message}; stopped")]
+    Paging {
+        /// Method and URL of the page that gave it away.
+        request: String,
+        /// What did not add up.
+        message: String,
+    },
     /// The in-process store failed (the embedded `local` environment).
     #[error("local environment: {0}")]
     Local(String),
@@ -739,7 +757,11 @@ impl Serialize for ImportBody<'_> {
 /// Every flow matching `query` (its `page` and `per_page` are ignored): pages through the list
 /// 100 at a time until the last page.
 pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>, ClientError> {
-    let mut flows = Vec::new();
+    let mut flows: Vec<Flow> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // What the first page announced: the listing stops at its last page, and a platform that
+    // sends more flows or pages than it announced is refused (never followed forever).
+    let mut announced: Option<(u64, u64)> = None;
     let mut page = 1;
     loop {
         let q = ListQuery {
@@ -748,14 +770,66 @@ pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>,
             ..query.clone()
         };
         let result = platform.list_flows(&q)?;
+        let request = || {
+            let mut text = format!("GET /api/v1/flows?page={page}&per_page=100");
+            if let Some(name) = &q.name {
+                text.push_str(&format!(" (name {name:?})"));
+            }
+            text
+        };
+        let meta = result.meta;
+        let (total, last_page) = *announced.get_or_insert((meta.total, meta.last_page));
+        if page == 1 && last_page.min(total.div_ceil(100)) > MAX_LIST_PAGES {
+            return Err(ClientError::Paging {
+                request: request(),
+                message: format!(
+                    "the first page announced {last_page} pages, more than the {MAX_LIST_PAGES} \
+                     pages of 100 flows read"
+                ),
+            });
+        }
+        if meta.current_page != page && !(page == 1 && result.data.is_empty()) {
+            return Err(ClientError::Paging {
+                request: request(),
+                message: format!("asked for page {page}, got page {}", meta.current_page),
+            });
+        }
         let empty = result.data.is_empty();
-        flows.extend(result.data);
-        if empty || result.meta.current_page >= result.meta.last_page {
+        let mut fresh = 0usize;
+        for flow in result.data {
+            if seen.insert(flow.id) {
+                fresh += 1;
+                flows.push(flow);
+            }
+        }
+        if !empty && fresh == 0 {
+            return Err(ClientError::Paging {
+                request: request(),
+                message: format!("page {page} repeats flows already listed"),
+            });
+        }
+        // Flows created while the listing runs may add to the announced total, never beyond
+        // the pages announced.
+        if flows.len() as u64 > last_page.saturating_mul(100) {
+            return Err(ClientError::Paging {
+                request: request(),
+                message: format!(
+                    "{} flows listed, more than the {last_page} pages the first page announced \
+                     can hold",
+                    flows.len()
+                ),
+            });
+        }
+        // Stopped at the total the first page announced, whatever later pages say.
+        if empty || page >= last_page || page >= meta.last_page || flows.len() as u64 >= total {
             return Ok(flows);
         }
-        page = result.meta.current_page + 1;
+        page += 1;
     }
 }
+
+/// The most pages [`list_all`] reads (100 flows each): 1,000,000 flows.
+pub const MAX_LIST_PAGES: u64 = 10_000;
 
 /// The flows whose name is exactly `name` (the platform's `filter[name]` may match partially).
 pub fn find_by_name(platform: &dyn Platform, name: &str) -> Result<Vec<Flow>, ClientError> {

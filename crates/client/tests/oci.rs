@@ -497,6 +497,37 @@ fn transfers_have_an_idle_timeout_not_an_overall_one() {
 }
 
 #[test]
+fn a_pull_has_an_overall_deadline_however_the_bytes_trickle() {
+    let layer: &'static [u8] = b"0123456789abcdefghij";
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = plain();
+    opts.idle_timeout = Duration::from_millis(700);
+    opts.deadline = Some(Duration::from_secs(1));
+    // Moving, one byte every 300 ms: the idle timeout never fires, the deadline does.
+    let host = trickling_registry(layer, 20, Duration::from_millis(300));
+    let reference = Reference::parse(&format!("oci://{host}/a:1")).unwrap();
+    let started = std::time::Instant::now();
+    let err = oci::pull_to_temp(&reference, dir.path(), &pull_options(opts)).unwrap_err();
+    assert!(matches!(err, OciError::Deadline { .. }), "{err:?}");
+    assert!(!err.rejects_input());
+    let digest = format!("sha256:{}", sha256_hex(layer));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET http://{host}/v2/a/blobs/{digest}: not finished within the overall time limit \
+             of 1 s; stopped"
+        )
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(temp_files(dir.path()).is_empty());
+    assert_eq!(RegistryOptions::new().deadline, Some(oci::DEFAULT_DEADLINE));
+}
+
+#[test]
 fn connection_failures_are_retried_then_reported() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

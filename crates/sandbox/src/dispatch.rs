@@ -332,9 +332,23 @@ impl Dispatcher {
     }
 
     fn body(req: &Request) -> Result<Value, StoreError> {
+        const BODY_EXTRA_VALUES: u64 = 64;
         if req.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Map::new()));
         }
+        // Within flowpack's per-document bound, counted before any value is built: a body of
+        // tiny numbers would take many times its size once parsed. An import body is the
+        // document with a few fields of the request (`as_marketplace`) beside it: 64 values of
+        // room, so every document flowpack accepts is accepted here.
+        let document = flowpack_core::DocumentBound::default();
+        flowpack_core::DocumentBound {
+            max_values: document.max_values + BODY_EXTRA_VALUES,
+            ..document
+        }
+        .check(&req.body)
+        .map_err(|reason| {
+            StoreError::field("body", format!("The request body is refused: {reason}."))
+        })?;
         serde_json::from_slice(&req.body).map_err(|e| {
             StoreError::field("body", format!("The request body is not valid JSON: {e}."))
         })
@@ -824,6 +838,42 @@ mod tests {
         assert_eq!(d.handle(&req).status, 404, "the third request is served");
         let anon = Request::new("PUT", "/api/v1/flows/1/versions/1");
         assert_eq!(d.handle(&anon).status, 401, "authentication comes first");
+    }
+
+    #[test]
+    fn an_import_past_the_value_bound_is_refused_before_it_is_parsed() {
+        let store = Arc::new(Store::open_in_memory(Default::default()).unwrap());
+        let d = Dispatcher::new(store, "k");
+        // 7.8 MB of one-digit numbers: about 3.9 million values (hundreds of MiB once parsed).
+        let mut body =
+            br#"{"metadata":{},"flow":{"name":"x","versions":[{"iteration":1}]},"n":["#.to_vec();
+        while body.len() < 7_800_000 {
+            body.extend_from_slice(b"1,");
+        }
+        body.extend_from_slice(b"1]}");
+        assert!(body.len() < BODY_LIMIT);
+        let mut req = Request::new("POST", "/api/v1/flows/import").header("Authorization", "k");
+        req.body = body;
+        let r = d.handle(&req);
+        assert_eq!(r.status, 422, "{r:?}");
+        assert_eq!(
+            r.body.unwrap()["errors"]["body"][0],
+            "The request body is refused: more than the per-document bound of 1000064 JSON values."
+        );
+        // A flow sent as a JSON-encoded string is held to the bound as well.
+        let flow = format!(
+            r#"{{"name":"x","versions":[{{"iteration":1}}],"n":[{}1]}}"#,
+            "1,".repeat(1_000_001)
+        );
+        let req = Request::new("POST", "/api/v1/flows/import")
+            .header("Authorization", "k")
+            .json(&json!({"metadata": {}, "flow": flow}));
+        let r = d.handle(&req);
+        assert_eq!(r.status, 422, "{r:?}");
+        assert_eq!(
+            r.body.unwrap()["errors"]["flow"][0],
+            "The flow field is refused: more than the per-document bound of 1000000 JSON values."
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -121,7 +121,15 @@ pub struct RegistryOptions {
     pub sleep: SleepFn,
     /// The request log, if any (no credentials or tokens in it).
     pub log: Option<LogFn>,
+    /// Longest time the client's requests may take together, counted from the client's
+    /// creation: retries, waits and transfers included. A registry that trickles bytes, or
+    /// stalls between retries, fails with [`OciError::Deadline`] once it has passed. `None`:
+    /// no overall limit (the idle timeout still applies). Default [`DEFAULT_DEADLINE`].
+    pub deadline: Option<Duration>,
 }
+
+/// The default [`RegistryOptions::deadline`]: 10 minutes.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
 impl Default for RegistryOptions {
     fn default() -> Self {
@@ -145,6 +153,7 @@ impl RegistryOptions {
             jitter: default_jitter(),
             sleep: Arc::new(std::thread::sleep),
             log: None,
+            deadline: Some(DEFAULT_DEADLINE),
         }
     }
 }
@@ -157,6 +166,7 @@ impl fmt::Debug for RegistryOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +235,8 @@ pub struct RegistryClient {
     /// The `Authorization` header the last challenge earned.
     auth: Mutex<Option<String>>,
     retries: AtomicU64,
+    /// When the client was made: [`RegistryOptions::deadline`] counts from here.
+    started: Instant,
 }
 
 impl fmt::Debug for RegistryClient {
@@ -259,6 +271,7 @@ impl RegistryClient {
             options,
             auth: Mutex::new(None),
             retries: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
@@ -277,6 +290,21 @@ impl RegistryClient {
         }
     }
 
+    /// The time left before the overall deadline (`None`: no deadline), or the error saying it
+    /// passed during `label`.
+    fn remaining(&self, label: &str) -> Result<Option<Duration>, OciError> {
+        let Some(deadline) = self.options.deadline else {
+            return Ok(None);
+        };
+        match deadline.checked_sub(self.started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => Err(OciError::Deadline {
+                request: label.to_string(),
+                seconds: deadline.as_secs_f64(),
+            }),
+        }
+    }
+
     fn wait(&self, attempt: u32, retry_after: Option<Duration>, label: &str, why: &str) {
         let delay = match retry_after {
             Some(d) => d.min(self.options.max_retry_after),
@@ -287,9 +315,31 @@ impl RegistryClient {
                 attempt,
             ),
         };
+        // Never sleeps past the deadline: the next attempt then fails at once with it.
+        let delay = match self.remaining(label) {
+            Ok(Some(left)) => delay.min(left),
+            _ => delay,
+        };
         self.retries.fetch_add(1, Ordering::Relaxed);
         self.log(|| format!("! {label}: {why}; retrying in {} ms", delay.as_millis()));
         (self.options.sleep)(delay);
+    }
+
+    /// Runs `request` within the time left before the deadline.
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        request: http::Request<B>,
+        label: &str,
+    ) -> Result<Result<http::Response<ureq::Body>, ureq::Error>, OciError> {
+        let Some(left) = self.remaining(label)? else {
+            return Ok(self.agent.run(request));
+        };
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(Some(left))
+            .build();
+        Ok(self.agent.run(request))
     }
 
     /// One attempt of `call` with the `Authorization` value `auth`: the request built and sent
@@ -335,9 +385,9 @@ impl RegistryClient {
                 if call.method != http::Method::GET && call.method != http::Method::HEAD {
                     builder = builder.header("Content-Length", "0");
                 }
-                self.agent.run(builder.body(()).map_err(built)?)
+                self.run(builder.body(()).map_err(built)?, label)?
             }
-            Body::Bytes(b) => self.agent.run(builder.body(b).map_err(built)?),
+            Body::Bytes(b) => self.run(builder.body(b).map_err(built)?, label)?,
             Body::File(f, len) => {
                 let mut reader = f;
                 reader
@@ -351,7 +401,7 @@ impl RegistryClient {
                     .header("Content-Length", len)
                     .body(ureq::SendBody::from_reader(&mut reader))
                     .map_err(built)?;
-                self.agent.run(request)
+                self.run(request, label)?
             }
         })
     }
@@ -400,6 +450,7 @@ impl RegistryClient {
                     (retry_after, format!("HTTP {status}"))
                 }
                 Err(e) => {
+                    self.remaining(&label)?;
                     let message = transport_message(&e);
                     if answered_in_plain_http(&e) {
                         return Err(OciError::NotTls {
@@ -784,6 +835,9 @@ impl RegistryClient {
                     Ok(0) => break None,
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) if self.remaining(&label).is_err() => {
+                        return Err(self.remaining(&label).unwrap_err());
+                    }
                     // Bytes that do not parse (TLS, chunking) come back the same: no retry.
                     Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                         return Err(OciError::Protocol {
@@ -794,6 +848,7 @@ impl RegistryClient {
                     Err(e) => break Some(e.to_string()),
                 };
                 count += n as u64;
+                self.remaining(&label)?;
                 if count > size {
                     return Err(OciError::Digest {
                         what: format!("blob {digest}"),

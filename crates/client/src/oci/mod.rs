@@ -26,8 +26,8 @@ mod ops;
 mod reference;
 
 pub use client::{
-    Access, Credentials, FetchedManifest, MAX_MANIFEST_SIZE, PASSWORD_ENV, RegistryClient,
-    RegistryOptions, USER_ENV, sha256_digest,
+    Access, Credentials, DEFAULT_DEADLINE, FetchedManifest, MAX_MANIFEST_SIZE, PASSWORD_ENV,
+    RegistryClient, RegistryOptions, USER_ENV, sha256_digest,
 };
 pub use manifest::{
     ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_MANIFEST_SHA256, ANNOTATION_TITLE,
@@ -106,6 +106,15 @@ pub enum OciError {
         attempts: u32,
         /// What failed.
         message: String,
+    },
+    /// The overall deadline ([`RegistryOptions::deadline`]) passed: the registry answered too
+    /// slowly (or not at all) for the transfer to end in time.
+    #[error("{request}: not finished within the overall time limit of {seconds} s; stopped")]
+    Deadline {
+        /// The request under way.
+        request: String,
+        /// The limit, in seconds.
+        seconds: f64,
     },
     /// The registry answered the TLS handshake in plain HTTP (a registry without TLS, reached
     /// as `https://`; not retried).

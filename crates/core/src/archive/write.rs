@@ -912,8 +912,14 @@ fn credential_input(doc: &Value, flow: &str, pointer: &str, key: &str, required:
     }
 }
 
+/// The longest slug [`slugify`] gives, in bytes (ASCII): with a `-N` suffix for a repeated slug
+/// and `flows/…/export.json` around it, far under every file system's name and path limits.
+pub const MAX_SLUG: usize = 64;
+
 /// The slug of a flow name: lowercase ASCII letters and digits, other runs become one `-`;
-/// `flow` when nothing is left.
+/// `flow` when nothing is left. A slug longer than [`MAX_SLUG`] is shortened deterministically:
+/// its first 55 characters, `-`, and the first 8 hex digits of the SHA-256 of the whole name (so
+/// long names that share a beginning still get different slugs, the same name always the same).
 pub fn slugify(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
@@ -927,10 +933,18 @@ pub fn slugify(name: &str) -> String {
         out.pop();
     }
     if out.is_empty() {
-        "flow".to_string()
-    } else {
-        out
+        return "flow".to_string();
     }
+    if out.len() > MAX_SLUG {
+        let digest = hex::encode(Sha256::digest(name.as_bytes()));
+        out.truncate(MAX_SLUG - 9);
+        while out.ends_with('-') {
+            out.pop();
+        }
+        out.push('-');
+        out.push_str(&digest[..8]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1348,5 +1362,15 @@ mod tests {
         );
         assert_eq!(slugify("  ***  "), "flow");
         assert_eq!(slugify("Ünïcode Flow 2"), "n-code-flow-2");
+        // Long names: shortened to MAX_SLUG with a hash of the whole name.
+        let long = "Orders ".repeat(43);
+        let slug = slugify(&long);
+        assert_eq!(slug.len(), MAX_SLUG);
+        assert!(slug.starts_with("orders-orders-"), "{slug}");
+        assert_eq!(&slug[MAX_SLUG - 9..MAX_SLUG - 8], "-");
+        assert_eq!(slugify(&long), slug);
+        assert_ne!(slugify(&format!("{long}x")), slug);
+        let exact = "a".repeat(MAX_SLUG);
+        assert_eq!(slugify(&exact), exact);
     }
 }

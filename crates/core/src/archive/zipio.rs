@@ -128,6 +128,9 @@ pub(crate) struct RawEntry {
     pub supported_method: bool,
     /// The declared compressed size (the bytes the entry occupies in the file).
     pub compressed_size: u64,
+    /// The declared uncompressed size (zip64 resolved): checked against the bytes measured
+    /// while reading, never used to size anything.
+    pub declared_size: u64,
 }
 
 /// Why an archive was refused before the zip library read it.
@@ -207,6 +210,7 @@ impl Reader {
                 CompressionMethod::Stored | CompressionMethod::Deflated
             ),
             compressed_size: f.compressed_size(),
+            declared_size: f.size(),
         })
     }
 

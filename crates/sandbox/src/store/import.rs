@@ -124,6 +124,21 @@ fn decode_part(body: &mut Map<String, Value>, key: &str, errors: &mut FieldError
     };
     match part {
         Value::Object(_) => true,
+        Value::String(s)
+            if flowpack_core::DocumentBound::default()
+                .check(s.as_bytes())
+                .is_err() =>
+        {
+            let reason = flowpack_core::DocumentBound::default()
+                .check(s.as_bytes())
+                .unwrap_err();
+            push(
+                errors,
+                key,
+                format!("The {key} field is refused: {reason}."),
+            );
+            false
+        }
         Value::String(s) => match serde_json::from_str::<Value>(s) {
             Ok(v @ Value::Object(_)) => {
                 *part = v;

@@ -934,9 +934,7 @@ impl Store {
                 })?,
         };
         let mut body = self.version_body(flow, source.id)?;
-        let iteration = versions.iter().map(|v| v.iteration).max().unwrap_or(0) + 1;
         if let Some(b) = body.as_object_mut() {
-            b.insert("iteration".into(), Value::from(iteration));
             b.insert("status".into(), Value::from(DRAFT));
             b.insert("is_deployed".into(), Value::Bool(false));
             if b.contains_key("is_editable") {
@@ -945,10 +943,23 @@ impl Store {
         }
         let now = self.now();
         let mut conn = self.lock();
+        // The iteration is allocated inside the write transaction (immediate: another process
+        // on the same database waits), never from a read made before it: parallel requests get
+        // distinct iterations.
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::sqlite("starting a new version"))?;
         let ctx = format!("adding a version to flow {flow}");
+        let iteration: i64 = tx
+            .query_row(
+                "SELECT coalesce(max(iteration), 0) + 1 FROM versions WHERE flow_id = ?1",
+                [flow as i64],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::sqlite(ctx.clone()))?;
+        if let Some(b) = body.as_object_mut() {
+            b.insert("iteration".into(), Value::from(iteration));
+        }
         tx.prepare_cached("UPDATE versions SET status = ?2 WHERE flow_id = ?1 AND status = ?3")
             .and_then(|mut st| st.execute(params![flow as i64, INACTIVE, DRAFT]))
             .map_err(StoreError::sqlite(ctx.clone()))?;

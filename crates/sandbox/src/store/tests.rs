@@ -516,3 +516,28 @@ fn a_database_written_by_an_older_sandbox_opens_with_default_settings() {
     let webhook = s.create_webhook(1, &WebhookChanges::default()).unwrap();
     assert_eq!(webhook.status, "active");
 }
+
+#[test]
+fn parallel_new_versions_get_distinct_iterations() {
+    let s = Arc::new(store());
+    let flow = s.import(&order_sync(), None).unwrap().id;
+    let before = s.version_list(flow).unwrap();
+    let top = before.iter().map(|v| v.iteration).max().unwrap();
+    let threads: Vec<_> = (0..30)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.new_version(flow, None).unwrap().iteration)
+        })
+        .collect();
+    let mut got: Vec<i64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (top + 1..=top + 30).collect::<Vec<_>>());
+    // One draft: the newest.
+    let after = s.version_list(flow).unwrap();
+    let drafts: Vec<i64> = after
+        .iter()
+        .filter(|v| v.status == "Draft")
+        .map(|v| v.iteration)
+        .collect();
+    assert_eq!(drafts.len(), 1, "{drafts:?}");
+}

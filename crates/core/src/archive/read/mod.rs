@@ -92,18 +92,22 @@ impl Archive {
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<u64, ArchiveError> {
         let limits = self.limits;
-        let compressed = self
+        let (compressed, declared) = self
             .reader
             .raw_entry(entry.index)
-            .map(|r| r.compressed_size)
-            .unwrap_or(0)
-            .max(1);
+            .map(|r| (r.compressed_size, r.declared_size))
+            .unwrap_or((0, 0));
+        let compressed = compressed.max(1);
         let mut read: u64 = 0;
         let mut violation: Option<String> = None;
         let result = self.reader.read_entry(entry.index, |chunk| {
             read += chunk.len() as u64;
             *total += chunk.len() as u64;
-            if read > limits.max_entry_size {
+            if read > declared {
+                violation = Some(format!(
+                    "more bytes than the declared uncompressed size of {declared}"
+                ));
+            } else if read > limits.max_entry_size {
                 violation = Some(format!(
                     "larger than the limit of {} bytes uncompressed",
                     limits.max_entry_size
@@ -133,6 +137,13 @@ impl Archive {
             return Err(hostile(v));
         }
         result.map_err(|e| hostile(format!("cannot read: {e}")))?;
+        // The sizes a zip declares are checked against the bytes measured, so no reader that
+        // trusts them (to size a buffer, to show a total) sees another archive than this one.
+        if read != declared {
+            return Err(hostile(format!(
+                "declares {declared} bytes uncompressed but holds {read}"
+            )));
+        }
         Ok(read)
     }
 

@@ -160,6 +160,9 @@ fn hostile(origin: &str, raw: &RawEntry, reason: &str) -> ArchiveError {
     }
 }
 
+/// The longest path component an entry may have: the `NAME_MAX` of common file systems.
+const MAX_COMPONENT: usize = 255;
+
 /// Why `name` is not a safe entry path, if it is not.
 pub(super) fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
     let Ok(s) = std::str::from_utf8(name) else {
@@ -186,6 +189,9 @@ pub(super) fn unsafe_path_reason(name: &[u8]) -> Option<&'static str> {
     }
     if s.split('/').any(|c| c.is_empty() || c == ".") {
         return Some("the path has an empty or '.' component");
+    }
+    if s.split('/').any(|c| c.len() > MAX_COMPONENT) {
+        return Some("a path component is longer than 255 bytes (no file system could unpack it)");
     }
     None
 }
@@ -216,6 +222,11 @@ mod tests {
         ] {
             assert_eq!(unsafe_path_reason(name), Some(want), "{name:?}");
         }
+        let long = format!("flows/{}/export.json", "a".repeat(256));
+        assert_eq!(
+            unsafe_path_reason(long.as_bytes()),
+            Some("a path component is longer than 255 bytes (no file system could unpack it)")
+        );
         assert_eq!(unsafe_path_reason(b"flows/a/export.json"), None);
     }
 }
