@@ -24,6 +24,7 @@ mod keys;
 mod outcome;
 mod output;
 mod process;
+mod review;
 
 use outcome::{Outcome, Verdict};
 

@@ -655,6 +655,16 @@ fn shorten(s: &str, chars: usize) -> String {
 /// The step graph as an SVG element (no XML declaration: it is meant to be inlined in HTML),
 /// `title` its accessible name. Step groups carry `class="step <mark>"` and a `<title>`.
 pub fn svg(graph: &VersionGraph, title: &str) -> String {
+    svg_with_id(graph, title, "g")
+}
+
+/// [`svg`] for documents holding several drawings: `id` (letters, digits, `-`) makes the
+/// drawing's own ids (its arrow head) unique within the document.
+pub fn svg_with_id(graph: &VersionGraph, title: &str, id: &str) -> String {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     let lay = layout(graph);
     let (w, h) = (lay.width.max(BOX_W), lay.height.max(BOX_H));
     let mut s = String::new();
@@ -664,7 +674,7 @@ pub fn svg(graph: &VersionGraph, title: &str) -> String {
          width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" \
          font-family=\"sans-serif\" font-size=\"12\">\
          <title>{}</title>\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
+         <defs><marker id=\"{id}-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
          markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
          <path d=\"M0,0L10,5L0,10z\" fill=\"#555\"/></marker></defs>",
         xml_escape(title)
@@ -682,7 +692,7 @@ pub fn svg(graph: &VersionGraph, title: &str) -> String {
             s,
             "<g class=\"edge {}\"><title>{}{} \u{2192} {}{}</title>\
              <polyline points=\"{}\" fill=\"none\" stroke=\"#555\" stroke-width=\"{width}\"{dash} \
-             marker-end=\"url(#arrow)\"/>",
+             marker-end=\"url(#{id}-arrow)\"/>",
             e.mark.as_str(),
             mark_prefix(e.mark),
             xml_escape(&a.name),

@@ -1,0 +1,232 @@
+//! Review reports: `diff --format html|markdown`, `inspect --format html|mermaid|dot`, and the
+//! HTML report checked in a real browser (Debian's `chromium`, headless).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::util::{code, fixture, stderr, stdout};
+
+const HOSTILE: &str = "<script>alert(1)</script> & \"Orders\"";
+
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FLOWPACK_TOKEN")
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .output()
+        .expect("run flowpack")
+}
+
+fn reference() -> Value {
+    serde_json::from_slice(&std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap())
+        .unwrap()
+}
+
+fn write_json(path: &Path, v: &Value) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    path.to_path_buf()
+}
+
+/// RIGHT of a pair: a step changed (script version), one removed (Batch 50), one added with a
+/// hostile name, connections rewired, and a credential on RIGHT only.
+fn changed(mut d: Value) -> Value {
+    let v = &mut d["flow"]["versions"][0];
+    v["steps"][4]["config"]["script_version"] = json!(4);
+    let steps = v["steps"].as_array_mut().unwrap();
+    steps.remove(3);
+    steps.push(json!({"id": 7, "type": "map", "name": "<b>Notify & \"log\"</b>", "config": {}}));
+    v["connections"] = json!([{"from": 1, "to": 2}, {"from": 3, "to": 5}, {"from": 5, "to": 6}, {"from": 6, "to": 7}]);
+    d["systems"][0]["system"]["authentication_implementations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Extra", "type": "header", "credentials": {"token": "s3cr3t-value"}}));
+    d
+}
+
+/// left.json and right.json in `d`; RIGHT's flow is named [`HOSTILE`] on both sides.
+fn pair(d: &Path) -> (PathBuf, PathBuf) {
+    let mut left = reference();
+    left["flow"]["name"] = json!(HOSTILE);
+    let right = changed(left.clone());
+    (
+        write_json(&d.join("left.json"), &left),
+        write_json(&d.join("right.json"), &right),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn html_report_is_self_contained_escaped_and_marks_steps() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pair(d);
+    let o = run(
+        d,
+        &[
+            "diff",
+            "left.json",
+            "right.json",
+            "--format",
+            "html",
+            "-o",
+            "r.html",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         style-src 'unsafe-inline'; img-src data:\">"
+    ));
+    // No script at all, and nothing remote.
+    assert!(!html.to_ascii_lowercase().contains("<script"), "{html}");
+    assert!(!html.contains("http://") || !html.contains("src=\"http"));
+    assert!(!html.contains("https://"));
+    // The sides as given; the summary.
+    assert!(html.contains("LEFT <code>left.json</code> → RIGHT <code>right.json</code>"));
+    assert!(html.contains("<td>different</td><td>1</td><td>0</td><td>0</td><td>0</td>"));
+    // The flow's section, its hostile name escaped.
+    assert!(
+        html.contains("<section id=\"flow-script-alert-1-script-orders\""),
+        "{html}"
+    );
+    assert!(html.contains("~ &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Orders&quot;"));
+    // Steps marked by class, title and symbol.
+    assert!(html.contains(
+        "<g class=\"step changed\"><title>changed: Normalise order lines (script, step 5)</title>"
+    ));
+    assert!(html.contains(
+        "<g class=\"step removed\"><title>removed: Batch 50 (flow-control, step 4)</title>"
+    ));
+    assert!(html.contains("<g class=\"step added\"><title>added: &lt;b&gt;Notify &amp; &quot;log&quot;&lt;/b&gt; (map, step 7)</title>"));
+    assert!(
+        html.contains("<g class=\"step same\"><title>Every 15 minutes (trigger, step 1)</title>")
+    );
+    assert!(html.contains(">~ Normalise order lines<"));
+    assert!(html.contains(">− Batch 50<"));
+    assert!(html.contains("stroke-dasharray=\"7 4\""));
+    // Only the changed version is drawn.
+    assert!(html.contains("iteration 7 (changed)"));
+    assert!(!html.contains("iteration 8"));
+    // The change table, secrets masked.
+    assert!(html.contains("<td><code>/flow/versions/0/steps/3/config/script_version</code></td><td class=\"v\">3</td><td class=\"v\">4</td>"));
+    assert!(html.contains("&quot;token&quot;:&quot;••••&quot;"));
+    assert!(!html.contains("s3cr3t-value"));
+    // Collapsing without script.
+    assert!(html.contains("<details open><summary>"));
+}
+
+#[test]
+fn html_output_refuses_an_existing_file_unless_forced() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pair(d);
+    std::fs::write(d.join("r.html"), "keep").unwrap();
+    let args = [
+        "diff",
+        "left.json",
+        "right.json",
+        "--format",
+        "html",
+        "-o",
+        "r.html",
+    ];
+    let o = run(d, &args);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(d.join("r.html")).unwrap(), "keep");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let o = run(d, &forced);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(d.join("r.html"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // The same sides: exit 0, and the report says so.
+    let o = run(d, &["diff", "left.json", "left.json", "--format", "html"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("<td>same</td>"));
+    assert!(stdout(&o).contains("Flows the same"));
+}
+
+#[test]
+fn markdown_report_has_a_summary_table_and_details_per_changed_flow() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pair(d);
+    let o = run(
+        d,
+        &["diff", "left.json", "right.json", "--format", "markdown"],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(md.contains("| ~ changed | 1 |"), "{md}");
+    assert!(md.contains("<details><summary>~ <b>&#60;script&#62;alert(1)&#60;/script&#62; &#38; \"Orders\"</b> (8 changes)</summary>"), "{md}");
+    assert!(
+        md.contains("| <code>/flow/versions/0/steps/3/config/script&#95;version</code> | 3 | 4 |"),
+        "{md}"
+    );
+    assert!(md.contains("\"token\":\"••••\""));
+    assert!(!md.contains("s3cr3t-value"));
+    assert!(!md.contains("<script"));
+}
+
+#[test]
+fn markdown_stays_under_65000_characters_and_says_what_it_left_out() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let base = reference();
+    for i in 0..120 {
+        let mut l = base.clone();
+        l["flow"]["name"] = json!(format!("Flow {i:03}"));
+        let mut r = l.clone();
+        // Many long changes per flow.
+        for (k, step) in r["flow"]["versions"][0]["steps"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .enumerate()
+        {
+            step["description"] = json!(format!("{k} {}", "x".repeat(300)));
+        }
+        write_json(&d.join(format!("l/{i}.json")), &l);
+        write_json(&d.join(format!("r/{i}.json")), &r);
+    }
+    let o = run(d, &["diff", "l", "r", "--format", "markdown"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(md.chars().count() <= 65_000, "{}", md.chars().count());
+    assert!(md.contains("| ~ changed | 120 |"));
+    assert!(
+        md.contains("flows left out** to stay under 65000 characters"),
+        "{}",
+        &md[md.len() - 300..]
+    );
+    // Every <details> that was opened is closed.
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count()
+    );
+}
+
+#[test]
+fn human_output_cannot_go_to_a_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    pair(d);
+    let o = run(d, &["diff", "left.json", "right.json", "-o", "x.txt"]);
+    assert_eq!(code(&o), 2);
+    assert!(!d.join("x.txt").exists());
+    let _ = s(d);
+}
