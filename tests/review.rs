@@ -230,3 +230,225 @@ fn human_output_cannot_go_to_a_file() {
     assert!(!d.join("x.txt").exists());
     let _ = s(d);
 }
+
+/// The browser the report tests open: Debian's `chromium`. Missing is a failure naming the
+/// install command, never a silent pass.
+fn chromium() -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("chromium");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "chromium is missing: install it with `scripts/setup-peers` \
+         (or `sudo apt-get install -y chromium`)"
+    );
+}
+
+/// Runs headless Chromium on `page` with networking off and a throwaway profile; `what` is
+/// `--dump-dom` or `--screenshot=PNG`.
+fn chromium_on(page: &Path, what: &str) -> Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(what)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium")
+}
+
+/// Two archives of generated flows: ten flows, of which `Flow 2` and `Flow 5` are changed in
+/// RIGHT as [`changed`] changes them, `Flow 9` is only in LEFT and `Flow 10` only in RIGHT.
+pub fn generated_archives(d: &Path) -> (PathBuf, PathBuf) {
+    let base = reference();
+    for i in 1..=10 {
+        let mut doc = base.clone();
+        doc["flow"]["name"] = json!(format!("Flow {i}"));
+        if i != 10 {
+            write_json(&d.join(format!("left/{i}.json")), &doc);
+        }
+        if [2, 5].contains(&i) {
+            doc = changed(doc);
+        }
+        if i != 9 {
+            write_json(&d.join(format!("right/{i}.json")), &doc);
+        }
+    }
+    for side in ["left", "right"] {
+        let o = run(
+            d,
+            &[
+                "pack",
+                side,
+                "-o",
+                &format!("{side}.flowpack"),
+                "--name",
+                "app",
+                "--version",
+                "1.0.0",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    (d.join("left.flowpack"), d.join("right.flowpack"))
+}
+
+/// Chromium's PNG: its width, height, and whether its pixels are not all one colour. A minimal
+/// decode of 8-bit non-interlaced PNGs (what Chromium writes): the IHDR, the IDAT chunks
+/// inflated (flate2), each scanline unfiltered (None, Sub, Up, Average, Paeth), every pixel
+/// compared with the first.
+fn png_is_not_blank(png: &[u8]) -> (u32, u32, bool) {
+    use std::io::Read;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let mut at = 8;
+    let (mut width, mut height, mut bpp) = (0u32, 0u32, 4usize);
+    let mut idat = Vec::new();
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &png[at + 4..at + 8];
+        let data = &png[at + 8..at + 8 + len];
+        match kind {
+            b"IHDR" => {
+                width = u32::from_be_bytes(data[0..4].try_into().unwrap());
+                height = u32::from_be_bytes(data[4..8].try_into().unwrap());
+                assert_eq!(data[8], 8, "8-bit channels");
+                bpp = match data[9] {
+                    2 => 3,
+                    6 => 4,
+                    0 => 1,
+                    4 => 2,
+                    other => panic!("colour type {other}"),
+                };
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = width as usize * bpp;
+    assert_eq!(raw.len(), height as usize * (stride + 1));
+    let mut first: Option<Vec<u8>> = None;
+    let mut varied = false;
+    let mut prev = vec![0u8; stride];
+    for line in raw.chunks(stride + 1) {
+        let (filter, data) = (line[0], &line[1..]);
+        let mut cur = vec![0u8; stride];
+        for i in 0..stride {
+            let a = if i >= bpp { cur[i - bpp] } else { 0 };
+            let b = prev[i];
+            let c = if i >= bpp { prev[i - bpp] } else { 0 };
+            cur[i] = data[i].wrapping_add(match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((a as u16 + b as u16) / 2) as u8,
+                4 => {
+                    let p = a as i16 + b as i16 - c as i16;
+                    let (pa, pb, pc) = (
+                        (p - a as i16).abs(),
+                        (p - b as i16).abs(),
+                        (p - c as i16).abs(),
+                    );
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                f => panic!("filter {f}"),
+            });
+        }
+        let f = first.get_or_insert_with(|| cur[..bpp].to_vec());
+        if cur.chunks(bpp).any(|p| p != &f[..]) {
+            varied = true;
+        }
+        prev = cur;
+    }
+    (width, height, varied)
+}
+
+#[test]
+fn chromium_shows_the_report_of_two_generated_archives() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    generated_archives(d);
+    let o = run(
+        d,
+        &[
+            "diff",
+            "left.flowpack",
+            "right.flowpack",
+            "--format",
+            "html",
+            "-o",
+            "report.html",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let report = d.join("report.html");
+    let o = chromium_on(&report, "--dump-dom");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dom = stdout(&o);
+    // The summary as the browser parsed it.
+    assert!(
+        dom.contains("LEFT <code>left.flowpack</code> → RIGHT <code>right.flowpack</code>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<td>different</td><td>2</td><td>1</td><td>1</td><td>6</td>"),
+        "{dom}"
+    );
+    // Each changed step of each changed flow.
+    for flow in ["flow-flow-2", "flow-flow-5"] {
+        let at = dom.find(&format!("<section id=\"{flow}\"")).expect(flow);
+        let section = &dom[at..at + dom[at..].find("</section>").unwrap()];
+        for step in [
+            "<g class=\"step changed\"><title>changed: Normalise order lines (script, step 5)</title>",
+            "<g class=\"step removed\"><title>removed: Batch 50 (flow-control, step 4)</title>",
+            "<g class=\"step added\"><title>added: &lt;b&gt;Notify &amp; \"log\"&lt;/b&gt; (map, step 7)</title>",
+        ] {
+            assert!(section.contains(step), "{flow}: {step}\n{section}");
+        }
+        // The masked secret in the change table.
+        assert!(section.contains("\"token\":\"••••\""), "{section}");
+    }
+    // A screenshot that is not blank.
+    let png = d.join("report.png");
+    let o = chromium_on(&report, &format!("--screenshot={}", png.display()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.len() > 10_000, "{} bytes", bytes.len());
+    let (w, h, varied) = png_is_not_blank(&bytes);
+    assert_eq!((w, h), (1400, 1000));
+    assert!(varied, "the screenshot is one colour");
+    // The check itself: an empty page is one colour.
+    std::fs::write(
+        d.join("blank.html"),
+        "<!DOCTYPE html><html><body></body></html>",
+    )
+    .unwrap();
+    let o = chromium_on(
+        &d.join("blank.html"),
+        &format!("--screenshot={}", png.display()),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!png_is_not_blank(&std::fs::read(&png).unwrap()).2);
+}
