@@ -452,3 +452,60 @@ fn chromium_shows_the_report_of_two_generated_archives() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!png_is_not_blank(&std::fs::read(&png).unwrap()).2);
 }
+
+#[test]
+fn inspect_draws_every_version_as_html_mermaid_and_dot() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let mut doc = reference();
+    doc["flow"]["name"] = json!(HOSTILE);
+    write_json(&d.join("doc.json"), &doc);
+    let o = run(d, &["inspect", "doc.json", "--format", "mermaid"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = stdout(&o);
+    assert!(m.starts_with("flowchart LR\n"), "{m}");
+    assert!(m.contains("subgraph g0[\"#lt;script#gt;alert(1)#lt;/script#gt; #amp; #quot;Orders#quot; · iteration 7\"]"), "{m}");
+    assert!(m.contains("subgraph g1["));
+    assert!(m.contains("g0s1 -->|\"Try\"| g0s2"));
+    assert!(!m.contains("<script"));
+    let o = run(d, &["inspect", "doc.json", "--format", "dot"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let g = stdout(&o);
+    assert!(g.starts_with("digraph"), "{g}");
+    assert!(
+        g.contains("g0s4 [label=\"Normalise order lines\\nscript\"];"),
+        "{g}"
+    );
+    assert!(
+        g.contains("label=\"<script>alert(1)</script> & \\\"Orders\\\" · iteration 7\";"),
+        "{g}"
+    );
+    let o = run(d, &["inspect", "doc.json", "--format", "html"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let h = stdout(&o);
+    assert!(h.contains("content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\""));
+    assert!(!h.contains("<script"));
+    assert_eq!(h.matches("<svg").count(), 2);
+    assert!(h.contains("<g class=\"step same\"><title>Batch 50 (flow-control, step 4)</title>"));
+    // A version-1 document is drawn as migrated; an archive draws each of its flows.
+    let o = run(
+        d,
+        &[
+            "inspect",
+            s(&fixture("reference/export-v1-legacy.json")),
+            "--format",
+            "dot",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("->"), "{}", stdout(&o));
+    let (_, right) = generated_archives(d);
+    let o = run(d, &["inspect", s(&right), "--format", "mermaid"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("  subgraph ").count(),
+        18,
+        "{}",
+        stdout(&o)
+    );
+}

@@ -87,11 +87,11 @@ fn symbol(status: FlowStatus) -> &'static str {
 }
 
 /// Section ids: `flow-<slug>`, repeated slugs numbered `-2`, `-3`…
-fn section_ids<'a>(flows: impl Iterator<Item = &'a FlowDiff>) -> Vec<String> {
+fn section_ids<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut seen: HashMap<String, usize> = HashMap::new();
-    flows
-        .map(|f| {
-            let slug = slugify(&f.name);
+    names
+        .map(|name| {
+            let slug = slugify(name);
             let n = seen.entry(slug.clone()).or_insert(0);
             *n += 1;
             if *n == 1 {
@@ -154,7 +154,7 @@ pub fn html(report: &DiffReport, left: &str, right: &str, graphs: &Graphs) -> St
     for w in &report.warnings {
         let _ = writeln!(s, "<p class=\"warning\">warning: {}</p>", esc(w));
     }
-    let ids = section_ids(report.content.flows.iter());
+    let ids = section_ids(report.content.flows.iter().map(|f| f.name.as_str()));
     let mut drawings = 0usize;
     for (flow, id) in report.content.flows.iter().zip(&ids) {
         if flow.status != FlowStatus::Changed {
@@ -380,4 +380,73 @@ pub fn markdown(report: &DiffReport, left: &str, right: &str) -> String {
 
 fn md_code(s: &str) -> String {
     format!("<code>{}</code>", md_text(s))
+}
+
+/// One flow's drawings for `inspect`: its name and its versions' graphs.
+pub struct FlowGraphs {
+    /// The flow's name (or the file or entry, when it has none).
+    pub name: String,
+    /// Each version's graph.
+    pub graphs: Vec<VersionGraph>,
+}
+
+/// An HTML page (the report's CSP and style, no script) drawing every version of every flow.
+pub fn graphs_html(file: &str, flows: &[FlowGraphs]) -> String {
+    let mut s = String::with_capacity(16 * 1024);
+    let _ = writeln!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>flowpack inspect: {}</title><style>{STYLE}</style></head>\n<body>\n\
+         <header><h1>flowpack inspect</h1><p><code>{}</code>: {}</p></header>\n<main>",
+        esc(file),
+        esc(file),
+        crate::output::count(flows.len(), "flow", "flows")
+    );
+    let ids = section_ids(flows.iter().map(|f| f.name.as_str()));
+    let mut drawings = 0usize;
+    for (f, id) in flows.iter().zip(&ids) {
+        let _ = write!(
+            s,
+            "<section id=\"{}\" class=\"flow\"><details open><summary><h2>{}</h2> ({})</summary>",
+            esc(id),
+            esc(&f.name),
+            crate::output::count(f.graphs.len(), "version", "versions")
+        );
+        for (i, g) in f.graphs.iter().enumerate() {
+            drawings += 1;
+            let caption = format!(
+                "{}: {}",
+                g.label(i),
+                crate::output::count(g.nodes.len(), "step", "steps")
+            );
+            let _ = write!(
+                s,
+                "<figure><figcaption>{}</figcaption>{}</figure>",
+                esc(&caption),
+                svg_with_id(
+                    g,
+                    &format!("{}, {caption}", f.name),
+                    &format!("d{drawings}")
+                )
+            );
+        }
+        s.push_str("</details></section>\n");
+    }
+    s.push_str("</main>\n</body></html>\n");
+    s
+}
+
+/// `(title, graph)` of every version of every flow, for Mermaid and DOT.
+pub fn titled(flows: &[FlowGraphs]) -> Vec<(String, &VersionGraph)> {
+    flows
+        .iter()
+        .flat_map(|f| {
+            f.graphs
+                .iter()
+                .enumerate()
+                .map(move |(i, g)| (format!("{} · {}", f.name, g.label(i)), g))
+        })
+        .collect()
 }

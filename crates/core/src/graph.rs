@@ -185,6 +185,16 @@ pub fn latest_value(doc: Document, origin: &str) -> Result<Value, GraphError> {
     Ok(doc.into_value())
 }
 
+/// The graphs of every version of `doc` (migrated to the newest version first when older; the
+/// document itself is not changed). `origin` names it in errors.
+pub fn document_versions(doc: &Document, origin: &str) -> Result<Vec<VersionGraph>, GraphError> {
+    if doc.format_version() == FormatVersion::LATEST {
+        Ok(versions(doc.value()))
+    } else {
+        Ok(versions(&latest_value(doc.clone(), origin)?))
+    }
+}
+
 /// The graphs of every version of a version-2 document's value (see [`latest_value`]), every
 /// mark [`Mark::Same`].
 pub fn versions(doc: &Value) -> Vec<VersionGraph> {
