@@ -33,7 +33,7 @@ fn write_json(path: &Path, v: &Value) -> PathBuf {
 
 /// RIGHT of a pair: a step changed (script version), one removed (Batch 50), one added with a
 /// hostile name, connections rewired, and a credential on RIGHT only.
-fn changed(mut d: Value) -> Value {
+pub(crate) fn changed(mut d: Value) -> Value {
     let v = &mut d["flow"]["versions"][0];
     v["steps"][4]["config"]["script_version"] = json!(4);
     let steps = v["steps"].as_array_mut().unwrap();
@@ -271,7 +271,7 @@ fn chromium_on(page: &Path, what: &str) -> Output {
 
 /// Two archives of generated flows: ten flows, of which `Flow 2` and `Flow 5` are changed in
 /// RIGHT as [`changed`] changes them, `Flow 9` is only in LEFT and `Flow 10` only in RIGHT.
-pub fn generated_archives(d: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn generated_archives(d: &Path) -> (PathBuf, PathBuf) {
     let base = reference();
     for i in 1..=10 {
         let mut doc = base.clone();
