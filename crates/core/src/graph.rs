@@ -61,11 +61,11 @@ pub const SWEEPS: usize = 8;
 /// The most invisible points long edges may add to one version's layout.
 pub const MAX_DUMMIES: usize = 20_000;
 /// Characters of a step's name shown in its box (the full name is in the box's title).
-pub const NAME_CHARS: usize = 30;
+pub const NAME_CHARS: usize = 24;
 
-const BOX_W: f64 = 200.0;
+const BOX_W: f64 = 170.0;
 const BOX_H: f64 = 46.0;
-const GAP_X: f64 = 60.0;
+const GAP_X: f64 = 40.0;
 const GAP_Y: f64 = 24.0;
 const MARGIN: f64 = 12.0;
 
