@@ -509,3 +509,92 @@ fn inspect_draws_every_version_as_html_mermaid_and_dot() {
         stdout(&o)
     );
 }
+
+#[test]
+fn push_dry_run_plan_as_markdown() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let doc = reference();
+    write_json(&d.join("a/order.json"), &doc);
+    let o = run(
+        d,
+        &[
+            "pack",
+            "a",
+            "-o",
+            "a.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(d, &["push", "a.flowpack", "--env", "local", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut edited = doc.clone();
+    edited["flow"]["versions"][0]["steps"][4]["config"]["script_version"] = json!(9);
+    write_json(&d.join("a/order.json"), &edited);
+    let mut other = doc;
+    other["flow"]["name"] = json!("New | flow *bold*");
+    write_json(&d.join("a/new.json"), &other);
+    let o = run(
+        d,
+        &[
+            "pack",
+            "a",
+            "-o",
+            "b.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.1",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(
+        d,
+        &[
+            "push",
+            "b.flowpack",
+            "--env",
+            "local",
+            "--dry-run",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(
+        md.starts_with("### flowpack push <code>b.flowpack</code> → <code>local</code> (dry run)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| create | 1 |\n| replace | 0 |\n| conflict | 1 |"),
+        "{md}"
+    );
+    assert!(md.contains("<details><summary>conflict <b>Shopify &#62; NetSuite Orders</b> (1 change shown)</summary>"), "{md}");
+    assert!(
+        md.contains("| <code>/flow/versions/0/steps/4/config/script&#95;version</code> | 3 | 9 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- create: New &#124; flow &#42;bold&#42;\n"),
+        "{md}"
+    );
+    // Markdown is a plan: without --dry-run it is refused before anything is read.
+    let o = run(
+        d,
+        &[
+            "push",
+            "b.flowpack",
+            "--env",
+            "local",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs --dry-run"));
+}

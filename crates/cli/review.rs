@@ -323,19 +323,11 @@ pub fn markdown(report: &DiffReport, left: &str, right: &str) -> String {
         match f.status {
             FlowStatus::Changed => {
                 let mut b = format!(
-                    "<details><summary>~ <b>{}</b> ({})</summary>\n\n| pointer | old | new |\n|---|---|---|\n",
+                    "<details><summary>~ <b>{}</b> ({})</summary>\n\n",
                     md_text(&f.name),
                     crate::output::count(f.changes.len(), "change", "changes")
                 );
-                for ch in &f.changes {
-                    let _ = writeln!(
-                        b,
-                        "| <code>{}</code> | {} | {} |",
-                        md_text(&ch.pointer),
-                        md_value(&value_text(&ch.old), 200),
-                        md_value(&value_text(&ch.new), 200)
-                    );
-                }
+                change_rows(&mut b, &f.changes);
                 b.push_str("\n</details>\n\n");
                 blocks.push(b);
             }
@@ -350,18 +342,28 @@ pub fn markdown(report: &DiffReport, left: &str, right: &str) -> String {
             _ => {}
         }
     }
+    fit(head, &blocks)
+}
+
+/// `head`, then as many `blocks` as fit under [`MARKDOWN_LIMIT`] characters, then a note
+/// saying how many were left out.
+fn fit(head: String, blocks: &[String]) -> String {
+    // Details first, then the list (a list item right before an HTML block could swallow it).
+    let (items, details): (Vec<&String>, Vec<&String>) =
+        blocks.iter().partition(|b| b.starts_with("- "));
+    let blocks = details.into_iter().chain(items);
     // Room for the closing note.
     let budget = MARKDOWN_LIMIT - 400;
     let mut out = head;
     let mut left_out = 0usize;
     let mut in_list = false;
-    for b in &blocks {
+    for b in blocks {
         if left_out > 0 || out.chars().count() + b.chars().count() > budget {
             left_out += 1;
             continue;
         }
         let is_item = b.starts_with("- ");
-        if is_item != in_list && is_item {
+        if is_item && !in_list {
             out.push('\n');
         }
         in_list = is_item;
@@ -371,11 +373,75 @@ pub fn markdown(report: &DiffReport, left: &str, right: &str) -> String {
         let _ = write!(
             out,
             "\n\n**{} left out** to stay under {MARKDOWN_LIMIT} characters; \
-             `flowpack diff --format html` shows every change.\n",
+             the human or JSON output shows every one.\n",
             crate::output::count(left_out, "flow", "flows")
         );
     }
     out
+}
+
+fn change_rows(b: &mut String, changes: &[Change]) {
+    b.push_str("| pointer | old | new |\n|---|---|---|\n");
+    for ch in changes {
+        let _ = writeln!(
+            b,
+            "| <code>{}</code> | {} | {} |",
+            md_text(&ch.pointer),
+            md_value(&value_text(&ch.old), 200),
+            md_value(&value_text(&ch.new), 200)
+        );
+    }
+}
+
+/// The plan of a dry-run push as GitHub-flavoured Markdown (at most [`MARKDOWN_LIMIT`]
+/// characters): a summary table of the plans, then a collapsed `<details>` per flow that would
+/// be replaced or is in conflict (its first changes), and a line per flow created or
+/// duplicated.
+pub fn push_markdown(report: &flowpack_action::push::PushReport, env: &str) -> String {
+    use flowpack_action::push::Plan;
+    let mut head = String::new();
+    let _ = write!(
+        head,
+        "### flowpack push {} \u{2192} {} (dry run)\n\n",
+        md_code(&report.archive),
+        md_code(env)
+    );
+    if let Some(why) = &report.refused {
+        let _ = write!(head, "**refused**: {}\n\n", md_text(why));
+    }
+    head.push_str("| plan | flows |\n|---|---:|\n");
+    for plan in [
+        Plan::Create,
+        Plan::Replace,
+        Plan::Conflict,
+        Plan::Duplicate,
+        Plan::Unchanged,
+    ] {
+        let n = report.flows.iter().filter(|f| f.plan == plan).count();
+        let _ = writeln!(head, "| {} | {n} |", plan.as_str());
+    }
+    head.push('\n');
+    let mut blocks = Vec::new();
+    for f in &report.flows {
+        match f.plan {
+            Plan::Replace | Plan::Conflict => {
+                let mut b = format!(
+                    "<details><summary>{} <b>{}</b> ({})</summary>\n\n",
+                    f.plan.as_str(),
+                    md_text(&f.name),
+                    crate::output::count(f.changes.len(), "change shown", "changes shown")
+                );
+                change_rows(&mut b, &f.changes);
+                b.push_str("\n</details>\n\n");
+                blocks.push(b);
+            }
+            Plan::Create | Plan::Duplicate => {
+                blocks.push(format!("- {}: {}\n", f.plan.as_str(), md_text(&f.name)));
+            }
+            _ => {}
+        }
+    }
+    fit(head, &blocks)
 }
 
 fn md_code(s: &str) -> String {
