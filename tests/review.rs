@@ -598,3 +598,26 @@ fn push_dry_run_plan_as_markdown() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("needs --dry-run"));
 }
+
+#[test]
+fn a_report_of_1000_flows_with_10_changed_stays_under_5_mb() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let base = reference();
+    for i in 0..1000 {
+        let mut doc = base.clone();
+        doc["flow"]["name"] = json!(format!("Flow {i:04} {}", "n".repeat(60)));
+        write_json(&d.join(format!("l/{i}.json")), &doc);
+        if i % 100 == 7 {
+            doc = changed(doc);
+        }
+        write_json(&d.join(format!("r/{i}.json")), &doc);
+    }
+    let o = run(d, &["diff", "l", "r", "--format", "html", "-o", "r.html"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert_eq!(html.matches("<section id=\"flow-").count(), 10);
+    assert_eq!(html.matches("<svg").count(), 10);
+    assert!(html.contains("<td>different</td><td>10</td><td>0</td><td>0</td><td>990</td>"));
+    assert!(html.len() < 5 * 1024 * 1024, "{} bytes", html.len());
+}
