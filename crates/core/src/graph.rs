@@ -48,7 +48,7 @@
 //! (thick for added, dashed for removed, dotted for changed). [`mermaid`] writes a
 //! `flowchart LR` and [`dot`] a `digraph` with one subgraph per version.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -301,21 +301,24 @@ fn compare_version(left: Option<&Value>, right: Option<&Value>) -> VersionGraph 
         .into_iter()
         .map(|(a, b, label)| (right_at[a], right_at[b], label))
         .collect();
+    // Sets, so that a version with many connections costs no quadratic time.
+    let (lset, rset): (HashSet<_>, HashSet<_>) = (le.iter().collect(), re.iter().collect());
     let mut edges: Vec<Edge> = re
         .iter()
-        .map(|(from, to, label)| Edge {
+        .map(|e @ (from, to, label)| Edge {
             from: *from,
             to: *to,
             label: label.clone(),
-            mark: if le.contains(&(*from, *to, label.clone())) {
+            mark: if lset.contains(e) {
                 Mark::Same
             } else {
                 Mark::Added
             },
         })
         .collect();
-    for (from, to, label) in le {
-        if !re.contains(&(from, to, label.clone())) {
+    for e @ (from, to, label) in &le {
+        if !rset.contains(e) {
+            let (from, to, label) = (*from, *to, label.clone());
             edges.push(Edge {
                 from,
                 to,
