@@ -153,6 +153,43 @@ fn html_output_refuses_an_existing_file_unless_forced() {
             .unwrap()
             .contains("<svg")
     );
+    // A dangling symlink is an existing output too; --force replaces the link, not its target.
+    std::os::unix::fs::symlink(d.join("nowhere.html"), d.join("link.html")).unwrap();
+    let o = run(
+        d,
+        &[
+            "diff",
+            "left.json",
+            "right.json",
+            "--format",
+            "markdown",
+            "-o",
+            "link.html",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = run(
+        d,
+        &[
+            "diff",
+            "left.json",
+            "right.json",
+            "--format",
+            "markdown",
+            "-o",
+            "link.html",
+            "--force",
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        !d.join("link.html")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!d.join("nowhere.html").exists());
     // The same sides: exit 0, and the report says so.
     let o = run(d, &["diff", "left.json", "left.json", "--format", "html"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
