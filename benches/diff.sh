@@ -2,7 +2,8 @@
 # diff benchmark (results in BENCHMARKS.md): `flowpack diff A B` of two archives of --flows
 # generated flows, --changed of them edited, against benches/diff_peer.py (a Python script that
 # opens both zips, parses every document, groups by flow name and compares the parsed values),
-# and the peak memory of each.
+# and the peak memory of each; and `diff --format html -o report.html` (the review report, each
+# changed flow's changed version drawn) against `diff --format json -o report.json`.
 #
 #   benches/diff.sh [--flows 1000] [--changed 10] [--seed 1] [--runs 5] [--hostile]
 #                   [--hostile-docs 60] [--hostile-bytes 16000000]
@@ -53,6 +54,10 @@ files = sorted(pathlib.Path(sys.argv[1]).glob("*.json"))[: int(sys.argv[2])]
 for f in files:
     doc = json.loads(f.read_text())
     doc["flow"]["description"] = (doc["flow"].get("description") or "") + " (edited)"
+    # A step edited too, so that the review report has a version to draw.
+    steps = doc["flow"]["versions"][0].get("steps") or []
+    if len(steps) > 1:
+        steps[1]["name"] = str(steps[1].get("name")) + " (edited)"
     f.write_text(json.dumps(doc, indent=2))
 PY
 "$FP" pack "$CORPUS" -o "$WORK/a.flowpack" --name bench --version 1.0.0 >/dev/null
@@ -86,9 +91,25 @@ for _ in $(seq "$RUNS"); do
   secs "$FP_DIFF" >>"$WORK/fp.txt"
   secs "$PEER_DIFF" >>"$WORK/peer.txt"
 done
+log "diff --format html vs --format json: $RUNS interleaved pairs"
+# Both written to a file the same way (atomically, synced), so the figure is the format's cost.
+FP_JSON="$FP_DIFF --format json -o $WORK/report.json --force"
+FP_HTML="$FP_DIFF --format html -o $WORK/report.html --force"
+secs "$FP_JSON" >/dev/null
+secs "$FP_HTML" >/dev/null
+grep -c '<section id="flow-' "$WORK/report.html" | grep -qx "$CHANGED" ||
+  die "the HTML report does not hold $CHANGED changed flows"
+: >"$WORK/json.txt"; : >"$WORK/html.txt"
+for _ in $(seq "$RUNS"); do
+  secs "$FP_JSON" >>"$WORK/json.txt"
+  secs "$FP_HTML" >>"$WORK/html.txt"
+done
+HTML_KB=$(( $(stat -c %s "$WORK/report.html") / 1024 ))
 med() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 FP_S=$(med "$WORK/fp.txt")
 PEER_S=$(med "$WORK/peer.txt")
+JSON_S=$(med "$WORK/json.txt")
+HTML_S=$(med "$WORK/html.txt")
 
 log "peak memory"
 peak_diff() { # CMD: peak KiB, exit 0 or 1 accepted
@@ -118,6 +139,11 @@ echo "| operation        | flowpack s |   peer s | ratio | target   | met |"
 echo "|------------------|-----------:|---------:|------:|----------|-----|"
 printf '| %-16s | %10.3f | %8.3f | %5s | <= %-5s | %-3s |\n' "diff" "$FP_S" "$PEER_S" \
   "$(ratio "$FP_S" "$PEER_S")" 0.3 "$(meets "$FP_S" "$PEER_S" 0.3)"
+echo
+echo "| operation                  | html s | json s | ratio | target   | met | report KB |"
+echo "|----------------------------|-------:|-------:|------:|----------|-----|----------:|"
+printf '| %-26s | %6.3f | %6.3f | %5s | <= %-5s | %-3s | %9s |\n' "diff --format html vs json" \
+  "$HTML_S" "$JSON_S" "$(ratio "$HTML_S" "$JSON_S")" 1.2 "$(meets "$HTML_S" "$JSON_S" 1.2)" "$HTML_KB"
 echo
 echo "| peak RSS (MiB) | flowpack | peer |"
 echo "|---|---:|---:|"

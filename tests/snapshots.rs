@@ -710,3 +710,71 @@ fn push_of_200_flows_says_what_changes_in_a_screenful() {
         .count();
     assert_eq!(unchanged, 200, "{}", stdout(&o));
 }
+
+/// The text of an HTML page, one text node a line: the style sheet dropped, tags as line
+/// breaks, the five entities the report writes decoded, blank lines dropped.
+fn html_text(html: &str) -> String {
+    let mut body = html.to_string();
+    if let (Some(a), Some(b)) = (body.find("<style>"), body.find("</style>")) {
+        body.replace_range(a..b + "</style>".len(), "");
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    let mut line = String::new();
+    for c in body.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                let t = line.trim();
+                if !t.is_empty() {
+                    out.push_str(t);
+                    out.push('\n');
+                }
+                line.clear();
+            }
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => line.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The review reports (`diff --format markdown|html`) of the reference fixtures: LEFT holds
+/// both, RIGHT the order sync with a step changed, one removed and one added (the legacy flow
+/// the same). The HTML is snapshotted as its text content.
+#[test]
+fn review_reports_of_the_reference_fixtures() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let order: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference()).unwrap()).unwrap();
+    let legacy = std::fs::read(fixture("reference/export-v1-legacy.json")).unwrap();
+    for side in ["left", "right"] {
+        std::fs::create_dir_all(d.join(side)).unwrap();
+        std::fs::write(d.join(side).join("legacy.json"), &legacy).unwrap();
+    }
+    std::fs::write(
+        d.join("left/order.json"),
+        serde_json::to_vec_pretty(&order).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("right/order.json"),
+        serde_json::to_vec_pretty(&crate::review::changed(order)).unwrap(),
+    )
+    .unwrap();
+    snap(
+        "diff_markdown",
+        Some(d),
+        &run(d, &["diff", "left", "right", "--format", "markdown"]),
+    );
+    let o = run(d, &["diff", "left", "right", "--format", "html"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    settings(Some(d), false)
+        .bind(|| insta::assert_snapshot!("diff_html_text", html_text(&stdout(&o))));
+}

@@ -21,6 +21,7 @@ mod platform;
 mod promote;
 mod repack;
 mod retries;
+mod review;
 mod scripts;
 mod snapshots;
 mod util;

@@ -25,6 +25,7 @@ mod flags;
 mod keys;
 mod outcome;
 mod process;
+mod review;
 
 use outcome::{Outcome, Verdict};
 

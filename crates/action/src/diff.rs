@@ -58,7 +58,7 @@ use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{Archive, ArchiveError, FlowRecord, FlowSettings, Limits};
 use flowpack_core::diff::{
     Change, DiffError as CompareError, DiffReport as ContentReport, DiffResult, FlowDiff,
-    FlowStatus, changes, normalise_owned, settings_changes,
+    FlowStatus, Normalised, changes, normalise_owned, settings_changes,
 };
 use flowpack_core::migrate::{MigrateError, MigrateOptions, Target, migrate};
 use flowpack_core::names::NameFilter;
@@ -342,7 +342,15 @@ pub struct DiffOptions {
     pub credentials: Option<crate::publish::Credentials>,
     /// Told `(done, total)` as names are compared (a progress display).
     pub progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+    /// Called with the flow's name and both normalised documents (LEFT, RIGHT) of each pair
+    /// whose documents differ, while the pair is held (a report that draws the changed flows
+    /// takes what it needs here; the diff keeps no document). Called from worker threads, in
+    /// no particular order.
+    pub on_changed_pair: Option<PairFn>,
 }
+
+/// Receives a changed pair's normalised documents: the flow's name, LEFT, RIGHT.
+pub type PairFn = Arc<dyn Fn(&str, &Normalised, &Normalised) + Send + Sync>;
 
 impl DiffOptions {
     /// Compares `left` with `right`, environments resolved from `cwd` with the process's
@@ -365,6 +373,7 @@ impl DiffOptions {
             plain_http: false,
             credentials: None,
             progress: None,
+            on_changed_pair: None,
         }
     }
 }
@@ -830,8 +839,14 @@ fn compare_content(
     };
     let ln = normalise_owned(ld, &l.origin)?;
     let rn = normalise_owned(rd, &r.origin)?;
+    let changes = changes(&ln, &rn);
+    if !changes.is_empty()
+        && let Some(f) = &opts.on_changed_pair
+    {
+        f(name, &ln, &rn);
+    }
     Ok(Content {
-        changes: changes(&ln, &rn),
+        changes,
         overlay,
         warnings,
     })

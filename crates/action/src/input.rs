@@ -69,6 +69,9 @@ pub enum InputError {
     /// content not matching its digest, the registry unreachable).
     #[error(transparent)]
     Registry(#[from] OciError),
+    /// A document's step graph could not be read (a version-1 document that does not migrate).
+    #[error(transparent)]
+    Graph(#[from] flowpack_core::graph::GraphError),
 }
 
 impl Categorize for InputError {

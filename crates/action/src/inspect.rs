@@ -15,6 +15,7 @@ use flowpack_client::oci::Credentials;
 use flowpack_core::archive::{
     Archive, FlowSettings, Limits, Manifest, SignatureCheck, TrustPolicy,
 };
+use flowpack_core::graph::{VersionGraph, document_versions};
 use flowpack_core::inspect::{Inspection, inspect};
 use flowpack_core::secrets::SecretRules;
 
@@ -41,6 +42,8 @@ pub struct InspectOptions {
     /// The keys an archive's signatures are listed against (default: none, every signature
     /// untrusted).
     pub policy: TrustPolicy,
+    /// Also read each version's step graph (for drawings; default: no).
+    pub graphs: bool,
 }
 
 impl InspectOptions {
@@ -53,6 +56,7 @@ impl InspectOptions {
             credentials: None,
             deadline: Some(flowpack_client::oci::DEFAULT_DEADLINE),
             policy: TrustPolicy::default(),
+            graphs: false,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct InspectedFlow {
     pub inspection: Inspection,
     /// Its settings (`flow.json`), when the archive carries them.
     pub settings: Option<FlowSettings>,
+    /// Each version's step graph, when asked for.
+    pub graphs: Vec<VersionGraph>,
 }
 
 /// What inspect found.
@@ -78,6 +84,8 @@ pub enum InspectReport {
         file: String,
         /// What it holds.
         inspection: Inspection,
+        /// Each version's step graph, when asked for.
+        graphs: Vec<VersionGraph>,
     },
     /// An archive.
     Archive {
@@ -105,28 +113,40 @@ pub fn run(opts: &InspectOptions) -> Result<InspectReport, InspectError> {
     )?;
     let shown = source.shown.clone();
     let prefix = format!("{shown}!");
-    let one = |f: crate::input::Input| InspectedFlow {
-        entry: f
-            .origin
-            .strip_prefix(&prefix)
-            .unwrap_or(&f.origin)
-            .to_string(),
-        inspection: inspect(&f.document, rules),
-        settings: None,
+    let one = |f: crate::input::Input| -> Result<InspectedFlow, InputError> {
+        Ok(InspectedFlow {
+            entry: f
+                .origin
+                .strip_prefix(&prefix)
+                .unwrap_or(&f.origin)
+                .to_string(),
+            inspection: inspect(&f.document, rules),
+            settings: None,
+            graphs: if opts.graphs {
+                document_versions(&f.document, &f.origin)?
+            } else {
+                Vec::new()
+            },
+        })
     };
     Ok(
         match load_named(&source.path, &shown, &mut Vec::new(), false, one)? {
-            Loaded::Document(flow) => InspectReport::Document {
-                file: flow.entry,
-                inspection: flow.inspection,
-            },
+            Loaded::Document(flow) => {
+                let flow = flow?;
+                InspectReport::Document {
+                    file: flow.entry,
+                    inspection: flow.inspection,
+                    graphs: flow.graphs,
+                }
+            }
             Loaded::Archive {
                 manifest,
-                mut flows,
+                flows,
                 settings,
             } => InspectReport::Archive {
                 signatures: signatures(&source.path, &shown, &opts.policy)?,
                 flows: {
+                    let mut flows = flows.into_iter().collect::<Result<Vec<_>, _>>()?;
                     for f in &mut flows {
                         f.settings = settings.get(&f.entry).cloned();
                     }

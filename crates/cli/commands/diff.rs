@@ -1,7 +1,9 @@
 //! `flowpack diff LEFT RIGHT [--overlay FILE] [--flow NAME]... [--format human|json]`
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use clap::ValueEnum;
 
 use flowpack_action::diff::{self, DiffOptions, DiffReport, Side};
 use flowpack_action::env::LogFn;
@@ -10,7 +12,23 @@ use flowpack_core::names::NameFilter;
 use flowpack_core::overlay::{OnUnmatched, Overlay};
 
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, count, print_json};
+use crate::output::{count, print_json};
+use crate::review;
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DiffFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+    /// A self-contained HTML review report: summary, each changed flow's changed versions
+    /// drawn as step graphs, its changes; no script, nothing loaded from the network.
+    Html,
+    /// GitHub-flavoured Markdown for a pull request (at most 65,000 characters).
+    Markdown,
+}
 
 /// Compare two sets of flows: archives, export documents, directories of documents, or the live
 /// flows of an environment (`env:NAME`).
@@ -19,6 +37,7 @@ use crate::output::{Format, count, print_json};
     after_help = "Examples:\n  flowpack diff release-1.flowpack release-2.flowpack\n  \
 flowpack diff release.flowpack env:production --overlay overlays/production.toml\n  \
 flowpack diff env:local backup/ --flow 'Shopify *' --format json\n  \
+flowpack diff release-1.flowpack release-2.flowpack --format html -o review.html\n  \
 FLOWPACK_TOKEN=... flowpack diff app.flowpack env:url --url https://core.example.com\n\n\
 Each side: env:NAME (an environment of flowpack.toml; env:local the embedded sandbox; env:url \
 the platform given by --url), else a path (./env:x for a file of that name): an archive, an \
@@ -51,8 +70,15 @@ pub struct Args {
     #[arg(long = "flow", value_name = "NAME")]
     flows: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t)]
+    format: DiffFormat,
+    /// Write the report to this file instead of stdout (written atomically; an existing file
+    /// is refused unless --force).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace an existing -o FILE.
+    #[arg(long, requires = "output")]
+    force: bool,
     /// Keep flows named `… (replaced …)` on env: sides.
     #[arg(long)]
     include_replaced: bool,
@@ -116,6 +142,25 @@ pub fn run(args: Args) -> Outcome {
     {
         opts.credentials = flowpack_action::publish::Credentials::from_env()?;
     }
+    if let Some(out) = &args.output {
+        // Refused before any side is read.
+        flowpack_core::fsutil::refuse_existing(out, args.force).map_err(Failure::from)?;
+    }
+    // The HTML report draws the changed versions of each changed pair: their graphs (steps
+    // and connections only) are taken while the pair is held; no document is kept.
+    let graphs: Arc<Mutex<review::Graphs>> = Arc::default();
+    if args.format == DiffFormat::Html {
+        let graphs = graphs.clone();
+        opts.on_changed_pair = Some(Arc::new(move |name, left, right| {
+            let g = flowpack_core::graph::compare_versions(left.value(), right.value());
+            graphs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(name.to_string())
+                .or_default()
+                .extend(g);
+        }));
+    }
     // A bar on a terminal while an environment's flows are exported and compared.
     let bar = (matches!(opts.left, Side::Env(_)) || matches!(opts.right, Side::Env(_)))
         .then(|| crate::output::progress_bar("comparing"))
@@ -138,9 +183,37 @@ pub fn run(args: Args) -> Outcome {
     if report.left.replaced_left_out + report.right.replaced_left_out > 0 {
         esay!("hint: --include-replaced compares flows named \"… (replaced …)\" too");
     }
-    match args.format {
-        Format::Json => print_json(&report.content)?,
-        _ => print_human(&report),
+    let text = match args.format {
+        DiffFormat::Json if args.output.is_none() => {
+            print_json(&report.content)?;
+            None
+        }
+        DiffFormat::Json => Some(
+            serde_json::to_string_pretty(&report.content)
+                .map_err(|e| Failure::usage(format!("cannot render the report: {e}")))?
+                + "\n",
+        ),
+        DiffFormat::Human if args.output.is_none() => {
+            print_human(&report);
+            None
+        }
+        DiffFormat::Human => {
+            return Err(Failure::usage(
+                "-o writes --format html, markdown or json; human output goes to stdout",
+            ));
+        }
+        DiffFormat::Html => {
+            let graphs = graphs.lock().unwrap_or_else(|e| e.into_inner());
+            Some(review::html(&report, &args.left, &args.right, &graphs))
+        }
+        DiffFormat::Markdown => Some(review::markdown(&report, &args.left, &args.right)),
+    };
+    if let Some(text) = text {
+        match &args.output {
+            Some(out) => flowpack_core::fsutil::write_bytes_new(out, text.as_bytes(), args.force)
+                .map_err(Failure::from)?,
+            None => print!("{text}"),
+        }
     }
     Ok(if report.is_same() {
         Verdict::Success

@@ -12,6 +12,7 @@ use flowpack_core::inspect::Inspection;
 use crate::flags::{RegistryTimeoutArgs, TrustArgs};
 use crate::outcome::{Outcome, Verdict};
 use crate::output::{count, print_json};
+use crate::review::{self, FlowGraphs};
 
 /// Output formats of `inspect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -21,6 +22,12 @@ pub enum InspectFormat {
     Human,
     /// One JSON document on stdout (shape in `--help`).
     Json,
+    /// An HTML page drawing each version's step graph (self-contained, no script).
+    Html,
+    /// A Mermaid `flowchart LR`, one subgraph per version.
+    Mermaid,
+    /// A Graphviz `digraph`, one cluster per version.
+    Dot,
 }
 
 /// Show what an export document holds: its format version, flow, versions with step counts,
@@ -28,7 +35,10 @@ pub enum InspectFormat {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  flowpack inspect flows/orders.json --format json\n  \
-flowpack inspect oci://registry.example.com/team/app:1.2.0\n\n\
+flowpack inspect oci://registry.example.com/team/app:1.2.0\n  \
+flowpack inspect release.flowpack --format mermaid\n\n\
+--format html, mermaid and dot draw each version's step graph (steps and connections, left to \
+right; a version-1 document is read as migrated to version 2) for every flow of the file.\n\n\
 An oci:// reference is pulled to a temporary file first (media types and digests checked); the \
 report names it pinned to the digest its tag resolved to. Registry credentials come from \
 FLOWPACK_REGISTRY_USER and FLOWPACK_REGISTRY_PASSWORD.\n\n\
@@ -67,13 +77,49 @@ pub fn run(args: Args) -> Outcome {
     opts.plain_http = args.plain_http;
     opts.deadline = args.timeout.deadline();
     opts.policy = args.trust.policy()?;
+    opts.graphs = matches!(
+        args.format,
+        InspectFormat::Html | InspectFormat::Mermaid | InspectFormat::Dot
+    );
+    let shown = opts.file.display().to_string();
     if is_reference(&opts.file.to_string_lossy()) {
         opts.credentials = Credentials::from_env()?;
     }
-    match inspect::run(&opts)? {
-        InspectReport::Document { file, inspection } => match args.format {
-            InspectFormat::Human => print_human(&file, &inspection),
+    let report = inspect::run(&opts)?;
+    if opts.graphs {
+        let flows: Vec<FlowGraphs> = match report {
+            InspectReport::Document {
+                file,
+                inspection,
+                graphs,
+            } => vec![FlowGraphs {
+                name: inspection.flow.name.unwrap_or(file),
+                graphs,
+            }],
+            InspectReport::Archive { flows, .. } => flows
+                .into_iter()
+                .map(|f| FlowGraphs {
+                    name: f.inspection.flow.name.unwrap_or(f.entry),
+                    graphs: f.graphs,
+                })
+                .collect(),
+        };
+        print!(
+            "{}",
+            match args.format {
+                InspectFormat::Html => review::graphs_html(&shown, &flows),
+                InspectFormat::Mermaid => flowpack_core::graph::mermaid(&review::titled(&flows)),
+                _ => flowpack_core::graph::dot(&review::titled(&flows)),
+            }
+        );
+        return Ok(Verdict::Success);
+    }
+    match report {
+        InspectReport::Document {
+            file, inspection, ..
+        } => match args.format {
             InspectFormat::Json => print_json(&inspection)?,
+            _ => print_human(&file, &inspection),
         },
         InspectReport::Archive {
             archive,
@@ -81,7 +127,10 @@ pub fn run(args: Args) -> Outcome {
             flows,
             signatures,
         } => match args.format {
-            InspectFormat::Human => {
+            InspectFormat::Human
+            | InspectFormat::Html
+            | InspectFormat::Mermaid
+            | InspectFormat::Dot => {
                 print_manifest(&archive, &manifest);
                 print_signatures(&signatures);
                 for f in &flows {

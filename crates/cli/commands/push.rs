@@ -9,7 +9,20 @@ use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
-use crate::output::{Format, print_json};
+use crate::output::print_json;
+
+/// Output formats of `push`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum PushFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document on stdout.
+    Json,
+    /// The plan as GitHub-flavoured Markdown for a pull request (with --dry-run only; at most
+    /// 65,000 characters).
+    Markdown,
+}
 
 /// What a conflict does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -95,8 +108,8 @@ pub struct Args {
     #[arg(long)]
     as_marketplace: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t)]
+    format: PushFormat,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -111,6 +124,11 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
+    if args.format == PushFormat::Markdown && !args.dry_run {
+        return Err(Failure::usage(
+            "--format markdown shows a plan: it needs --dry-run",
+        ));
+    }
     // A reference is pulled (registry credentials from the environment) and a file that is no
     // archive refused before the environment is touched.
     let credentials = if flowpack_action::input::is_reference(&args.archive) {
@@ -186,8 +204,9 @@ pub fn run(args: Args) -> Outcome {
     }
     let report = result.map_err(Failure::during(&format!("push to {}", env.name)))?;
     match args.format {
-        Format::Json => print_json(&report)?,
-        _ => print_human(&report, &env.name, args.env.verbose > 0),
+        PushFormat::Json => print_json(&report)?,
+        PushFormat::Markdown => print!("{}", crate::review::push_markdown(&report, &env.name)),
+        PushFormat::Human => print_human(&report, &env.name, args.env.verbose > 0),
     }
     Ok(Verdict::failed_if(report.failed()))
 }

@@ -27,6 +27,7 @@ pub mod budget;
 pub mod diff;
 pub mod document;
 pub mod fsutil;
+pub mod graph;
 pub mod inspect;
 pub mod marketplace;
 pub mod migrate;
