@@ -22,6 +22,8 @@ mod repack;
 mod retries;
 mod scripts;
 mod snapshots;
+mod storage;
 mod util;
 mod validate;
 mod validate_many;
+mod weed;
