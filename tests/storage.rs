@@ -2,6 +2,13 @@
 
 use flowpack_action::storage::{MAX_OBJECT_BYTES, S3Location, SINGLE_PUT_MAX, StorageError, Store};
 
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::platform::pack_reference;
+use crate::util::{code, stderr, stdout};
 use crate::weed::{self, Weed};
 
 #[test]
@@ -122,4 +129,211 @@ fn wrong_credentials_and_a_missing_bucket_are_named() {
     std::fs::write(&file, b"x").unwrap();
     let err = s3.put_file(&file, "p/f", false).unwrap_err();
     assert!(matches!(err, StorageError::NoSuchBucket { .. }), "{err}");
+}
+
+/// Runs flowpack in `cwd` with the store's variables (every AWS_* variable of the parent
+/// removed first), `over` replacing or (empty value) removing some.
+fn flowpack(cwd: &Path, store: &Weed, over: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpack"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("SOURCE_DATE_EPOCH", "1767225600");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in store.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in over {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    cmd.output().expect("run flowpack")
+}
+
+#[test]
+fn backups_in_a_bucket_are_kept_listed_pushed_and_compared() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["push", archive.to_str().unwrap(), "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let dir = store.url("nightly");
+    for (i, at) in ["1767225600", "1767312000", "1767398400"]
+        .iter()
+        .enumerate()
+    {
+        let o = flowpack(
+            d,
+            &store,
+            &[("SOURCE_DATE_EPOCH", at)],
+            &[
+                "backup", "--env", "local", "--dir", &dir, "--keep", "2", "--format", "json",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["sequence"], i as u64 + 1, "{report}");
+        assert!(
+            report["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("s3://flowpack/nightly/local-"),
+            "{report}"
+        );
+        assert_eq!(
+            report["deleted"].as_array().unwrap().len(),
+            usize::from(i == 2)
+        );
+    }
+    // Another object under the prefix is never deleted.
+    std::fs::write(d.join("notes.txt"), "keep me").unwrap();
+    let s3 = open(&store, "nightly");
+    s3.put_file(
+        &d.join("notes.txt"),
+        "nightly/local-20260101T000000Z-000009.flowpack",
+        false,
+    )
+    .unwrap();
+
+    let o = flowpack(d, &store, &[], &["backups", &dir, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let backups = list["backups"].as_array().unwrap();
+    let seqs: Vec<u64> = backups
+        .iter()
+        .map(|b| b["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 2], "newest first, the oldest deleted: {list}");
+    assert_eq!(backups[0]["env"], "local");
+    assert_eq!(backups[0]["created"], "2026-01-03T00:00:00Z");
+    assert_eq!(backups[0]["flows"], 1);
+    assert_eq!(backups[0]["name"], "local-20260103T000000Z-000003.flowpack");
+    assert!(backups[0]["size"].as_u64().unwrap() > 0);
+    let o = flowpack(d, &store, &[], &["backups", &dir, "--verify"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("ENV    CREATED (UTC)"), "{text}");
+    assert!(
+        text.contains("local-20260103T000000Z-000003.flowpack"),
+        "{text}"
+    );
+    assert!(
+        s3.head("nightly/local-20260101T000000Z-000009.flowpack")
+            .unwrap()
+            .is_some()
+    );
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["backups", &dir, "--env", "other", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["backups"],
+        json!([])
+    );
+
+    // Read back as an input: verify, inspect, push into another environment, diff.
+    let newest = format!("{dir}/local-20260103T000000Z-000003.flowpack");
+    let o = flowpack(d, &store, &[], &["verify", &newest]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&newest), "{}", stdout(&o));
+    let o = flowpack(d, &store, &[], &["inspect", &newest]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let other = tempfile::tempdir().unwrap();
+    let o = flowpack(
+        other.path(),
+        &store,
+        &[],
+        &["push", &newest, "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(other.path(), &store, &[], &["diff", &newest, "env:local"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["verify", &format!("{dir}/absent.flowpack")],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+
+    // Anonymous reads stay refused by the store.
+    let url = format!(
+        "{}/{}/nightly/local-20260103T000000Z-000003.flowpack",
+        store.endpoint, store.bucket
+    );
+    let anonymous = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "403");
+    assert_eq!(weed::curl(&[&url]), "200");
+}
+
+#[test]
+fn credentials_and_buckets_that_do_not_work_are_exit_2_and_named() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let dir = store.url("nightly");
+    let o = flowpack(
+        d,
+        &store,
+        &[("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")],
+        &["backups", &dir],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("wrong-secret-value"), "{}", stderr(&o));
+    let o = flowpack(d, &store, &[("AWS_ACCESS_KEY_ID", "")], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the variable AWS_ACCESS_KEY_ID is not set"),
+        "{}",
+        stderr(&o)
+    );
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "backup",
+            "--env",
+            "local",
+            "--dir",
+            "s3://no-such-bucket/nightly",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the bucket no-such-bucket does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let o = flowpack(d, &store, &[("AWS_ALLOW_HTTP", "")], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("plain HTTP is not allowed"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -239,7 +239,7 @@ impl Side {
     pub fn parse(arg: &str) -> Side {
         if let Some(name) = arg.strip_prefix(ENV_PREFIX) {
             Side::Env(name.to_string())
-        } else if arg.starts_with("oci://") {
+        } else if arg.starts_with("oci://") || arg.starts_with("s3://") {
             Side::Oci(arg.to_string())
         } else {
             Side::Path(PathBuf::from(arg))
