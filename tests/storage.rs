@@ -337,3 +337,67 @@ fn credentials_and_buckets_that_do_not_work_are_exit_2_and_named() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_storage_table_in_flowpack_toml_names_the_endpoint_and_the_key_variables() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[storage.\"s3://{}\"]\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n\
+             access_key_id_env = \"TEAM_S3_KEY\"\nsecret_access_key_env = \"TEAM_S3_SECRET\"\n",
+            store.bucket, store.endpoint
+        ),
+    )
+    .unwrap();
+    // None of the AWS_* variables: the table and its variables are enough.
+    let none: Vec<(&str, &str)> = store.env().iter().map(|(k, _)| (*k, "")).collect();
+    let mut team = none.clone();
+    team.extend([
+        ("TEAM_S3_KEY", weed::ACCESS_KEY),
+        ("TEAM_S3_SECRET", weed::SECRET_KEY),
+    ]);
+    let dir = store.url("team");
+    let o = flowpack(
+        d,
+        &store,
+        &team,
+        &["backup", "--env", "local", "--dir", &dir, "--quiet"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &team, &["backups", &dir, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
+
+    let mut wrong = none.clone();
+    wrong.extend([
+        ("TEAM_S3_KEY", weed::ACCESS_KEY),
+        ("TEAM_S3_SECRET", "nope-nope"),
+    ]);
+    let o = flowpack(d, &store, &wrong, &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("TEAM_S3_SECRET"), "{}", stderr(&o));
+    let o = flowpack(d, &store, &none, &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the variable TEAM_S3_KEY is not set"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The keys themselves are refused in the file.
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[storage.\"s3://{}\"]\naccess_key_id = \"AKIA\"\n",
+            store.bucket
+        ),
+    )
+    .unwrap();
+    let o = flowpack(d, &store, &[], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("access_key_id"), "{}", stderr(&o));
+}

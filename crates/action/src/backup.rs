@@ -602,7 +602,7 @@ fn run_s3(
     created: &str,
 ) -> Result<BackupReport, BackupError> {
     let location = S3Location::parse(spec)?;
-    let store = Store::open(&location, None)?;
+    let store = Store::open_configured(&location)?;
     store.check()?;
     let work = tempfile::Builder::new()
         .prefix(".flowpack-backup-")
@@ -771,7 +771,7 @@ pub fn list(opts: &ListOptions) -> Result<BackupList, BackupError> {
     let mut backups = Vec::new();
     if crate::storage::is_s3(&opts.location) {
         let location = S3Location::parse(&opts.location)?;
-        let store = Store::open(&location, None)?;
+        let store = Store::open_configured(&location)?;
         let work = tempfile::Builder::new()
             .prefix(".flowpack-backups-")
             .tempdir()

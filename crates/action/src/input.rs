@@ -247,7 +247,7 @@ fn open_s3(spec: &str) -> Result<ArchiveSource, InputError> {
         }
         .into());
     }
-    let store = crate::storage::Store::open(&location, None)?;
+    let store = crate::storage::Store::open_configured(&location)?;
     let downloaded = store.get_to_temp(
         &location.prefix,
         &std::env::temp_dir(),

@@ -154,6 +154,9 @@ pub enum StorageError {
         /// What differs.
         detail: String,
     },
+    /// The configuration file's `[storage]` table could not be read.
+    #[error(transparent)]
+    Config(Box<crate::env::EnvError>),
     /// A local file could not be read or written.
     #[error("{path}: {cause}")]
     Io {
@@ -393,6 +396,15 @@ fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
 type Response = ureq::http::Response<ureq::Body>;
 
 impl Store {
+    /// Opens `location` with the settings of its bucket's `[storage."s3://BUCKET"]` table in
+    /// `flowpack.toml` of the current directory when there is one, else the standard variables.
+    pub fn open_configured(location: &S3Location) -> Result<Store, StorageError> {
+        let config =
+            crate::env::storage_table(Path::new(crate::env::CONFIG_FILE), &location.bucket)
+                .map_err(|e| StorageError::Config(Box::new(e)))?;
+        Store::open(location, config.as_ref())
+    }
+
     /// Opens `location` with the settings of `config` (or the standard variables).
     pub fn open(
         location: &S3Location,
