@@ -401,3 +401,36 @@ fn a_storage_table_in_flowpack_toml_names_the_endpoint_and_the_key_variables() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("access_key_id"), "{}", stderr(&o));
 }
+
+#[test]
+fn an_object_whose_bytes_do_not_match_their_recorded_digest_is_refused() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let url = format!("{}/{}/in/app.flowpack", store.endpoint, store.bucket);
+    // Written by another tool, with a SHA-256 in the metadata that is not the body's.
+    let wrong = format!("x-amz-meta-flowpack-sha256: {}", "0".repeat(64));
+    assert_eq!(
+        weed::curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &wrong,
+            "-T",
+            archive.to_str().unwrap(),
+            &url
+        ]),
+        "200"
+    );
+    let o = flowpack(d, &store, &[], &["verify", &store.url("in/app.flowpack")]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("differs from the"), "{}", stderr(&o));
+    // The same bytes without a recorded digest read and verify.
+    assert_eq!(
+        weed::curl(&["-X", "PUT", "-T", archive.to_str().unwrap(), &url]),
+        "200"
+    );
+    let o = flowpack(d, &store, &[], &["verify", &store.url("in/app.flowpack")]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
