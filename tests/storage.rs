@@ -434,3 +434,52 @@ fn an_object_whose_bytes_do_not_match_their_recorded_digest_is_refused() {
     let o = flowpack(d, &store, &[], &["verify", &store.url("in/app.flowpack")]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+#[test]
+fn export_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["push", archive.to_str().unwrap(), "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = store.url("exports/local.flowpack");
+    let export = |force: bool| {
+        let mut args = vec!["export", "--env", "local", "--all", "-o", &out];
+        if force {
+            args.push("--force");
+        }
+        flowpack(d, &store, &[], &args)
+    };
+    let o = export(false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("{out}: 1 flow from local")),
+        "{}",
+        stdout(&o)
+    );
+    let o = export(false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists; not replaced"),
+        "{}",
+        stderr(&o)
+    );
+    let o = export(true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &[], &["verify", &out]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Nothing else under the prefix: no temporary or partial objects.
+    let keys: Vec<String> = open(&store, "exports")
+        .list("exports/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["exports/local.flowpack"]);
+}
