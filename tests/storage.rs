@@ -483,3 +483,46 @@ fn export_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
         .collect();
     assert_eq!(keys, ["exports/local.flowpack"]);
 }
+
+#[test]
+fn pack_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let doc = crate::util::fixture("reference/export-v2-order-sync.json");
+    let out = store.url("releases/app-1.0.0.flowpack");
+    let pack = |out: &str, force: bool| {
+        let mut args = vec![
+            "pack",
+            doc.to_str().unwrap(),
+            "-o",
+            out,
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "release",
+        ];
+        if force {
+            args.push("--force");
+        }
+        flowpack(d, &store, &[], &args)
+    };
+    let o = pack(&out, false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(&out), "{}", stdout(&o));
+    let o = pack(&out, false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists; not replaced"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pack(&out, true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &[], &["verify", &out]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Nothing was written locally.
+    assert!(!d.join("s3:").exists());
+}
