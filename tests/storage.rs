@@ -525,4 +525,18 @@ fn pack_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     // Nothing was written locally.
     assert!(!d.join("s3:").exists());
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "unpack",
+            &out,
+            "-d",
+            "unpacked",
+            "--insecure-skip-signatures",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(d.join("unpacked/flowpack.json").is_file());
 }
