@@ -143,6 +143,7 @@ const COMMANDS: &[&str] = &[
     "push",
     "diff",
     "backup",
+    "backups",
     "history",
     "rollback",
     "recover",

@@ -24,6 +24,8 @@ mod retries;
 mod review;
 mod scripts;
 mod snapshots;
+mod storage;
 mod util;
 mod validate;
 mod validate_many;
+mod weed;

@@ -36,6 +36,7 @@ use flowpack_core::sign::SigningKey;
 
 use crate::error::{Categorize, Category, Remedy};
 use crate::export::{self, ExportError, ExportOptions, ProgressFn, Selection, default_version};
+use crate::storage::{S3Location, StorageError, Store};
 
 /// Errors of a backup; each names the file or the environment at fault.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,9 @@ pub enum BackupError {
         /// What it found.
         detail: String,
     },
+    /// Object storage failed (settings, credentials, the store unreachable, an upload refused).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// An old backup could not be deleted.
     #[error("{path}: cannot delete this old backup: {error}")]
     Delete {
@@ -84,6 +88,7 @@ impl Categorize for BackupError {
     fn category(&self) -> Category {
         match self {
             BackupError::Export(e) => e.category(),
+            BackupError::Storage(e) => e.category(),
             BackupError::Verification { .. } => Category::Rejected,
             BackupError::KeepZero | BackupError::Dir { .. } | BackupError::Delete { .. } => {
                 Category::CouldNotRun
@@ -334,25 +339,82 @@ pub(crate) fn own_backups(dir: &Path, environment: &str) -> Result<Vec<Found>, B
             continue;
         }
         let path = entry.path();
-        let Ok(manifest) = Archive::open(&path, &Limits::default()).and_then(|a| a.manifest())
-        else {
-            continue;
-        };
-        let own = match &manifest.backup {
-            Some(b) => (b.env == environment
-                && suffixes.contains(&NameSuffix::Sequence(b.sequence)))
-            .then(|| (b.sequence, parse_time(&b.created))),
-            None => (manifest.source.environment == environment
-                && suffixes.contains(&NameSuffix::Legacy))
-            .then(|| (0, parse_time(&manifest.created_at))),
-        };
-        if let Some((sequence, Some(created))) = own {
+        if let Some((sequence, created)) = classify(&path, environment, &suffixes) {
             found.push(Found {
                 path,
                 sequence,
                 created,
             });
         }
+    }
+    found.sort_by(|a, b| a.order().cmp(&b.order()));
+    Ok(found)
+}
+
+/// Whether the archive at `path`, whose name has `suffixes`, is one of `environment`'s own
+/// backups: its sequence (0 before sequences) and time.
+fn classify(
+    path: &Path,
+    environment: &str,
+    suffixes: &[NameSuffix],
+) -> Option<(u64, time::OffsetDateTime)> {
+    let manifest = Archive::open(path, &Limits::default())
+        .and_then(|a| a.manifest())
+        .ok()?;
+    let own = match &manifest.backup {
+        Some(b) => (b.env == environment && suffixes.contains(&NameSuffix::Sequence(b.sequence)))
+            .then(|| (b.sequence, parse_time(&b.created))),
+        None => (manifest.source.environment == environment
+            && suffixes.contains(&NameSuffix::Legacy))
+        .then(|| (0, parse_time(&manifest.created_at))),
+    };
+    match own {
+        Some((sequence, Some(created))) => Some((sequence, created)),
+        _ => None,
+    }
+}
+
+/// The environment's own backups under an `s3://` location, oldest first, their paths the
+/// objects' `s3://` URLs. Each candidate (by name) is downloaded into `work` to read its
+/// manifest; `cache` keeps what was found per key across calls.
+fn own_backups_s3(
+    store: &Store,
+    location: &S3Location,
+    environment: &str,
+    work: &Path,
+    cache: &mut BTreeMap<String, Option<Found>>,
+) -> Result<Vec<Found>, BackupError> {
+    let prefix = file_prefix(environment);
+    let under = location.key("");
+    let mut found = Vec::new();
+    for object in store.list(&under)? {
+        let Some(name) = object.key.strip_prefix(&under) else {
+            continue;
+        };
+        if name.contains('/') {
+            continue;
+        }
+        let Some(suffixes) = parse_name(&prefix, name) else {
+            continue;
+        };
+        if let Some(known) = cache.get(&object.key) {
+            found.extend(known.clone());
+            continue;
+        }
+        let own = match store.get_to_temp(&object.key, work, crate::storage::MAX_OBJECT_BYTES) {
+            Ok(local) => {
+                classify(local.path(), environment, &suffixes).map(|(sequence, created)| Found {
+                    path: PathBuf::from(location.url_of(&object.key)),
+                    sequence,
+                    created,
+                })
+            }
+            // Deleted meanwhile, or not what the store announced: not a backup to count.
+            Err(StorageError::NotFound { .. } | StorageError::Mismatch { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        cache.insert(object.key.clone(), own.clone());
+        found.extend(own);
     }
     found.sort_by(|a, b| a.order().cmp(&b.order()));
     Ok(found)
@@ -394,6 +456,66 @@ pub(crate) fn kept_indexes(found: &[Found], rules: &Retention, new: &Path) -> BT
     kept
 }
 
+/// Exports the backup `sequence` to `path` and verifies it there: `Ok(Err(_))` is an export
+/// error the caller may retry (a name taken), `Ok(Ok((written, signatures checked)))` a backup
+/// in place.
+fn build(
+    opts: &BackupOptions,
+    path: &Path,
+    shown: &str,
+    sequence: u64,
+    created: &str,
+) -> Result<Result<(export::ExportReport, bool), ExportError>, BackupError> {
+    let environment = opts.source.environment.clone();
+    let mut export = ExportOptions::new(
+        Arc::clone(&opts.platform),
+        opts.source.clone(),
+        Selection::All { name: None },
+        path.to_path_buf(),
+        environment.clone(),
+        default_version(opts.created_at),
+        opts.created_at,
+    );
+    export.signers = opts.signers.clone();
+    export.jobs = opts.jobs;
+    export.progress = opts.progress.clone();
+    export.include_replaced = opts.include_replaced;
+    export.backup = Some(BackupRecord {
+        env: environment,
+        url: flowpack_client::redacted(&opts.source.url),
+        sequence,
+        created: created.to_string(),
+    });
+    let mut failure = None;
+    let mut checked = false;
+    let result = export::run_checked(&export, |tmp| {
+        let (check, detail) = match verify_archive(tmp, &Limits::default(), &opts.policy) {
+            Ok(report) => match report.first_failure() {
+                None => {
+                    checked = report.signatures_passed();
+                    return Ok(());
+                }
+                Some(failed) => (failed.name.to_string(), failed.detail.clone()),
+            },
+            Err(e) => ("structure".to_string(), e.to_string()),
+        };
+        let detail = detail.replace(&tmp.display().to_string(), shown);
+        failure = Some(BackupError::Verification {
+            path: PathBuf::from(shown),
+            check,
+            detail,
+        });
+        Err(ArchiveError::SelfCheck {
+            archive: shown.to_string(),
+            reason: "the backup did not verify".into(),
+        })
+    });
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    Ok(result.map(|written| (written, checked)))
+}
+
 /// Runs a backup.
 pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
     let rules = Retention {
@@ -403,12 +525,6 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
     if [rules.keep, rules.daily, rules.weekly, rules.monthly].contains(&Some(0)) {
         return Err(BackupError::KeepZero);
     }
-    std::fs::create_dir_all(&opts.dir).map_err(|error| BackupError::Dir {
-        path: opts.dir.clone(),
-        error,
-    })?;
-    let environment = opts.source.environment.clone();
-    let prefix = file_prefix(&environment);
     let created = opts
         .created_at
         .to_offset(time::UtcOffset::UTC)
@@ -417,6 +533,15 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
             path: opts.dir.clone(),
             error: std::io::Error::other(e.to_string()),
         })?;
+    if let Some(spec) = opts.dir.to_str().filter(|d| crate::storage::is_s3(d)) {
+        return run_s3(opts, &rules, spec, &created);
+    }
+    std::fs::create_dir_all(&opts.dir).map_err(|error| BackupError::Dir {
+        path: opts.dir.clone(),
+        error,
+    })?;
+    let environment = opts.source.environment.clone();
+    let prefix = file_prefix(&environment);
     let mut sequence = own_backups(&opts.dir, &environment)?
         .iter()
         .map(|f| f.sequence)
@@ -429,54 +554,8 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
         let path = opts
             .dir
             .join(backup_name(&prefix, opts.created_at, sequence));
-        let mut export = ExportOptions::new(
-            Arc::clone(&opts.platform),
-            opts.source.clone(),
-            Selection::All { name: None },
-            path.clone(),
-            environment.clone(),
-            default_version(opts.created_at),
-            opts.created_at,
-        );
-        export.signers = opts.signers.clone();
-        export.jobs = opts.jobs;
-        export.progress = opts.progress.clone();
-        export.include_replaced = opts.include_replaced;
-        export.backup = Some(BackupRecord {
-            env: environment.clone(),
-            url: flowpack_client::redacted(&opts.source.url),
-            sequence,
-            created: created.clone(),
-        });
-        let mut failure = None;
-        let mut checked = false;
-        let result = export::run_checked(&export, |tmp| {
-            let (check, detail) = match verify_archive(tmp, &Limits::default(), &opts.policy) {
-                Ok(report) => match report.first_failure() {
-                    None => {
-                        checked = report.signatures_passed();
-                        return Ok(());
-                    }
-                    Some(failed) => (failed.name.to_string(), failed.detail.clone()),
-                },
-                Err(e) => ("structure".to_string(), e.to_string()),
-            };
-            let detail = detail.replace(&tmp.display().to_string(), &path.display().to_string());
-            failure = Some(BackupError::Verification {
-                path: path.clone(),
-                check,
-                detail,
-            });
-            Err(ArchiveError::SelfCheck {
-                archive: path.display().to_string(),
-                reason: "the backup did not verify".into(),
-            })
-        });
-        if let Some(failure) = failure {
-            return Err(failure);
-        }
-        match result {
-            Ok(written) => break (path, written, checked),
+        match build(opts, &path, &path.display().to_string(), sequence, &created)? {
+            Ok((written, checked)) => break (path, written, checked),
             Err(ExportError::Archive(ArchiveError::Write(e)))
                 if e.exists() && sequence < u64::MAX =>
             {
@@ -511,6 +590,235 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
         kept,
         deleted,
     })
+}
+
+/// A backup to `s3://BUCKET/PREFIX`: built and verified in a private local directory, then
+/// uploaded under its name, created only when absent (a name taken meanwhile: the next
+/// sequence, made again); then retention as in a directory, deleting objects.
+fn run_s3(
+    opts: &BackupOptions,
+    rules: &Retention,
+    spec: &str,
+    created: &str,
+) -> Result<BackupReport, BackupError> {
+    let location = S3Location::parse(spec)?;
+    let store = Store::open_configured(&location)?;
+    store.check()?;
+    let work = tempfile::Builder::new()
+        .prefix(".flowpack-backup-")
+        .tempdir()
+        .map_err(|error| BackupError::Dir {
+            path: std::env::temp_dir(),
+            error,
+        })?;
+    let environment = opts.source.environment.clone();
+    let prefix = file_prefix(&environment);
+    let mut cache = BTreeMap::new();
+    let mut sequence = own_backups_s3(&store, &location, &environment, work.path(), &mut cache)?
+        .iter()
+        .map(|f| f.sequence)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let (path, written, signatures_checked) = loop {
+        let name = backup_name(&prefix, opts.created_at, sequence);
+        let key = location.key(&name);
+        let shown = location.url_of(&key);
+        let local = work.path().join(&name);
+        let (written, checked) = build(opts, &local, &shown, sequence, created)??;
+        let uploaded = store.put_file(&local, &key, false);
+        let _ = std::fs::remove_file(&local);
+        match uploaded {
+            Ok(()) => break (PathBuf::from(shown), written, checked),
+            Err(StorageError::Exists { .. }) if sequence < u64::MAX => sequence += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let own = own_backups_s3(&store, &location, &environment, work.path(), &mut cache)?;
+    let keep = kept_indexes(&own, rules, &path);
+    let mut kept = Vec::new();
+    let mut deleted = Vec::new();
+    for (i, found) in own.into_iter().enumerate() {
+        if keep.contains(&i) {
+            kept.push(found.path);
+            continue;
+        }
+        let url = found.path.to_string_lossy().into_owned();
+        let key = url
+            .strip_prefix(&format!("s3://{}/", location.bucket))
+            .unwrap_or(&url);
+        store.delete(key)?;
+        deleted.push(found.path);
+    }
+    Ok(BackupReport {
+        path,
+        environment,
+        sequence,
+        flows: written.pack.manifest.flows.len(),
+        manifest_sha256: written.pack.manifest_sha256.clone(),
+        signatures: written.pack.signatures.clone(),
+        signatures_checked,
+        kept,
+        deleted,
+    })
+}
+
+/// One backup found at a location.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct ListedBackup {
+    /// The environment backed up.
+    pub env: String,
+    /// When (UTC, RFC 3339).
+    pub created: String,
+    /// Its sequence among the environment's backups.
+    pub sequence: u64,
+    /// Flows in it.
+    pub flows: usize,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Key ids of its signatures.
+    pub signed_by: Vec<String>,
+    /// Its file or object name.
+    pub name: String,
+    /// Whether it verified (only when asked to check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// The first failed check when it did not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// The backups at a location, newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct BackupList {
+    /// The backups.
+    pub backups: Vec<ListedBackup>,
+}
+
+/// What to list.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListOptions {
+    /// A directory or `s3://BUCKET/PREFIX`.
+    pub location: String,
+    /// Only this environment's backups.
+    pub env: Option<String>,
+    /// Check each backup with this policy (`None`: only read each manifest and signatures).
+    pub verify: Option<TrustPolicy>,
+}
+
+impl ListOptions {
+    /// Every backup at `location`, not checked.
+    pub fn new(location: impl Into<String>) -> ListOptions {
+        ListOptions {
+            location: location.into(),
+            env: None,
+            verify: None,
+        }
+    }
+}
+
+/// Describes the backup at `path` named `name`, when it is one (a manifest `backup` record
+/// whose environment and sequence its name carries).
+fn describe(path: &Path, name: &str, size: u64, opts: &ListOptions) -> Option<ListedBackup> {
+    let manifest = Archive::open(path, &Limits::default())
+        .and_then(|a| a.manifest())
+        .ok()?;
+    let record = manifest.backup.as_ref()?;
+    if opts.env.as_ref().is_some_and(|e| *e != record.env) {
+        return None;
+    }
+    let suffixes = parse_name(&file_prefix(&record.env), name)?;
+    if !suffixes.contains(&NameSuffix::Sequence(record.sequence)) {
+        return None;
+    }
+    let policy = opts.verify.clone().unwrap_or_default();
+    let (signed_by, verified, failure) = match verify_archive(path, &Limits::default(), &policy) {
+        Ok(report) => {
+            let failure = report.first_failure().map(|f| {
+                format!(
+                    "{}: {}",
+                    f.name,
+                    f.detail.replace(&path.display().to_string(), name)
+                )
+            });
+            (
+                report.signatures.iter().map(|s| s.key_id.clone()).collect(),
+                failure.is_none(),
+                failure,
+            )
+        }
+        Err(e) => (Vec::new(), false, Some(format!("structure: {e}"))),
+    };
+    Some(ListedBackup {
+        env: record.env.clone(),
+        created: record.created.clone(),
+        sequence: record.sequence,
+        flows: manifest.flows.len(),
+        size,
+        signed_by,
+        name: name.to_string(),
+        verified: opts.verify.is_some().then_some(verified),
+        failure: opts.verify.is_some().then_some(failure).flatten(),
+    })
+}
+
+/// Lists the backups at a directory or `s3://` location, newest first (by time, then
+/// sequence). Files or objects that are not backups are left out.
+pub fn list(opts: &ListOptions) -> Result<BackupList, BackupError> {
+    let mut backups = Vec::new();
+    if crate::storage::is_s3(&opts.location) {
+        let location = S3Location::parse(&opts.location)?;
+        let store = Store::open_configured(&location)?;
+        let work = tempfile::Builder::new()
+            .prefix(".flowpack-backups-")
+            .tempdir()
+            .map_err(|error| BackupError::Dir {
+                path: std::env::temp_dir(),
+                error,
+            })?;
+        let under = location.key("");
+        for object in store.list(&under)? {
+            let Some(name) = object.key.strip_prefix(&under) else {
+                continue;
+            };
+            if name.contains('/') || !name.ends_with(".flowpack") {
+                continue;
+            }
+            let local =
+                match store.get_to_temp(&object.key, work.path(), crate::storage::MAX_OBJECT_BYTES)
+                {
+                    Ok(local) => local,
+                    Err(StorageError::NotFound { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+            backups.extend(describe(local.path(), name, local.size, opts));
+        }
+    } else {
+        let dir = PathBuf::from(&opts.location);
+        let dir_error = |error| BackupError::Dir {
+            path: dir.clone(),
+            error,
+        };
+        for entry in std::fs::read_dir(&dir).map_err(dir_error)? {
+            let entry = entry.map_err(dir_error)?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || !name.ends_with(".flowpack") {
+                continue;
+            }
+            backups.extend(describe(&entry.path(), &name, meta.len(), opts));
+        }
+    }
+    backups.sort_by(|a, b| {
+        let key = |x: &ListedBackup| (parse_time(&x.created), x.sequence, x.name.clone());
+        key(b).cmp(&key(a))
+    });
+    Ok(BackupList { backups })
 }
 
 #[cfg(test)]

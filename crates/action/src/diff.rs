@@ -227,19 +227,20 @@ impl Categorize for DiffError {
 pub enum Side {
     /// `env:NAME`: the live flows of an environment.
     Env(String),
-    /// `oci://…`: an archive in an OCI registry (not read by this build).
+    /// `oci://…` or `s3://…`: an archive in an OCI registry or in object storage.
     Oci(String),
     /// A file or directory.
     Path(PathBuf),
 }
 
 impl Side {
-    /// `env:NAME` is an environment, `oci://…` a registry reference, anything else a path
+    /// `env:NAME` is an environment, `oci://…` a registry reference, `s3://…` an object,
+    /// anything else a path
     /// (`./env:x` is the file `env:x`).
     pub fn parse(arg: &str) -> Side {
         if let Some(name) = arg.strip_prefix(ENV_PREFIX) {
             Side::Env(name.to_string())
-        } else if arg.starts_with("oci://") {
+        } else if arg.starts_with("oci://") || arg.starts_with("s3://") {
             Side::Oci(arg.to_string())
         } else {
             Side::Path(PathBuf::from(arg))

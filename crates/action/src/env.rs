@@ -189,6 +189,25 @@ struct EnvTable {
 struct ConfigFile {
     #[serde(default)]
     env: BTreeMap<String, EnvTable>,
+    /// `[storage."s3://BUCKET"]` tables: a bucket's endpoint, region and the variables holding
+    /// its keys.
+    #[serde(default)]
+    storage: BTreeMap<String, crate::storage::StorageConfig>,
+}
+
+/// The `[storage."s3://BUCKET"]` table for `bucket` in the configuration file at `path`, when
+/// the file exists and has one; the error's text names what is wrong with the file.
+pub(crate) fn storage_table(
+    path: &Path,
+    bucket: &str,
+) -> Result<Option<crate::storage::StorageConfig>, EnvError> {
+    let shown = path.display().to_string();
+    let bad = |message: String| EnvError::BadConfig {
+        path: shown.clone(),
+        message,
+    };
+    Ok(read_config(path, false, &bad)?
+        .and_then(|config| config.storage.get(&format!("s3://{bucket}")).cloned()))
 }
 
 /// Where an environment's flows live.

@@ -53,6 +53,10 @@ pub enum ExportError {
     /// The archive could not be written.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// Object storage failed (an `s3://` output: settings, credentials, the store, an object
+    /// that exists).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// An export worker thread panicked.
     #[error("an export worker thread failed")]
     Worker,
@@ -65,6 +69,7 @@ impl Categorize for ExportError {
             ExportError::NoMatch { .. } => Category::Rejected,
             ExportError::Archive(e) => e.category(),
             ExportError::Worker => Category::CouldNotRun,
+            ExportError::Storage(e) => e.category(),
         }
     }
 
@@ -173,6 +178,82 @@ pub fn run(opts: &ExportOptions) -> Result<ExportReport, ExportError> {
 /// before it is renamed into place, after the writer's own check: an error from it leaves
 /// nothing at the output.
 pub fn run_checked(
+    opts: &ExportOptions,
+    check: impl FnOnce(&std::path::Path) -> Result<(), ArchiveError>,
+) -> Result<ExportReport, ExportError> {
+    if let Some(spec) = opts.output.to_str().filter(|o| crate::storage::is_s3(o)) {
+        return run_to_s3(opts, spec, check);
+    }
+    run_local(opts, check)
+}
+
+/// An export to `s3://BUCKET/KEY`: refused before anything is exported when the object exists
+/// (unless forced); written and verified (integrity) in a private local temporary directory,
+/// then uploaded whole, never replacing an object written meanwhile unless forced.
+fn run_to_s3(
+    opts: &ExportOptions,
+    spec: &str,
+    check: impl FnOnce(&std::path::Path) -> Result<(), ArchiveError>,
+) -> Result<ExportReport, ExportError> {
+    use crate::storage::{S3Location, StorageError, Store};
+    let location = S3Location::parse(spec)?;
+    let Some((_, name)) = location.split_name() else {
+        return Err(StorageError::BadLocation {
+            location: spec.to_string(),
+            reason: "it names a bucket, not an object".into(),
+        }
+        .into());
+    };
+    let store = Store::open_configured(&location)?;
+    store.check()?;
+    if !opts.force && store.head(&location.prefix)?.is_some() {
+        return Err(StorageError::Exists {
+            location: spec.to_string(),
+        }
+        .into());
+    }
+    let work = tempfile::Builder::new()
+        .prefix(".flowpack-export-")
+        .tempdir()
+        .map_err(|cause| StorageError::Io {
+            path: std::env::temp_dir().display().to_string(),
+            cause,
+        })?;
+    let local = work.path().join(&name);
+    let mut local_opts = ExportOptions::new(
+        Arc::clone(&opts.platform),
+        opts.source.clone(),
+        opts.selection.clone(),
+        local.clone(),
+        opts.name.clone(),
+        opts.version.clone(),
+        opts.created_at,
+    );
+    local_opts.signers = opts.signers.clone();
+    local_opts.jobs = opts.jobs;
+    local_opts.progress = opts.progress.clone();
+    local_opts.include_replaced = opts.include_replaced;
+    local_opts.backup = opts.backup.clone();
+    let mut report = run_local(&local_opts, |tmp| {
+        let verified = flowpack_core::archive::verify_archive(
+            tmp,
+            &flowpack_core::archive::Limits::default(),
+            &flowpack_core::archive::TrustPolicy::default(),
+        )?;
+        if let Some(failed) = verified.first_failure() {
+            return Err(ArchiveError::SelfCheck {
+                archive: spec.to_string(),
+                reason: format!("{}: {}", failed.name, failed.detail),
+            });
+        }
+        check(tmp)
+    })?;
+    store.put_file(&local, &location.prefix, opts.force)?;
+    report.pack.path = PathBuf::from(spec);
+    Ok(report)
+}
+
+fn run_local(
     opts: &ExportOptions,
     check: impl FnOnce(&std::path::Path) -> Result<(), ArchiveError>,
 ) -> Result<ExportReport, ExportError> {

@@ -72,6 +72,10 @@ pub enum InputError {
     /// A document's step graph could not be read (a version-1 document that does not migrate).
     #[error(transparent)]
     Graph(#[from] flowpack_core::graph::GraphError),
+    /// An `s3://` object could not be read (settings, credentials, the store unreachable, a
+    /// body that does not match the object).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
 }
 
 impl Categorize for InputError {
@@ -81,6 +85,7 @@ impl Categorize for InputError {
             InputError::Archive(e) => e.category(),
             InputError::Document(e) => e.category(),
             InputError::Registry(e) => e.category(),
+            InputError::Storage(e) => e.category(),
             _ => Category::Rejected,
         }
     }
@@ -170,8 +175,15 @@ pub struct ArchiveSource {
     pub shown: String,
     /// The manifest digest a reference resolved to (`sha256:<hex>`); `None` for a path.
     pub digest: Option<String>,
-    /// Keeps the pulled temporary file alive.
-    _pulled: Option<PulledArchive>,
+    /// Keeps the pulled or downloaded temporary file alive.
+    _pulled: Option<Held>,
+}
+
+/// The temporary file an [`ArchiveSource`] keeps alive.
+#[derive(Debug)]
+enum Held {
+    Pulled(#[allow(dead_code)] PulledArchive),
+    Downloaded(#[allow(dead_code)] crate::storage::Downloaded),
 }
 
 impl ArchiveSource {
@@ -219,6 +231,9 @@ pub fn open_archive_spec_within(
     credentials: Option<&Credentials>,
     deadline: Option<std::time::Duration>,
 ) -> Result<ArchiveSource, InputError> {
+    if crate::storage::is_s3(spec) {
+        return open_s3(spec);
+    }
     if !is_reference(spec) {
         return Ok(ArchiveSource::file(spec));
     }
@@ -232,7 +247,32 @@ pub fn open_archive_spec_within(
         path: pulled.path().to_path_buf(),
         shown: pulled.pinned(),
         digest: Some(pulled.digest.clone()),
-        _pulled: Some(pulled),
+        _pulled: Some(Held::Pulled(pulled)),
+    })
+}
+
+/// An `s3://BUCKET/KEY` archive, downloaded into a private temporary file within the archive
+/// size limit (see [`crate::storage::Store::get_to_temp`]).
+fn open_s3(spec: &str) -> Result<ArchiveSource, InputError> {
+    let location = crate::storage::S3Location::parse(spec)?;
+    if location.prefix.is_empty() {
+        return Err(crate::storage::StorageError::BadLocation {
+            location: spec.to_string(),
+            reason: "it names a bucket, not an object".into(),
+        }
+        .into());
+    }
+    let store = crate::storage::Store::open_configured(&location)?;
+    let downloaded = store.get_to_temp(
+        &location.prefix,
+        &std::env::temp_dir(),
+        crate::storage::MAX_OBJECT_BYTES,
+    )?;
+    Ok(ArchiveSource {
+        path: downloaded.path().to_path_buf(),
+        shown: downloaded.shown.clone(),
+        digest: None,
+        _pulled: Some(Held::Downloaded(downloaded)),
     })
 }
 

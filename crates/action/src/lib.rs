@@ -82,6 +82,7 @@ pub mod repack;
 pub mod restore;
 pub mod rollback;
 pub mod sign;
+pub mod storage;
 pub mod trust;
 pub mod unpack;
 pub mod validate;

@@ -41,6 +41,10 @@ use crate::input::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PackError {
+    /// Object storage failed (an `s3://` output: settings, credentials, the store, an object
+    /// that exists).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// An input could not be read or listed.
     #[error("{path}: cannot read: {cause}")]
     Read {
@@ -118,6 +122,7 @@ impl Categorize for PackError {
             | PackError::ArchiveDirectory { .. }
             | PackError::PreviousNeedsMarketplace => Category::CouldNotRun,
             PackError::Input(e) => e.category(),
+            PackError::Storage(e) => e.category(),
             PackError::Archive(e) => e.category(),
             PackError::Marketplace(e) => e.category(),
             PackError::PreviousInvalid { .. } | PackError::Bump { .. } => Category::Rejected,
@@ -218,6 +223,60 @@ pub fn run(opts: &PackOptions) -> Result<PackReport, PackError> {
 
 /// Packs the inputs, and reports the version check against a previous release too.
 pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
+    if let Some(spec) = opts.output.to_str().filter(|o| crate::storage::is_s3(o)) {
+        return run_to_s3(opts, spec);
+    }
+    run_local(opts)
+}
+
+/// A pack to `s3://BUCKET/KEY`: refused before any work when the object exists (unless
+/// forced); written and verified (integrity) in a private local temporary directory, then
+/// uploaded whole, never replacing an object written meanwhile unless forced.
+fn run_to_s3(opts: &PackOptions, spec: &str) -> Result<PackDone, PackError> {
+    use crate::storage::{S3Location, StorageError, Store};
+    let location = S3Location::parse(spec)?;
+    let Some((_, name)) = location.split_name() else {
+        return Err(StorageError::BadLocation {
+            location: spec.to_string(),
+            reason: "it names a bucket, not an object".into(),
+        }
+        .into());
+    };
+    let store = Store::open_configured(&location)?;
+    store.check()?;
+    if !opts.force && store.head(&location.prefix)?.is_some() {
+        return Err(StorageError::Exists {
+            location: spec.to_string(),
+        }
+        .into());
+    }
+    let work = tempfile::Builder::new()
+        .prefix(".flowpack-pack-")
+        .tempdir()
+        .map_err(|cause| PackError::Read {
+            path: std::env::temp_dir().display().to_string(),
+            cause,
+        })?;
+    let local = work.path().join(&name);
+    let mut local_opts = opts.clone();
+    local_opts.output = local.clone();
+    local_opts.force = false;
+    let mut done = run_local(&local_opts)?;
+    let verified = verify_archive(&local, &Limits::default(), &TrustPolicy::default())
+        .map_err(|e| rename_archive(e, &local, spec))?;
+    if let Some(failed) = verified.first_failure() {
+        return Err(ArchiveError::SelfCheck {
+            archive: spec.to_string(),
+            reason: format!("{}: {}", failed.name, failed.detail),
+        }
+        .into());
+    }
+    store.put_file(&local, &location.prefix, opts.force)?;
+    done.report.path = PathBuf::from(spec);
+    Ok(done)
+}
+
+fn run_local(opts: &PackOptions) -> Result<PackDone, PackError> {
     let marketplace = opts.kind == PackageKind::Marketplace;
     if opts.previous.is_some() && !marketplace {
         return Err(PackError::PreviousNeedsMarketplace);

@@ -67,10 +67,18 @@ impl UnpackOptions {
 }
 
 /// Verifies and unpacks.
+/// An `s3://BUCKET/KEY` archive is downloaded to a private temporary file first.
 pub fn run(opts: &UnpackOptions) -> Result<UnpackReport, UnpackError> {
-    expect_archive(&opts.archive)?;
+    let spec = opts.archive.to_string_lossy();
+    let source = if crate::storage::is_s3(&spec) {
+        crate::input::open_archive_spec(&spec, false, None)?
+    } else {
+        crate::input::ArchiveSource::file(&opts.archive)
+    };
+    expect_archive(&source.path)?;
     let mut core = archive::UnpackOptions::new(opts.policy.clone());
     core.limits = opts.limits;
     core.skip_signatures = opts.skip_signatures;
-    Ok(archive::unpack(&opts.archive, &opts.dir, &core)?)
+    archive::unpack(&source.path, &opts.dir, &core)
+        .map_err(|e| crate::input::rename_archive(e, &source.path, &source.shown).into())
 }

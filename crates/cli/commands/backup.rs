@@ -40,7 +40,8 @@ deleted), 2 could not run (usage such as --keep 0, configuration, network, files
 pub struct Args {
     #[command(flatten)]
     env: EnvArgs,
-    /// The directory of the backups (created when missing).
+    /// The directory of the backups (created when missing), or s3://BUCKET/PREFIX (the AWS_*
+    /// variables name the store and its credentials).
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
     /// Keep the newest N backups of the environment, this one included (at least 1).

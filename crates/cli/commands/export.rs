@@ -41,7 +41,8 @@ pub struct Args {
     filter: Option<String>,
     #[command(flatten)]
     env: EnvArgs,
-    /// The archive to write.
+    /// The archive to write: a file, or s3://BUCKET/KEY (written and verified locally, then
+    /// uploaded).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
     /// Replace OUT if it exists.

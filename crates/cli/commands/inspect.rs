@@ -56,7 +56,8 @@ checked). `flowpack verify` passes or fails an archive; inspect reads its conten
 Exit codes: 0 inspected, 1 not an export document or a safe archive, 2 could not read the file."
 )]
 pub struct Args {
-    /// The export document, `.flowpack` archive, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX).
+    /// The export document, `.flowpack` archive, oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX), or
+    /// s3://BUCKET/KEY.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).

@@ -1,6 +1,7 @@
 //! One module per command: parse flags, call one operation, render its report.
 
 pub mod backup;
+pub mod backups;
 pub mod completions;
 pub mod diff;
 pub mod export;

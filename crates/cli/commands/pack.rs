@@ -42,7 +42,8 @@ pub struct Args {
     /// Export documents or directories of them.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
-    /// The archive to write.
+    /// The archive to write: a file, or s3://BUCKET/KEY (written and verified locally, then
+    /// uploaded; documents only).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
     /// Replace OUT if it exists.
@@ -179,6 +180,11 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
     if args.previous.is_some() {
         return Err(Failure::usage(
             "--previous is for packing documents, not an unpacked archive directory",
+        ));
+    }
+    if flowpack_action::storage::is_s3(&args.output.to_string_lossy()) {
+        return Err(Failure::usage(
+            "-o s3://… is for packing documents; pack an unpacked archive directory into a file",
         ));
     }
     let mut opts = RepackOptions::new(dir, args.output, crate::clock::created_at()?);

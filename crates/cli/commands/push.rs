@@ -55,8 +55,9 @@ failed after its retries (the others' outcomes still reported), 2 could not run 
     disable_version_flag = true
 )]
 pub struct Args {
-    /// The archive, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX) (pulled, media types and
-    /// digests checked, then verified like a file).
+    /// The archive, oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX) (pulled, media types and
+    /// digests checked, then verified like a file), or s3://BUCKET/KEY (downloaded, then
+    /// verified like a file).
     #[arg(value_name = "ARCHIVE")]
     archive: String,
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).

@@ -19,7 +19,7 @@ Refuses archives whose signatures were not checked unless --insecure-skip-signat
 Exit codes: 0 unpacked, 1 a check failed (or the file is not an archive), 2 could not run."
 )]
 pub struct Args {
-    /// The archive.
+    /// The archive: a file, or s3://BUCKET/KEY (downloaded to a temporary file first).
     #[arg(value_name = "ARCHIVE")]
     archive: PathBuf,
     /// Target directory (must not exist, or be empty).

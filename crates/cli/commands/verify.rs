@@ -29,7 +29,7 @@ Exit codes: 0 verified, 1 a check failed (or the file is not an archive), 2 coul
 (unreadable file, bad key, bad threshold)."
 )]
 pub struct Args {
-    /// The archive: a file, or oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX).
+    /// The archive: a file, oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX), or s3://BUCKET/KEY.
     #[arg(value_name = "ARCHIVE")]
     archive: PathBuf,
     /// Speak plain HTTP to the registry of an oci:// archive (local test registries only).

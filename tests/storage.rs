@@ -1,0 +1,542 @@
+//! `s3://` locations end to end against a real SeaweedFS (tests/weed.rs).
+
+use flowpack_action::storage::{MAX_OBJECT_BYTES, S3Location, SINGLE_PUT_MAX, StorageError, Store};
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::platform::pack_reference;
+use crate::util::{code, stderr, stdout};
+use crate::weed::{self, Weed};
+
+#[test]
+fn the_test_store_starts_refuses_anonymous_reads_and_stops() {
+    let store = Weed::start();
+    let url = format!("{}/{}/", store.endpoint, store.bucket);
+    assert_eq!(weed::curl(&[&url]), "200", "a signed listing");
+    let anonymous = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "403");
+}
+
+fn vars(store: &Weed) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: std::collections::HashMap<&'static str, String> = store.env().into_iter().collect();
+    move |name: &str| vars.get(name).cloned()
+}
+
+fn open(store: &Weed, prefix: &str) -> Store {
+    Store::open_with(
+        &S3Location::parse(&store.url(prefix)).unwrap(),
+        None,
+        &vars(store),
+    )
+    .unwrap()
+}
+
+#[test]
+fn objects_are_written_whole_listed_read_back_and_never_replaced_unasked() {
+    let store = Weed::start();
+    let s3 = open(&store, "p");
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::write(&small, b"hello object storage").unwrap();
+    // Above the single-PUT bound: a multipart upload of two parts.
+    let big = dir.path().join("big");
+    let big_bytes: Vec<u8> = (0..(SINGLE_PUT_MAX as usize + 1234))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    std::fs::write(&big, &big_bytes).unwrap();
+
+    s3.put_file(&small, "p/small", false).unwrap();
+    s3.put_file(&big, "p/big", false).unwrap();
+    assert_eq!(s3.head("p/small").unwrap(), Some(20));
+    assert_eq!(s3.head("p/absent").unwrap(), None);
+    let listed: Vec<(String, u64)> = s3
+        .list("p/")
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("p/big".to_string(), big_bytes.len() as u64),
+            ("p/small".to_string(), 20)
+        ]
+    );
+
+    let got = s3
+        .get_to_temp("p/big", dir.path(), MAX_OBJECT_BYTES)
+        .unwrap();
+    assert_eq!(std::fs::read(got.path()).unwrap(), big_bytes);
+    let got = s3
+        .get_to_temp("p/small", dir.path(), MAX_OBJECT_BYTES)
+        .unwrap();
+    assert_eq!(std::fs::read(got.path()).unwrap(), b"hello object storage");
+    // Within the limit only.
+    let err = s3.get_to_temp("p/small", dir.path(), 10).unwrap_err();
+    assert!(matches!(err, StorageError::Mismatch { .. }), "{err}");
+
+    // Never replaced unless asked.
+    std::fs::write(&small, b"other").unwrap();
+    let err = s3.put_file(&small, "p/small", false).unwrap_err();
+    assert!(matches!(err, StorageError::Exists { .. }), "{err}");
+    let err = s3.put_file(&small, "p/big", false).unwrap_err();
+    assert!(matches!(err, StorageError::Exists { .. }), "{err}");
+    s3.put_file(&small, "p/small", true).unwrap();
+    let got = s3
+        .get_to_temp("p/small", dir.path(), MAX_OBJECT_BYTES)
+        .unwrap();
+    assert_eq!(std::fs::read(got.path()).unwrap(), b"other");
+
+    s3.delete("p/small").unwrap();
+    s3.delete("p/small").unwrap();
+    assert_eq!(s3.head("p/small").unwrap(), None);
+    let err = s3
+        .get_to_temp("p/small", dir.path(), MAX_OBJECT_BYTES)
+        .unwrap_err();
+    assert!(matches!(err, StorageError::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn wrong_credentials_and_a_missing_bucket_are_named() {
+    let store = Weed::start();
+    let loc = S3Location::parse(&store.url("p")).unwrap();
+    let good = vars(&store);
+    let wrong_secret = |name: &str| {
+        if name == "AWS_SECRET_ACCESS_KEY" {
+            Some("not-the-secret".to_string())
+        } else {
+            good(name)
+        }
+    };
+    let s3 = Store::open_with(&loc, None, &wrong_secret).unwrap();
+    let err = s3.list("p/").unwrap_err();
+    assert!(matches!(err, StorageError::Credentials { .. }), "{err}");
+    assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{err}");
+    assert!(!err.to_string().contains("not-the-secret"), "{err}");
+
+    let missing = S3Location::parse("s3://no-such-bucket/p").unwrap();
+    let s3 = Store::open_with(&missing, None, &good).unwrap();
+    let err = s3.list("p/").unwrap_err();
+    assert!(matches!(err, StorageError::NoSuchBucket { .. }), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let err = s3.put_file(&file, "p/f", false).unwrap_err();
+    assert!(matches!(err, StorageError::NoSuchBucket { .. }), "{err}");
+}
+
+/// Runs flowpack in `cwd` with the store's variables (every AWS_* variable of the parent
+/// removed first), `over` replacing or (empty value) removing some.
+fn flowpack(cwd: &Path, store: &Weed, over: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpack"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("SOURCE_DATE_EPOCH", "1767225600");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in store.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in over {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    cmd.output().expect("run flowpack")
+}
+
+#[test]
+fn backups_in_a_bucket_are_kept_listed_pushed_and_compared() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["push", archive.to_str().unwrap(), "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let dir = store.url("nightly");
+    for (i, at) in ["1767225600", "1767312000", "1767398400"]
+        .iter()
+        .enumerate()
+    {
+        let o = flowpack(
+            d,
+            &store,
+            &[("SOURCE_DATE_EPOCH", at)],
+            &[
+                "backup", "--env", "local", "--dir", &dir, "--keep", "2", "--format", "json",
+            ],
+        );
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["sequence"], i as u64 + 1, "{report}");
+        assert!(
+            report["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("s3://flowpack/nightly/local-"),
+            "{report}"
+        );
+        assert_eq!(
+            report["deleted"].as_array().unwrap().len(),
+            usize::from(i == 2)
+        );
+    }
+    // Another object under the prefix is never deleted.
+    std::fs::write(d.join("notes.txt"), "keep me").unwrap();
+    let s3 = open(&store, "nightly");
+    s3.put_file(
+        &d.join("notes.txt"),
+        "nightly/local-20260101T000000Z-000009.flowpack",
+        false,
+    )
+    .unwrap();
+
+    let o = flowpack(d, &store, &[], &["backups", &dir, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let backups = list["backups"].as_array().unwrap();
+    let seqs: Vec<u64> = backups
+        .iter()
+        .map(|b| b["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 2], "newest first, the oldest deleted: {list}");
+    assert_eq!(backups[0]["env"], "local");
+    assert_eq!(backups[0]["created"], "2026-01-03T00:00:00Z");
+    assert_eq!(backups[0]["flows"], 1);
+    assert_eq!(backups[0]["name"], "local-20260103T000000Z-000003.flowpack");
+    assert!(backups[0]["size"].as_u64().unwrap() > 0);
+    let o = flowpack(d, &store, &[], &["backups", &dir, "--verify"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("ENV    CREATED (UTC)"), "{text}");
+    assert!(
+        text.contains("local-20260103T000000Z-000003.flowpack"),
+        "{text}"
+    );
+    assert!(
+        s3.head("nightly/local-20260101T000000Z-000009.flowpack")
+            .unwrap()
+            .is_some()
+    );
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["backups", &dir, "--env", "other", "--format", "json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["backups"],
+        json!([])
+    );
+
+    // Read back as an input: verify, inspect, push into another environment, diff.
+    let newest = format!("{dir}/local-20260103T000000Z-000003.flowpack");
+    let o = flowpack(d, &store, &[], &["verify", &newest]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(&newest), "{}", stdout(&o));
+    let o = flowpack(d, &store, &[], &["inspect", &newest]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let other = tempfile::tempdir().unwrap();
+    let o = flowpack(
+        other.path(),
+        &store,
+        &[],
+        &["push", &newest, "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(other.path(), &store, &[], &["diff", &newest, "env:local"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["verify", &format!("{dir}/absent.flowpack")],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+
+    // Anonymous reads stay refused by the store.
+    let url = format!(
+        "{}/{}/nightly/local-20260103T000000Z-000003.flowpack",
+        store.endpoint, store.bucket
+    );
+    let anonymous = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "403");
+    assert_eq!(weed::curl(&[&url]), "200");
+}
+
+#[test]
+fn credentials_and_buckets_that_do_not_work_are_exit_2_and_named() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let dir = store.url("nightly");
+    let o = flowpack(
+        d,
+        &store,
+        &[("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")],
+        &["backups", &dir],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("wrong-secret-value"), "{}", stderr(&o));
+    let o = flowpack(d, &store, &[("AWS_ACCESS_KEY_ID", "")], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the variable AWS_ACCESS_KEY_ID is not set"),
+        "{}",
+        stderr(&o)
+    );
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "backup",
+            "--env",
+            "local",
+            "--dir",
+            "s3://no-such-bucket/nightly",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the bucket no-such-bucket does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let o = flowpack(d, &store, &[("AWS_ALLOW_HTTP", "")], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("plain HTTP is not allowed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_storage_table_in_flowpack_toml_names_the_endpoint_and_the_key_variables() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[storage.\"s3://{}\"]\nendpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n\
+             access_key_id_env = \"TEAM_S3_KEY\"\nsecret_access_key_env = \"TEAM_S3_SECRET\"\n",
+            store.bucket, store.endpoint
+        ),
+    )
+    .unwrap();
+    // None of the AWS_* variables: the table and its variables are enough.
+    let none: Vec<(&str, &str)> = store.env().iter().map(|(k, _)| (*k, "")).collect();
+    let mut team = none.clone();
+    team.extend([
+        ("TEAM_S3_KEY", weed::ACCESS_KEY),
+        ("TEAM_S3_SECRET", weed::SECRET_KEY),
+    ]);
+    let dir = store.url("team");
+    let o = flowpack(
+        d,
+        &store,
+        &team,
+        &["backup", "--env", "local", "--dir", &dir, "--quiet"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &team, &["backups", &dir, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list["backups"].as_array().unwrap().len(), 1, "{list}");
+
+    let mut wrong = none.clone();
+    wrong.extend([
+        ("TEAM_S3_KEY", weed::ACCESS_KEY),
+        ("TEAM_S3_SECRET", "nope-nope"),
+    ]);
+    let o = flowpack(d, &store, &wrong, &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("TEAM_S3_SECRET"), "{}", stderr(&o));
+    let o = flowpack(d, &store, &none, &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the variable TEAM_S3_KEY is not set"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The keys themselves are refused in the file.
+    std::fs::write(
+        d.join("flowpack.toml"),
+        format!(
+            "[storage.\"s3://{}\"]\naccess_key_id = \"AKIA\"\n",
+            store.bucket
+        ),
+    )
+    .unwrap();
+    let o = flowpack(d, &store, &[], &["backups", &dir]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("access_key_id"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_object_whose_bytes_do_not_match_their_recorded_digest_is_refused() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let url = format!("{}/{}/in/app.flowpack", store.endpoint, store.bucket);
+    // Written by another tool, with a SHA-256 in the metadata that is not the body's.
+    let wrong = format!("x-amz-meta-flowpack-sha256: {}", "0".repeat(64));
+    assert_eq!(
+        weed::curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &wrong,
+            "-T",
+            archive.to_str().unwrap(),
+            &url
+        ]),
+        "200"
+    );
+    let o = flowpack(d, &store, &[], &["verify", &store.url("in/app.flowpack")]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("differs from the"), "{}", stderr(&o));
+    // The same bytes without a recorded digest read and verify.
+    assert_eq!(
+        weed::curl(&["-X", "PUT", "-T", archive.to_str().unwrap(), &url]),
+        "200"
+    );
+    let o = flowpack(d, &store, &[], &["verify", &store.url("in/app.flowpack")]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn export_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let archive = pack_reference(d);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["push", archive.to_str().unwrap(), "--env", "local"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = store.url("exports/local.flowpack");
+    let export = |force: bool| {
+        let mut args = vec!["export", "--env", "local", "--all", "-o", &out];
+        if force {
+            args.push("--force");
+        }
+        flowpack(d, &store, &[], &args)
+    };
+    let o = export(false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("{out}: 1 flow from local")),
+        "{}",
+        stdout(&o)
+    );
+    let o = export(false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists; not replaced"),
+        "{}",
+        stderr(&o)
+    );
+    let o = export(true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &[], &["verify", &out]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Nothing else under the prefix: no temporary or partial objects.
+    let keys: Vec<String> = open(&store, "exports")
+        .list("exports/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["exports/local.flowpack"]);
+}
+
+#[test]
+fn pack_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let doc = crate::util::fixture("reference/export-v2-order-sync.json");
+    let out = store.url("releases/app-1.0.0.flowpack");
+    let pack = |out: &str, force: bool| {
+        let mut args = vec![
+            "pack",
+            doc.to_str().unwrap(),
+            "-o",
+            out,
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "release",
+        ];
+        if force {
+            args.push("--force");
+        }
+        flowpack(d, &store, &[], &args)
+    };
+    let o = pack(&out, false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(&out), "{}", stdout(&o));
+    let o = pack(&out, false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists; not replaced"),
+        "{}",
+        stderr(&o)
+    );
+    let o = pack(&out, true);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = flowpack(d, &store, &[], &["verify", &out]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Nothing was written locally.
+    assert!(!d.join("s3:").exists());
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "unpack",
+            &out,
+            "-d",
+            "unpacked",
+            "--insecure-skip-signatures",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(d.join("unpacked/flowpack.json").is_file());
+}
