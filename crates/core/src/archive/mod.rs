@@ -35,8 +35,8 @@ pub use settings::{
     Callback, FLOW_SETTINGS_FILE, FLOW_SETTINGS_FORMAT, FlowSettings, SettingsError, Webhook,
 };
 pub use write::{
-    ArchiveWriter, FlowInput, FlowSender, ManifestParams, PackReport, WriterOptions, slugify,
-    strip_document_secrets,
+    ArchiveWriter, FlowInput, FlowSender, MAX_SLUG, ManifestParams, PackReport, WriterOptions,
+    slugify, strip_document_secrets,
 };
 
 /// How every message, report and document origin names entry `entry` of archive `archive`:
