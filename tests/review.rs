@@ -298,6 +298,10 @@ fn chromium_on(page: &Path, what: &str) -> Output {
             "--disable-component-update",
             "--disable-sync",
             "--window-size=1400,1000",
+            // No network at all: every host resolves to nothing and every request goes to a
+            // proxy that is not there, so the report must show everything from the file alone.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=127.0.0.1:9",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(what)
