@@ -148,9 +148,10 @@ pub fn config_text(envs: &[String]) -> String {
 # Never write an API key into this file: token_env names the environment variable that
 # holds it, and that variable must be set when the environment is used.
 #
-# History: every push that writes is recorded under .flowpack/history/<environment>/ beside
-# this file (what was created and replaced, and the settings before), so that
-# `flowpack history` lists it and `flowpack rollback` undoes it. Keep that directory.
+# History: every push is recorded under .flowpack/history/<environment>/ beside this file
+# (what was created and replaced, the settings before, and a journal of each write), so that
+# `flowpack history` lists it, `flowpack rollback` undoes it and `flowpack recover` finishes
+# one that was interrupted. Keep that directory.
 ",
     );
     let last = envs.len().saturating_sub(1);
