@@ -195,31 +195,8 @@ fn run_to_s3(
     spec: &str,
     check: impl FnOnce(&std::path::Path) -> Result<(), ArchiveError>,
 ) -> Result<ExportReport, ExportError> {
-    use crate::storage::{S3Location, StorageError, Store};
-    let location = S3Location::parse(spec)?;
-    let Some((_, name)) = location.split_name() else {
-        return Err(StorageError::BadLocation {
-            location: spec.to_string(),
-            reason: "it names a bucket, not an object".into(),
-        }
-        .into());
-    };
-    let store = Store::open_configured(&location)?;
-    store.check()?;
-    if !opts.force && store.head(&location.prefix)?.is_some() {
-        return Err(StorageError::Exists {
-            location: spec.to_string(),
-        }
-        .into());
-    }
-    let work = tempfile::Builder::new()
-        .prefix(".flowpack-export-")
-        .tempdir()
-        .map_err(|cause| StorageError::Io {
-            path: std::env::temp_dir().display().to_string(),
-            cause,
-        })?;
-    let local = work.path().join(&name);
+    let upload = crate::storage::Upload::prepare(spec, opts.force)?;
+    let local = upload.local.clone();
     let mut local_opts = ExportOptions::new(
         Arc::clone(&opts.platform),
         opts.source.clone(),
@@ -248,7 +225,7 @@ fn run_to_s3(
         }
         check(tmp)
     })?;
-    store.put_file(&local, &location.prefix, opts.force)?;
+    upload.finish(opts.force)?;
     report.pack.path = PathBuf::from(spec);
     Ok(report)
 }

@@ -233,31 +233,8 @@ pub fn run_checked(opts: &PackOptions) -> Result<PackDone, PackError> {
 /// forced); written and verified (integrity) in a private local temporary directory, then
 /// uploaded whole, never replacing an object written meanwhile unless forced.
 fn run_to_s3(opts: &PackOptions, spec: &str) -> Result<PackDone, PackError> {
-    use crate::storage::{S3Location, StorageError, Store};
-    let location = S3Location::parse(spec)?;
-    let Some((_, name)) = location.split_name() else {
-        return Err(StorageError::BadLocation {
-            location: spec.to_string(),
-            reason: "it names a bucket, not an object".into(),
-        }
-        .into());
-    };
-    let store = Store::open_configured(&location)?;
-    store.check()?;
-    if !opts.force && store.head(&location.prefix)?.is_some() {
-        return Err(StorageError::Exists {
-            location: spec.to_string(),
-        }
-        .into());
-    }
-    let work = tempfile::Builder::new()
-        .prefix(".flowpack-pack-")
-        .tempdir()
-        .map_err(|cause| PackError::Read {
-            path: std::env::temp_dir().display().to_string(),
-            cause,
-        })?;
-    let local = work.path().join(&name);
+    let upload = crate::storage::Upload::prepare(spec, opts.force)?;
+    let local = upload.local.clone();
     let mut local_opts = opts.clone();
     local_opts.output = local.clone();
     local_opts.force = false;
@@ -271,7 +248,7 @@ fn run_to_s3(opts: &PackOptions, spec: &str) -> Result<PackDone, PackError> {
         }
         .into());
     }
-    store.put_file(&local, &location.prefix, opts.force)?;
+    upload.finish(opts.force)?;
     done.report.path = PathBuf::from(spec);
     Ok(done)
 }

@@ -946,6 +946,57 @@ fn content_length(response: &Response) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// An archive about to be written to an object: where to build it locally first (a private
+/// temporary directory, removed when this is dropped) and where it goes. Made before any work,
+/// so a taken key is refused first.
+pub(crate) struct Upload {
+    store: Store,
+    location: S3Location,
+    /// The local file to build and verify before [`Upload::finish`].
+    pub(crate) local: PathBuf,
+    _work: tempfile::TempDir,
+}
+
+impl Upload {
+    /// Prepares writing to the object `spec` (`s3://BUCKET/KEY`): the store reached, the
+    /// bucket checked, an existing object refused unless `replace`.
+    pub(crate) fn prepare(spec: &str, replace: bool) -> Result<Upload, StorageError> {
+        let location = S3Location::parse(spec)?;
+        let Some((_, name)) = location.split_name() else {
+            return Err(StorageError::BadLocation {
+                location: spec.to_string(),
+                reason: "it names a bucket, not an object".into(),
+            });
+        };
+        let store = Store::open_configured(&location)?;
+        store.check()?;
+        if !replace && store.head(&location.prefix)?.is_some() {
+            return Err(StorageError::Exists {
+                location: spec.to_string(),
+            });
+        }
+        let work = tempfile::Builder::new()
+            .prefix(".flowpack-upload-")
+            .tempdir()
+            .map_err(|cause| StorageError::Io {
+                path: std::env::temp_dir().display().to_string(),
+                cause,
+            })?;
+        Ok(Upload {
+            local: work.path().join(&name),
+            store,
+            location,
+            _work: work,
+        })
+    }
+
+    /// Uploads the local file whole (never over an object written meanwhile unless `replace`).
+    pub(crate) fn finish(&self, replace: bool) -> Result<(), StorageError> {
+        self.store
+            .put_file(&self.local, &self.location.prefix, replace)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
