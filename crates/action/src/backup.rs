@@ -566,20 +566,54 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
     };
     let own = own_backups(&opts.dir, &environment)?;
     let keep = kept_indexes(&own, &rules, &path);
+    let (kept, deleted) = retain(own, &keep, |found| {
+        std::fs::remove_file(&found.path).map_err(|error| BackupError::Delete {
+            path: found.path.clone(),
+            error,
+        })
+    })?;
+    Ok(report(
+        path,
+        environment,
+        sequence,
+        &written,
+        signatures_checked,
+        kept,
+        deleted,
+    ))
+}
+
+/// Deletes the backups of `own` whose index `keep` does not hold (with `delete`, which stops
+/// at the first failure): the paths kept and deleted, in `own`'s order.
+fn retain(
+    own: Vec<Found>,
+    keep: &BTreeSet<usize>,
+    mut delete: impl FnMut(&Found) -> Result<(), BackupError>,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>), BackupError> {
     let mut kept = Vec::new();
     let mut deleted = Vec::new();
     for (i, found) in own.into_iter().enumerate() {
         if keep.contains(&i) {
             kept.push(found.path);
-            continue;
+        } else {
+            delete(&found)?;
+            deleted.push(found.path);
         }
-        std::fs::remove_file(&found.path).map_err(|error| BackupError::Delete {
-            path: found.path.clone(),
-            error,
-        })?;
-        deleted.push(found.path);
     }
-    Ok(BackupReport {
+    Ok((kept, deleted))
+}
+
+/// The report of a backup written at `path` (a file or an object's `s3://` URL).
+fn report(
+    path: PathBuf,
+    environment: String,
+    sequence: u64,
+    written: &export::ExportReport,
+    signatures_checked: bool,
+    kept: Vec<PathBuf>,
+    deleted: Vec<PathBuf>,
+) -> BackupReport {
+    BackupReport {
         path,
         environment,
         sequence,
@@ -589,7 +623,7 @@ pub fn run(opts: &BackupOptions) -> Result<BackupReport, BackupError> {
         signatures_checked,
         kept,
         deleted,
-    })
+    }
 }
 
 /// A backup to `s3://BUCKET/PREFIX`: built and verified in a private local directory, then
@@ -636,31 +670,22 @@ fn run_s3(
     };
     let own = own_backups_s3(&store, &location, &environment, work.path(), &mut cache)?;
     let keep = kept_indexes(&own, rules, &path);
-    let mut kept = Vec::new();
-    let mut deleted = Vec::new();
-    for (i, found) in own.into_iter().enumerate() {
-        if keep.contains(&i) {
-            kept.push(found.path);
-            continue;
-        }
+    let (kept, deleted) = retain(own, &keep, |found| {
         let url = found.path.to_string_lossy().into_owned();
         let key = url
             .strip_prefix(&format!("s3://{}/", location.bucket))
             .unwrap_or(&url);
-        store.delete(key)?;
-        deleted.push(found.path);
-    }
-    Ok(BackupReport {
+        Ok(store.delete(key)?)
+    })?;
+    Ok(report(
         path,
         environment,
         sequence,
-        flows: written.pack.manifest.flows.len(),
-        manifest_sha256: written.pack.manifest_sha256.clone(),
-        signatures: written.pack.signatures.clone(),
+        &written,
         signatures_checked,
         kept,
         deleted,
-    })
+    ))
 }
 
 /// One backup found at a location.
