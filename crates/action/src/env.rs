@@ -111,8 +111,21 @@ pub enum EnvError {
     #[error(transparent)]
     Url(#[from] flowpack_client::ClientError),
     /// The embedded store could not be opened.
+    #[cfg(feature = "local")]
     #[error(transparent)]
     Local(#[from] flowpack_sandbox::StoreError),
+    /// The embedded `local` environment was asked for, but this build of flowpack-action has no
+    /// `local` feature (it was built with `default-features = false`).
+    #[error(
+        "environment {name:?} is the embedded sandbox ({db}), which this build does not include \
+         (flowpack-action's `local` feature is off)"
+    )]
+    LocalNotBuilt {
+        /// The environment's name.
+        name: String,
+        /// The database file it would have opened.
+        db: String,
+    },
     /// The embedded store's directory could not be created.
     #[error("{path}: cannot create: {cause}")]
     CreateDir {
@@ -465,6 +478,12 @@ pub fn connect(env: &Environment, log: Option<LogFn>) -> Result<Connection, EnvE
                 http: Some(http),
             })
         }
+        #[cfg(not(feature = "local"))]
+        Target::Local { db } => Err(EnvError::LocalNotBuilt {
+            name: env.name.clone(),
+            db: db.display().to_string(),
+        }),
+        #[cfg(feature = "local")]
         Target::Local { db } => {
             if let Some(dir) = db.parent() {
                 std::fs::create_dir_all(dir).map_err(|cause| EnvError::CreateDir {
@@ -496,6 +515,19 @@ mod tests {
 
     fn vars(name: &str) -> Option<String> {
         (name == "PROD_API_KEY" || name == TOKEN_VAR).then(|| "k".to_string())
+    }
+
+    #[cfg(not(feature = "local"))]
+    #[test]
+    fn local_without_the_feature_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = resolve(&args(Some(LOCAL), None, None), dir.path(), &vars).unwrap();
+        let Err(err) = connect(&env, None) else {
+            panic!("`local` connected without the `local` feature");
+        };
+        assert!(matches!(err, EnvError::LocalNotBuilt { .. }), "{err:?}");
+        assert!(err.to_string().contains("`local` feature is off"), "{err}");
+        assert!(!dir.path().join(".flowpack").exists());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use flowpack_core::fsutil::WriteError;
 use flowpack_core::migrate::MigrateError;
 use flowpack_core::overlay::OverlayError;
 use flowpack_core::sign::SignError;
+#[cfg(feature = "local")]
 use flowpack_sandbox::StoreError;
 
 /// What kind of failure an error is.
@@ -250,6 +251,7 @@ impl Categorize for ClientError {
     }
 }
 
+#[cfg(feature = "local")]
 impl Categorize for StoreError {
     fn category(&self) -> Category {
         Category::CouldNotRun

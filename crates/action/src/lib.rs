@@ -25,6 +25,10 @@
 //! checks signatures; environments (`flowpack.toml`, a base URL, the embedded `local` sandbox)
 //! are resolved and opened by [`mod@env`].
 //!
+//! Features: `local` (default) builds the embedded `local` environment on flowpack-sandbox's
+//! SQLite store; without it (`default-features = false`) the crate has no SQLite in its tree
+//! and opening `local` fails with [`env::EnvError::LocalNotBuilt`].
+//!
 //! ```
 //! use flowpack_action::{pack, trust, verify};
 //!
