@@ -238,7 +238,8 @@ pub fn open_archive_spec_within(
         return Ok(ArchiveSource::file(spec));
     }
     let reference = Reference::parse(spec)?;
-    let mut options = oci::PullOptions::default();
+    let mut options = oci::FetchOptions::default();
+    options.max_size = flowpack_core::archive::Limits::default().max_total_size;
     options.registry.plain_http = plain_http;
     options.registry.credentials = credentials.cloned();
     options.registry.deadline = deadline;

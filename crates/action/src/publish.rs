@@ -1,10 +1,13 @@
 //! `publish`: an archive into an OCI registry, as an artifact whose one layer holds the
-//! archive's exact bytes (the registry protocol lives in [`flowpack_client::oci`]).
+//! archive's exact bytes (the registry protocol lives in [`flowpack_client::oci`]; the archive's
+//! manifest gives the tag and the annotations).
 
 use std::path::PathBuf;
 
-pub use flowpack_client::oci::Credentials;
-use flowpack_client::oci::{self, OciError, PublishReport, Reference};
+use flowpack_client::oci::{self, ArtifactInfo, OciError, Reference};
+pub use flowpack_client::oci::{Credentials, PublishReport};
+use flowpack_core::archive::{Archive, ArchiveError, Limits};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Categorize, Category, Remedy};
 
@@ -54,11 +57,73 @@ impl Categorize for OciError {
     }
 }
 
-/// Publishes the archive; the report's `reference` is pinned to the manifest digest.
-pub fn run(opts: &PublishOptions) -> Result<PublishReport, OciError> {
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The registry, the reference or the transfer.
+    #[error(transparent)]
+    Registry(#[from] OciError),
+    /// The archive's manifest could not be read.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+impl Categorize for PublishError {
+    fn category(&self) -> Category {
+        match self {
+            PublishError::Registry(e) => e.category(),
+            PublishError::Archive(e) => e.category(),
+        }
+    }
+
+    fn remedy(&self) -> Option<Remedy> {
+        match self {
+            PublishError::Registry(e) => e.remedy(),
+            PublishError::Archive(e) => e.remedy(),
+        }
+    }
+}
+
+/// Publishes the archive under the reference's tag (without one, the package version; `+build`
+/// metadata becomes `_build`, as tags allow no `+`); the report's `reference` is pinned to the
+/// manifest digest.
+///
+/// The archive's manifest must parse: its name, version, creation time and description become
+/// annotations, the SHA-256 of `flowpack.json` the `dev.flowpack.manifest.sha256` one. Its
+/// signatures and entries are not verified here — `pull` verifies after download.
+pub fn run(opts: &PublishOptions) -> Result<PublishReport, PublishError> {
     let reference = Reference::parse(&opts.reference)?;
-    let mut options = oci::PublishOptions::default();
-    options.registry.plain_http = opts.plain_http;
-    options.registry.credentials = opts.credentials.clone();
-    oci::publish(&opts.archive, &reference, &options)
+    // A digest reference is refused before the archive is read, whatever it holds.
+    reference.check_publishable()?;
+    let info = artifact_info(&Archive::open(&opts.archive, &Limits::default())?)?;
+    let mut registry = oci::RegistryOptions::default();
+    registry.plain_http = opts.plain_http;
+    registry.credentials = opts.credentials.clone();
+    Ok(oci::publish_file(
+        &opts.archive,
+        &reference,
+        &info,
+        &registry,
+    )?)
+}
+
+/// The tag, layer title and annotations an archive is published with.
+fn artifact_info(archive: &Archive) -> Result<ArtifactInfo, ArchiveError> {
+    let manifest = archive.manifest()?;
+    let manifest_sha256 = hex::encode(Sha256::digest(archive.manifest_bytes().unwrap_or_default()));
+    let package = &manifest.package;
+    let mut info = ArtifactInfo::new(
+        package.version.replace('+', "_"),
+        format!("{}-{}.flowpack", package.name, package.version),
+    );
+    for (key, value) in [
+        (oci::ANNOTATION_VERSION, package.version.as_str()),
+        (oci::ANNOTATION_CREATED, manifest.created_at.as_str()),
+        (oci::ANNOTATION_DESCRIPTION, package.description.as_str()),
+        (oci::ANNOTATION_MANIFEST_SHA256, manifest_sha256.as_str()),
+    ] {
+        info.annotations.insert(key.to_string(), value.to_string());
+    }
+    Ok(info)
 }

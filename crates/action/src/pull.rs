@@ -110,7 +110,8 @@ pub struct PullDone {
 pub fn run(opts: &PullOptions) -> Result<PullDone, PullError> {
     let reference = Reference::parse(&opts.reference)?;
     refuse_existing(&opts.output, opts.force)?;
-    let mut options = oci::PullOptions::default();
+    let mut options = oci::FetchOptions::default();
+    options.max_size = Limits::default().max_total_size;
     options.registry.plain_http = opts.plain_http;
     options.registry.credentials = opts.credentials.clone();
     options.registry.deadline = opts.deadline;

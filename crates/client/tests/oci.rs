@@ -12,15 +12,35 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowpack_client::oci::{
-    self, Access, Credentials, Descriptor, ImageManifest, OciError, PublishOptions, PullOptions,
+    self, Access, ArtifactInfo, Credentials, Descriptor, FetchOptions, ImageManifest, OciError,
     Reference, RegistryClient, RegistryOptions,
 };
 use registry::Registry;
 use sha2::{Digest, Sha256};
 
-/// An archive made by `flowpack pack` (package `legacy-pack` 1.0.0), kept as a fixture.
-fn fixture_archive() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/legacy/manifest-v1.flowpack")
+/// A file to publish (the registry client does not care what it holds), in a directory that
+/// lives as long as the returned guard.
+fn artifact_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo-1.0.0.flowpack");
+    let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, bytes).unwrap();
+    (dir, path)
+}
+
+/// What flowpack-action says of package `demo` 1.0.0.
+fn artifact_info() -> ArtifactInfo {
+    let mut info = ArtifactInfo::new("1.0.0", "demo-1.0.0.flowpack");
+    info.annotations.extend([
+        (oci::ANNOTATION_VERSION.to_string(), "1.0.0".to_string()),
+        (
+            oci::ANNOTATION_CREATED.to_string(),
+            "2026-01-01T00:00:00Z".to_string(),
+        ),
+        (oci::ANNOTATION_DESCRIPTION.to_string(), String::new()),
+        (oci::ANNOTATION_MANIFEST_SHA256.to_string(), "ab".repeat(32)),
+    ]);
+    info
 }
 
 fn plain() -> RegistryOptions {
@@ -30,14 +50,8 @@ fn plain() -> RegistryOptions {
     o
 }
 
-fn publish_options(registry: RegistryOptions) -> PublishOptions {
-    let mut o = PublishOptions::default();
-    o.registry = registry;
-    o
-}
-
-fn pull_options(registry: RegistryOptions) -> PullOptions {
-    let mut o = PullOptions::default();
+fn pull_options(registry: RegistryOptions) -> FetchOptions {
+    let mut o = FetchOptions::default();
     o.registry = registry;
     o
 }
@@ -57,11 +71,11 @@ fn temp_files(dir: &Path) -> Vec<String> {
 #[test]
 fn publish_then_pull_by_tag_and_digest_gives_the_same_bytes() {
     let reg = Registry::start();
-    let archive = fixture_archive();
+    let (_dir, archive) = artifact_file();
     let bytes = std::fs::read(&archive).unwrap();
     let reference = Reference::parse(&reg.reference("team/demo")).unwrap();
-    let report = oci::publish(&archive, &reference, &publish_options(plain())).unwrap();
-    // No tag given: the package version is the tag.
+    let report = oci::publish_file(&archive, &reference, &artifact_info(), &plain()).unwrap();
+    // No tag given: the default tag (flowpack's package version) is the tag.
     assert_eq!(report.tag, "1.0.0");
     assert_eq!(
         report.layer_digest,
@@ -91,7 +105,7 @@ fn publish_then_pull_by_tag_and_digest_gives_the_same_bytes() {
             .annotations
             .get(oci::ANNOTATION_TITLE)
             .map(String::as_str),
-        Some("legacy-pack-1.0.0.flowpack")
+        Some("demo-1.0.0.flowpack")
     );
     assert_eq!(
         m.annotations
@@ -100,14 +114,19 @@ fn publish_then_pull_by_tag_and_digest_gives_the_same_bytes() {
         Some("1.0.0")
     );
     assert!(m.annotations.contains_key(oci::ANNOTATION_CREATED));
-    let manifest_sha = m.annotations[oci::ANNOTATION_MANIFEST_SHA256].clone();
-    assert_eq!(manifest_sha.len(), 64, "bare hex: {manifest_sha}");
+    assert_eq!(
+        m.annotations[oci::ANNOTATION_MANIFEST_SHA256],
+        "ab".repeat(32)
+    );
+    // Empty annotations are left out.
+    assert!(!m.annotations.contains_key(oci::ANNOTATION_DESCRIPTION));
 
     // A second publish finds the blob and writes the same manifest.
-    let again = oci::publish(
+    let again = oci::publish_file(
         &archive,
         &reference.with_tag("stable"),
-        &publish_options(plain()),
+        &artifact_info(),
+        &plain(),
     )
     .unwrap();
     assert!(!again.uploaded);
@@ -222,10 +241,10 @@ fn a_foreign_artifact_is_refused_naming_its_type() {
 #[test]
 fn basic_auth_registry_needs_the_credentials_and_never_shows_them() {
     let reg = Registry::start_with_auth("ci", "pa55-w0rd-xyz");
-    let archive = fixture_archive();
+    let (_dir, archive) = artifact_file();
     let reference = Reference::parse(&reg.reference("team/demo:1.0.0")).unwrap();
 
-    let err = oci::publish(&archive, &reference, &publish_options(plain())).unwrap_err();
+    let err = oci::publish_file(&archive, &reference, &artifact_info(), &plain()).unwrap_err();
     assert!(matches!(err, OciError::Unauthenticated { .. }), "{err}");
     assert!(!err.rejects_input());
     assert!(
@@ -236,13 +255,13 @@ fn basic_auth_registry_needs_the_credentials_and_never_shows_them() {
 
     let mut wrong = plain();
     wrong.credentials = Some(Credentials::new("ci", "not-the-password"));
-    let err = oci::publish(&archive, &reference, &publish_options(wrong)).unwrap_err();
+    let err = oci::publish_file(&archive, &reference, &artifact_info(), &wrong).unwrap_err();
     assert!(err.to_string().contains("were refused"), "{err}");
     assert!(!err.to_string().contains("not-the-password"), "{err}");
 
     let mut right = plain();
     right.credentials = Some(Credentials::new("ci", "pa55-w0rd-xyz"));
-    let report = oci::publish(&archive, &reference, &publish_options(right.clone())).unwrap();
+    let report = oci::publish_file(&archive, &reference, &artifact_info(), &right).unwrap();
     assert!(!format!("{report:?}").contains("pa55"));
     let dir = tempfile::tempdir().unwrap();
     let pulled = oci::pull_to_temp(&reference, dir.path(), &pull_options(right)).unwrap();

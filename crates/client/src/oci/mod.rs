@@ -8,8 +8,9 @@
 //!
 //! - [`Reference`] parses `oci://HOST[:PORT]/REPO(:TAG|@sha256:HEX)`.
 //! - [`RegistryClient`] speaks the distribution API (blobs, manifests, auth challenges, retries).
-//! - [`publish`], [`pull`] and [`pull_to_temp`] are the operations behind `flowpack publish` and
-//!   `flowpack pull`; they never print.
+//! - [`publish_file`], [`pull`] and [`pull_to_temp`] move an artifact's one file in and out of a
+//!   registry; they never print, and know nothing of what the file holds (flowpack-action's
+//!   `publish` and `pull` read and verify the archive).
 //!
 //! ```
 //! use flowpack_client::oci::Reference;
@@ -35,12 +36,10 @@ pub use manifest::{
     ImageManifest, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 pub use ops::{
-    PublishOptions, PublishReport, PullOptions, PullReport, PulledArchive, publish, pull,
-    pull_to_temp,
+    ArtifactInfo, DEFAULT_MAX_SIZE, FetchOptions, PublishReport, PullReport, PulledArchive,
+    publish_file, pull, pull_to_temp,
 };
 pub use reference::{Reference, SCHEME, is_reference};
-
-use flowpack_core::archive::ArchiveError;
 
 /// What went wrong talking to a registry or with what it holds. Messages name the request,
 /// reference or file at fault and never carry credentials or tokens.
@@ -173,25 +172,20 @@ pub enum OciError {
         /// The output file.
         path: String,
     },
-    /// The archive to publish could not be read as a flowpack archive.
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
 }
 
 impl OciError {
     /// Whether the input itself was rejected — an unknown tag or digest, an artifact that is not
-    /// a flowpack archive, content that does not match its digest, too large, a malformed
-    /// archive — rather than the operation being unable to run (network, authentication, local
+    /// a flowpack archive, content that does not match its digest, too large — rather than the operation being unable to run (network, authentication, local
     /// files, usage). The CLI exits 1 for the first kind and 2 for the second.
     pub fn rejects_input(&self) -> bool {
-        match self {
+        matches!(
+            self,
             OciError::NotFound { .. }
-            | OciError::Invalid { .. }
-            | OciError::Digest { .. }
-            | OciError::TooLarge { .. } => true,
-            OciError::Archive(e) => !matches!(e, ArchiveError::Io { .. } | ArchiveError::Write(_)),
-            _ => false,
-        }
+                | OciError::Invalid { .. }
+                | OciError::Digest { .. }
+                | OciError::TooLarge { .. }
+        )
     }
 
     /// Whether trying again may help (408, 429, 5xx, connection failures).

@@ -1,34 +1,50 @@
-//! `publish` and `pull`: archives in and out of a registry. No printing; reports returned.
+//! An artifact file in and out of a registry: [`publish_file`] uploads a file as the one layer
+//! of an artifact manifest, [`pull`] and [`pull_to_temp`] download it with its media types,
+//! size and digest checked. What the file is (a flowpack archive) is the caller's business:
+//! flowpack-action reads the archive's manifest for the annotations and verifies what was
+//! pulled. No printing; reports returned.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flowpack_core::archive::{Archive, Limits};
 use sha2::{Digest, Sha256};
 use tempfile::TempPath;
 
 use super::client::{Access, RegistryClient, RegistryOptions};
 use super::manifest::{
-    ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_MANIFEST_SHA256, ANNOTATION_TITLE,
-    ANNOTATION_VERSION, Descriptor, EMPTY_CONFIG, EMPTY_DIGEST, ImageManifest, LAYER_MEDIA_TYPE,
+    ANNOTATION_TITLE, Descriptor, EMPTY_CONFIG, EMPTY_DIGEST, ImageManifest, LAYER_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
 };
 use super::reference::{check_digest, check_tag};
 use super::{OciError, Reference};
 
-/// How to publish.
-#[derive(Debug, Clone, Default)]
+/// What the manifest says about a published file, besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PublishOptions {
-    /// Connection, credentials, retries.
-    pub registry: RegistryOptions,
-    /// Limits for reading the archive's manifest.
-    pub limits: Limits,
+pub struct ArtifactInfo {
+    /// The tag written when the reference has none (flowpack: the package version, with
+    /// `+build` metadata as `_build`, as tags allow no `+`).
+    pub default_tag: String,
+    /// The layer's file name (its `org.opencontainers.image.title` annotation).
+    pub title: String,
+    /// The manifest's annotations; empty values are left out.
+    pub annotations: BTreeMap<String, String>,
 }
 
-/// What [`publish`] did.
+impl ArtifactInfo {
+    /// An artifact tagged `default_tag` when the reference has no tag, its layer named `title`.
+    pub fn new(default_tag: impl Into<String>, title: impl Into<String>) -> ArtifactInfo {
+        ArtifactInfo {
+            default_tag: default_tag.into(),
+            title: title.into(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// What [`publish_file`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PublishReport {
@@ -38,54 +54,40 @@ pub struct PublishReport {
     pub tag: String,
     /// The manifest digest.
     pub digest: String,
-    /// The layer's digest (the archive's SHA-256).
+    /// The layer's digest (the file's SHA-256).
     pub layer_digest: String,
-    /// The archive's size.
+    /// The file's size.
     pub size: u64,
-    /// Whether the archive's bytes were uploaded (`false`: the repository had them already).
+    /// Whether the file's bytes were uploaded (`false`: the repository had them already).
     pub uploaded: bool,
 }
 
-/// Publishes `archive` to `reference` as an OCI artifact: the empty config blob, the archive's
-/// exact bytes as the one layer (streamed from disk, skipped when the repository has them), then
-/// the manifest under the reference's tag — the package version when the reference has none
-/// (`+build` metadata becomes `_build`, as tags allow no `+`).
-///
-/// The archive's manifest must parse (its name, version, creation time and description become
-/// annotations, the SHA-256 of `flowpack.json` the `dev.flowpack.manifest.sha256` one); its
-/// signatures and entries are not verified here — `pull` verifies after download.
-pub fn publish(
-    archive: &Path,
+/// Publishes `file` to `reference` as an OCI artifact: the empty config blob, the file's exact
+/// bytes as the one layer (streamed from disk, skipped when the repository has them), then the
+/// manifest with `info`'s annotations under the reference's tag — `info.default_tag` when the
+/// reference has none.
+pub fn publish_file(
+    file: &Path,
     reference: &Reference,
-    options: &PublishOptions,
+    info: &ArtifactInfo,
+    registry: &RegistryOptions,
 ) -> Result<PublishReport, OciError> {
-    if reference.digest.is_some() {
-        return Err(OciError::Reference {
-            reference: reference.to_string(),
-            reason: "publish writes a tag: give oci://HOST/REPO:TAG (or no tag for the package \
-                     version), not a digest"
-                .into(),
-        });
-    }
-    let opened = Archive::open(archive, &options.limits)?;
-    let manifest = opened.manifest()?;
-    let manifest_sha256 = hex::encode(Sha256::digest(opened.manifest_bytes().unwrap_or_default()));
-    drop(opened);
+    reference.check_publishable()?;
     let tag = match &reference.tag {
         Some(t) => t.clone(),
-        None => manifest.package.version.replace('+', "_"),
+        None => info.default_tag.clone(),
     };
     check_tag(&tag).map_err(|reason| OciError::Reference {
         reference: reference.to_string(),
         reason: format!("the package version cannot be a tag: {reason}"),
     })?;
     let reference = reference.with_tag(&tag);
-
     let io = |error: std::io::Error| OciError::Io {
-        path: archive.display().to_string(),
+        path: file.display().to_string(),
         error,
     };
-    let mut file = File::open(archive).map_err(io)?;
+    let path = file;
+    let mut file = File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -98,31 +100,22 @@ pub fn publish(
     }
     let layer_digest = format!("sha256:{}", hex::encode(hasher.finalize()));
 
-    let client = RegistryClient::new(&reference, Access::Push, options.registry.clone());
+    let client = RegistryClient::new(&reference, Access::Push, registry.clone());
     client.upload_bytes(EMPTY_DIGEST, EMPTY_CONFIG)?;
     let uploaded = client.upload_file(&layer_digest, &file, size)?;
 
-    let package = &manifest.package;
     let layer = Descriptor {
         media_type: LAYER_MEDIA_TYPE.to_string(),
         digest: layer_digest.clone(),
         size,
-        annotations: BTreeMap::from([(
-            ANNOTATION_TITLE.to_string(),
-            format!("{}-{}.flowpack", package.name, package.version),
-        )]),
+        annotations: BTreeMap::from([(ANNOTATION_TITLE.to_string(), info.title.clone())]),
     };
-    let mut annotations = BTreeMap::new();
-    for (key, value) in [
-        (ANNOTATION_VERSION, package.version.as_str()),
-        (ANNOTATION_CREATED, manifest.created_at.as_str()),
-        (ANNOTATION_DESCRIPTION, package.description.as_str()),
-        (ANNOTATION_MANIFEST_SHA256, manifest_sha256.as_str()),
-    ] {
-        if !value.is_empty() {
-            annotations.insert(key.to_string(), value.to_string());
-        }
-    }
+    let annotations = info
+        .annotations
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let bytes = serde_json::to_vec(&ImageManifest::for_archive(layer, annotations))
         .expect("a manifest serialises");
     let digest = client.put_manifest(&tag, MANIFEST_MEDIA_TYPE, &bytes)?;
@@ -136,25 +129,28 @@ pub fn publish(
     })
 }
 
-/// How to pull.
+/// The largest layer [`FetchOptions::default`] accepts: 16 GiB (flowpack-action sets the
+/// archive limit on the total uncompressed size, which no valid archive's zip can exceed).
+pub const DEFAULT_MAX_SIZE: u64 = 16 * 1024 * 1024 * 1024;
+
+/// How to download an artifact ([`pull`], [`pull_to_temp`]).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct PullOptions {
+pub struct FetchOptions {
     /// Connection, credentials, retries.
     pub registry: RegistryOptions,
-    /// Largest archive accepted, in bytes; a layer that declares more is refused before any
-    /// download, one that sends more is cut off. Defaults to the archive limit on the total
-    /// uncompressed size (1 GiB), which no valid archive's zip can exceed.
+    /// Largest layer accepted, in bytes; a layer that declares more is refused before any
+    /// download, one that sends more is cut off. Default [`DEFAULT_MAX_SIZE`].
     pub max_size: u64,
     /// Replace an existing output file.
     pub force: bool,
 }
 
-impl Default for PullOptions {
+impl Default for FetchOptions {
     fn default() -> Self {
-        PullOptions {
+        FetchOptions {
             registry: RegistryOptions::default(),
-            max_size: Limits::default().max_total_size,
+            max_size: DEFAULT_MAX_SIZE,
             force: false,
         }
     }
@@ -247,7 +243,7 @@ impl PulledArchive {
 pub fn pull(
     reference: &Reference,
     out: &Path,
-    options: &PullOptions,
+    options: &FetchOptions,
 ) -> Result<PulledArchive, OciError> {
     if !options.force && out.exists() {
         return Err(OciError::Exists {
@@ -271,7 +267,7 @@ pub fn pull(
 pub fn pull_to_temp(
     reference: &Reference,
     dir: &Path,
-    options: &PullOptions,
+    options: &FetchOptions,
 ) -> Result<PulledArchive, OciError> {
     let target = reference
         .manifest_reference()

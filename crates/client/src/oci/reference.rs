@@ -73,6 +73,19 @@ impl Reference {
         self.digest.as_deref().or(self.tag.as_deref())
     }
 
+    /// Refuses a reference with a digest as a place to publish to (a publish writes a tag).
+    pub fn check_publishable(&self) -> Result<(), OciError> {
+        if self.digest.is_some() {
+            return Err(OciError::Reference {
+                reference: self.to_string(),
+                reason: "publish writes a tag: give oci://HOST/REPO:TAG (or no tag for the \
+                         package version), not a digest"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// This reference with `tag` and no digest.
     pub fn with_tag(&self, tag: &str) -> Reference {
         Reference {
