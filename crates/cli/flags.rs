@@ -9,18 +9,28 @@ use flowpack_core::archive::TrustPolicy;
 
 use crate::outcome::Failure;
 
+/// Where environments come from: the config file, or a base URL standing for one. Part of
+/// [`EnvArgs`]; diff, whose sides name environments (`env:NAME`, `env:url`), takes it alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// A platform base URL, without a config (the API key from FLOWPACK_TOKEN); for diff, the
+    /// platform a side written env:url stands for.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The config file (default: ./flowpack.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
 /// The flags that choose an environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnvArgs {
     /// The environment, from flowpack.toml (`local`: the embedded sandbox, no configuration).
     #[arg(long = "env", value_name = "NAME", conflicts_with = "url")]
     pub env: Option<String>,
-    /// A platform base URL, without a config (the API key from FLOWPACK_TOKEN).
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// The config file (default: ./flowpack.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    /// The config file or a URL.
+    #[command(flatten)]
+    pub source: ConfigArgs,
     /// Log every request (the API key shown as ••••) on stderr. push: list every flow, and log
     /// requests when given twice.
     #[arg(long, short = 'v', action = clap::ArgAction::Count)]
@@ -32,8 +42,8 @@ impl EnvArgs {
     pub fn resolve(&self) -> Result<Environment, Failure> {
         let mut sel = EnvSelector::default();
         sel.env = self.env.clone();
-        sel.url = self.url.clone();
-        sel.config = self.config.clone();
+        sel.url = self.source.url.clone();
+        sel.config = self.source.config.clone();
         let cwd = std::env::current_dir()
             .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
         Ok(env::resolve(&sel, &cwd, &|k| std::env::var(k).ok())?)
@@ -107,6 +117,7 @@ impl HistoryArgs {
                 let cwd = std::env::current_dir()
                     .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
                 let config = env
+                    .source
                     .config
                     .clone()
                     .unwrap_or_else(|| cwd.join(flowpack_action::env::CONFIG_FILE));

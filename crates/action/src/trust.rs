@@ -64,6 +64,19 @@ impl TrustOptions {
     }
 }
 
+/// The policy for an archive going into (or coming out of) `env`: the environment's
+/// `trusted_keys` and then `extra_keys`, `threshold` when given, else the environment's (see the
+/// module docs for the rules). Push, recover and backup use it.
+pub fn for_environment(
+    env: &crate::env::Environment,
+    extra_keys: &[PathBuf],
+    threshold: Option<usize>,
+) -> Result<TrustPolicy, TrustError> {
+    let mut keys = env.trusted_keys.clone();
+    keys.extend(extra_keys.iter().cloned());
+    policy(&TrustOptions::new(keys, threshold.or(env.threshold)))
+}
+
 /// Loads the keys and checks the threshold (see the module docs for the rules).
 pub fn policy(opts: &TrustOptions) -> Result<TrustPolicy, TrustError> {
     if opts.threshold == Some(0) {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use flowpack_action::backup::{self, BackupOptions, Retention};
-use flowpack_action::trust::{self, TrustOptions};
+use flowpack_action::trust;
 use flowpack_core::archive::SourceInfo;
 
 use crate::commands::export::progress_bar;
@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Outcome {
     }
     let env = args.env.resolve()?;
     let created_at = crate::clock::created_at()?;
-    let policy = trust::policy(&TrustOptions::new(env.trusted_keys.clone(), env.threshold))?;
+    let policy = trust::for_environment(&env, &[], None)?;
     let signers = load_signing_keys(&args.sign)?;
     // A backup waits for a running push (shared lock) rather than capturing half of it, and
     // refuses to capture what an interrupted one left.

@@ -89,12 +89,9 @@ pub struct Args {
     /// Speak plain HTTP to the registry of an oci:// side (local test registries only).
     #[arg(long)]
     plain_http: bool,
-    /// The config file for env: sides (default: ./flowpack.toml).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The platform a side written env:url stands for (the API key from FLOWPACK_TOKEN).
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
+    /// The config file for env: sides, and the platform a side written env:url stands for.
+    #[command(flatten)]
+    source: crate::flags::ConfigArgs,
     #[command(flatten)]
     jobs: crate::flags::JobsArgs,
     /// Log every request (the API key shown as ••••) on stderr.
@@ -114,14 +111,14 @@ pub fn run(args: Args) -> Outcome {
     };
     let (left, right) = (Side::parse(&args.left), Side::parse(&args.right));
     let url_side = Side::Env(diff::URL_ENV.to_string());
-    if args.url.is_some() && left != url_side && right != url_side {
+    if args.source.url.is_some() && left != url_side && right != url_side {
         return Err(Failure::usage(
             "--url names the platform of a side written env:url, and neither side is",
         ));
     }
     let mut opts = DiffOptions::new(left, right, cwd);
-    opts.config = args.config.clone();
-    opts.url = args.url.clone();
+    opts.config = args.source.config.clone();
+    opts.url = args.source.url.clone();
     opts.log = args
         .verbose
         .then(|| Arc::new(|line: &str| esay!("{line}")) as LogFn);

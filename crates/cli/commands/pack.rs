@@ -57,7 +57,7 @@ pub struct Args {
     version: Option<String>,
     /// Package kind (default: backup, or an unpacked archive directory's).
     #[arg(long, value_enum)]
-    kind: Option<Kind>,
+    kind: Option<PackageKind>,
     /// Package description.
     #[arg(long)]
     description: Option<String>,
@@ -74,26 +74,6 @@ pub struct Args {
     /// Speak plain HTTP to the registry of an oci:// --previous (local test registries only).
     #[arg(long)]
     plain_http: bool,
-}
-
-/// Package kinds.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Kind {
-    /// A backup.
-    Backup,
-    /// A release.
-    Release,
-    /// A marketplace package.
-    Marketplace,
-}
-
-/// The package kind a flag names.
-fn kind(k: Kind) -> PackageKind {
-    match k {
-        Kind::Backup => PackageKind::Backup,
-        Kind::Release => PackageKind::Release,
-        Kind::Marketplace => PackageKind::Marketplace,
-    }
 }
 
 fn semver(version: &str) -> Result<semver::Version, Failure> {
@@ -118,7 +98,7 @@ pub fn run(args: Args) -> Outcome {
     let created_at = crate::clock::created_at()?;
     let mut opts = PackOptions::new(args.inputs, args.output, name, version, created_at);
     opts.signers = load_signing_keys(&args.sign)?;
-    opts.kind = kind(args.kind.unwrap_or(Kind::Backup));
+    opts.kind = args.kind.unwrap_or_default();
     opts.description = args.description.unwrap_or_default();
     opts.allow_secrets = args.allow_secrets;
     opts.force = args.force;
@@ -191,7 +171,7 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
     opts.signers = load_signing_keys(&args.sign)?;
     opts.name = args.name;
     opts.version = args.version.as_deref().map(semver).transpose()?;
-    opts.kind = args.kind.map(kind);
+    opts.kind = args.kind;
     opts.description = args.description;
     opts.allow_secrets = args.allow_secrets;
     opts.force = args.force;

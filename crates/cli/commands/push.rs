@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use flowpack_action::error::Remedy;
-use flowpack_action::push::{self, Outcome as FlowOutcome, Plan, PushOptions, PushReport};
-use flowpack_action::trust::{self, TrustOptions};
+use flowpack_action::push::{
+    self, OnConflict, Outcome as FlowOutcome, Plan, PushOptions, PushReport,
+};
+use flowpack_action::trust;
 use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
@@ -22,20 +24,6 @@ pub enum PushFormat {
     /// The plan as GitHub-flavoured Markdown for a pull request (with --dry-run only; at most
     /// 65,000 characters).
     Markdown,
-}
-
-/// What a conflict does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OnConflict {
-    /// Refuse the whole push before anything is written.
-    #[default]
-    Fail,
-    /// Leave the existing flow, import nothing for it.
-    Skip,
-    /// Import anyway (a second flow of that name).
-    Duplicate,
-    /// Cut over to a newly imported flow; the old one is disabled and renamed (or deleted).
-    Replace,
 }
 
 /// Push an archive's flows into an environment: verify, overlay, plan, import.
@@ -144,12 +132,7 @@ pub fn run(args: Args) -> Outcome {
     )?;
     flowpack_action::input::expect_archive(&source.path)?;
     let env = args.env.resolve()?;
-    let mut key_paths = env.trusted_keys.clone();
-    key_paths.extend(args.trusted_keys.iter().cloned());
-    let policy = trust::policy(&TrustOptions::new(
-        key_paths,
-        args.threshold.or(env.threshold),
-    ))?;
+    let policy = trust::for_environment(&env, &args.trusted_keys, args.threshold)?;
     // The overlay is read and resolved before any request is sent.
     let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
     // One writer per environment: held until the push ends, however it ends. A dry run writes
@@ -174,12 +157,7 @@ pub fn run(args: Args) -> Outcome {
     opts.policy = policy;
     opts.overlay = overlay;
     opts.dry_run = args.dry_run;
-    opts.on_conflict = match args.on_conflict {
-        OnConflict::Fail => push::OnConflict::Fail,
-        OnConflict::Skip => push::OnConflict::Skip,
-        OnConflict::Duplicate => push::OnConflict::Duplicate,
-        OnConflict::Replace => push::OnConflict::Replace,
-    };
+    opts.on_conflict = args.on_conflict;
     opts.prune_replaced = args.prune_replaced;
     opts.flows = flowpack_core::names::NameFilter::new(args.flows.iter().cloned());
     opts.jobs = args.jobs.get();

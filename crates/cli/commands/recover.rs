@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use flowpack_action::push::PushOptions;
 use flowpack_action::recover::{self, RecoverOptions, RecoverReport};
-use flowpack_action::trust::{self, TrustOptions};
+use flowpack_action::trust;
 use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
@@ -64,10 +64,8 @@ pub fn run(args: Args) -> Outcome {
     opts.overlay = overlay.clone();
     if let Some(archive) = &args.forward {
         flowpack_action::input::expect_archive(archive)?;
-        let mut keys = env.trusted_keys.clone();
-        keys.extend(args.trusted_keys.iter().cloned());
         let mut push = PushOptions::new(archive.clone(), conn.platform.clone(), now);
-        push.policy = trust::policy(&TrustOptions::new(keys, env.threshold))?;
+        push.policy = trust::for_environment(&env, &args.trusted_keys, None)?;
         push.overlay = overlay;
         push.on_unmatched = OnUnmatched::Warn;
         push.export_format = env.export_format;

@@ -104,6 +104,7 @@ pub const DEFAULT_JOBS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OnConflict {
     /// Refuse the whole push before anything is written.
     #[default]
@@ -112,7 +113,7 @@ pub enum OnConflict {
     Skip,
     /// Import anyway (a second flow of that name).
     Duplicate,
-    /// Cut over to a newly imported flow (see the module docs).
+    /// Cut over to a newly imported flow; the old one is disabled and renamed (or deleted).
     Replace,
 }
 

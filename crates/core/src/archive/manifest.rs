@@ -76,6 +76,7 @@ pub struct Package {
 /// The kind of package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PackageKind {
     /// A backup of an environment.
     #[default]
