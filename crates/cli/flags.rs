@@ -116,16 +116,7 @@ impl HistoryArgs {
             None => {
                 let cwd = std::env::current_dir()
                     .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
-                let config = env
-                    .source
-                    .config
-                    .clone()
-                    .unwrap_or_else(|| cwd.join(flowpack_action::env::CONFIG_FILE));
-                let base = match config.parent() {
-                    Some(p) if config.exists() && !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => cwd,
-                };
-                base.join(flowpack_action::history::DEFAULT_DIR)
+                flowpack_action::history::default_root(env.source.config.as_deref(), &cwd)
             }
         };
         Ok(flowpack_action::history::HistoryTarget::new(
@@ -201,17 +192,16 @@ impl JobsArgs {
 }
 
 /// The overlay a command was given (or the environment's), read and resolved with the process's
-/// environment variables, before any request is sent.
+/// environment variables, before any request is sent; and what its unmatched keys do
+/// ([`env::overlay_for`]).
 pub fn overlay(
     given: Option<&std::path::Path>,
+    allow_unmatched: bool,
     env: &Environment,
-) -> Result<Option<flowpack_core::overlay::ResolvedOverlay>, Failure> {
-    match given.or(env.overlay.as_deref()) {
-        Some(path) => Ok(Some(
-            flowpack_core::overlay::Overlay::read(path)?.resolve(&|k| std::env::var(k).ok())?,
-        )),
-        None => Ok(None),
-    }
+) -> Result<env::ChosenOverlay, Failure> {
+    Ok(env::overlay_for(env, given, allow_unmatched, &|k| {
+        std::env::var(k).ok()
+    })?)
 }
 
 /// The `--timeout SECS` flag of the commands that pull from an OCI registry.

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flowpack_client::{HttpOptions, HttpPlatform, ImportEncoding, Platform};
+use flowpack_core::overlay::{OnUnmatched, Overlay, OverlayError, ResolvedOverlay};
 use serde::Deserialize;
 
 use crate::error::{Categorize, Category, Remedy};
@@ -448,6 +449,41 @@ fn target_of(
     })
 }
 
+/// The overlay an action applies in an environment, and what its keys that match nothing do.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ChosenOverlay {
+    /// The overlay, resolved; `None` when neither a file was given nor the environment has one.
+    pub overlay: Option<ResolvedOverlay>,
+    /// What keys matching nothing in the archive do.
+    pub on_unmatched: OnUnmatched,
+}
+
+/// The overlay for `env`: `given` (a file the caller named), else the environment's own
+/// `overlay`, read and resolved with `vars` before any request is sent. Keys that match nothing
+/// are refused in a given file unless `allow_unmatched`, and only warned about in the
+/// environment's own (it serves every archive pushed there, each with some of the flows).
+pub fn overlay_for(
+    env: &Environment,
+    given: Option<&Path>,
+    allow_unmatched: bool,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<ChosenOverlay, OverlayError> {
+    let overlay = match given.or(env.overlay.as_deref()) {
+        Some(path) => Some(Overlay::read(path)?.resolve(vars)?),
+        None => None,
+    };
+    let on_unmatched = if allow_unmatched || given.is_none() {
+        OnUnmatched::Warn
+    } else {
+        OnUnmatched::Refuse
+    };
+    Ok(ChosenOverlay {
+        overlay,
+        on_unmatched,
+    })
+}
+
 /// A connection to an environment.
 #[non_exhaustive]
 pub struct Connection {
@@ -528,6 +564,60 @@ mod tests {
         assert!(matches!(err, EnvError::LocalNotBuilt { .. }), "{err:?}");
         assert!(err.to_string().contains("`local` feature is off"), "{err}");
         assert!(!dir.path().join(".flowpack").exists());
+    }
+
+    #[test]
+    fn a_given_overlay_refuses_unmatched_keys_the_environments_own_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own.toml");
+        let given = dir.path().join("given.toml");
+        std::fs::write(&own, "[flows.\"A\".variables]\nregion = \"eu\"\n").unwrap();
+        std::fs::write(&given, "[flows.\"B\".variables]\nregion = \"us\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[env.p]\nurl = \"https://p.example.com\"\ntoken_env = \"PROD_API_KEY\"\noverlay = \"own.toml\"\n",
+        )
+        .unwrap();
+        let env = resolve(&args(Some("p"), None, None), dir.path(), &vars).unwrap();
+        let none = |_: &str| None;
+        let chosen = overlay_for(&env, None, false, &none).unwrap();
+        assert_eq!(chosen.on_unmatched, OnUnmatched::Warn);
+        assert!(format!("{:?}", chosen.overlay).contains("\"A\""));
+        let chosen = overlay_for(&env, Some(&given), false, &none).unwrap();
+        assert_eq!(chosen.on_unmatched, OnUnmatched::Refuse);
+        assert!(format!("{:?}", chosen.overlay).contains("\"B\""));
+        let chosen = overlay_for(&env, Some(&given), true, &none).unwrap();
+        assert_eq!(chosen.on_unmatched, OnUnmatched::Warn);
+        let bare = resolve(&args(Some(LOCAL), None, None), dir.path(), &vars).unwrap();
+        assert!(
+            overlay_for(&bare, None, false, &none)
+                .unwrap()
+                .overlay
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_default_history_is_beside_the_config_else_in_the_current_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path().join("work");
+        std::fs::create_dir(&cwd).unwrap();
+        let default = crate::history::DEFAULT_DIR;
+        assert_eq!(crate::history::default_root(None, &cwd), cwd.join(default));
+        let config = dir.path().join("etc").join("fp.toml");
+        assert_eq!(
+            crate::history::default_root(Some(&config), &cwd),
+            cwd.join(default),
+            "a config that does not exist"
+        );
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(&config, "").unwrap();
+        assert_eq!(
+            crate::history::default_root(Some(&config), &cwd),
+            dir.path().join("etc").join(default)
+        );
+        std::fs::write(cwd.join(CONFIG_FILE), "").unwrap();
+        assert_eq!(crate::history::default_root(None, &cwd), cwd.join(default));
     }
 
     #[test]

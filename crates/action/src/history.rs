@@ -32,6 +32,17 @@ use crate::error::{Categorize, Category};
 /// `flowpack.toml` (or the current directory).
 pub const DEFAULT_DIR: &str = ".flowpack/history";
 
+/// The history directory when none is given: [`DEFAULT_DIR`] beside the config file (`config`,
+/// default `flowpack.toml` in `cwd`) when it exists, else in `cwd`.
+pub fn default_root(config: Option<&Path>, cwd: &Path) -> PathBuf {
+    let config = config.map_or_else(|| cwd.join(crate::env::CONFIG_FILE), Path::to_path_buf);
+    let base = match config.parent() {
+        Some(p) if config.exists() && !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => cwd.to_path_buf(),
+    };
+    base.join(DEFAULT_DIR)
+}
+
 /// What kind of run a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,6 @@ use flowpack_action::push::{
     self, OnConflict, Outcome as FlowOutcome, Plan, PushOptions, PushReport,
 };
 use flowpack_action::trust;
-use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -134,7 +133,7 @@ pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
     let policy = trust::for_environment(&env, &args.trusted_keys, args.threshold)?;
     // The overlay is read and resolved before any request is sent.
-    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
+    let chosen = crate::flags::overlay(args.overlay.as_deref(), args.allow_unmatched, &env)?;
     // One writer per environment: held until the push ends, however it ends. A dry run writes
     // nothing and takes no lock.
     let _lock = if args.dry_run {
@@ -155,7 +154,7 @@ pub fn run(args: Args) -> Outcome {
     // A pulled archive is named by the reference pinned to its digest, not the temporary file.
     opts.shown = Some(source.shown.clone());
     opts.policy = policy;
-    opts.overlay = overlay;
+    opts.overlay = chosen.overlay;
     opts.dry_run = args.dry_run;
     opts.on_conflict = args.on_conflict;
     opts.prune_replaced = args.prune_replaced;
@@ -169,11 +168,7 @@ pub fn run(args: Args) -> Outcome {
     opts.restore.no_webhooks = args.no_webhooks;
     opts.restore.restore_state = args.restore_state;
     opts.restore.target_url = Some(env.location());
-    opts.on_unmatched = if args.allow_unmatched || args.overlay.is_none() {
-        OnUnmatched::Warn
-    } else {
-        OnUnmatched::Refuse
-    };
+    opts.on_unmatched = chosen.on_unmatched;
     opts.as_marketplace = args.as_marketplace;
     opts.export_format = env.export_format;
     let bar = progress(args.quiet, &mut opts);

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use flowpack_action::push::PushOptions;
 use flowpack_action::recover::{self, RecoverOptions, RecoverReport};
 use flowpack_action::trust;
-use flowpack_core::overlay::OnUnmatched;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -54,7 +53,9 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
-    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
+    // The forward push warns of overlay keys matching nothing (the interrupted push got past them).
+    let chosen = crate::flags::overlay(args.overlay.as_deref(), true, &env)?;
+    let overlay = chosen.overlay;
     let _lock = args
         .wait
         .lock(&env, flowpack_action::lock::Mode::Exclusive, "recover")?;
@@ -67,7 +68,7 @@ pub fn run(args: Args) -> Outcome {
         let mut push = PushOptions::new(archive.clone(), conn.platform.clone(), now);
         push.policy = trust::for_environment(&env, &args.trusted_keys, None)?;
         push.overlay = overlay;
-        push.on_unmatched = OnUnmatched::Warn;
+        push.on_unmatched = chosen.on_unmatched;
         push.export_format = env.export_format;
         push.restore.target_url = Some(env.location());
         push.history = Some(args.history.target(&args.env, &env)?);

@@ -45,7 +45,7 @@ pub struct Args {
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
     let target = args.history.target(&args.env, &env)?;
-    let overlay = crate::flags::overlay(args.overlay.as_deref(), &env)?;
+    let overlay = crate::flags::overlay(args.overlay.as_deref(), true, &env)?.overlay;
     let _lock = if args.dry_run {
         None
     } else {
