@@ -2,7 +2,7 @@
 //! documents, or the live flows of an environment.
 //!
 //! Each side is a [`Side`]: `env:NAME` (an environment of `flowpack.toml`; `env:local` the
-//! embedded sandbox; `env:url` the platform given by [`DiffOptions::url`]), anything else a path
+//! embedded sandbox; `env:url` the platform given by [`EnvSources::url`]), anything else a path
 //! (write `./env:x` for a file of that name). A path is read by what it is:
 //!
 //! - an **archive** (`.flowpack`, or a file starting with a zip header): opened through the safe
@@ -49,7 +49,7 @@
 //! pair carry them — absence is not a change — and never with [`DiffOptions::content_only`];
 //! their changes join the flow's changes under `/settings`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,7 +78,7 @@ use crate::input::{
 
 /// The prefix of an environment side.
 pub(crate) const ENV_PREFIX: &str = "env:";
-/// The environment name that stands for [`DiffOptions::url`].
+/// The environment name that stands for [`EnvSources::url`].
 pub const URL_ENV: &str = "url";
 
 /// Errors of a diff; each names the side, file, entry, flow or pattern at fault. A diff that
@@ -94,6 +94,12 @@ pub enum DiffError {
         side: String,
         /// What went wrong.
         error: EnvError,
+    },
+    /// An `env:` side whose environment the caller did not open ([`open_environments`]).
+    #[error("{side}: the environment was not opened")]
+    NotOpened {
+        /// The side as given (`env:NAME`).
+        side: String,
     },
     /// Listing an environment's flows failed.
     #[error("{side}: listing the flows: {error}")]
@@ -194,9 +200,10 @@ impl Categorize for DiffError {
         match self {
             DiffError::Env { error, .. } => error.category(),
             DiffError::List { error, .. } | DiffError::Export { error, .. } => error.category(),
-            DiffError::Read { .. } | DiffError::NoDocuments { .. } | DiffError::NoMatch { .. } => {
-                Category::CouldNotRun
-            }
+            DiffError::Read { .. }
+            | DiffError::NotOpened { .. }
+            | DiffError::NoDocuments { .. }
+            | DiffError::NoMatch { .. } => Category::CouldNotRun,
             DiffError::Manifest { .. }
             | DiffError::Entry { .. }
             | DiffError::NotADocument { .. }
@@ -314,16 +321,9 @@ pub struct DiffOptions {
     pub left: Side,
     /// RIGHT (the new side; pointers point into it).
     pub right: Side,
-    /// Where `flowpack.toml` and `.flowpack/` (the `local` store) are looked for.
-    pub cwd: PathBuf,
-    /// The config file (default: `flowpack.toml` in `cwd`).
-    pub config: Option<PathBuf>,
-    /// The platform `env:url` stands for (its API key in `FLOWPACK_TOKEN`).
-    pub url: Option<String>,
-    /// Reads environment variables (API keys).
-    pub vars: VarLookup,
-    /// Logs each HTTP request (API key masked).
-    pub log: Option<LogFn>,
+    /// The environments of `env:NAME` sides, opened by the caller (by NAME), as push, backup
+    /// and export are handed theirs: [`open_environments`] opens them.
+    pub environments: BTreeMap<String, EnvSide>,
     /// An overlay applied to LEFT before comparing.
     pub overlay: Option<ResolvedOverlay>,
     /// What overlay keys matching nothing in LEFT do (default: refuse).
@@ -353,18 +353,96 @@ pub struct DiffOptions {
 /// Receives a changed pair's normalised documents: the flow's name, LEFT, RIGHT.
 pub type PairFn = Arc<dyn Fn(&str, &Normalised, &Normalised) + Send + Sync>;
 
-impl DiffOptions {
-    /// Compares `left` with `right`, environments resolved from `cwd` with the process's
-    /// environment variables; no overlay, every flow, 4 jobs.
-    pub fn new(left: Side, right: Side, cwd: PathBuf) -> DiffOptions {
-        DiffOptions {
-            left,
-            right,
+/// An environment a side reads, opened by the caller.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EnvSide {
+    /// Its flows.
+    pub platform: Arc<dyn Platform>,
+    /// Its URL or database file, for reports (redacted when shown).
+    pub location: String,
+    /// The embedded store (exported in one thread).
+    pub local: bool,
+}
+
+impl EnvSide {
+    /// The side of an opened environment.
+    pub fn new(environment: &env::Environment, connection: &env::Connection) -> EnvSide {
+        EnvSide {
+            platform: connection.platform.clone(),
+            location: environment.location(),
+            local: matches!(environment.target, env::Target::Local { .. }),
+        }
+    }
+}
+
+/// Where the environments of `env:` sides are resolved from.
+#[non_exhaustive]
+pub struct EnvSources {
+    /// Where `flowpack.toml` and `.flowpack/` (the `local` store) are looked for.
+    pub cwd: PathBuf,
+    /// The config file (default: `flowpack.toml` in `cwd`).
+    pub config: Option<PathBuf>,
+    /// The platform `env:url` stands for (its API key in `FLOWPACK_TOKEN`).
+    pub url: Option<String>,
+    /// Reads environment variables (API keys).
+    pub vars: VarLookup,
+    /// Logs each HTTP request (API key masked).
+    pub log: Option<LogFn>,
+}
+
+impl EnvSources {
+    /// Environments from `cwd`'s `flowpack.toml`, API keys from the process's environment.
+    pub fn new(cwd: PathBuf) -> EnvSources {
+        EnvSources {
             cwd,
             config: None,
             url: None,
             vars: Arc::new(|k| std::env::var(k).ok()),
             log: None,
+        }
+    }
+}
+
+/// Resolves and opens the environments of the `env:` sides among `sides` (`env:url` is
+/// [`EnvSources::url`]), keyed by name, for [`DiffOptions::environments`]; an error names the
+/// side.
+pub fn open_environments(
+    sides: &[&Side],
+    sources: &EnvSources,
+) -> Result<BTreeMap<String, EnvSide>, DiffError> {
+    let mut opened = BTreeMap::new();
+    for side in sides {
+        let Side::Env(name) = side else { continue };
+        if opened.contains_key(name) {
+            continue;
+        }
+        let env_err = |error| DiffError::Env {
+            side: side.label(),
+            error,
+        };
+        let sel = match (&sources.url, name.as_str()) {
+            (Some(url), URL_ENV) => EnvSelector::url(url.clone()),
+            _ => {
+                let mut s = EnvSelector::named(name);
+                s.config = sources.config.clone();
+                s
+            }
+        };
+        let environment = env::resolve(&sel, &sources.cwd, &*sources.vars).map_err(env_err)?;
+        let conn = env::connect(&environment, sources.log.clone()).map_err(env_err)?;
+        opened.insert(name.clone(), EnvSide::new(&environment, &conn));
+    }
+    Ok(opened)
+}
+
+impl DiffOptions {
+    /// Compares `left` with `right`; no environment opened, no overlay, every flow, 4 jobs.
+    pub fn new(left: Side, right: Side) -> DiffOptions {
+        DiffOptions {
+            left,
+            right,
+            environments: BTreeMap::new(),
             overlay: None,
             on_unmatched: OnUnmatched::Refuse,
             flows: NameFilter::default(),
@@ -1351,21 +1429,12 @@ pub(crate) use flowpack_core::names::is_replaced_name;
 /// An environment: one paged listing (no flow is exported until its pair is compared). Flows
 /// named as replaced are left out unless asked for.
 fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffError> {
-    let env_err = |error| DiffError::Env {
-        side: label.to_string(),
-        error,
+    let Some(opened) = opts.environments.get(name) else {
+        return Err(DiffError::NotOpened {
+            side: label.to_string(),
+        });
     };
-    let sel = match (&opts.url, name) {
-        (Some(url), URL_ENV) => EnvSelector::url(url.clone()),
-        _ => {
-            let mut s = EnvSelector::named(name);
-            s.config = opts.config.clone();
-            s
-        }
-    };
-    let environment = env::resolve(&sel, &opts.cwd, &*opts.vars).map_err(env_err)?;
-    let conn = env::connect(&environment, opts.log.clone()).map_err(env_err)?;
-    let listed = list_all(conn.platform.as_ref(), &ListQuery::default()).map_err(|error| {
+    let listed = list_all(opened.platform.as_ref(), &ListQuery::default()).map_err(|error| {
         DiffError::List {
             side: label.to_string(),
             error: Box::new(error),
@@ -1396,15 +1465,14 @@ fn load_env(label: &str, name: &str, opts: &DiffOptions) -> Result<Loaded, DiffE
             plural(replaced, "flow", "flows")
         ));
     }
-    let local = matches!(environment.target, env::Target::Local { .. });
     Ok(Loaded {
         flows,
         summary: s,
         warnings,
-        place: Some(flowpack_client::redacted(&environment.location())),
+        place: Some(flowpack_client::redacted(&opened.location)),
         reader: Reader::Env {
-            platform: conn.platform.clone(),
-            local,
+            platform: opened.platform.clone(),
+            local: opened.local,
         },
         _pulled: None,
     })
@@ -1622,11 +1690,14 @@ mod tests {
         let (l, r) = (dir.path().join("l.json"), dir.path().join("r.json"));
         std::fs::write(&l, doc("Orders", 2)).unwrap();
         std::fs::write(&r, doc("Orders", 1)).unwrap();
-        let mut opts = DiffOptions::new(
-            Side::Path(l.clone()),
-            Side::Path(r.clone()),
-            dir.path().to_path_buf(),
-        );
+        let mut opts = DiffOptions::new(Side::Path(l.clone()), Side::Path(r.clone()));
+        // An env: side whose environment the caller did not open is named.
+        let mut unopened = DiffOptions::new(Side::Path(l.clone()), Side::Env("prod".into()));
+        unopened.environments =
+            open_environments(&[], &EnvSources::new(dir.path().into())).unwrap();
+        let err = run(&unopened).unwrap_err();
+        assert!(matches!(err, DiffError::NotOpened { .. }), "{err}");
+        assert_eq!(err.to_string(), "env:prod: the environment was not opened");
         opts.flows = NameFilter::new(["Ord*", "Invoices"]);
         let err = run(&opts).unwrap_err();
         assert_eq!(

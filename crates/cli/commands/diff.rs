@@ -116,12 +116,7 @@ pub fn run(args: Args) -> Outcome {
             "--url names the platform of a side written env:url, and neither side is",
         ));
     }
-    let mut opts = DiffOptions::new(left, right, cwd);
-    opts.config = args.source.config.clone();
-    opts.url = args.source.url.clone();
-    opts.log = args
-        .verbose
-        .then(|| Arc::new(|line: &str| esay!("{line}")) as LogFn);
+    let mut opts = DiffOptions::new(left, right);
     opts.overlay = overlay;
     opts.on_unmatched = if args.allow_unmatched {
         OnUnmatched::Warn
@@ -143,6 +138,14 @@ pub fn run(args: Args) -> Outcome {
         // Refused before any side is read.
         flowpack_core::fsutil::refuse_existing(out, args.force).map_err(Failure::from)?;
     }
+    // The environments of env: sides, resolved and opened here as for push, backup and export.
+    let mut sources = diff::EnvSources::new(cwd);
+    sources.config = args.source.config.clone();
+    sources.url = args.source.url.clone();
+    sources.log = args
+        .verbose
+        .then(|| Arc::new(|line: &str| esay!("{line}")) as LogFn);
+    opts.environments = diff::open_environments(&[&opts.left, &opts.right], &sources)?;
     // The HTML report draws the changed versions of each changed pair: their graphs (steps
     // and connections only) are taken while the pair is held; no document is kept.
     let graphs: Arc<Mutex<review::Graphs>> = Arc::default();
