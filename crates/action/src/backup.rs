@@ -53,6 +53,7 @@ pub enum BackupError {
         /// The directory.
         path: PathBuf,
         /// What the system said.
+        #[source]
         error: std::io::Error,
     },
     /// The export failed (nothing was written).
@@ -80,6 +81,7 @@ pub enum BackupError {
         /// The backup.
         path: PathBuf,
         /// What the system said.
+        #[source]
         error: std::io::Error,
     },
 }

@@ -93,6 +93,7 @@ pub enum DiffError {
         /// The side as given (`env:NAME`).
         side: String,
         /// What went wrong.
+        #[source]
         error: EnvError,
     },
     /// An `env:` side whose environment the caller did not open ([`open_environments`]).
@@ -107,6 +108,7 @@ pub enum DiffError {
         /// The side.
         side: String,
         /// What the platform said.
+        #[source]
         error: Box<ClientError>,
     },
     /// Exporting one flow of an environment failed.
@@ -119,6 +121,7 @@ pub enum DiffError {
         /// The flow's name.
         name: String,
         /// What the platform said.
+        #[source]
         error: Box<ClientError>,
     },
     /// A path could not be read.
@@ -127,6 +130,7 @@ pub enum DiffError {
         /// The file or directory.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// A directory holds no export document.

@@ -61,6 +61,7 @@ pub enum EnvError {
         /// The config file.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// The config file is not a regular file, or past the configuration bound (16 MiB).
@@ -133,6 +134,7 @@ pub enum EnvError {
         /// The directory.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
 }

@@ -42,6 +42,7 @@ pub enum ExportError {
         /// The flow.
         id: FlowId,
         /// What the platform said.
+        #[source]
         error: ClientError,
     },
     /// The name filter matched no flow.

@@ -488,6 +488,7 @@ pub enum HistoryError {
         /// The file or directory.
         path: String,
         /// Why.
+        #[source]
         cause: std::io::Error,
     },
     /// A record is not a history record.

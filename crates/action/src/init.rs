@@ -51,6 +51,7 @@ pub enum InitError {
         /// The directory.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// A new file could not be written.
@@ -59,6 +60,7 @@ pub enum InitError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// The config could not be replaced.

@@ -34,6 +34,7 @@ pub enum InputError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// An archive was expected; the file is neither a zip nor JSON.

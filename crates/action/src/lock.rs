@@ -216,6 +216,7 @@ pub enum LockError {
         /// The file or directory.
         path: String,
         /// Why.
+        #[source]
         cause: std::io::Error,
     },
 }

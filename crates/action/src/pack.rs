@@ -51,6 +51,7 @@ pub enum PackError {
         /// The file or directory.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// The inputs hold no `*.json` document.
@@ -93,6 +94,7 @@ pub enum PackError {
         /// The previous release (path, or reference pinned to its digest).
         previous: String,
         /// What forced the bump ([`MarketplaceError::BumpTooSmall`] and its kin).
+        #[source]
         error: Box<MarketplaceError>,
     },
 }

@@ -32,6 +32,7 @@ pub enum RepackError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         cause: std::io::Error,
     },
     /// The directory's `flowpack.json` is not a manifest flowpack reads.

@@ -33,6 +33,7 @@ pub enum RestoreError {
         /// What was being done, e.g. `setting the HMAC of webhook 1`.
         step: String,
         /// What the platform said.
+        #[source]
         error: Box<ClientError>,
         /// What was undone after the failure (webhooks and callbacks this call had created).
         cleaned_up: Vec<String>,

@@ -163,6 +163,7 @@ pub enum StorageError {
         /// The file.
         path: String,
         /// What the system said.
+        #[source]
         cause: std::io::Error,
     },
 }

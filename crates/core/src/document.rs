@@ -21,6 +21,7 @@ pub enum DocumentError {
         /// The file at fault.
         path: String,
         /// The I/O error (in the message, not the error chain, so it prints once).
+        #[source]
         cause: std::io::Error,
     },
     /// The bytes are not JSON.
@@ -29,6 +30,7 @@ pub enum DocumentError {
         /// The file (or archive entry) at fault.
         path: String,
         /// The parser's error, with line and column.
+        #[source]
         cause: serde_json::Error,
     },
     /// The JSON is not an object.

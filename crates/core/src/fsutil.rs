@@ -91,6 +91,7 @@ pub enum ReadError {
         /// The file.
         path: PathBuf,
         /// What the system said.
+        #[source]
         cause: io::Error,
     },
     /// Not a regular file: a device (`/dev/zero`), a pipe, a socket or a directory.
@@ -184,6 +185,7 @@ pub struct WriteError {
     /// The destination file.
     pub path: PathBuf,
     /// The I/O error (in the message, not the error chain, so it prints once).
+    #[source]
     pub cause: io::Error,
 }
 

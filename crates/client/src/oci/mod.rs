@@ -164,6 +164,7 @@ pub enum OciError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         error: std::io::Error,
     },
     /// The output exists and overwriting was not asked for.

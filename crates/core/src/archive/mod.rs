@@ -60,6 +60,7 @@ pub enum ArchiveError {
         /// The file.
         path: String,
         /// The I/O error.
+        #[source]
         error: std::io::Error,
     },
     /// An atomic write failed.

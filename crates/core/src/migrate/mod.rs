@@ -249,6 +249,7 @@ pub enum MigrateError {
         /// The step's end.
         to: FormatVersion,
         /// What the step found.
+        #[source]
         error: StepError,
     },
     /// A down-migration would lose data and loss was not allowed.
