@@ -4,6 +4,7 @@ mod archive;
 mod backup;
 mod cli;
 mod crash;
+mod crate_fixtures;
 mod diff;
 mod exit_codes;
 mod fuzz;

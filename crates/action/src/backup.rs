@@ -895,7 +895,7 @@ mod tests {
         let store =
             flowpack_sandbox::Store::open_in_memory(flowpack_sandbox::StoreOptions::default())
                 .unwrap();
-        let doc = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+        let doc = include_str!("../fixtures/reference/export-v2-order-sync.json");
         store
             .import_flow(&flowpack_client::ImportRequest {
                 document: serde_json::from_str(doc).unwrap(),
@@ -1245,7 +1245,7 @@ mod tests {
         let d = dir.path();
         let p = store();
         let old = backup(&p, "prod", d, 1_767_323_045, None).unwrap();
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/keys/test.pub");
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/keys/test.pub");
         let policy =
             crate::trust::policy(&crate::trust::TrustOptions::new(vec![key], None)).unwrap();
         let source = SourceInfo {
@@ -1281,7 +1281,7 @@ mod tests {
         let d = dir.path();
         let p = store();
         let doc: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../fixtures/reference/export-v2-order-sync.json"
+            "../fixtures/reference/export-v2-order-sync.json"
         ))
         .unwrap();
         let id = p

@@ -39,7 +39,7 @@
 //! `--flow` patterns ([`DiffOptions::flows`], `*` and `?` globs) narrow both sides; a pattern
 //! matching no flow on either side is an error naming it. The comparison itself is
 //! [`flowpack_core::diff::compare_sets`], flowpack's one comparison of export documents (rules
-//! in `docs/diff.md`).
+//! in [docs/diff.md](https://github.com/flowpack/flowpack/blob/main/docs/diff.md)).
 //!
 //! A comparison has two halves: the flows' **content** (their export documents) and their
 //! **settings** (`flow.json`: enabled, the deployed iteration, priority and flags, labels,

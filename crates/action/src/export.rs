@@ -407,7 +407,7 @@ mod tests {
         let store =
             flowpack_sandbox::Store::open_in_memory(flowpack_sandbox::StoreOptions::default())
                 .unwrap();
-        let doc = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+        let doc = include_str!("../fixtures/reference/export-v2-order-sync.json");
         let flow = store
             .import_flow(&ImportRequest {
                 document: serde_json::from_str(doc).unwrap(),

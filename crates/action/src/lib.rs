@@ -34,7 +34,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
-//! let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+//! let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference");
 //! let inputs = vec![
 //!     fixtures.join("export-v2-order-sync.json"),
 //!     fixtures.join("export-v1-legacy.json"),

@@ -694,7 +694,7 @@ mod tests {
     use flowpack_core::overlay::Overlay;
     use flowpack_sandbox::{Store, StoreOptions};
 
-    const ORDER_SYNC: &str = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+    const ORDER_SYNC: &str = include_str!("../fixtures/reference/export-v2-order-sync.json");
     const SECRET: &str = "hunter2-very-secret";
     const NOW: &str = "2026-11-29T12:00:00Z";
 

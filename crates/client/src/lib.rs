@@ -1,4 +1,4 @@
-//! flowpack's client of the platform's Core API (the Flows section; `docs/platform-api.md`).
+//! flowpack's client of the platform's Core API (the Flows section; [docs/platform-api.md](https://github.com/flowpack/flowpack/blob/main/docs/platform-api.md)).
 //!
 //! [`Platform`] is the part of the Flows API that flowpack uses. Two implementations exist: the
 //! HTTP client of this crate (a real environment, or a `flowpack-sandbox` server), and the
@@ -565,7 +565,7 @@ fn format_field_errors(errors: &BTreeMap<String, Vec<String>>) -> String {
         .collect()
 }
 
-/// The calls flowpack makes to the platform (`docs/platform-api.md`).
+/// The calls flowpack makes to the platform ([docs/platform-api.md](https://github.com/flowpack/flowpack/blob/main/docs/platform-api.md)).
 pub trait Platform: Send + Sync {
     /// `GET /api/v1/flows`: one page.
     fn list_flows(&self, query: &ListQuery) -> Result<Page<Flow>, ClientError>;

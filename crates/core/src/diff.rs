@@ -1005,7 +1005,7 @@ mod tests {
     /// change shows.
     #[test]
     fn every_single_edit_is_reported_at_a_pointer_that_resolves() {
-        let text = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+        let text = include_str!("../fixtures/reference/export-v2-order-sync.json");
         let left = Document::from_slice(text.as_bytes(), "order-sync.json").unwrap();
         let nl = normalise(&left, "LEFT").unwrap();
         let mut all = Vec::new();

@@ -995,8 +995,8 @@ mod tests {
         );
     }
 
-    const V1: &[u8] = include_bytes!("../../../fixtures/reference/export-v1-legacy.json");
-    const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+    const V1: &[u8] = include_bytes!("../fixtures/reference/export-v1-legacy.json");
+    const V2: &[u8] = include_bytes!("../fixtures/reference/export-v2-order-sync.json");
 
     /// The byte-by-byte count `measure` replaced (kept as the reference it must agree with).
     fn measure_bytewise(bound: &DocumentBound, bytes: &[u8]) -> Result<u64, String> {

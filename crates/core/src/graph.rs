@@ -1053,7 +1053,7 @@ mod tests {
         let v1 = Document::from_slice(
             std::fs::read(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../fixtures/reference/export-v1-legacy.json"
+                "/fixtures/reference/export-v1-legacy.json"
             ))
             .unwrap()
             .as_slice(),

@@ -177,8 +177,8 @@ pub fn inspect(doc: &Document, rules: &SecretRules) -> Inspection {
 mod tests {
     use super::*;
 
-    const V1: &[u8] = include_bytes!("../../../fixtures/reference/export-v1-legacy.json");
-    const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+    const V1: &[u8] = include_bytes!("../fixtures/reference/export-v1-legacy.json");
+    const V2: &[u8] = include_bytes!("../fixtures/reference/export-v2-order-sync.json");
 
     #[test]
     fn summarises_the_reference_documents() {

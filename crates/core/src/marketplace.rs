@@ -760,7 +760,7 @@ mod tests {
     use super::*;
     use crate::validate::{Severity, ValidateOptions, validate};
 
-    const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+    const V2: &[u8] = include_bytes!("../fixtures/reference/export-v2-order-sync.json");
 
     fn doc(v: Value) -> Document {
         Document::from_value(v, "test.json").unwrap()
@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn the_migrate_fixtures_are_packed_or_refused_naming_flow_and_file() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/migrate/input");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/migrate/input");
         let mut packed = Vec::new();
         let mut refused = Vec::new();
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
@@ -864,7 +864,7 @@ mod tests {
     #[test]
     fn a_v1_document_keeps_the_version_whose_status_is_deployed() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/migrate/input/v2.two_versions.json");
+            .join("fixtures/migrate/input/v2.two_versions.json");
         let original = Document::read(&path).unwrap();
         let out = deployed_only(&original, "two_versions.json").unwrap();
         let deployed = original
@@ -985,7 +985,7 @@ mod tests {
             "scripts":[{"name":"Tidy","language":"javascript"},{"name":"Audit","language":"php"}],
             "dependencies":[{"type":"script","name":"Tidy"}]}));
         let v1 = Document::from_slice(
-            include_bytes!("../../../fixtures/reference/export-v1-legacy.json"),
+            include_bytes!("../fixtures/reference/export-v1-legacy.json"),
             "v1",
         )
         .unwrap();
@@ -1038,7 +1038,7 @@ mod tests {
 
         // A version-1 document and its migration to version 2 have the same content.
         let v1 = Document::from_slice(
-            include_bytes!("../../../fixtures/reference/export-v1-legacy.json"),
+            include_bytes!("../fixtures/reference/export-v1-legacy.json"),
             "v1",
         )
         .unwrap();

@@ -195,7 +195,7 @@ pub fn compute_import_summary(doc: &Document) -> Value {
 mod tests {
     use super::*;
 
-    const V2: &[u8] = include_bytes!("../../../fixtures/reference/export-v2-order-sync.json");
+    const V2: &[u8] = include_bytes!("../fixtures/reference/export-v2-order-sync.json");
 
     #[test]
     fn the_reference_summary_agrees_with_its_content() {

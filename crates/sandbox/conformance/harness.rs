@@ -11,11 +11,11 @@
 use serde_json::{Value, json};
 
 /// The API reference, as committed.
-pub const REFERENCE: &str = include_str!("../../../fixtures/reference/core-api-flows.txt");
+pub const REFERENCE: &str = include_str!("../fixtures/reference/core-api-flows.txt");
 /// A version-2 export document.
-pub const ORDER_SYNC: &str = include_str!("../../../fixtures/reference/export-v2-order-sync.json");
+pub const ORDER_SYNC: &str = include_str!("../fixtures/reference/export-v2-order-sync.json");
 /// A version-1 export document.
-pub const LEGACY: &str = include_str!("../../../fixtures/reference/export-v1-legacy.json");
+pub const LEGACY: &str = include_str!("../fixtures/reference/export-v1-legacy.json");
 /// The API key the transports are set up with.
 pub const KEY: &str = "conformance-key";
 /// An id no object has.

@@ -13,7 +13,7 @@
 //!   --db sandbox.db --token KEY` prints `listening on http://ADDR` once ready. The `flowpack`
 //!   binary uses the store without this feature's stack.
 //!
-//! Every endpoint, body, error and decision is listed in `docs/platform-api.md`.
+//! Every endpoint, body, error and decision is listed in [docs/platform-api.md](https://github.com/flowpack/flowpack/blob/main/docs/platform-api.md).
 //!
 //! # Example
 //!

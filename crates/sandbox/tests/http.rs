@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 const ORDER_SYNC: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../fixtures/reference/export-v2-order-sync.json"
+    "/fixtures/reference/export-v2-order-sync.json"
 ));
 const KEY: &str = "test-key";
 
@@ -209,7 +209,7 @@ fn import_refusals_are_422_with_field_errors() {
     // A version-1 document whose route names no step cannot be migrated: 422 naming `flow`.
     let mut legacy: Value = serde_json::from_str(include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/reference/export-v1-legacy.json"
+        "/fixtures/reference/export-v1-legacy.json"
     )))
     .unwrap();
     legacy["flow"]["versions"][0]["steps"][0]["routes"][0]["first_step"] = json!("No such step");

@@ -13,7 +13,7 @@ use flowpack_sandbox::{Store, StoreOptions};
 
 const ORDER_SYNC: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../fixtures/reference/export-v2-order-sync.json"
+    "/fixtures/reference/export-v2-order-sync.json"
 ));
 
 fn exercise(p: &dyn Platform) {

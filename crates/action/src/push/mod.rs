@@ -1018,8 +1018,7 @@ mod tests {
     }
 
     fn both_references(dir: &std::path::Path) -> PathBuf {
-        let refs =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/reference");
+        let refs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference");
         let out = dir.join("both.flowpack");
         crate::pack::run(&crate::pack::PackOptions::new(
             vec![refs],

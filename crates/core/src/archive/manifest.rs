@@ -1,5 +1,5 @@
 //! The archive manifest `flowpack.json` and its JSON Schema (versions 1, 2 and 3, specified in
-//! `docs/archive-format.md`).
+//! [docs/archive-format.md](https://github.com/flowpack/flowpack/blob/main/docs/archive-format.md)).
 
 use std::collections::BTreeMap;
 

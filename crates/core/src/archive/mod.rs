@@ -1,5 +1,5 @@
 //! Archives (`.flowpack`): pack, verify, read and unpack signed, reproducible zips. The format
-//! is specified in `docs/archive-format.md`.
+//! is specified in [docs/archive-format.md](https://github.com/flowpack/flowpack/blob/main/docs/archive-format.md).
 //!
 //! - [`ArchiveWriter`] packs export documents streamed in one by one (compression and hashing on
 //!   worker threads, compressed entries spooled to disk, entries written in path order).
@@ -191,7 +191,7 @@ mod tests {
 
     fn fixture(path: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures")
+            .join("fixtures")
             .join(path)
     }
 

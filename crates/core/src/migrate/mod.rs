@@ -340,8 +340,8 @@ pub fn migrate(mut doc: Document, opts: &MigrateOptions) -> Result<Migrated, Mig
 mod tests {
     use super::*;
 
-    const V1: &[u8] = include_bytes!("../../../../fixtures/reference/export-v1-legacy.json");
-    const V2: &[u8] = include_bytes!("../../../../fixtures/reference/export-v2-order-sync.json");
+    const V1: &[u8] = include_bytes!("../../fixtures/reference/export-v1-legacy.json");
+    const V2: &[u8] = include_bytes!("../../fixtures/reference/export-v2-order-sync.json");
 
     #[test]
     fn the_chain_is_contiguous_from_1_to_latest() {
@@ -482,7 +482,7 @@ mod tests {
     /// without loss.
     #[test]
     fn golden_fixtures_of_the_1_to_2_step() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/migrate");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/migrate");
         let mut cases = 0;
         for entry in std::fs::read_dir(dir.join("input")).unwrap() {
             let input_path = entry.unwrap().path();

@@ -417,7 +417,7 @@ pub(super) mod tests {
     use crate::document::Document;
 
     pub(super) const ORDER_SYNC: &str =
-        include_str!("../../../../fixtures/reference/export-v2-order-sync.json");
+        include_str!("../../fixtures/reference/export-v2-order-sync.json");
     pub(super) const FLOW: &str = "Shopify > NetSuite Orders";
 
     pub(super) const PRODUCTION: &str = r#"

@@ -608,7 +608,7 @@ mod tests {
 
     fn fixture(rel: &str) -> Document {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures")
+            .join("fixtures")
             .join(rel);
         Document::read(&path).unwrap()
     }
@@ -988,9 +988,9 @@ mod tests {
                 replacement in json(),
             ) {
                 let mut value: Value = serde_json::from_slice(if v1 {
-                    &include_bytes!("../../../../fixtures/reference/export-v1-legacy.json")[..]
+                    &include_bytes!("../../fixtures/reference/export-v1-legacy.json")[..]
                 } else {
-                    &include_bytes!("../../../../fixtures/reference/export-v2-order-sync.json")[..]
+                    &include_bytes!("../../fixtures/reference/export-v2-order-sync.json")[..]
                 })
                 .unwrap();
                 mutate(&mut value, at, replacement);

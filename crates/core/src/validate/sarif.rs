@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn line_of_agrees_with_the_fixtures() {
-        let src = include_bytes!("../../../../fixtures/validate/v2.many_faults.json");
+        let src = include_bytes!("../../fixtures/validate/v2.many_faults.json");
         let text = std::str::from_utf8(src).unwrap();
         let line = line_of(src, "/flow/priority").unwrap();
         assert_eq!(

@@ -87,8 +87,8 @@ mod tests {
     #[test]
     fn the_reference_documents_match_their_schemas() {
         for bytes in [
-            &include_bytes!("../../../../fixtures/reference/export-v1-legacy.json")[..],
-            &include_bytes!("../../../../fixtures/reference/export-v2-order-sync.json")[..],
+            &include_bytes!("../../fixtures/reference/export-v1-legacy.json")[..],
+            &include_bytes!("../../fixtures/reference/export-v2-order-sync.json")[..],
         ] {
             let doc = Document::from_slice(bytes, "reference").unwrap();
             assert_eq!(check_schema(&doc), vec![]);

@@ -10,7 +10,7 @@
 //! callbacks, runs), and the `Platform` implementation.
 //!
 //! Semantics, as the platform documents them (and the choices made where it is silent; all are
-//! listed in `docs/platform-api.md`):
+//! listed in [docs/platform-api.md](https://github.com/flowpack/flowpack/blob/main/docs/platform-api.md)):
 //! - **List**: `page` from 1, `per_page` 1..=100 (default 15); a page past the last one is empty.
 //!   `filter[name]` is a case-insensitive substring match (ASCII letters fold). `sort` is a
 //!   comma-separated list of `name`, `enabled_at`, `created_at`, `id` with `-` for descending;

@@ -6,11 +6,11 @@ use flowpack_core::{Document, FormatVersion};
 
 const ORDER_SYNC: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../fixtures/reference/export-v2-order-sync.json"
+    "/fixtures/reference/export-v2-order-sync.json"
 ));
 const LEGACY: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../fixtures/reference/export-v1-legacy.json"
+    "/fixtures/reference/export-v1-legacy.json"
 ));
 /// 2026-01-02T03:04:05Z
 const NOW: i64 = 1_767_323_045;
