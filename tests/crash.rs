@@ -225,6 +225,26 @@ fn forward_recovery_needs_the_archive_the_record_pushed() {
     let (_sb, before) = prepared(d, &v1);
     let o = replace(d, &v2, Some(2));
     assert_eq!(o.status.signal(), Some(9), "{}", stderr(&o));
+    // The forward archive's trust takes --threshold as push does (the environment has no keys).
+    let o = flowpack(
+        d,
+        &[
+            "recover",
+            "--env",
+            "prod",
+            "--forward",
+            v2.to_str().unwrap(),
+            "--threshold",
+            "2",
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("a threshold of 2 needs at least 2 distinct trusted keys, 0 given"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(pending_records(d).len(), 1);
     let o = flowpack(
         d,
         &[

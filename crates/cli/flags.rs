@@ -85,6 +85,30 @@ impl TrustArgs {
     }
 }
 
+/// The trust flags of the commands that take an archive into an environment (push, recover):
+/// they add to the environment's `trusted_keys` and `threshold` ([`trust::for_environment`]).
+#[derive(Debug, clap::Args)]
+pub struct EnvTrustArgs {
+    /// A trusted minisign public key (repeatable; adds to the environment's trusted_keys).
+    #[arg(long = "trusted-key", value_name = "PUB")]
+    pub trusted_keys: Vec<PathBuf>,
+    /// How many distinct trusted keys must have signed (default: the environment's, else 1
+    /// when keys are given; 0 is refused).
+    #[arg(long, value_name = "N")]
+    pub threshold: Option<usize>,
+}
+
+impl EnvTrustArgs {
+    /// The policy for an archive going into `env`.
+    pub fn policy(&self, env: &Environment) -> Result<TrustPolicy, Failure> {
+        Ok(trust::for_environment(
+            env,
+            &self.trusted_keys,
+            self.threshold,
+        )?)
+    }
+}
+
 /// The `--history DIR` flag of push, history and rollback.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {

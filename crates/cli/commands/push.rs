@@ -6,7 +6,6 @@ use flowpack_action::error::Remedy;
 use flowpack_action::push::{
     self, OnConflict, Outcome as FlowOutcome, Plan, PushOptions, PushReport,
 };
-use flowpack_action::trust;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -101,13 +100,8 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
-    /// A trusted minisign public key (repeatable; adds to the environment's trusted_keys).
-    #[arg(long = "trusted-key", value_name = "PUB")]
-    trusted_keys: Vec<PathBuf>,
-    /// How many distinct trusted keys must have signed (default: the environment's, else 1
-    /// when keys are given; 0 is refused).
-    #[arg(long, value_name = "N")]
-    threshold: Option<usize>,
+    #[command(flatten)]
+    trust: crate::flags::EnvTrustArgs,
 }
 
 /// Runs the command.
@@ -131,7 +125,7 @@ pub fn run(args: Args) -> Outcome {
     )?;
     flowpack_action::input::expect_archive(&source.path)?;
     let env = args.env.resolve()?;
-    let policy = trust::for_environment(&env, &args.trusted_keys, args.threshold)?;
+    let policy = args.trust.policy(&env)?;
     // The overlay is read and resolved before any request is sent.
     let chosen = crate::flags::overlay(args.overlay.as_deref(), args.allow_unmatched, &env)?;
     // One writer per environment: held until the push ends, however it ends. A dry run writes

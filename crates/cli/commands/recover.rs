@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use flowpack_action::push::PushOptions;
 use flowpack_action::recover::{self, RecoverOptions, RecoverReport};
-use flowpack_action::trust;
 
 use crate::flags::{EnvArgs, HistoryArgs, WaitArgs};
 use crate::outcome::{Failure, Outcome, Verdict};
@@ -38,10 +37,9 @@ pub struct Args {
     /// Default: the environment's `overlay`.
     #[arg(long, value_name = "FILE")]
     overlay: Option<PathBuf>,
-    /// A trusted minisign public key for the --forward archive (repeatable; adds to the
-    /// environment's trusted_keys).
-    #[arg(long = "trusted-key", value_name = "PUB")]
-    trusted_keys: Vec<PathBuf>,
+    /// Trust for the --forward archive.
+    #[command(flatten)]
+    trust: crate::flags::EnvTrustArgs,
     #[command(flatten)]
     wait: WaitArgs,
     /// Output format.
@@ -66,7 +64,7 @@ pub fn run(args: Args) -> Outcome {
     if let Some(archive) = &args.forward {
         flowpack_action::input::expect_archive(archive)?;
         let mut push = PushOptions::new(archive.clone(), conn.platform.clone(), now);
-        push.policy = trust::for_environment(&env, &args.trusted_keys, None)?;
+        push.policy = args.trust.policy(&env)?;
         push.overlay = overlay;
         push.on_unmatched = chosen.on_unmatched;
         push.export_format = env.export_format;
