@@ -39,3 +39,24 @@ fn the_crates_fixture_copies_are_the_workspace_fixtures() {
     }
     assert!(checked >= 40, "only {checked} fixture copies checked");
 }
+
+/// flowpack-core's tests walk these directories whole: each file of the workspace's has its copy.
+#[test]
+fn the_directories_core_walks_are_copied_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["validate", "migrate"] {
+        let mut originals = Vec::new();
+        files(&root.join("fixtures").join(dir), &mut originals);
+        assert!(!originals.is_empty());
+        for original in originals {
+            let rel = original.strip_prefix(root.join("fixtures")).unwrap();
+            let copy = root.join("crates/core/fixtures").join(rel);
+            assert!(
+                copy.is_file(),
+                "{} has no copy at {}: flowpack-core's tests would not see it",
+                original.display(),
+                copy.display()
+            );
+        }
+    }
+}
