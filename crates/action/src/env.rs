@@ -182,6 +182,7 @@ struct EnvTable {
     #[serde(default)]
     import_encoding: ImportEncoding,
     export_format: Option<u32>,
+    history: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,6 +247,9 @@ pub struct Environment {
     pub import_encoding: ImportEncoding,
     /// The export format version the target speaks.
     pub export_format: u32,
+    /// Where its history is kept, when `flowpack.toml` says: a directory (made absolute) or an
+    /// `s3://BUCKET/PREFIX` location shared by several machines ([`crate::shared`]).
+    pub history: Option<String>,
 }
 
 impl Environment {
@@ -328,6 +332,13 @@ pub fn resolve(
         threshold: table.threshold,
         import_encoding: table.import_encoding,
         export_format,
+        history: table.history.as_ref().map(|h| {
+            if crate::storage::is_s3(h) {
+                h.clone()
+            } else {
+                at(&PathBuf::from(h)).display().to_string()
+            }
+        }),
     })
 }
 
@@ -346,6 +357,7 @@ fn from_url(url: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Enviro
         threshold: None,
         import_encoding: ImportEncoding::Object,
         export_format: 2,
+        history: None,
     })
 }
 

@@ -398,8 +398,13 @@ impl Record {
     }
 
     /// Writes the record into `dir` atomically (as `<id>.json`).
+    /// When `dir` mirrors a shared history in object storage, the record is written back to
+    /// the bucket too ([`crate::shared`]).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, HistoryError> {
-        Record::write(dir, &self.id, &self.to_bytes())
+        let bytes = self.to_bytes();
+        let path = Record::write(dir, &self.id, &bytes)?;
+        crate::shared::publish(dir, self, &bytes)?;
+        Ok(path)
     }
 
     /// The record as saved (pretty JSON).
@@ -478,6 +483,14 @@ pub enum HistoryError {
         path: String,
         /// Why.
         cause: std::io::Error,
+    },
+    /// A record could not be written to the shared history in object storage.
+    #[error("{location}: cannot write the shared history: {message}")]
+    Shared {
+        /// The object.
+        location: String,
+        /// Why.
+        message: String,
     },
     /// A record is not a history record.
     #[error("{path}: not a flowpack history record: {message}")]
