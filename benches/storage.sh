@@ -61,7 +61,7 @@ import socket
 socks = [socket.socket() for _ in range(8)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
-"$WEED" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$WORK/weed" \
+"$WEED" -logdir="$WORK" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$WORK/weed" \
   -master.port="${PORTS[0]}" -master.port.grpc="${PORTS[1]}" \
   -volume.port="${PORTS[2]}" -volume.port.grpc="${PORTS[3]}" \
   -filer.port="${PORTS[4]}" -filer.port.grpc="${PORTS[5]}" \
