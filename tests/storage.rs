@@ -555,6 +555,17 @@ fn machine(url: &str, history: &str) -> tempfile::TempDir {
     dir
 }
 
+/// How many flows the sandbox at `url` holds.
+fn flow_count(url: &str) -> u64 {
+    let out = Command::new("curl")
+        .args(["-sSf", "-H", "Authorization: Bearer team-token"])
+        .arg(format!("{url}/api/v1/flows?per_page=1"))
+        .output()
+        .unwrap();
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    body["meta"]["total"].as_u64().unwrap()
+}
+
 fn team_push(cwd: &Path, store: &Weed, archive: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpack"));
     cmd.args([
@@ -706,6 +717,7 @@ fn a_pending_record_in_the_bucket_stops_every_machine_until_one_recovers_it() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), None, "killed: {}", stderr(&o));
+    assert_eq!(flow_count(&sb.url), 1, "the killed push imported its flow");
     let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
     let pending: Vec<&String> = keys.iter().filter(|k| k.ends_with(".pending")).collect();
     assert_eq!(pending.len(), 1, "{keys:?}");
@@ -753,8 +765,16 @@ fn a_pending_record_in_the_bucket_stops_every_machine_until_one_recovers_it() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Without the journal (it stayed on machine a), the import is found from the before-set
+    // and the listing, and undone.
+    assert_eq!(flow_count(&sb.url), 0, "{}", stdout(&o));
     let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
     assert!(!keys.iter().any(|k| k.ends_with(".pending")), "{keys:?}");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("h/prod/") && k.ends_with(".journal")),
+        "the recovery's record and journal: {keys:?}"
+    );
     // Machine a, too, sees it recovered and pushes again.
     let o = team_push(a.path(), &store, &archive).output().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
