@@ -722,8 +722,12 @@ impl Store {
         // Some stores create a missing bucket on the first write: refuse it instead.
         self.check()?;
         // What a killed or failed writer left under this prefix goes first.
+        // (Housekeeping: credentials allowed to write but not to list uploads still write.)
         let prefix = key.rsplit_once('/').map_or("", |(p, _)| p);
-        self.abort_stale_uploads(prefix, stale_upload_age())?;
+        match self.abort_stale_uploads(prefix, stale_upload_age()) {
+            Ok(_) | Err(StorageError::Denied { .. }) => {}
+            Err(e) => return Err(e),
+        }
         if !replace && self.head(key)?.is_some() {
             return Err(StorageError::Exists {
                 location: self.location.url_of(key),
