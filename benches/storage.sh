@@ -9,6 +9,7 @@
 #   `flowpack backup --env local --dir s3://bench/backups` vs `--dir DIR` (target: ratio <= 1.2);
 # - read and check an archive in the bucket: `flowpack verify s3://bench/backups/X` vs
 #   `curl --aws-sigv4 -o X` + `sha256sum X` (target <= 1.2);
+# - for context, `flowpack verify` of a local copy of the same archive (what the download adds);
 # - peak RSS (`/usr/bin/time -v`) of both flowpack commands (target <= 256 MiB).
 # Wall times are hyperfine medians of --runs runs after one warm-up. The weed binary is
 # FLOWPACK_WEED, else .peers/venv/bin/weed (scripts/setup-peers installs it), else `weed` on
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -107,6 +108,12 @@ hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/verify.js
   -n "flowpack verify s3://" "$FP_VERIFY" \
   -n "curl --aws-sigv4 -o + sha256sum" "$PEER_VERIFY" >&2
 
+# For context (not a target): the same verify of the local copy, so the part the download adds
+# shows.
+LOCAL_COPY=$(ls "$WORK"/backups/*.flowpack | head -1)
+hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$WORK/local.json" \
+  -n "flowpack verify DIR/X" "$FP verify $LOCAL_COPY" >&2
+
 log "peak memory"
 BACKUP_KIB=$(peak_kib "$FP" backup --env local --dir s3://bench/backups)
 VERIFY_KIB=$(peak_kib "$FP" verify "s3://bench/backups/$OBJECT")
@@ -126,6 +133,7 @@ table() {
   a=$(m verify 0); b=$(m verify 1)
   printf '| verify s3:// vs curl -o + sha256sum   | %10.3f | %8.3f | %5s | <= 1.2 | %-3s |\n' \
     "$a" "$b" "$(ratio "$a" "$b")" "$(meets "$a" "$b" 1.2)"
+  printf '| (context) verify of a local copy      | %10.3f |          |       |        |     |\n' "$(m local 0)"
   echo
   echo "| peak RSS (MiB)        | flowpack | target | met |"
   echo "|-----------------------|---------:|--------|-----|"
