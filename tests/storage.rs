@@ -846,3 +846,39 @@ fn a_killed_upload_leaves_no_object_and_the_next_write_aborts_it() {
     let o = flowpack(d, &store, &[], &["verify", &target]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
 }
+
+#[test]
+fn a_held_lock_has_its_lease_renewed_while_the_run_lasts() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    // A slow platform: the push lasts several seconds.
+    let sb =
+        crate::util::SandboxProcess::start(work.path(), "team-token", &["--latency-ms", "800"]);
+    let a = machine(&sb.url, &store.url("renew"));
+    let s3 = open(&store, "renew");
+    let push = team_push(a.path(), &store, &archive)
+        .env("FLOWPACK_TEST_RENEW_MS", "200")
+        .spawn()
+        .unwrap();
+    let lease = || -> Option<String> {
+        let lock = s3.list("renew/.locks/").unwrap().into_iter().next()?;
+        let obj = s3.get_small(&lock.key, 1 << 20).unwrap()?;
+        let held: Value = serde_json::from_slice(&obj.bytes).unwrap();
+        Some(held["lease_until"].as_str().unwrap().to_string())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = loop {
+        if let Some(l) = lease() {
+            break l;
+        }
+        assert!(std::time::Instant::now() < deadline, "no lock object");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let later = lease().expect("the lock is still held");
+    assert!(later > first, "renewed: {first} then {later}");
+    let out = push.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(lease(), None, "released");
+}

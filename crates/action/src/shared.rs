@@ -384,6 +384,19 @@ fn set_private(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
 }
 
+/// How often the lease is renewed: [`RENEW_EVERY`]; in test builds (`test-hooks`)
+/// `FLOWPACK_TEST_RENEW_MS` overrides it.
+fn renew_every() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var("FLOWPACK_TEST_RENEW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    RENEW_EVERY
+}
+
 /// The lock object held, its lease renewed by a thread until dropped.
 #[derive(Debug)]
 struct BucketLock {
@@ -468,7 +481,8 @@ impl BucketLock {
             let etag = etag.clone();
             std::thread::spawn(move || {
                 // Renewed until told to stop (or the sender is dropped).
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(renew_every())
+                {
                     let mut current = etag.lock().unwrap_or_else(|e| e.into_inner());
                     if let Ok(new) =
                         store.put_bytes(&key, &body(&holder), Precondition::Etag(&current))
