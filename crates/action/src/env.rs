@@ -537,6 +537,28 @@ mod tests {
     }
 
     #[test]
+    fn an_environment_names_its_history_a_directory_or_a_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[env.production]\nurl = \"https://core.example.com\"\ntoken_env = \"PROD_API_KEY\"\n\
+             history = \"s3://team-history/flowpack\"\n\
+             [env.staging]\nurl = \"https://s.example.com\"\ntoken_env = \"PROD_API_KEY\"\n\
+             history = \"records\"\n",
+        )
+        .unwrap();
+        let env = resolve(&args(Some("production"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(env.history.as_deref(), Some("s3://team-history/flowpack"));
+        let env = resolve(&args(Some("staging"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(
+            env.history,
+            Some(dir.path().join("records").display().to_string())
+        );
+        let env = resolve(&args(Some("local"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(env.history, None);
+    }
+
+    #[test]
     fn local_and_url_need_no_config() {
         let dir = tempfile::tempdir().unwrap();
         let env = resolve(&args(Some("local"), None, None), dir.path(), &|_| None).unwrap();
