@@ -311,8 +311,8 @@ pub fn open_with(opts: &SharedOptions, store: Arc<Store>) -> Result<SharedHistor
 
 /// Brings the bucket's records of one environment into the mirror `dir`: each `<id>.json` and
 /// `<id>.journal`, and each `<id>.pending` as a `pending` record (unless the mirror holds that
-/// record already: then it was this machine's run, and its copy is the newer). The ETags of the
-/// `.pending` objects.
+/// record with its journal: then it was this machine's run, and its copy is the newer). The
+/// ETags of the `.pending` objects.
 fn refresh(
     store: &Store,
     prefix: &str,
@@ -347,8 +347,12 @@ fn refresh(
             set_private(&local).map_err(io)?;
             continue;
         }
-        if kind == "pending" && local_record.is_file() {
-            // This machine's own run: its record is the newer. Only the ETag is needed.
+        if kind == "pending"
+            && local_record.is_file()
+            && dir.join(format!("{id}.journal")).is_file()
+        {
+            // This machine's own run (its journal is here): its record is the newer. Only the
+            // ETag is needed.
             if let Some(obj) = store.get_small(&object.key, MAX_RECORD_BYTES)? {
                 pending.insert(id.to_string(), obj.etag);
             }
