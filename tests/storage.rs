@@ -789,6 +789,37 @@ fn a_pending_record_in_the_bucket_stops_every_machine_until_one_recovers_it() {
     // Machine a, too, sees it recovered and pushes again.
     let o = team_push(a.path(), &store, &archive).output().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // A lock with a live lease from a machine that is gone: refused until `unlock` removes it.
+    held["host"] = "gone-runner".into();
+    held["lease_until"] = "2999-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        lock,
+        held.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Always,
+    )
+    .unwrap();
+    let o = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("on gone-runner"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["unlock", "--env", "prod"])
+        .current_dir(b.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", b.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("removed the lock of `push` of prod")
+            && stdout(&o).contains("on gone-runner"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(s3.head(lock).unwrap(), None);
+    let o = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 #[test]

@@ -105,6 +105,19 @@ impl History {
 }
 
 impl HistoryArgs {
+    /// The shared history in object storage of `env`, when its history is one.
+    pub fn bucket(
+        &self,
+        env: &Environment,
+    ) -> Result<Option<flowpack_action::storage::S3Location>, Failure> {
+        match self.history.clone().or_else(|| env.history.clone()) {
+            Some(spec) if flowpack_action::storage::is_s3(&spec) => {
+                Ok(Some(flowpack_action::storage::S3Location::parse(&spec)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Opens the history of `env` (chosen by `args`) for `command`; with `lock`, a history in
     /// object storage also takes the environment's lock in the bucket, waiting as `lock` says
     /// (the local lock is the caller's).

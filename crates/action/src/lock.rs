@@ -313,6 +313,11 @@ pub(crate) fn holder_here(env: &str, url: &str, command: &str, started: &str) ->
     }
 }
 
+/// Whether `holder` is a process of this host that is still alive.
+pub(crate) fn held_here_by_live(holder: &Holder) -> bool {
+    holder.host == this_host() && alive(holder.pid)
+}
+
 fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

@@ -88,6 +88,16 @@ pub enum SharedError {
         /// How long this run waited.
         waited: Duration,
     },
+    /// `unlock` of a lock a live process on this host holds.
+    #[error("{env}: the lock {lock} is held by a running process, {holder}: not removed")]
+    Live {
+        /// The environment.
+        env: String,
+        /// The holder.
+        holder: Box<Holder>,
+        /// The lock object.
+        lock: String,
+    },
     /// The lock object holds something else than a lock.
     #[error("{lock}: not a flowpack lock ({message}); remove it once no run holds it")]
     Malformed {
@@ -399,6 +409,53 @@ fn renew_every() -> Duration {
         return Duration::from_millis(ms);
     }
     RENEW_EVERY
+}
+
+/// What [`unlock`] removed.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct BucketUnlock {
+    /// The lock object.
+    pub lock: String,
+    /// The holder it named, with its lease (`None`: there was no lock).
+    pub removed: Option<LockObject>,
+}
+
+/// Removes the environment's lock object from the shared history at `location`, left by a run
+/// that is over (killed, or its machine gone): refused while it names a live process on this
+/// host. Deleted only while it is the lock read (`If-Match`), so a lock taken meanwhile stays.
+pub fn unlock(
+    location: &S3Location,
+    env: &str,
+    identity: &str,
+) -> Result<BucketUnlock, SharedError> {
+    let store = Store::open_configured(location)?;
+    store.check()?;
+    let key = lock_key(location, identity);
+    let shown = location.url_of(&key);
+    let Some(found) = store.get_small(&key, 64 * 1024)? else {
+        return Ok(BucketUnlock {
+            lock: shown,
+            removed: None,
+        });
+    };
+    let current: LockObject =
+        serde_json::from_slice(&found.bytes).map_err(|e| SharedError::Malformed {
+            lock: shown.clone(),
+            message: e.to_string(),
+        })?;
+    if crate::lock::held_here_by_live(&current.holder) {
+        return Err(SharedError::Live {
+            env: env.to_string(),
+            holder: Box::new(current.holder),
+            lock: shown,
+        });
+    }
+    store.delete_if(&key, &found.etag)?;
+    Ok(BucketUnlock {
+        lock: shown,
+        removed: Some(current),
+    })
 }
 
 /// The lock object held, its lease renewed by a thread until dropped.
