@@ -578,3 +578,50 @@ impl Drop for BucketLock {
         let _ = self.store.delete_if(&self.key, &etag);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_object_is_named_as_the_local_lock_file() {
+        let identity = "https://flows.example.com:443";
+        let local = crate::lock::LockOptions {
+            dir: PathBuf::from("/locks"),
+            env: "prod".into(),
+            identity: identity.into(),
+            mode: crate::lock::Mode::Exclusive,
+            wait: Duration::ZERO,
+            command: "push".into(),
+            now: "2026-01-01T00:00:00Z".into(),
+        };
+        let name = local
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let at = S3Location::parse("s3://team/history").unwrap();
+        assert_eq!(lock_key(&at, identity), format!("history/.locks/{name}"));
+        let root = S3Location::parse("s3://team").unwrap();
+        assert_eq!(lock_key(&root, identity), format!(".locks/{name}"));
+        assert_eq!(name.len(), 16 + ".lock".len());
+    }
+
+    #[test]
+    fn a_lock_object_is_the_holder_and_its_lease() {
+        let holder =
+            crate::lock::holder_here("prod", "http://h:80", "push", "2026-01-01T00:00:00Z");
+        let object = LockObject {
+            holder: holder.clone(),
+            lease_until: rfc3339(time::OffsetDateTime::from_unix_timestamp(1_767_225_900).unwrap()),
+        };
+        let json: serde_json::Value = serde_json::to_value(&object).unwrap();
+        assert_eq!(json["lease_until"], "2026-01-01T00:05:00Z");
+        for field in ["host", "pid", "user", "command", "env", "url", "started"] {
+            assert!(json.get(field).is_some(), "{field}: {json}");
+        }
+        let back: LockObject = serde_json::from_value(json).unwrap();
+        assert_eq!(back.holder, holder);
+    }
+}
