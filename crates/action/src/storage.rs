@@ -1137,7 +1137,8 @@ impl Store {
                 "sha256 {got} differs from the {recorded} recorded when it was written"
             )));
         }
-        file.as_file().sync_all().map_err(io)?;
+        // Not synced: the file is read by this process and removed after; nothing needs it to
+        // outlive a crash.
         Ok(Downloaded { file, shown, size })
     }
 }
