@@ -186,3 +186,55 @@ fn the_scale_benchmark_runs_on_a_tiny_corpus() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("scale.md")]);
 }
+
+/// `benches/storage.sh` runs end to end on a tiny corpus (debug binaries, 20 flows, one run)
+/// against the test SeaweedFS binary: both comparisons and both peak RSS rows are measured, and
+/// it stops its store (nothing is left in its work directory).
+#[test]
+fn the_storage_benchmark_runs_on_a_tiny_corpus() {
+    let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
+    let bench = flowpack.with_file_name("flowpack-bench");
+    if !bench.exists() {
+        let built = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "flowpack-bench"])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(built.success());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("storage.md");
+    let out = std::process::Command::new("bash")
+        .arg(root().join("benches/storage.sh"))
+        .args(["--flows", "20", "--runs", "1", "--out"])
+        .arg(&table)
+        .env("BENCH_NO_BUILD", "1")
+        .env("FLOWPACK", &flowpack)
+        .env("FLOWPACK_BENCH", &bench)
+        .env("FLOWPACK_WEED", crate::weed::weed_binary())
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let table = std::fs::read_to_string(&table).unwrap();
+    for row in [
+        "| backup --dir s3:// vs --dir DIR",
+        "| verify s3:// vs curl -o + sha256sum",
+        "| backup --dir s3://    |",
+        "| verify s3://          |",
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no row {row}: {table}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert!(cells[2].parse::<f64>().is_ok_and(|v| v > 0.0), "{line}");
+    }
+    assert!(table.contains("corpus: 20 flows"), "{table}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("storage.md")]);
+}

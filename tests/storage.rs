@@ -540,3 +540,387 @@ fn pack_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(d.join("unpacked/flowpack.json").is_file());
 }
+
+/// A working directory of its own (another machine) whose `prod` is the sandbox at `url` with
+/// its history in the bucket at `history`.
+fn machine(url: &str, history: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flowpack.toml"),
+        format!(
+            "[env.prod]\nurl = \"{url}\"\ntoken_env = \"PROD_TOKEN\"\nhistory = \"{history}\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// How many flows the sandbox at `url` holds.
+fn flow_count(url: &str) -> u64 {
+    let out = Command::new("curl")
+        .args(["-sSf", "-H", "Authorization: Bearer team-token"])
+        .arg(format!("{url}/api/v1/flows?per_page=1"))
+        .output()
+        .unwrap();
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    body["meta"]["total"].as_u64().unwrap()
+}
+
+fn team_push(cwd: &Path, store: &Weed, archive: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpack"));
+    cmd.args([
+        "push",
+        archive.to_str().unwrap(),
+        "--env",
+        "prod",
+        "--on-conflict",
+        "replace",
+    ])
+    .current_dir(cwd)
+    .env("PROD_TOKEN", "team-token")
+    // Each machine its own local lock directory: only the bucket's lock is shared.
+    .env("FLOWPACK_LOCK_DIR", cwd.join("locks"))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in store.env() {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn two_machines_sharing_a_history_in_a_bucket_cannot_both_hold_the_lock() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    // A slow platform, so that the first push still runs when the second starts.
+    let sb =
+        crate::util::SandboxProcess::start(work.path(), "team-token", &["--latency-ms", "300"]);
+    let history = store.url("team/history");
+    let (a, b) = (machine(&sb.url, &history), machine(&sb.url, &history));
+    let s3 = open(&store, "team");
+
+    let first = team_push(a.path(), &store, &archive).spawn().unwrap();
+    // Wait for the first push's lock object (and its pending record) in the bucket.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let keys: Vec<String> = s3
+            .list("team/")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        if keys.iter().any(|k| k.starts_with("team/history/.locks/"))
+            && keys.iter().any(|k| k.ends_with(".pending"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lock object: {keys:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lock = s3
+        .list("team/history/.locks/")
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let held: Value = serde_json::from_slice(
+        &std::fs::read(
+            s3.get_to_temp(&lock.key, work.path(), 1 << 20)
+                .unwrap()
+                .path(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for field in [
+        "host",
+        "pid",
+        "user",
+        "command",
+        "env",
+        "url",
+        "started",
+        "lease_until",
+    ] {
+        assert!(held.get(field).is_some(), "{field}: {held}");
+    }
+    assert_eq!(held["command"], "push");
+    assert!(held["lease_until"].as_str().unwrap() > held["started"].as_str().unwrap());
+
+    let second = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&second), 2, "{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!(
+            "prod is locked by `push` of prod (pid {}",
+            held["pid"]
+        )),
+        "{err}"
+    );
+    assert!(err.contains("s3://flowpack/team/history/.locks/"), "{err}");
+
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    // The lock is gone, the record complete in the bucket, no pending object left.
+    let keys: Vec<String> = s3
+        .list("team/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(!keys.iter().any(|k| k.contains("/.locks/")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.ends_with(".pending")), "{keys:?}");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("team/history/prod/") && k.ends_with(".json"))
+            .count(),
+        1,
+        "{keys:?}"
+    );
+
+    // Now the other machine pushes, and its history shows both runs.
+    let second = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["history", "--env", "prod", "--format", "json"])
+        .current_dir(a.path())
+        .env("PROD_TOKEN", "team-token")
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["records"].as_array().unwrap().len(), 2, "{report}");
+}
+
+#[test]
+fn a_pending_record_in_the_bucket_stops_every_machine_until_one_recovers_it() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    let sb = crate::util::SandboxProcess::start(work.path(), "team-token", &[]);
+    let history = store.url("h");
+    let (a, b) = (machine(&sb.url, &history), machine(&sb.url, &history));
+    let s3 = open(&store, "h");
+    // Machine a is killed after its first write: its pending record stays in the bucket.
+    let o = team_push(a.path(), &store, &archive)
+        .env("FLOWPACK_TEST_CRASH_AFTER", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "killed: {}", stderr(&o));
+    assert_eq!(flow_count(&sb.url), 1, "the killed push imported its flow");
+    let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+    let pending: Vec<&String> = keys.iter().filter(|k| k.ends_with(".pending")).collect();
+    assert_eq!(pending.len(), 1, "{keys:?}");
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(
+            s3.get_to_temp(pending[0], work.path(), 1 << 20)
+                .unwrap()
+                .path(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["status"], "pending");
+    assert!(record["before"].is_object(), "the before-set: {record}");
+    // Machine b saw the run early (its mirror holds the record as first created, without the
+    // before-set): the bucket's newer copy replaces it, as b has no journal of that run.
+    let mirror = b.path().join(".flowpack/shared-history/flowpack/h/prod");
+    std::fs::create_dir_all(&mirror).unwrap();
+    let mut early = record.clone();
+    early["before"] = json!({});
+    std::fs::write(
+        mirror.join(format!("{}.json", record["id"].as_str().unwrap())),
+        early.to_string(),
+    )
+    .unwrap();
+    // Its lock: a lease that ran out is taken over (made to look expired here).
+    let lock = keys.iter().find(|k| k.contains("/.locks/")).unwrap();
+    let mut held: Value = serde_json::from_slice(
+        &std::fs::read(s3.get_to_temp(lock, work.path(), 1 << 20).unwrap().path()).unwrap(),
+    )
+    .unwrap();
+    held["lease_until"] = "2020-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        lock,
+        held.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Always,
+    )
+    .unwrap();
+
+    // The other machine refuses to push, naming recover.
+    let o = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("flowpack recover --env prod"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("took over the lock"), "{}", stderr(&o));
+    // It recovers from the pending record and the platform's listing.
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["recover", "--env", "prod"])
+        .current_dir(b.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", b.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Without the journal (it stayed on machine a), the import is found from the before-set
+    // and the listing, and undone.
+    assert_eq!(flow_count(&sb.url), 0, "{}", stdout(&o));
+    let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+    assert!(!keys.iter().any(|k| k.ends_with(".pending")), "{keys:?}");
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("h/prod/") && k.ends_with(".journal")),
+        "the recovery's record and journal: {keys:?}"
+    );
+    // Machine a, too, sees it recovered and pushes again.
+    let o = team_push(a.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // A lock with a live lease from a machine that is gone: refused until `unlock` removes it.
+    held["host"] = "gone-runner".into();
+    held["lease_until"] = "2999-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        lock,
+        held.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Always,
+    )
+    .unwrap();
+    let o = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("on gone-runner"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["unlock", "--env", "prod"])
+        .current_dir(b.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", b.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("removed the lock of `push` of prod")
+            && stdout(&o).contains("on gone-runner"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(s3.head(lock).unwrap(), None);
+    let o = team_push(b.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn a_killed_upload_leaves_no_object_and_the_next_write_aborts_it() {
+    let store = Weed::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    // A flow whose description is incompressible and large: an archive above the single-PUT
+    // bound, so it goes as a multipart upload.
+    let mut doc: Value = serde_json::from_slice(
+        &std::fs::read(crate::util::fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: String = (0..12 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [(state % 64) as usize],
+            )
+        })
+        .collect();
+    doc["flow"]["description"] = noise.into();
+    std::fs::write(d.join("big.json"), doc.to_string()).unwrap();
+    let target = store.url("up/big.flowpack");
+    let pack = |over: &[(&str, &str)]| {
+        flowpack(
+            d,
+            &store,
+            over,
+            &[
+                "pack",
+                "big.json",
+                "-o",
+                &target,
+                "--name",
+                "big",
+                "--version",
+                "1.0.0",
+                "--kind",
+                "release",
+            ],
+        )
+    };
+    let o = pack(&[("FLOWPACK_TEST_CRASH_AFTER_PART", "1")]);
+    assert_eq!(o.status.code(), None, "killed mid-upload: {}", stderr(&o));
+    let s3 = open(&store, "up");
+    assert_eq!(s3.list("up/").unwrap(), [], "no object under the prefix");
+    let uploads = s3.list_uploads("up/").unwrap();
+    assert_eq!(
+        uploads.len(),
+        1,
+        "the killed upload is unfinished: {uploads:?}"
+    );
+    assert_eq!(uploads[0].0, "up/big.flowpack");
+    // The next write under the prefix aborts it (stale at once, for the test), and succeeds.
+    let o = pack(&[("FLOWPACK_TEST_STALE_UPLOAD_SECS", "0")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(s3.list_uploads("up/").unwrap(), []);
+    let listed = s3.list("up/").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].size > SINGLE_PUT_MAX, "{listed:?}");
+    let o = flowpack(d, &store, &[], &["verify", &target]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn a_held_lock_has_its_lease_renewed_while_the_run_lasts() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    // A slow platform: the push lasts several seconds.
+    let sb =
+        crate::util::SandboxProcess::start(work.path(), "team-token", &["--latency-ms", "800"]);
+    let a = machine(&sb.url, &store.url("renew"));
+    let s3 = open(&store, "renew");
+    let push = team_push(a.path(), &store, &archive)
+        .env("FLOWPACK_TEST_RENEW_MS", "200")
+        .spawn()
+        .unwrap();
+    let lease = || -> Option<String> {
+        let lock = s3.list("renew/.locks/").unwrap().into_iter().next()?;
+        let obj = s3.get_small(&lock.key, 1 << 20).unwrap()?;
+        let held: Value = serde_json::from_slice(&obj.bytes).unwrap();
+        Some(held["lease_until"].as_str().unwrap().to_string())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let first = loop {
+        if let Some(l) = lease() {
+            break l;
+        }
+        assert!(std::time::Instant::now() < deadline, "no lock object");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let later = lease().expect("the lock is still held");
+    assert!(later > first, "renewed: {first} then {later}");
+    let out = push.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(lease(), None, "released");
+}

@@ -75,6 +75,8 @@ impl Weed {
             let log_path = dir.path().join("weed.log");
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = Command::new(&weed)
+                // Its own log files go with its data, not into the system's temporary directory.
+                .arg(format!("-logdir={}", dir.path().display()))
                 .arg("server")
                 .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
                 .arg(format!("-dir={}", dir.path().join("data").display()))

@@ -112,43 +112,107 @@ impl EnvTrustArgs {
 /// The `--history DIR` flag of push, history and rollback.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
-    /// Where history records are kept (default: .flowpack/history beside flowpack.toml, or in
-    /// the current directory without one); one directory per environment inside.
-    #[arg(long = "history", value_name = "DIR")]
-    pub history: Option<PathBuf>,
+    /// Where history records are kept: a directory, or s3://BUCKET/PREFIX shared by several
+    /// machines, with the environment's lock (default: the environment's `history` in
+    /// flowpack.toml, else .flowpack/history beside flowpack.toml, or in the current directory
+    /// without one); one directory per environment inside.
+    #[arg(long = "history", value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub history: Option<String>,
+}
+
+/// An environment's history, opened: where its records are, and (in object storage) the
+/// shared history kept open — its lock held — until this is dropped.
+#[derive(Debug)]
+pub struct History {
+    /// The records of the environment, ids ending in a fresh random nonce.
+    pub target: flowpack_action::history::HistoryTarget,
+    _shared: Option<flowpack_action::shared::SharedHistory>,
+}
+
+impl History {
+    /// The same records, ids ending in another fresh nonce (a second record of one run).
+    pub fn another(&self) -> flowpack_action::history::HistoryTarget {
+        let mut target = self.target.clone();
+        target.nonce = nonce();
+        target
+    }
 }
 
 impl HistoryArgs {
-    /// The records of environment `env` (chosen by `args`), ids ending in a fresh random nonce.
-    pub fn target(
+    /// The shared history in object storage of `env`, when its history is one.
+    pub fn bucket(
+        &self,
+        env: &Environment,
+    ) -> Result<Option<flowpack_action::storage::S3Location>, Failure> {
+        match self.history.clone().or_else(|| env.history.clone()) {
+            Some(spec) if flowpack_action::storage::is_s3(&spec) => {
+                Ok(Some(flowpack_action::storage::S3Location::parse(&spec)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Opens the history of `env` (chosen by `args`) for `command`; with `lock`, a history in
+    /// object storage also takes the environment's lock in the bucket, waiting as `lock` says
+    /// (the local lock is the caller's).
+    pub fn open(
         &self,
         args: &EnvArgs,
         env: &Environment,
-    ) -> Result<flowpack_action::history::HistoryTarget, Failure> {
-        let mut target = self.target_named(args, &env.name)?;
-        target.url = Some(flowpack_action::lock::identity(env));
-        Ok(target)
-    }
-
-    fn target_named(
-        &self,
-        env: &EnvArgs,
-        env_name: &str,
-    ) -> Result<flowpack_action::history::HistoryTarget, Failure> {
-        let root = match &self.history {
-            Some(dir) => dir.clone(),
-            None => {
-                let cwd = std::env::current_dir()
-                    .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
-                flowpack_action::history::default_root(env.source.config.as_deref(), &cwd)
+        command: &str,
+        lock: Option<&WaitArgs>,
+    ) -> Result<History, Failure> {
+        let base = config_base(args)?;
+        let root = self.history.clone().or_else(|| env.history.clone());
+        let url = flowpack_action::lock::identity(env);
+        let (dir_root, shared) = match root {
+            Some(spec) if flowpack_action::storage::is_s3(&spec) => {
+                let location = flowpack_action::storage::S3Location::parse(&spec)?;
+                let mut mirror = base
+                    .join(flowpack_action::shared::MIRROR_DIR)
+                    .join(&location.bucket);
+                if !location.prefix.is_empty() {
+                    mirror = mirror.join(&location.prefix);
+                }
+                let mut opts = flowpack_action::shared::SharedOptions::new(
+                    location,
+                    mirror.clone(),
+                    &env.name,
+                    &url,
+                    command,
+                    &crate::clock::now_rfc3339(),
+                );
+                if let Some(wait) = lock {
+                    opts.lock = true;
+                    opts.wait = std::time::Duration::from_secs(wait.wait.unwrap_or(0));
+                }
+                let shared = flowpack_action::shared::open(&opts)?;
+                if let Some(w) = &shared.took_over {
+                    esay!("warning: {w}");
+                }
+                (mirror, Some(shared))
             }
+            Some(dir) => (PathBuf::from(dir), None),
+            None => (base.join(flowpack_action::history::DEFAULT_DIR), None),
         };
-        Ok(flowpack_action::history::HistoryTarget::new(
-            &root,
-            env_name,
-            &nonce(),
-        ))
+        let mut target =
+            flowpack_action::history::HistoryTarget::new(&dir_root, &env.name, &nonce());
+        target.url = Some(url);
+        Ok(History {
+            target,
+            _shared: shared,
+        })
     }
+}
+
+/// The directory `.flowpack/` is kept in ([`flowpack_action::history::default_base`]).
+fn config_base(env: &EnvArgs) -> Result<PathBuf, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::usage(format!("the current directory: {e}")))?;
+    Ok(flowpack_action::history::default_base(
+        env.source.config.as_deref(),
+        &cwd,
+    ))
 }
 
 /// Six random hex digits (from the standard library's randomly seeded hasher, the process id

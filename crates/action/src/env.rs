@@ -198,6 +198,7 @@ struct EnvTable {
     #[serde(default)]
     import_encoding: ImportEncoding,
     export_format: Option<u32>,
+    history: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +263,9 @@ pub struct Environment {
     pub import_encoding: ImportEncoding,
     /// The export format version the target speaks.
     pub export_format: u32,
+    /// Where its history is kept, when `flowpack.toml` says: a directory (made absolute) or an
+    /// `s3://BUCKET/PREFIX` location shared by several machines ([`crate::shared`]).
+    pub history: Option<String>,
 }
 
 impl Environment {
@@ -344,6 +348,13 @@ pub fn resolve(
         threshold: table.threshold,
         import_encoding: table.import_encoding,
         export_format,
+        history: table.history.as_ref().map(|h| {
+            if crate::storage::is_s3(h) {
+                h.clone()
+            } else {
+                at(&PathBuf::from(h)).display().to_string()
+            }
+        }),
     })
 }
 
@@ -362,6 +373,7 @@ fn from_url(url: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Enviro
         threshold: None,
         import_encoding: ImportEncoding::Object,
         export_format: 2,
+        history: None,
     })
 }
 
@@ -646,6 +658,28 @@ mod tests {
         );
         let err = resolve(&args(Some("prod"), None, None), dir.path(), &vars).unwrap_err();
         assert!(err.to_string().ends_with("no environment \"prod\" (known: production, staging; `local` needs no configuration)"), "{err}");
+    }
+
+    #[test]
+    fn an_environment_names_its_history_a_directory_or_a_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[env.production]\nurl = \"https://core.example.com\"\ntoken_env = \"PROD_API_KEY\"\n\
+             history = \"s3://team-history/flowpack\"\n\
+             [env.staging]\nurl = \"https://s.example.com\"\ntoken_env = \"PROD_API_KEY\"\n\
+             history = \"records\"\n",
+        )
+        .unwrap();
+        let env = resolve(&args(Some("production"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(env.history.as_deref(), Some("s3://team-history/flowpack"));
+        let env = resolve(&args(Some("staging"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(
+            env.history,
+            Some(dir.path().join("records").display().to_string())
+        );
+        let env = resolve(&args(Some("local"), None, None), dir.path(), &vars).unwrap();
+        assert_eq!(env.history, None);
     }
 
     #[test]

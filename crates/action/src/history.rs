@@ -32,15 +32,19 @@ use crate::error::{Categorize, Category};
 /// `flowpack.toml` (or the current directory).
 pub const DEFAULT_DIR: &str = ".flowpack/history";
 
-/// The history directory when none is given: [`DEFAULT_DIR`] beside the config file (`config`,
-/// default `flowpack.toml` in `cwd`) when it exists, else in `cwd`.
-pub fn default_root(config: Option<&Path>, cwd: &Path) -> PathBuf {
+/// The directory `.flowpack/` is kept in: beside the config file (`config`, default
+/// `flowpack.toml` in `cwd`) when it exists, else `cwd`.
+pub fn default_base(config: Option<&Path>, cwd: &Path) -> PathBuf {
     let config = config.map_or_else(|| cwd.join(crate::env::CONFIG_FILE), Path::to_path_buf);
-    let base = match config.parent() {
+    match config.parent() {
         Some(p) if config.exists() && !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => cwd.to_path_buf(),
-    };
-    base.join(DEFAULT_DIR)
+    }
+}
+
+/// The history directory when none is given: [`DEFAULT_DIR`] in [`default_base`].
+pub fn default_root(config: Option<&Path>, cwd: &Path) -> PathBuf {
+    default_base(config, cwd).join(DEFAULT_DIR)
 }
 
 /// What kind of run a record describes.
@@ -409,8 +413,13 @@ impl Record {
     }
 
     /// Writes the record into `dir` atomically (as `<id>.json`).
+    /// When `dir` mirrors a shared history in object storage, the record is written back to
+    /// the bucket too ([`crate::shared`]).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, HistoryError> {
-        Record::write(dir, &self.id, &self.to_bytes())
+        let bytes = self.to_bytes();
+        let path = Record::write(dir, &self.id, &bytes)?;
+        crate::shared::publish(dir, self, &bytes)?;
+        Ok(path)
     }
 
     /// The record as saved (pretty JSON).
@@ -490,6 +499,14 @@ pub enum HistoryError {
         /// Why.
         #[source]
         cause: std::io::Error,
+    },
+    /// A record could not be written to the shared history in object storage.
+    #[error("{location}: cannot write the shared history: {message}")]
+    Shared {
+        /// The object.
+        location: String,
+        /// Why.
+        message: String,
     },
     /// A record is not a history record.
     #[error("{path}: not a flowpack history record: {message}")]

@@ -85,6 +85,7 @@ pub mod recover;
 pub mod repack;
 pub mod restore;
 pub mod rollback;
+pub mod shared;
 pub mod sign;
 pub mod storage;
 pub mod trust;

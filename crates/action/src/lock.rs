@@ -300,6 +300,25 @@ fn open(opts: &LockOptions) -> Result<(File, PathBuf), LockError> {
     Ok((file, path))
 }
 
+/// This process as the holder of a lock of `env` (identity `url`) for `command`, since
+/// `started`.
+pub(crate) fn holder_here(env: &str, url: &str, command: &str, started: &str) -> Holder {
+    Holder {
+        host: this_host(),
+        pid: std::process::id(),
+        user: this_user(),
+        command: command.to_string(),
+        env: env.to_string(),
+        url: url.to_string(),
+        started: started.to_string(),
+    }
+}
+
+/// Whether `holder` is a process of this host that is still alive.
+pub(crate) fn held_here_by_live(holder: &Holder) -> bool {
+    holder.host == this_host() && alive(holder.pid)
+}
+
 fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

@@ -199,7 +199,10 @@ pub fn run(opts: &RecoverOptions) -> Result<RecoverReport, RecoverError> {
         check_archive(forward, &pending)?;
     }
     let mut record = pending;
-    report.orphans = reconcile(opts.platform.as_ref(), &mut record, &lines)?;
+    // No journal: the run was on another machine (a shared history in object storage keeps
+    // the journal local while the run goes on, and its record from the start).
+    let journal_here = record.journal_path(dir).exists();
+    report.orphans = reconcile(opts.platform.as_ref(), &mut record, &lines, journal_here)?;
     let Some(forward) = &opts.forward else {
         let undo = crate::rollback::undo(&rollback, &record, Kind::Recover, false)?;
         if !undo.failed() {
@@ -338,11 +341,15 @@ fn entry_name(e: &Entry) -> &str {
     }
 }
 
-/// Brings `record` up to what happened (see the module docs); the orphans found.
+/// Brings `record` up to what happened (see the module docs); the orphans found. Without the
+/// journal (`journal_here` false: the run was on another machine), every name of the
+/// before-set counts as one the run may have imported: a flow of that name the before-set does
+/// not hold is an orphan.
 fn reconcile(
     p: &dyn Platform,
     record: &mut Record,
     lines: &[Line],
+    journal_here: bool,
 ) -> Result<Vec<FlowId>, ClientError> {
     // Entries the record file had not caught up with.
     let journaled: Vec<&Entry> = lines
@@ -365,6 +372,11 @@ fn reconcile(
         }
     }
     let mut imported: BTreeMap<String, BTreeSet<FlowId>> = BTreeMap::new();
+    if !journal_here {
+        for name in record.before.keys() {
+            imported.entry(name.clone()).or_default();
+        }
+    }
     for l in lines {
         if let Line::Intent {
             seq,

@@ -40,6 +40,11 @@ pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 /// How long a signed request stays valid.
 const SIGNED_FOR: Duration = Duration::from_secs(15 * 60);
 
+/// An unfinished multipart upload older than this is taken for one a killed or failed writer
+/// left behind, and aborted by the next write under the same prefix (a live upload sends a part
+/// every few seconds; none lasts this long).
+pub const STALE_UPLOAD_AGE: Duration = Duration::from_secs(6 * 60 * 60);
+
 /// The metadata header holding an object's SHA-256 (hex).
 const SHA256_META: &str = "x-amz-meta-flowpack-sha256";
 
@@ -334,6 +339,27 @@ pub struct ObjectInfo {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+/// A condition a write of a small object is made under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition<'a> {
+    /// None: the object is created or replaced.
+    Always,
+    /// Only while no object has the key (`If-None-Match: *`).
+    Absent,
+    /// Only while the object's ETag is this one (`If-Match`).
+    Etag(&'a str),
+}
+
+/// A small object read whole, with its ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallObject {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its ETag, as the store sent it (quoted).
+    pub etag: String,
 }
 
 /// An object read into a private temporary file, removed when dropped.
@@ -696,6 +722,13 @@ impl Store {
         let mut file = std::fs::File::open(path).map_err(io)?;
         // Some stores create a missing bucket on the first write: refuse it instead.
         self.check()?;
+        // What a killed or failed writer left under this prefix goes first.
+        // (Housekeeping: credentials allowed to write but not to list uploads still write.)
+        let prefix = key.rsplit_once('/').map_or("", |(p, _)| p);
+        match self.abort_stale_uploads(prefix, stale_upload_age()) {
+            Ok(_) | Err(StorageError::Denied { .. }) => {}
+            Err(e) => return Err(e),
+        }
         if !replace && self.head(key)?.is_some() {
             return Err(StorageError::Exists {
                 location: self.location.url_of(key),
@@ -825,6 +858,7 @@ impl Store {
                 })?
                 .to_string();
             etags.push(etag);
+            crash_hook(number);
             if filled < part.len() {
                 break;
             }
@@ -862,6 +896,176 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// Writes the small object `key` (`body` in one PUT, its SHA-256 sent for the store to
+    /// check) under `precondition`; its new ETag. A precondition that does not hold is
+    /// [`StorageError::Exists`].
+    pub fn put_bytes(
+        &self,
+        key: &str,
+        body: &[u8],
+        precondition: Precondition<'_>,
+    ) -> Result<String, StorageError> {
+        let checksum = base64(&Sha256::digest(body));
+        let mut headers: Vec<(&str, Cow<'_, str>)> =
+            vec![("x-amz-checksum-sha256", Cow::Borrowed(checksum.as_str()))];
+        match precondition {
+            Precondition::Always => {}
+            Precondition::Absent => headers.push(("if-none-match", Cow::Borrowed("*"))),
+            Precondition::Etag(etag) => headers.push(("if-match", Cow::Borrowed(etag))),
+        }
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        for (k, v) in &headers {
+            action.headers_mut().insert(*k, v.clone());
+        }
+        let url = action.sign(SIGNED_FOR);
+        let response = self.send(key, "PUT", &url, &headers, Some(body))?;
+        etag_of(&response).ok_or_else(|| StorageError::Protocol {
+            location: self.location.url_of(key),
+            detail: "the write was answered without an ETag".into(),
+        })
+    }
+
+    /// Reads the small object `key` whole (at most `max` bytes) with its ETag; `None` when it
+    /// does not exist.
+    pub fn get_small(&self, key: &str, max: u64) -> Result<Option<SmallObject>, StorageError> {
+        let url = GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
+        let mut response = match self.send(key, "GET", &url, &[], None) {
+            Ok(r) => r,
+            Err(StorageError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let etag = etag_of(&response).unwrap_or_default();
+        let mut bytes = Vec::new();
+        response
+            .body_mut()
+            .as_reader()
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| StorageError::Network {
+                location: self.location.url_of(key),
+                cause: e.to_string(),
+            })?;
+        if bytes.len() as u64 > max {
+            return Err(StorageError::Mismatch {
+                location: self.location.url_of(key),
+                detail: format!("more than {max} bytes"),
+            });
+        }
+        Ok(Some(SmallObject { bytes, etag }))
+    }
+
+    /// Deletes the object `key` only while its ETag is `etag` ([`StorageError::Exists`] when
+    /// another write replaced it); nothing when it does not exist.
+    pub fn delete_if(&self, key: &str, etag: &str) -> Result<(), StorageError> {
+        let mut action = DeleteObject::new(&self.bucket, Some(&self.credentials), key);
+        action.headers_mut().insert("if-match", etag);
+        let url = action.sign(SIGNED_FOR);
+        match self.send(
+            key,
+            "DELETE",
+            &url,
+            &[("if-match", Cow::Borrowed(etag))],
+            None,
+        ) {
+            Ok(_) | Err(StorageError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The unfinished multipart uploads whose keys start with `prefix`: `(key, upload id,
+    /// initiated)` (`ListMultipartUploads`, which `rusty-s3` has no action for: the listing
+    /// action's query is changed into it before it is signed).
+    pub fn list_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, String)>, StorageError> {
+        let mut out = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+            let query = action.query_mut();
+            query.remove("list-type");
+            query.remove("encoding-type");
+            query.insert("uploads", "");
+            if !prefix.is_empty() {
+                query.insert("prefix", prefix.to_string());
+            }
+            if let Some((key, id)) = &markers {
+                query.insert("key-marker", key.clone());
+                query.insert("upload-id-marker", id.clone());
+            }
+            let url = action.sign(SIGNED_FOR);
+            let mut response = self.send(prefix, "GET", &url, &[], None)?;
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_string()
+                .map_err(|e| self.network(prefix, e))?;
+            let mut rest = body.as_str();
+            while let Some(start) = rest.find("<Upload>") {
+                let Some(end) = rest[start..].find("</Upload>") else {
+                    break;
+                };
+                let upload = &rest[start..start + end];
+                if let (Some(key), Some(id)) = (xml_tag(upload, "Key"), xml_tag(upload, "UploadId"))
+                {
+                    out.push((
+                        xml_unescape(key),
+                        id.to_string(),
+                        xml_tag(upload, "Initiated").unwrap_or("").to_string(),
+                    ));
+                }
+                rest = &rest[start + end..];
+            }
+            let truncated = xml_tag(&body, "IsTruncated") == Some("true");
+            let next = (
+                xml_tag(&body, "NextKeyMarker").map(xml_unescape),
+                xml_tag(&body, "NextUploadIdMarker").map(str::to_string),
+            );
+            match next {
+                (Some(key), Some(id))
+                    if truncated && Some((&key, &id)) != markers.as_ref().map(|(k, i)| (k, i)) =>
+                {
+                    markers = Some((key, id));
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Aborts the unfinished multipart uploads under `prefix` (a directory-like prefix: `a/b`
+    /// covers `a/b/…`) begun more than `age` ago: what killed or failed writers left. Their
+    /// number.
+    pub fn abort_stale_uploads(&self, prefix: &str, age: Duration) -> Result<usize, StorageError> {
+        let listed = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut aborted = 0;
+        for (key, id, initiated) in self.list_uploads(&listed)? {
+            let begun = time::OffsetDateTime::parse(
+                &initiated,
+                &time::format_description::well_known::Rfc3339,
+            );
+            // An upload whose start cannot be read is left alone.
+            let Ok(begun) = begun else { continue };
+            if now - begun < age {
+                continue;
+            }
+            let abort = AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), &key, &id)
+                .sign(SIGNED_FOR);
+            match self.send(&key, "DELETE", &abort, &[], None) {
+                Ok(_) | Err(StorageError::NotFound { .. }) => aborted += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(aborted)
     }
 
     /// Reads the object `key` into a private temporary file in `dir`, refusing a body longer
@@ -934,7 +1138,8 @@ impl Store {
                 "sha256 {got} differs from the {recorded} recorded when it was written"
             )));
         }
-        file.as_file().sync_all().map_err(io)?;
+        // Not synced: the file is read by this process and removed after; nothing needs it to
+        // outlive a crash.
         Ok(Downloaded { file, shown, size })
     }
 }
@@ -946,6 +1151,51 @@ fn content_length(response: &Response) -> Option<u64> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
+
+fn etag_of(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `&amp;` and the other four entities of XML text.
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// How old an unfinished upload must be to be aborted as stale: [`STALE_UPLOAD_AGE`]; in test
+/// builds (`test-hooks`) `FLOWPACK_TEST_STALE_UPLOAD_SECS` overrides it.
+fn stale_upload_age() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(secs) = std::env::var("FLOWPACK_TEST_STALE_UPLOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return Duration::from_secs(secs);
+    }
+    STALE_UPLOAD_AGE
+}
+
+/// Tests only (`test-hooks` feature): `FLOWPACK_TEST_CRASH_AFTER_PART=N` kills the process with
+/// SIGKILL right after the N-th part of a multipart upload was stored (the upload unfinished).
+#[cfg(feature = "test-hooks")]
+fn crash_hook(part: u16) {
+    let wanted: Option<u16> = std::env::var("FLOWPACK_TEST_CRASH_AFTER_PART")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if wanted == Some(part) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn crash_hook(_part: u16) {}
 
 /// An archive about to be written to an object: where to build it locally first (a private
 /// temporary directory, removed when this is dropped) and where it goes. Made before any work,

@@ -103,8 +103,8 @@ pub fn run(args: Args) -> Outcome {
     let _lock = args
         .wait
         .lock(&env, flowpack_action::lock::Mode::Shared, "backup")?;
-    let history = args.history.target(&args.env, &env)?;
-    flowpack_action::history::refuse_pending(&history.dir, &env.name)?;
+    let history = args.history.open(&args.env, &env, "backup", None)?;
+    flowpack_action::history::refuse_pending(&history.target.dir, &env.name)?;
     let conn = args.env.connect(&env)?;
     let (bar, progress) = progress_bar(args.quiet || args.format == Format::Json);
     let source = SourceInfo {

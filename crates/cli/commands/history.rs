@@ -29,8 +29,8 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
-    let target = args.history.target(&args.env, &env)?;
-    let report = history::run(&HistoryOptions::new(target.dir))?;
+    let opened = args.history.open(&args.env, &env, "history", None)?;
+    let report = history::run(&HistoryOptions::new(opened.target.dir.clone()))?;
     match args.format {
         Format::Json => print_json(&report)?,
         _ => print_human(&report),

@@ -138,6 +138,15 @@ pub fn run(args: Args) -> Outcome {
                 .lock(&env, flowpack_action::lock::Mode::Exclusive, "push")?,
         )
     };
+    // A history in object storage: its lock in the bucket too, held until the push ends.
+    let history = if args.dry_run {
+        None
+    } else {
+        Some(
+            args.history
+                .open(&args.env, &env, "push", Some(&args.wait))?,
+        )
+    };
     // Requests are logged with --verbose twice: once lists every flow.
     let conn = args.env.connect_logging_at(&env, 2)?;
     let mut opts = PushOptions::new(
@@ -154,9 +163,7 @@ pub fn run(args: Args) -> Outcome {
     opts.prune_replaced = args.prune_replaced;
     opts.flows = flowpack_core::names::NameFilter::new(args.flows.iter().cloned());
     opts.jobs = args.jobs.get();
-    if !args.dry_run {
-        opts.history = Some(args.history.target(&args.env, &env)?);
-    }
+    opts.history = history.as_ref().map(|h| h.target.clone());
     opts.deploy = args.deploy;
     opts.enable = args.enable;
     opts.restore.no_webhooks = args.no_webhooks;

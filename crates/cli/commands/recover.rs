@@ -50,13 +50,16 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
-    let target = args.history.target(&args.env, &env)?;
     // The forward push warns of overlay keys matching nothing (the interrupted push got past them).
     let chosen = crate::flags::overlay(args.overlay.as_deref(), true, &env)?;
     let overlay = chosen.overlay;
     let _lock = args
         .wait
         .lock(&env, flowpack_action::lock::Mode::Exclusive, "recover")?;
+    let history = args
+        .history
+        .open(&args.env, &env, "recover", Some(&args.wait))?;
+    let target = history.target.clone();
     let conn = args.env.connect(&env)?;
     let now = crate::clock::now_rfc3339();
     let mut opts = RecoverOptions::new(conn.platform.clone(), target, now.clone());
@@ -69,7 +72,7 @@ pub fn run(args: Args) -> Outcome {
         push.on_unmatched = chosen.on_unmatched;
         push.export_format = env.export_format;
         push.restore.target_url = Some(env.location());
-        push.history = Some(args.history.target(&args.env, &env)?);
+        push.history = Some(history.another());
         opts.forward = Some(push);
     }
     let report =

@@ -44,7 +44,6 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Outcome {
     let env = args.env.resolve()?;
-    let target = args.history.target(&args.env, &env)?;
     let overlay = crate::flags::overlay(args.overlay.as_deref(), true, &env)?.overlay;
     let _lock = if args.dry_run {
         None
@@ -54,6 +53,14 @@ pub fn run(args: Args) -> Outcome {
                 .lock(&env, flowpack_action::lock::Mode::Exclusive, "rollback")?,
         )
     };
+    // A history in object storage: its lock in the bucket too (not for a dry run).
+    let history = args.history.open(
+        &args.env,
+        &env,
+        "rollback",
+        (!args.dry_run).then_some(&args.wait),
+    )?;
+    let target = history.target.clone();
     let conn = args.env.connect(&env)?;
     let mut opts = RollbackOptions::new(conn.platform.clone(), target, crate::clock::now_rfc3339());
     opts.to = args.to;
