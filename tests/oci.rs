@@ -6,7 +6,7 @@
 #[path = "../crates/client/tests/common/fake.rs"]
 mod fake;
 #[path = "../crates/client/tests/common/registry.rs"]
-mod registry;
+pub(crate) mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -924,3 +924,83 @@ fn a_held_lock_has_its_lease_renewed_while_the_run_lasts() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(lease(), None, "released");
 }
+
+#[test]
+fn publish_takes_an_archive_from_a_bucket_and_the_registry_gets_its_exact_bytes() {
+    let store = Weed::start();
+    let reg = crate::oci::registry::Registry::start();
+    let d = tempfile::tempdir().unwrap();
+    let d = d.path();
+    let doc = crate::util::fixture("reference/export-v2-order-sync.json");
+    let object = store.url("releases/app-1.0.0.flowpack");
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "pack",
+            doc.to_str().unwrap(),
+            "-o",
+            &object,
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "release",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let target = reg.reference("team/app");
+    let o = flowpack(d, &store, &[], &["publish", &object, &target, "--plain-http"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("{target}:1.0.0@sha256:")),
+        "{}",
+        stdout(&o)
+    );
+    // What the registry holds is the object's bytes.
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "pull",
+            &format!("{target}:1.0.0"),
+            "-o",
+            "pulled.flowpack",
+            "--plain-http",
+            "--insecure-skip-signatures",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let local = d.join("local.flowpack");
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &[
+            "pack",
+            doc.to_str().unwrap(),
+            "-o",
+            "local.flowpack",
+            "--name",
+            "app",
+            "--version",
+            "1.0.0",
+            "--kind",
+            "release",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(d.join("pulled.flowpack")).unwrap(),
+        std::fs::read(local).unwrap(),
+        "packing is reproducible, so the pulled archive is the object's bytes"
+    );
+    // A missing object is named, and nothing is published.
+    let missing = store.url("releases/none.flowpack");
+    let o = flowpack(d, &store, &[], &["publish", &missing, &target, "--plain-http"]);
+    assert_ne!(code(&o), 0);
+    assert!(stderr(&o).contains("releases/none.flowpack"), "{}", stderr(&o));
+}

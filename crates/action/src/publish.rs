@@ -15,7 +15,8 @@ use crate::error::{Categorize, Category, Remedy};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PublishOptions {
-    /// The archive.
+    /// The archive: a file, or an `s3://BUCKET/KEY` object (downloaded to a private temporary
+    /// file within the archive limits first).
     pub archive: PathBuf,
     /// Where to: `oci://HOST[:PORT]/REPO[:TAG]` (without a tag, the package version).
     pub reference: String,
@@ -67,6 +68,10 @@ pub enum PublishError {
     /// The archive's manifest could not be read.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// An `s3://` archive could not be downloaded (settings, credentials, the store, the
+    /// object's size or content).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
 }
 
 impl Categorize for PublishError {
@@ -74,6 +79,7 @@ impl Categorize for PublishError {
         match self {
             PublishError::Registry(e) => e.category(),
             PublishError::Archive(e) => e.category(),
+            PublishError::Input(e) => e.category(),
         }
     }
 
@@ -81,6 +87,7 @@ impl Categorize for PublishError {
         match self {
             PublishError::Registry(e) => e.remedy(),
             PublishError::Archive(e) => e.remedy(),
+            PublishError::Input(e) => e.remedy(),
         }
     }
 }
@@ -96,12 +103,23 @@ pub fn run(opts: &PublishOptions) -> Result<PublishReport, PublishError> {
     let reference = Reference::parse(&opts.reference)?;
     // A digest reference is refused before the archive is read, whatever it holds.
     reference.check_publishable()?;
-    let info = artifact_info(&Archive::open(&opts.archive, &Limits::default())?)?;
+    // An archive in object storage is downloaded first (the file published is what was
+    // checked); a local path is read where it is.
+    let source = match opts.archive.to_str() {
+        Some(spec) if crate::storage::is_s3(spec) => {
+            crate::input::open_archive_spec(spec, false, None)?
+        }
+        _ => crate::input::ArchiveSource::file(&opts.archive),
+    };
+    let info = artifact_info(
+        &Archive::open(&source.path, &Limits::default())
+            .map_err(|e| crate::input::rename_archive(e, &source.path, &source.shown))?,
+    )?;
     let mut registry = oci::RegistryOptions::default();
     registry.plain_http = opts.plain_http;
     registry.credentials = opts.credentials.clone();
     Ok(oci::publish_file(
-        &opts.archive,
+        &source.path,
         &reference,
         &info,
         &registry,
