@@ -234,9 +234,9 @@ fn diff_refuses_an_oversized_json_side_before_reading_it() {
     }
 }
 
-/// `diff env:local` on the embedded store with documents near the bound: exports of the
-/// embedded store are built in memory, so they are made one at a time, each compared and dropped
-/// before the next.
+/// `diff env:local`, `export` and `backup` on the embedded store with documents near the bound:
+/// exports of the embedded store are built in memory, so they are made one at a time whatever
+/// `--jobs` says, each compared (or packed) and dropped before the next.
 #[test]
 fn diff_of_the_local_environment_with_near_bound_flows_stays_under_256_mib() {
     let t = tempfile::tempdir().unwrap();
@@ -244,11 +244,25 @@ fn diff_of_the_local_environment_with_near_bound_flows_stays_under_256_mib() {
     let near = make_expansion(d, "near.flowpack", 6, 1_990_000);
     let (code, text, _) = run_measured(d, &["push", &near, "--env", "local"]);
     assert_eq!(code, 0, "{text}");
-    for args in [
-        ["diff", near.as_str(), "env:local"],
-        ["diff", "env:local", "env:local"],
-    ] {
-        let (code, text, peak) = run_measured(d, &args);
+    let commands: [&[&str]; 4] = [
+        &["diff", near.as_str(), "env:local"],
+        &["diff", "env:local", "env:local"],
+        &[
+            "export",
+            "--all",
+            "--env",
+            "local",
+            "-o",
+            "e.flowpack",
+            "--jobs",
+            "16",
+        ],
+        &[
+            "backup", "--env", "local", "--dir", "backups", "--jobs", "16",
+        ],
+    ];
+    for args in commands {
+        let (code, text, peak) = run_measured(d, args);
         eprintln!("{args:?}: exit {code}, peak {peak} KiB");
         assert_eq!(code, 0, "{args:?}\n{text}");
         assert!(
