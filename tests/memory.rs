@@ -234,9 +234,9 @@ fn diff_refuses_an_oversized_json_side_before_reading_it() {
     }
 }
 
-/// `diff env:local` on the embedded store with documents near the bound: exports of the
-/// embedded store are built in memory, so they are made one at a time, each compared and dropped
-/// before the next.
+/// `diff env:local`, `export` and `backup` on the embedded store with documents near the bound:
+/// exports of the embedded store are built in memory, so they are made one at a time whatever
+/// `--jobs` says, each compared (or packed) and dropped before the next.
 #[test]
 fn diff_of_the_local_environment_with_near_bound_flows_stays_under_256_mib() {
     let t = tempfile::tempdir().unwrap();
@@ -244,16 +244,110 @@ fn diff_of_the_local_environment_with_near_bound_flows_stays_under_256_mib() {
     let near = make_expansion(d, "near.flowpack", 6, 1_990_000);
     let (code, text, _) = run_measured(d, &["push", &near, "--env", "local"]);
     assert_eq!(code, 0, "{text}");
-    for args in [
-        ["diff", near.as_str(), "env:local"],
-        ["diff", "env:local", "env:local"],
-    ] {
-        let (code, text, peak) = run_measured(d, &args);
+    let commands: [&[&str]; 4] = [
+        &["diff", near.as_str(), "env:local"],
+        &["diff", "env:local", "env:local"],
+        &[
+            "export",
+            "--all",
+            "--env",
+            "local",
+            "-o",
+            "e.flowpack",
+            "--jobs",
+            "16",
+        ],
+        &[
+            "backup", "--env", "local", "--dir", "backups", "--jobs", "16",
+        ],
+    ];
+    for args in commands {
+        let (code, text, peak) = run_measured(d, args);
         eprintln!("{args:?}: exit {code}, peak {peak} KiB");
         assert_eq!(code, 0, "{args:?}\n{text}");
         assert!(
             peak < LIMIT_KIB,
             "{args:?}: peak {peak} KiB, over {LIMIT_KIB} KiB\n{text}"
+        );
+    }
+}
+
+/// `pack` reads, checks and adds one document at a time, and the readers keep names and
+/// digests, not documents: 1,000 documents of ~128 KB each (128 MB, more than the bound below
+/// by itself, so a `pack` that read every document before writing, or a reader that kept them,
+/// would pass it) are packed, verified, unpacked and compared (every tenth pair differs) each
+/// under 96 MiB of peak resident memory.
+#[test]
+fn pack_and_readers_of_1000_documents_hold_a_few_at_a_time() {
+    const BOUND_KIB: u64 = 96 * 1024;
+    const FLOWS: usize = 1000;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    let mut held = 0;
+    for (side, edited) in [("a", false), ("b", true)] {
+        std::fs::create_dir(d.join(side)).unwrap();
+        for i in 0..FLOWS {
+            let mut doc = reference.clone();
+            let name = format!("Orders {i:04}");
+            doc["flow"]["name"] = name.clone().into();
+            doc["metadata"]["flow_name"] = name.into();
+            let mut description = format!("flow {i}: ").repeat(128 * 1024 / 10);
+            if edited && i % 10 == 0 {
+                description.push_str(" (edited)");
+            }
+            doc["flow"]["description"] = description.into();
+            let bytes = serde_json::to_vec(&doc).unwrap();
+            held += u64::from(side == "a") * bytes.len() as u64;
+            std::fs::write(d.join(side).join(format!("flow-{i:04}.json")), bytes).unwrap();
+        }
+    }
+    assert!(
+        held / 1024 > BOUND_KIB,
+        "the documents alone must pass the bound"
+    );
+    let commands: [&[&str]; 5] = [
+        &[
+            "pack",
+            "a",
+            "-o",
+            "a.flowpack",
+            "--name",
+            "m",
+            "--version",
+            "1.0.0",
+        ],
+        &[
+            "pack",
+            "b",
+            "-o",
+            "b.flowpack",
+            "--name",
+            "m",
+            "--version",
+            "1.0.1",
+        ],
+        &["verify", "a.flowpack"],
+        &[
+            "unpack",
+            "a.flowpack",
+            "-d",
+            "out",
+            "--insecure-skip-signatures",
+        ],
+        &["diff", "a.flowpack", "b.flowpack"],
+    ];
+    for args in commands {
+        let (code, text, peak) = run_measured(d, args);
+        eprintln!("{args:?}: exit {code}, peak {peak} KiB");
+        let want = if args[0] == "diff" { 1 } else { 0 };
+        assert_eq!(code, want, "{args:?}\n{text}");
+        assert!(
+            peak < BOUND_KIB,
+            "{args:?}: peak {peak} KiB, over {BOUND_KIB} KiB\n{text}"
         );
     }
 }

@@ -361,7 +361,7 @@ fn classify(
     suffixes: &[NameSuffix],
 ) -> Option<(u64, time::OffsetDateTime)> {
     let manifest = Archive::open(path, &Limits::default())
-        .and_then(|a| a.manifest())
+        .and_then(|a| a.manifest_without_inputs())
         .ok()?;
     let own = match &manifest.backup {
         Some(b) => (b.env == environment && suffixes.contains(&NameSuffix::Sequence(b.sequence)))
@@ -751,7 +751,7 @@ impl ListOptions {
 /// whose environment and sequence its name carries).
 fn describe(path: &Path, name: &str, size: u64, opts: &ListOptions) -> Option<ListedBackup> {
     let manifest = Archive::open(path, &Limits::default())
-        .and_then(|a| a.manifest())
+        .and_then(|a| a.manifest_without_inputs())
         .ok()?;
     let record = manifest.backup.as_ref()?;
     if opts.env.as_ref().is_some_and(|e| *e != record.env) {

@@ -1212,8 +1212,9 @@ fn load_archive(label: &str, path: &Path) -> Result<Loaded, DiffError> {
         check: check.to_string(),
         detail,
     };
+    // Flows, files and source only: the inputs are not compared (not expanded either).
     let manifest = archive
-        .manifest()
+        .manifest_without_inputs()
         .map_err(|e| failed("manifest", e.to_string()))?;
     let present: HashSet<&str> = archive.entry_paths().collect();
     if let Some(missing) = manifest

@@ -263,6 +263,10 @@ fn run_local(
     writer_opts.replace = opts.force;
     let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
     let queue = Arc::new(Mutex::new(ids.into_iter()));
+    // An embedded store builds each export as a parsed document in this process: those run one
+    // at a time whatever `jobs` (the settings reads and the writer's work still overlap), so a
+    // store of documents near the bound is not held `jobs` times at once.
+    let alone = Arc::new(Mutex::new(()));
     let jobs = opts.jobs.max(1);
     let (tx, rx) = sync_channel(jobs);
     let mut workers = Vec::new();
@@ -270,13 +274,19 @@ fn run_local(
         let queue = Arc::clone(&queue);
         let tx = tx.clone();
         let platform = Arc::clone(&opts.platform);
+        let alone = Arc::clone(&alone);
         workers.push(std::thread::spawn(move || {
             loop {
                 let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
                 let Some(id) = next else { break };
-                let result = platform
-                    .export_flow_bytes(id)
-                    .and_then(|bytes| Ok((bytes, flow_settings(platform.as_ref(), id)?)));
+                let exported = {
+                    let _alone = platform
+                        .builds_exports_in_process()
+                        .then(|| alone.lock().unwrap_or_else(|e| e.into_inner()));
+                    platform.export_flow_bytes(id)
+                };
+                let result =
+                    exported.and_then(|bytes| Ok((bytes, flow_settings(platform.as_ref(), id)?)));
                 let failed = result.is_err();
                 if tx.send((id, result)).is_err() || failed {
                     break;

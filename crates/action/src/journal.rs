@@ -372,6 +372,9 @@ impl Platform for Journaled {
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         self.inner.export_flow_bytes(id)
     }
+    fn builds_exports_in_process(&self) -> bool {
+        self.inner.builds_exports_in_process()
+    }
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
         let name = request.document["flow"]["name"]
             .as_str()

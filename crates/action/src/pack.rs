@@ -277,30 +277,6 @@ fn run_local(opts: &PackOptions) -> Result<PackDone, PackError> {
         }
         None => None,
     };
-    let mut documents = Vec::with_capacity(files.len());
-    for file in &files {
-        let origin = file.display().to_string();
-        let mut bytes = Vec::new();
-        flowpack_core::document::read_document_file(
-            file,
-            &origin,
-            &flowpack_core::document::DocumentBound::default(),
-            &mut bytes,
-        )
-        .map_err(InputError::from)?;
-        let bytes = if marketplace {
-            let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
-            to_bytes_like(marketplace::deployed_only(&doc, &origin)?.value(), &bytes)
-        } else {
-            bytes
-        };
-        documents.push(FlowInput {
-            bytes,
-            origin,
-            source_id: String::new(),
-            name: None,
-        });
-    }
     // With a previous release, write beside the output and rename only once the version is
     // accepted.
     let temp = match previous {
@@ -326,8 +302,11 @@ fn run_local(opts: &PackOptions) -> Result<PackDone, PackError> {
     // The temporary file of a version check is ours to replace.
     writer_opts.replace = opts.force || temp.is_some();
     let mut writer = ArchiveWriter::create(target, writer_opts)?;
-    for input in documents {
-        writer.add_flow(input)?;
+    // One document at a time: read (and, for a marketplace package, rewritten) here, handed to
+    // the writer, whose bounded queue makes this wait while its workers are busy. Memory holds
+    // the few documents in flight, whatever the number of inputs.
+    for file in &files {
+        writer.add_flow(read_input(file, marketplace)?)?;
     }
     let mut params = ManifestParams::new(&opts.name, opts.version.clone(), opts.kind);
     params.description = opts.description.clone();
@@ -355,6 +334,32 @@ fn run_local(opts: &PackOptions) -> Result<PackDone, PackError> {
     })
 }
 
+/// One input file as the writer takes it: read within the per-document bound and, for a
+/// marketplace package, rewritten to its flow's deployed version.
+fn read_input(file: &Path, marketplace: bool) -> Result<FlowInput, PackError> {
+    let origin = file.display().to_string();
+    let mut bytes = Vec::new();
+    flowpack_core::document::read_document_file(
+        file,
+        &origin,
+        &flowpack_core::document::DocumentBound::default(),
+        &mut bytes,
+    )
+    .map_err(InputError::from)?;
+    let bytes = if marketplace {
+        let doc = Document::from_slice(&bytes, &origin).map_err(InputError::from)?;
+        to_bytes_like(marketplace::deployed_only(&doc, &origin)?.value(), &bytes)
+    } else {
+        bytes
+    };
+    Ok(FlowInput {
+        bytes,
+        origin,
+        source_id: String::new(),
+        name: None,
+    })
+}
+
 /// What the semver rule compares of a release archive at `path` (named `shown`): verified for
 /// structure and digests (signatures are not required), then its version, inputs and each
 /// flow's content digest.
@@ -376,14 +381,13 @@ fn release_facts(path: &Path, shown: &str) -> Result<PackageFacts, PackError> {
     }
     let mut archive = Archive::open(path, &Limits::default()).map_err(named)?;
     let manifest = archive.manifest().map_err(named)?;
-    let flows = archive
-        .flows()
-        .map_err(named)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(named)?;
-    Ok(PackageFacts::from_manifest_with_documents(
-        &manifest, &flows,
-    )?)
+    // The flows one at a time: each document is dropped once its digest is taken.
+    let mut facts = PackageFacts::from_manifest_with_documents(&manifest, &[])?;
+    for flow in archive.flows().map_err(named)? {
+        let (record, doc) = flow.map_err(named)?;
+        facts.set_content_digest(&record, &doc)?;
+    }
+    Ok(facts)
 }
 
 /// Adds `path` (a file given by name, or a directory's `*.json` files, recursively and sorted).

@@ -153,9 +153,8 @@ pub fn run(opts: &RepackOptions) -> Result<PackReport, RepackError> {
         path: shown.clone(),
         reason,
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&read(&manifest_path)?).map_err(|e| bad(e.to_string()))?;
-    let manifest: Manifest = flowpack_core::archive::manifest_from_value(value).map_err(bad)?;
+    let manifest: Manifest =
+        flowpack_core::archive::manifest_from_slice(&read(&manifest_path)?).map_err(bad)?;
     let version = match &opts.version {
         Some(v) => v.clone(),
         None => semver::Version::parse(&manifest.package.version).map_err(|e| {

@@ -579,6 +579,12 @@ pub trait Platform: Send + Sync {
     fn export_flow_bytes(&self, id: FlowId) -> Result<Vec<u8>, ClientError> {
         Ok(serde_json::to_vec(&self.export_flow(id)?).expect("a JSON value serialises"))
     }
+    /// Whether an export is built as a parsed document in this process (an embedded store),
+    /// rather than received as bytes: such exports cost a parsed document's memory each, so
+    /// callers run them one at a time. `false` by default.
+    fn builds_exports_in_process(&self) -> bool {
+        false
+    }
     /// `POST /api/v1/flows/import`: the new flow, with its versions.
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError>;
     /// `GET /api/v1/flows/{flow}/versions`.

@@ -463,10 +463,23 @@ impl PackageFacts {
     ) -> Result<PackageFacts, MarketplaceError> {
         let mut facts = PackageFacts::from_manifest(manifest)?;
         for (record, doc) in flows {
-            let digest = content_digest(doc, &record.path)?;
-            facts.flows.insert(record.name.clone(), digest);
+            facts.set_content_digest(record, doc)?;
         }
         Ok(facts)
+    }
+
+    /// Takes the flow `record`'s digest from its verified document `doc` ([`content_digest`]):
+    /// what [`from_manifest_with_documents`](PackageFacts::from_manifest_with_documents) does for
+    /// each flow, for callers that read an archive's flows one at a time (holding no document
+    /// longer than its own turn).
+    pub fn set_content_digest(
+        &mut self,
+        record: &FlowRecord,
+        doc: &Document,
+    ) -> Result<(), MarketplaceError> {
+        let digest = content_digest(doc, &record.path)?;
+        self.flows.insert(record.name.clone(), digest);
+        Ok(())
     }
 
     fn build(

@@ -370,78 +370,521 @@ fn input_key(i: &Input) -> InputKey {
 /// The version-3 form of `inputs`: one entry per distinct input, in order of first use, with
 /// the flows using it; `per_flow[i]` are the inputs of flow `i` (the writer knows which flow
 /// each input is of: names alone would not tell flows of the same name apart).
+#[cfg(test)]
 pub(crate) fn compact_inputs(per_flow: &[&[Input]]) -> Vec<CompactInput> {
-    let mut out: Vec<CompactInput> = Vec::new();
-    let mut index: BTreeMap<InputKey, usize> = BTreeMap::new();
+    let mut c = Compactor::default();
     for (at, inputs) in per_flow.iter().enumerate() {
         for input in *inputs {
-            let key = input_key(input);
-            match index.get(&key) {
-                Some(&e) => {
-                    if out[e].flows.last() != Some(&at) {
-                        out[e].flows.push(at);
-                    }
+            c.add(at, input);
+        }
+    }
+    c.finish()
+}
+
+/// Builds the version-3 form of `inputs` flow by flow: one entry per distinct input, in order
+/// of first use, with the flows using it.
+#[derive(Default)]
+pub(crate) struct Compactor {
+    out: Vec<CompactInput>,
+    index: BTreeMap<InputKey, usize>,
+}
+
+impl Compactor {
+    /// Adds `input` as one of flow `at`'s (flows are added in ascending order).
+    pub(crate) fn add(&mut self, at: usize, input: &Input) {
+        let key = input_key(input);
+        match self.index.get(&key) {
+            Some(&e) => {
+                if self.out[e].flows.last() != Some(&at) {
+                    self.out[e].flows.push(at);
                 }
-                None => {
-                    index.insert(key, out.len());
-                    out.push(CompactInput {
-                        kind: input.kind,
-                        name: input.name.clone(),
-                        system: input.system.clone(),
-                        auth: input.auth.clone(),
-                        key: input.key.clone(),
-                        webhook: input.webhook,
-                        required: input.required,
-                        flows: vec![at],
-                    });
-                }
+            }
+            None => {
+                self.index.insert(key, self.out.len());
+                self.out.push(CompactInput {
+                    kind: input.kind,
+                    name: input.name.clone(),
+                    system: input.system.clone(),
+                    auth: input.auth.clone(),
+                    key: input.key.clone(),
+                    webhook: input.webhook,
+                    required: input.required,
+                    flows: vec![at],
+                });
             }
         }
     }
-    out
+
+    /// The entries, in order of first use.
+    pub(crate) fn finish(self) -> Vec<CompactInput> {
+        self.out
+    }
+}
+
+/// Reads a manifest's bytes (any version this build reads) into the model, straight into typed
+/// fields — never a generic JSON value, so a manifest of 100,000 flows costs its records, not a
+/// tree of values several times its size — and checks every rule of the manifest schema
+/// ([`MANIFEST_SCHEMA`]) on them. Version 3 lists each input once with its flows' indexes, the
+/// model lists them per flow, so they are expanded here (every reader of a manifest, an
+/// archive's or an unpacked directory's, goes through this). Errors say `not valid JSON: …`,
+/// `unsupported format_version …` or `does not match the manifest schema at "/pointer": …`.
+pub fn manifest_from_slice(bytes: &[u8]) -> Result<Manifest, String> {
+    read_manifest(bytes, true).map(|(m, _)| m)
+}
+
+/// [`manifest_from_slice`], checking every rule alike; without `expand`, a version-3
+/// manifest's inputs are not expanded per flow: the model's `inputs` stay empty and the entries
+/// as written are returned beside it (for readers that need the flows and files only — verify,
+/// unpack, diff — so a manifest of many flows does not cost its inputs once per flow using
+/// them). Versions 1 and 2 list their inputs per flow as written, and the model keeps them.
+pub(crate) fn read_manifest(
+    bytes: &[u8],
+    expand: bool,
+) -> Result<(Manifest, Option<Vec<CompactInput>>), String> {
+    let schema =
+        |at: &str, what: &str| format!("does not match the manifest schema at {at:?}: {what}");
+    let json = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Data => schema("", &e.to_string()),
+        _ => format!("not valid JSON: {e}"),
+    };
+    // The version first (the rest of the document skipped unbuilt): what shape to expect.
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u64,
+    }
+    let version = serde_json::from_slice::<Version>(bytes)
+        .map_err(json)?
+        .format_version;
+    let format_version = u32::try_from(version)
+        .ok()
+        .filter(|v| MANIFEST_READ_VERSIONS.contains(v))
+        .ok_or_else(|| {
+            format!(
+                "unsupported format_version {version} (known: {})",
+                MANIFEST_READ_VERSIONS.map(|v| v.to_string()).join(", ")
+            )
+        })?;
+    let raw: RawManifest = serde_json::from_slice(bytes).map_err(json)?;
+    raw.into_manifest(format_version, expand)
+        .map_err(|(at, what)| schema(&at, &what))
+}
+
+/// Deserializes a field that may be absent: `None` when it is, `Some` when it is there (with
+/// `#[serde(default)]`); a `null` is only accepted where `T` accepts one.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A manifest of any version as written, in typed fields; [`RawManifest::into_manifest`]
+/// checks what the schema says beyond the types and builds the model.
+#[derive(Deserialize)]
+struct RawManifest {
+    package: Package,
+    created_at: String,
+    generator: String,
+    source: SourceInfo,
+    flows: Vec<RawFlow>,
+    files: BTreeMap<String, String>,
+    requires: RawRequires,
+    inputs: Vec<RawInput>,
+    #[serde(default, deserialize_with = "present")]
+    backup: Option<BackupRecord>,
+}
+
+#[derive(Deserialize)]
+struct RawFlow {
+    path: String,
+    name: String,
+    source_id: String,
+    export_format: u32,
+    steps: u64,
+    sha256: String,
+    size: u64,
+    /// Absent (`None`), `null` (`Some(None)`) or a record.
+    #[serde(default, deserialize_with = "present")]
+    settings: Option<Option<SettingsRecord>>,
+}
+
+#[derive(Deserialize)]
+struct RawRequires {
+    export_format: u64,
+    systems: Vec<RawNamed>,
+    scripts: Vec<RawNamed>,
+    #[serde(default, deserialize_with = "present")]
+    dependencies: Option<Vec<RequiredDependency>>,
+}
+
+/// A `requires` system or script: a bare name (version 1) or an object (later versions), whose
+/// `protocol` (systems) or `language` (scripts) must be there, a string or `null`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawNamed {
+    Name(String),
+    Object {
+        name: String,
+        #[serde(default, deserialize_with = "present")]
+        protocol: Option<Option<String>>,
+        #[serde(default, deserialize_with = "present")]
+        language: Option<Option<String>>,
+    },
+}
+
+/// An input as any version lists it: per flow (`flow`, versions 1 and 2) or once with its
+/// flows' indexes (`flows`, version 3).
+#[derive(Deserialize)]
+struct RawInput {
+    #[serde(default, deserialize_with = "present")]
+    flow: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    flows: Option<Vec<usize>>,
+    kind: InputKind,
+    name: String,
+    /// Absent (`None`), `null` (`Some(None)`, version 1 only) or a string; so `auth`, `key`.
+    #[serde(default, deserialize_with = "present")]
+    system: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    auth: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    key: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    webhook: Option<u32>,
+    required: bool,
+}
+
+/// Where a rule is broken (a JSON pointer) and what it says.
+type Broken = (String, String);
+
+/// Whether `s` is 64 lowercase hex digits.
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `s` is `flows/<slug>/<file>` with a slug of `[a-z0-9][a-z0-9-]*`.
+fn is_flow_path(s: &str, file: &str) -> bool {
+    s.strip_prefix("flows/")
+        .and_then(|r| r.strip_suffix(file))
+        .and_then(|r| r.strip_suffix('/'))
+        .is_some_and(|slug| {
+            slug.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// Whether `s` is an RFC 3339 date-time as the schema's pattern has it:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+fn is_timestamp(s: &str) -> bool {
+    fn digits(s: &[u8]) -> bool {
+        s.iter().all(u8::is_ascii_digit)
+    }
+    let b = s.as_bytes();
+    if b.len() < 20
+        || !digits(&b[0..4])
+        || b[4] != b'-'
+        || !digits(&b[5..7])
+        || b[7] != b'-'
+        || !digits(&b[8..10])
+        || b[10] != b'T'
+        || !digits(&b[11..13])
+        || b[13] != b':'
+        || !digits(&b[14..16])
+        || b[16] != b':'
+        || !digits(&b[17..19])
+    {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest {
+        b"Z" => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            matches!(sign, b'+' | b'-') && digits(&[*h1, *h2, *m1, *m2])
+        }
+        _ => false,
+    }
+}
+
+impl RawManifest {
+    /// The model, once every rule of the schema for `version` holds.
+    fn into_manifest(
+        self,
+        version: u32,
+        expand: bool,
+    ) -> Result<(Manifest, Option<Vec<CompactInput>>), Broken> {
+        let broken = |at: String, what: &str| Err((at, what.to_string()));
+        if self.package.name.is_empty() {
+            return broken("/package/name".into(), "empty");
+        }
+        if !is_timestamp(&self.created_at) {
+            return broken("/created_at".into(), "not an RFC 3339 date-time");
+        }
+        let mut flows = Vec::with_capacity(self.flows.len());
+        for (i, f) in self.flows.into_iter().enumerate() {
+            let at = |field: &str| format!("/flows/{i}/{field}");
+            if !is_flow_path(&f.path, "export.json") {
+                return broken(at("path"), "not flows/<slug>/export.json");
+            }
+            if !matches!(f.export_format, 1 | 2) {
+                return broken(at("export_format"), "neither 1 nor 2");
+            }
+            if !is_sha256_hex(&f.sha256) {
+                return broken(at("sha256"), "not 64 lowercase hex digits");
+            }
+            let settings = match (version, f.settings) {
+                (1, None) => None,
+                (1, Some(_)) => return broken(at("settings"), "not in version 1"),
+                (_, None) => return broken(at("settings"), "missing (null or a record)"),
+                (_, Some(s)) => s,
+            };
+            if let Some(s) = &settings {
+                if !is_flow_path(&s.path, "flow.json") {
+                    return broken(at("settings/path"), "not flows/<slug>/flow.json");
+                }
+                if !is_sha256_hex(&s.sha256) {
+                    return broken(at("settings/sha256"), "not 64 lowercase hex digits");
+                }
+            }
+            flows.push(FlowRecord {
+                path: f.path,
+                name: f.name,
+                source_id: f.source_id,
+                export_format: f.export_format,
+                steps: f.steps,
+                sha256: f.sha256,
+                size: f.size,
+                settings,
+            });
+        }
+        if let Some((path, _)) = self
+            .files
+            .iter()
+            .find(|(_, v)| !v.strip_prefix("sha256:").is_some_and(is_sha256_hex))
+        {
+            return broken(
+                format!("/files/{}", pointer_token(path)),
+                "not sha256:<64 lowercase hex digits>",
+            );
+        }
+        let requires = self.requires.into_requires(version)?;
+        if let Some(b) = &self.backup {
+            if version < 3 {
+                return broken("/backup".into(), "only in version 3");
+            }
+            if b.env.is_empty() {
+                return broken("/backup/env".into(), "empty");
+            }
+            if b.sequence == 0 {
+                return broken("/backup/sequence".into(), "below 1");
+            }
+            if !is_timestamp(&b.created) {
+                return broken("/backup/created".into(), "not an RFC 3339 date-time");
+            }
+        }
+        let (inputs, compact) = inputs_of(self.inputs, version, &flows, expand)?;
+        let manifest = Manifest {
+            format_version: version,
+            package: self.package,
+            created_at: self.created_at,
+            generator: self.generator,
+            source: self.source,
+            flows,
+            files: self.files,
+            requires,
+            inputs,
+            backup: self.backup,
+        };
+        Ok((manifest, compact))
+    }
+}
+
+/// A key as a JSON pointer token (`~` and `/` escaped).
+fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+impl RawRequires {
+    fn into_requires(self, version: u32) -> Result<Requires, Broken> {
+        let export_format = u32::try_from(self.export_format).map_err(|_| {
+            (
+                "/requires/export_format".to_string(),
+                "too large".to_string(),
+            )
+        })?;
+        // Version 1: bare names; later versions: objects naming their protocol or language.
+        let named = |items: Vec<RawNamed>, list: &str, detail: &str| {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let at = format!("/requires/{list}/{i}");
+                    match (version, item) {
+                        (1, RawNamed::Name(name)) => Ok((name, None)),
+                        (1, RawNamed::Object { .. }) => Err((at, "not a name".to_string())),
+                        (_, RawNamed::Name(_)) => {
+                            Err((at, format!("not an object with name and {detail}")))
+                        }
+                        (
+                            _,
+                            RawNamed::Object {
+                                name,
+                                protocol,
+                                language,
+                            },
+                        ) => {
+                            let detail_of = if detail == "protocol" {
+                                protocol
+                            } else {
+                                language
+                            };
+                            detail_of.map(|d| (name, d)).ok_or_else(|| {
+                                (
+                                    format!("{at}/{detail}"),
+                                    "missing (a string or null)".into(),
+                                )
+                            })
+                        }
+                    }
+                })
+                .collect::<Result<Vec<_>, Broken>>()
+        };
+        let systems = named(self.systems, "systems", "protocol")?
+            .into_iter()
+            .map(|(name, protocol)| RequiredSystem { name, protocol })
+            .collect();
+        let scripts = named(self.scripts, "scripts", "language")?
+            .into_iter()
+            .map(|(name, language)| RequiredScript { name, language })
+            .collect();
+        let dependencies = match (version, self.dependencies) {
+            (1, d) => d.unwrap_or_default(),
+            (_, Some(d)) => d,
+            (_, None) => {
+                return Err(("/requires/dependencies".into(), "missing (a list)".into()));
+            }
+        };
+        Ok(Requires {
+            export_format,
+            systems,
+            scripts,
+            dependencies,
+        })
+    }
+}
+
+/// The model's inputs from the manifest's: version 3's compact entries expanded flow by flow,
+/// earlier versions' as they are; each entry checked against its version's rules.
+fn inputs_of(
+    raw: Vec<RawInput>,
+    version: u32,
+    flows: &[FlowRecord],
+    expand: bool,
+) -> Result<(Vec<Input>, Option<Vec<CompactInput>>), Broken> {
+    let mut listed = Vec::new();
+    let mut compact = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = |field: &str| format!("/inputs/{i}/{field}");
+        let broken = |field: &str, what: &str| Err((at(field), what.to_string()));
+        if version == 1 && r.kind == InputKind::WebhookSecret {
+            return broken("kind", "webhook_secret is not in version 1");
+        }
+        if version >= 2 && r.kind == InputKind::WebhookSecret && r.webhook.is_none() {
+            return broken("webhook", "missing (a webhook secret names its webhook)");
+        }
+        // A part of a credential is a string from version 2 on (version 1 wrote none).
+        let part = |value: Option<Option<String>>, field: &str| match value {
+            Some(None) if version >= 2 => Err((at(field), "null, not a string".to_string())),
+            v => Ok(v.flatten()),
+        };
+        let (system, auth, key) = (
+            part(r.system, "system")?,
+            part(r.auth, "auth")?,
+            part(r.key, "key")?,
+        );
+        match (version, r.flow, r.flows) {
+            (3, Some(_), _) => return broken("flow", "not in version 3 (flows lists them)"),
+            (3, None, None) => return broken("flows", "missing"),
+            (3, None, Some(f)) if f.is_empty() => return broken("flows", "empty"),
+            (3, None, Some(f)) => compact.push(CompactInput {
+                kind: r.kind,
+                name: r.name,
+                system,
+                auth,
+                key,
+                webhook: r.webhook,
+                required: r.required,
+                flows: f,
+            }),
+            (_, _, Some(_)) => return broken("flows", "only in version 3"),
+            (_, None, None) => return broken("flow", "missing"),
+            (_, Some(flow), None) => listed.push(Input {
+                flow,
+                kind: r.kind,
+                name: r.name,
+                system,
+                auth,
+                key,
+                webhook: r.webhook,
+                required: r.required,
+            }),
+        }
+    }
+    if version < 3 {
+        return Ok((listed, None));
+    }
+    let past = |e: String| ("/inputs".to_string(), e);
+    if expand {
+        Ok((expand_inputs(flows, &compact).map_err(past)?, None))
+    } else {
+        check_flow_indexes(flows.len(), &compact).map_err(past)?;
+        Ok((Vec::new(), Some(compact)))
+    }
+}
+
+/// Every flow index of the version-3 entries is one of the `flows` flows.
+fn check_flow_indexes(flows: usize, compact: &[CompactInput]) -> Result<(), String> {
+    for (e, c) in compact.iter().enumerate() {
+        if let Some(f) = c.flows.iter().find(|&&f| f >= flows) {
+            return Err(format!(
+                "inputs[{e}] names flow index {f}, past the {flows} flows"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The model's `inputs` from the version-3 form: flow by flow in the order of `flows`, each
 /// flow's inputs in the order of the entries. An index past the flows is an error.
-/// A manifest from its JSON value: version 3 lists each input once with its flows' indexes, the
-/// model lists them per flow, so they are expanded here (every reader of a manifest, an
-/// archive's or an unpacked directory's, goes through this).
-pub fn manifest_from_value(mut value: serde_json::Value) -> Result<Manifest, String> {
-    let compact = if value["format_version"].as_u64().is_some_and(|v| v >= 3) {
-        let listed = std::mem::replace(&mut value["inputs"], serde_json::Value::Array(vec![]));
-        Some(
-            serde_json::from_value::<Vec<CompactInput>>(listed)
-                .map_err(|e| format!("inputs: {e}"))?,
-        )
-    } else {
-        None
-    };
-    let mut m: Manifest = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    if let Some(compact) = compact {
-        m.inputs = expand_inputs(&m.flows, &compact)?;
-    }
-    Ok(m)
-}
-
 pub(crate) fn expand_inputs(
     flows: &[FlowRecord],
     compact: &[CompactInput],
 ) -> Result<Vec<Input>, String> {
+    check_flow_indexes(flows.len(), compact)?;
     let mut per_flow: Vec<Vec<usize>> = vec![Vec::new(); flows.len()];
+    let mut count = 0;
     for (e, c) in compact.iter().enumerate() {
         for &f in &c.flows {
-            let slot = per_flow.get_mut(f).ok_or_else(|| {
-                format!(
-                    "inputs[{e}] names flow index {f}, past the {} flows",
-                    flows.len()
-                )
-            })?;
+            let slot = &mut per_flow[f];
             if slot.last() != Some(&e) {
                 slot.push(e);
+                count += 1;
             }
         }
     }
-    let mut out = Vec::new();
+    // Sized once: growing by doubling would hold up to twice the inputs at the switch.
+    let mut out = Vec::with_capacity(count);
     for (flow, entries) in flows.iter().zip(per_flow) {
         for e in entries {
             let c = &compact[e];
@@ -671,6 +1114,219 @@ mod tests {
                 .unwrap_err()
                 .contains("inputs[2] names flow index 4, past the 4 flows")
         );
+    }
+
+    /// A version-2 and a version-3 manifest (as the writer writes them) with a flow that has
+    /// settings, requires of every kind, inputs of every kind and (version 3) a backup record.
+    fn v2_and_v3() -> [serde_json::Value; 2] {
+        let mut m: Manifest = serde_json::from_value(v1()).unwrap();
+        m.format_version = 2;
+        m.flows[0].settings = Some(SettingsRecord {
+            path: "flows/a/flow.json".into(),
+            sha256: "1".repeat(64),
+            size: 3,
+        });
+        m.files.insert(
+            "flows/a/flow.json".into(),
+            format!("sha256:{}", "1".repeat(64)),
+        );
+        m.requires.systems[0].protocol = Some("REST".into());
+        m.requires.dependencies.push(RequiredDependency {
+            kind: "package".into(),
+            name: "x".into(),
+        });
+        m.inputs = vec![
+            Input::credential("A", "Shopify", "Token", "token", true),
+            Input::webhook_secret("A", 0),
+            Input::new("A", InputKind::Variable, "PIN", false),
+        ];
+        let v2 = serde_json::to_value(&m).unwrap();
+        m.format_version = 3;
+        m.backup = Some(BackupRecord {
+            env: "prod".into(),
+            url: "https://core.example.com".into(),
+            sequence: 7,
+            created: "2026-01-01T00:00:00+01:00".into(),
+        });
+        let compact = compact_inputs(&[&m.inputs]);
+        let v3 = serde_json::from_slice(&manifest_bytes(&m, &compact).unwrap()).unwrap();
+        [v2, v3]
+    }
+
+    /// The typed reader accepts exactly what the schema accepts, on valid manifests of each
+    /// version and on a breach of each rule the schema states; what it reads back is the model
+    /// the writer wrote.
+    #[test]
+    fn the_typed_reader_holds_every_rule_of_the_schema() {
+        use serde_json::{Value, json};
+        let v = validator();
+        let [v2, v3] = v2_and_v3();
+        type Edit = fn(&mut Value);
+        let edits: &[(&str, Edit)] = &[
+            ("as written", |_| {}),
+            ("no package name", |m| m["package"]["name"] = "".into()),
+            ("bad kind", |m| m["package"]["kind"] = "nightly".into()),
+            ("no description", |m| {
+                m["package"].as_object_mut().unwrap().remove("description");
+            }),
+            ("created_at", |m| {
+                m["created_at"] = "2026-01-01 00:00:00".into()
+            }),
+            ("created_at fraction", |m| {
+                m["created_at"] = "2026-01-01T00:00:00.123Z".into()
+            }),
+            ("created_at offset", |m| {
+                m["created_at"] = "2026-01-01T00:00:00+0100".into()
+            }),
+            ("no source", |m| {
+                m.as_object_mut().unwrap().remove("source");
+            }),
+            ("flow path", |m| {
+                m["flows"][0]["path"] = "flows/A/export.json".into()
+            }),
+            ("flow path dot", |m| {
+                m["flows"][0]["path"] = "flows/-a/export.json".into()
+            }),
+            ("flow path deep", |m| {
+                m["flows"][0]["path"] = "flows/a/b/export.json".into()
+            }),
+            ("export_format", |m| {
+                m["flows"][0]["export_format"] = 3.into()
+            }),
+            ("steps", |m| m["flows"][0]["steps"] = (-1).into()),
+            ("sha256 upper", |m| {
+                m["flows"][0]["sha256"] = "A".repeat(64).into()
+            }),
+            ("sha256 short", |m| {
+                m["flows"][0]["sha256"] = "a".repeat(63).into()
+            }),
+            ("no settings", |m| {
+                m["flows"][0].as_object_mut().unwrap().remove("settings");
+            }),
+            ("null settings", |m| m["flows"][0]["settings"] = Value::Null),
+            (
+                "settings path",
+                |m| {
+                    m["flows"][0]["settings"] =
+                        json!({"path": "flows/a/x.json", "sha256": "1".repeat(64), "size": 3})
+                },
+            ),
+            (
+                "settings digest",
+                |m| {
+                    m["flows"][0]["settings"] =
+                        json!({"path": "flows/a/flow.json", "sha256": "x", "size": 3})
+                },
+            ),
+            ("files digest", |m| {
+                m["files"]["flows/a/export.json"] = "0".repeat(64).into()
+            }),
+            ("files not a string", |m| m["files"]["other/x"] = 1.into()),
+            ("requires names", |m| {
+                m["requires"]["systems"] = json!(["Shopify"])
+            }),
+            ("requires objects", |m| {
+                m["requires"]["systems"] = json!([{"name": "Shopify", "protocol": null}])
+            }),
+            ("requires no protocol", |m| {
+                m["requires"]["systems"] = json!([{"name": "Shopify"}])
+            }),
+            ("scripts no language", |m| {
+                m["requires"]["scripts"] = json!([{"name": "Map"}])
+            }),
+            ("scripts language", |m| {
+                m["requires"]["scripts"] = json!([{"name": "Map", "language": "js"}])
+            }),
+            ("no dependencies", |m| {
+                m["requires"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("dependencies");
+            }),
+            ("negative export_format", |m| {
+                m["requires"]["export_format"] = (-2).into()
+            }),
+            ("backup", |m| {
+                m["backup"] = json!({"env": "prod", "url": "", "sequence": 1,
+                    "created": "2026-01-01T00:00:00Z"})
+            }),
+            ("backup sequence 0", |m| {
+                m["backup"] = json!({"env": "prod", "url": "", "sequence": 0,
+                    "created": "2026-01-01T00:00:00Z"})
+            }),
+            ("backup no env", |m| {
+                m["backup"] = json!({"env": "", "url": "", "sequence": 2,
+                    "created": "2026-01-01T00:00:00Z"})
+            }),
+            (
+                "backup created",
+                |m| m["backup"] = json!({"env": "p", "url": "", "sequence": 2, "created": "x"}),
+            ),
+            ("null backup", |m| m["backup"] = Value::Null),
+            ("input flow", |m| m["inputs"][0]["flow"] = "A".into()),
+            ("input no flow", |m| {
+                m["inputs"][0].as_object_mut().unwrap().remove("flow");
+            }),
+            ("input flows", |m| m["inputs"][0]["flows"] = json!([0])),
+            ("input no flows", |m| {
+                m["inputs"][0].as_object_mut().unwrap().remove("flows");
+            }),
+            ("input empty flows", |m| m["inputs"][0]["flows"] = json!([])),
+            ("input flow index past", |m| {
+                m["inputs"][0]["flows"] = json!([5])
+            }),
+            ("input kind", |m| m["inputs"][0]["kind"] = "token".into()),
+            ("webhook kind", |m| {
+                m["inputs"][0]["kind"] = "webhook_secret".into()
+            }),
+            ("null system", |m| m["inputs"][0]["system"] = Value::Null),
+            ("no required", |m| {
+                m["inputs"][0].as_object_mut().unwrap().remove("required");
+            }),
+            ("extra field", |m| m["extra"] = json!({"anything": [1, 2]})),
+        ];
+        // Rules the schema cannot state (a flow index past the flows) are the reader's own.
+        let readers_own = ["input flow index past"];
+        let mut accepted = 0;
+        for (base, label) in [(v1(), "v1"), (v2, "v2"), (v3, "v3")] {
+            let written = manifest_from_slice(&serde_json::to_vec(&base).unwrap()).unwrap();
+            if label != "v3" {
+                assert_eq!(
+                    written,
+                    serde_json::from_value::<Manifest>(base.clone()).unwrap()
+                );
+            }
+            for (name, edit) in edits {
+                let mut m = base.clone();
+                edit(&mut m);
+                let bytes = serde_json::to_vec(&m).unwrap();
+                let typed = manifest_from_slice(&bytes);
+                let schema = v.is_valid(&m) && !readers_own.contains(name);
+                assert_eq!(
+                    typed.is_ok(),
+                    schema,
+                    "{label} {name}: the schema says {schema}, the reader {typed:?}"
+                );
+                if let Err(e) = typed {
+                    assert!(
+                        e.starts_with("does not match the manifest schema at "),
+                        "{e}"
+                    );
+                } else {
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted > 3 * 3, "too few edits accepted: {accepted}");
+        // The version first: another version, or none, is named as such.
+        let mut m = v1();
+        m["format_version"] = 4.into();
+        let e = manifest_from_slice(&serde_json::to_vec(&m).unwrap()).unwrap_err();
+        assert_eq!(e, "unsupported format_version 4 (known: 1, 2, 3)");
+        let e = manifest_from_slice(b"{\"format_version\": 1,").unwrap_err();
+        assert!(e.starts_with("not valid JSON: "), "{e}");
+        let e = manifest_from_slice(b"{\"package\": {}}").unwrap_err();
+        assert!(e.contains("missing field `format_version`"), "{e}");
     }
 
     #[test]

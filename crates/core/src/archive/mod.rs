@@ -24,7 +24,7 @@ pub use limits::Limits;
 pub use manifest::{
     BackupRecord, FlowRecord, Input, InputKind, MANIFEST_FORMAT_VERSION, MANIFEST_READ_VERSIONS,
     MANIFEST_SCHEMA, Manifest, Package, PackageKind, RequiredDependency, RequiredScript,
-    RequiredSystem, Requires, SettingsRecord, SourceInfo, manifest_from_value,
+    RequiredSystem, Requires, SettingsRecord, SourceInfo, manifest_from_slice,
 };
 pub use read::{
     Archive, Check, CheckStatus, FlowDocuments, SignArchiveOptions, SignReport, SignatureCheck,

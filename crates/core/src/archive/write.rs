@@ -161,7 +161,7 @@ struct Packed {
     slug: String,
     export_format: u32,
     steps: u64,
-    sha256: String,
+    sha256: [u8; 32],
     size: u64,
     company: Option<String>,
     /// What this one document requires (`marketplace::requires`, the one definition of what a
@@ -172,16 +172,104 @@ struct Packed {
     settings: Option<PackedSettings>,
 }
 
-/// A packed flow and the spool indices of its export document and settings entries.
+/// What the writer keeps of one packed flow until `finish`: its record's facts, its inputs as
+/// indexes into the [`Collected`] table of distinct inputs, and the spool indices of its export
+/// document and settings entries. What a flow requires and its company are folded into the
+/// collection's sets as it arrives, so the flow keeps no copy of them.
 struct Spooled {
-    packed: Packed,
+    seq: u64,
+    name: String,
+    source_id: String,
+    slug: String,
+    export_format: u32,
+    steps: u64,
+    sha256: [u8; 32],
+    size: u64,
+    stripped: usize,
+    settings: Option<(PackedSettings, usize)>,
+    inputs: Box<[u32]>,
     document: usize,
-    settings: Option<usize>,
 }
 
+/// What the collector gathered: the spool, the flows in arrival order, and what is shared
+/// between them (distinct inputs, the union of what they require, their companies).
 struct Collected {
     spool: Spool,
     packed: Vec<Spooled>,
+    /// Every distinct input (its `flow` left empty: each flow names it by index).
+    inputs: Vec<Input>,
+    requires: RequiresUnion,
+    companies: BTreeSet<String>,
+}
+
+/// The union of what the flows require.
+#[derive(Default)]
+struct RequiresUnion {
+    export_format: u32,
+    systems: BTreeSet<super::manifest::RequiredSystem>,
+    scripts: BTreeSet<super::manifest::RequiredScript>,
+    dependencies: BTreeSet<super::manifest::RequiredDependency>,
+}
+
+impl RequiresUnion {
+    fn add(&mut self, r: Requires) {
+        self.export_format = self.export_format.max(r.export_format);
+        self.systems.extend(r.systems);
+        self.scripts.extend(r.scripts);
+        self.dependencies.extend(r.dependencies);
+    }
+}
+
+/// Distinct inputs, each kept once whatever the number of flows using it.
+#[derive(Default)]
+struct InputTable {
+    inputs: Vec<Input>,
+    index: BTreeMap<InputId, u32>,
+}
+
+/// An input's identity without its flow: kind, name, system, auth, key, webhook, required.
+type InputId = (
+    InputKind,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    bool,
+);
+
+impl InputTable {
+    /// The index of `input` (its flow ignored), added when new.
+    fn intern(&mut self, input: Input) -> u32 {
+        let Input {
+            flow: _,
+            kind,
+            name,
+            system,
+            auth,
+            key,
+            webhook,
+            required,
+        } = input;
+        let id = (kind, name, system, auth, key, webhook, required);
+        if let Some(&at) = self.index.get(&id) {
+            return at;
+        }
+        let at = u32::try_from(self.inputs.len()).unwrap_or(u32::MAX);
+        let (kind, name, system, auth, key, webhook, required) = id.clone();
+        self.inputs.push(Input {
+            flow: String::new(),
+            kind,
+            name,
+            system,
+            auth,
+            key,
+            webhook,
+            required,
+        });
+        self.index.insert(id, at);
+        at
+    }
 }
 
 /// What a worker hands the collector: the flow, its compressed document and settings.
@@ -354,8 +442,20 @@ impl ArchiveWriter {
         if params.name.trim().is_empty() {
             return Err(ArchiveError::Params("the package name is empty".into()));
         }
-        let placed = place(collected.packed);
-        let (manifest, compact) = build_manifest(&self.opts, &params, &placed)?;
+        let Collected {
+            spool,
+            packed,
+            inputs,
+            requires,
+            companies,
+        } = collected;
+        let placed = place(packed);
+        let shared = Shared {
+            inputs: &inputs,
+            requires,
+            companies,
+        };
+        let (manifest, compact) = build_manifest(&self.opts, &params, &placed, shared)?;
         let manifest_bytes =
             super::manifest::manifest_bytes(&manifest, &compact).map_err(ArchiveError::Params)?;
         // The reader's limits, checked here: an archive the writer finishes, every reader
@@ -404,7 +504,7 @@ impl ArchiveWriter {
                 super::plural(manifest.flows.len(), "flow", "flows")
             )));
         }
-        let mut spool = collected.spool.into_reader().map_err(zerr)?;
+        let mut spool = spool.into_reader().map_err(zerr)?;
         let out = self.out.clone();
         crate::fsutil::write_checked(
             &out,
@@ -418,11 +518,11 @@ impl ArchiveWriter {
                     })
             },
             |tmp| {
-                check_written(tmp, &out, &manifest, &manifest_sha256)?;
+                check_written(tmp, &out, (&manifest, &compact), &manifest_sha256)?;
                 check(tmp)
             },
         )?;
-        let secrets_stripped = placed.iter().map(|(_, s)| s.packed.stripped).sum();
+        let secrets_stripped = placed.iter().map(|(_, s)| s.stripped).sum();
         Ok(PackReport {
             path: self.out.clone(),
             manifest,
@@ -441,7 +541,7 @@ impl ArchiveWriter {
 fn check_written(
     tmp: &Path,
     out: &Path,
-    written: &Manifest,
+    (written, compact): (&Manifest, &[super::manifest::CompactInput]),
     manifest_sha256: &str,
 ) -> Result<(), ArchiveError> {
     let shown = out.display().to_string();
@@ -460,8 +560,33 @@ fn check_written(
             "the manifest read back differs from the one written".into(),
         ));
     }
-    let read = archive.manifest().map_err(reword)?;
-    if &read != written {
+    // Read as readers read it, its inputs left as written (one entry per distinct input):
+    // compared with the written entries they expand from, and everything else field by field,
+    // so the check holds no second copy of the inputs expanded per flow.
+    let (read, read_compact) = archive.read_manifest(false).map_err(reword)?;
+    let Manifest {
+        format_version,
+        package,
+        created_at,
+        generator,
+        source,
+        flows,
+        files,
+        requires,
+        inputs: _,
+        backup,
+    } = written;
+    let same = read.format_version == *format_version
+        && read.package == *package
+        && read.created_at == *created_at
+        && read.generator == *generator
+        && read.source == *source
+        && read.flows == *flows
+        && read.files == *files
+        && read.requires == *requires
+        && read.backup == *backup
+        && read_compact.as_deref() == Some(compact);
+    if !same {
         return Err(failed(
             "the manifest read back differs from the one written".into(),
         ));
@@ -477,7 +602,7 @@ fn check_written(
 /// directory `flows/<slug>/`: the first of a slug keeps it bare, later ones get `-2`, `-3`, …;
 /// sorted by the directory's bytes.
 fn place(mut packed: Vec<Spooled>) -> Vec<(String, Spooled)> {
-    packed.sort_by(|Spooled { packed: a, .. }, Spooled { packed: b, .. }| {
+    packed.sort_by(|a, b| {
         (&a.slug, &a.name, &a.source_id, &a.sha256, a.seq).cmp(&(
             &b.slug,
             &b.name,
@@ -489,11 +614,11 @@ fn place(mut packed: Vec<Spooled>) -> Vec<(String, Spooled)> {
     let mut used = BTreeSet::new();
     let mut placed = Vec::with_capacity(packed.len());
     for spooled in packed {
-        let mut slug = spooled.packed.slug.clone();
+        let mut slug = spooled.slug.clone();
         let mut n = 1;
         while !used.insert(slug.clone()) {
             n += 1;
-            slug = format!("{}-{n}", spooled.packed.slug);
+            slug = format!("{}-{n}", spooled.slug);
         }
         placed.push((format!("flows/{slug}/"), spooled));
     }
@@ -507,7 +632,7 @@ fn flow_entries(placed: &[(String, Spooled)]) -> Vec<(String, Source)> {
     let mut entries = Vec::new();
     for (dir, spooled) in placed {
         entries.push((format!("{dir}export.json"), spooled.document));
-        if let Some(index) = spooled.settings {
+        if let Some((_, index)) = spooled.settings {
             entries.push((format!("{dir}{FLOW_SETTINGS_FILE}"), index));
         }
     }
@@ -530,27 +655,31 @@ impl Drop for ArchiveWriter {
     }
 }
 
+/// What the flows share, gathered by the collector: distinct inputs, the union of what they
+/// require, their companies.
+struct Shared<'a> {
+    inputs: &'a [Input],
+    requires: RequiresUnion,
+    companies: BTreeSet<String>,
+}
+
 fn build_manifest(
     opts: &WriterOptions,
     params: &ManifestParams,
     placed: &[(String, Spooled)],
+    shared: Shared<'_>,
 ) -> Result<(Manifest, Vec<super::manifest::CompactInput>), ArchiveError> {
     let created_at = opts
         .created_at
         .to_offset(time::UtcOffset::UTC)
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| ArchiveError::Params(format!("created_at: {e}")))?;
-    let mut flows = Vec::new();
+    let mut flows = Vec::with_capacity(placed.len());
     let mut files = BTreeMap::new();
-    let mut systems = BTreeSet::new();
-    let mut scripts = BTreeSet::new();
-    let mut companies = BTreeSet::new();
-    let mut dependencies = BTreeSet::new();
-    let mut export_format = 0;
-    for (dir, spooled) in placed {
-        let p = &spooled.packed;
+    for (dir, p) in placed {
         let path = format!("{dir}export.json");
-        let settings = p.settings.as_ref().map(|s| SettingsRecord {
+        let sha256 = hex::encode(p.sha256);
+        let settings = p.settings.as_ref().map(|(s, _)| SettingsRecord {
             path: format!("{dir}{FLOW_SETTINGS_FILE}"),
             sha256: s.sha256.clone(),
             size: s.size,
@@ -558,22 +687,17 @@ fn build_manifest(
         if let Some(s) = &settings {
             files.insert(s.path.clone(), file_digest(&s.sha256));
         }
-        files.insert(path.clone(), file_digest(&p.sha256));
+        files.insert(path.clone(), file_digest(&sha256));
         flows.push(FlowRecord {
             path,
             name: p.name.clone(),
             source_id: p.source_id.clone(),
             export_format: p.export_format,
             steps: p.steps,
-            sha256: p.sha256.clone(),
+            sha256,
             size: p.size,
             settings,
         });
-        systems.extend(p.requires.systems.iter().cloned());
-        scripts.extend(p.requires.scripts.iter().cloned());
-        dependencies.extend(p.requires.dependencies.iter().cloned());
-        companies.insert(p.company.clone().unwrap_or_default());
-        export_format = export_format.max(p.export_format);
     }
     // Written once per distinct input with its flows' indexes; the model's inputs in the order
     // a reader gives them back (flow by flow, each flow's in the order of first use over the
@@ -591,26 +715,30 @@ fn build_manifest(
                 }
         })
     };
-    let per_flow_inputs: Vec<Vec<Input>> = placed
-        .iter()
-        .map(|(_, s)| {
-            s.packed
-                .inputs
-                .iter()
-                .map(|i| Input {
-                    required: i.required || required_before(i),
-                    ..i.clone()
-                })
-                .collect()
-        })
-        .collect();
-    let per_flow: Vec<&[Input]> = per_flow_inputs.iter().map(Vec::as_slice).collect();
-    let compact = super::manifest::compact_inputs(&per_flow);
+    let mut compactor = super::manifest::Compactor::default();
+    for (at, (_, p)) in placed.iter().enumerate() {
+        for &i in p.inputs.iter() {
+            let shared_input = &shared.inputs[i as usize];
+            if params.required_inputs.is_empty() || shared_input.required {
+                compactor.add(at, shared_input);
+            } else {
+                let input = Input {
+                    flow: p.name.clone(),
+                    ..shared_input.clone()
+                };
+                let required = required_before(&input);
+                compactor.add(at, &Input { required, ..input });
+            }
+        }
+    }
+    let compact = compactor.finish();
     let inputs = super::manifest::expand_inputs(&flows, &compact).map_err(ArchiveError::Params)?;
     let mut source = params.source.clone();
+    let mut companies = shared.companies;
     if source.company.is_empty() && companies.len() == 1 {
-        source.company = companies.into_iter().next().unwrap_or_default();
+        source.company = companies.pop_first().unwrap_or_default();
     }
+    let r = shared.requires;
     let manifest = Manifest {
         format_version: MANIFEST_FORMAT_VERSION,
         package: Package {
@@ -625,10 +753,10 @@ fn build_manifest(
         flows,
         files,
         requires: Requires {
-            export_format,
-            systems: systems.into_iter().collect(),
-            scripts: scripts.into_iter().collect(),
-            dependencies: dependencies.into_iter().collect(),
+            export_format: r.export_format,
+            systems: r.systems.into_iter().collect(),
+            scripts: r.scripts.into_iter().collect(),
+            dependencies: r.dependencies.into_iter().collect(),
         },
         inputs,
         backup: params.backup.clone(),
@@ -638,6 +766,9 @@ fn build_manifest(
 
 fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, ArchiveError> {
     let mut packed = Vec::new();
+    let mut table = InputTable::default();
+    let mut requires = RequiresUnion::default();
+    let mut companies = BTreeSet::new();
     // Entries in the spool so far (a flow adds one, or two with its settings).
     let mut spooled = 0;
     let mut first_err = None;
@@ -652,12 +783,38 @@ fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, Ar
                     None => Ok(None),
                 });
                 match added {
-                    Ok(settings) => {
-                        spooled = document + 1 + usize::from(settings.is_some());
-                        packed.push(Spooled {
-                            packed: p,
-                            document,
+                    Ok(settings_at) => {
+                        spooled = document + 1 + usize::from(settings_at.is_some());
+                        let Packed {
+                            seq,
+                            name,
+                            source_id,
+                            slug,
+                            export_format,
+                            steps,
+                            sha256,
+                            size,
+                            company,
+                            requires: required,
+                            inputs,
+                            stripped,
                             settings,
+                        } = p;
+                        requires.add(required);
+                        companies.insert(company.unwrap_or_default());
+                        packed.push(Spooled {
+                            seq,
+                            name,
+                            source_id,
+                            slug,
+                            export_format,
+                            steps,
+                            sha256,
+                            size,
+                            stripped,
+                            settings: settings.zip(settings_at),
+                            inputs: inputs.into_iter().map(|i| table.intern(i)).collect(),
+                            document,
                         });
                     }
                     Err(e) => {
@@ -680,7 +837,13 @@ fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, Ar
     match first_err {
         Some(e) => Err(e),
         None if !invalid.is_empty() => Err(ArchiveError::Invalid(invalid)),
-        None => Ok(Collected { spool, packed }),
+        None => Ok(Collected {
+            spool,
+            packed,
+            inputs: table.inputs,
+            requires,
+            companies,
+        }),
     }
 }
 
@@ -742,7 +905,7 @@ fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResul
     } else {
         input.bytes
     };
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
     let steps = crate::summary::summarised_version(&doc).map_or(0, |v| v.steps().count() as u64);
     let requires = crate::marketplace::requires(std::slice::from_ref(&doc));
     let company = doc
@@ -1262,10 +1425,23 @@ mod tests {
         let (_, report) = pack(dir.path(), "a.flowpack", &[("Orders", 2)]);
         let path = dir.path().join("a.flowpack");
         let shown = dir.path().join("shown.flowpack");
-        check_written(&path, &shown, &report.manifest, &report.manifest_sha256).unwrap();
+        let compact = super::super::Archive::open(&path, &super::super::Limits::default())
+            .unwrap()
+            .read_manifest(false)
+            .unwrap()
+            .1
+            .unwrap();
+        check_written(
+            &path,
+            &shown,
+            (&report.manifest, &compact),
+            &report.manifest_sha256,
+        )
+        .unwrap();
         let mut other = report.manifest.clone();
         other.package.description = "changed".into();
-        let err = check_written(&path, &shown, &other, &report.manifest_sha256).unwrap_err();
+        let err =
+            check_written(&path, &shown, (&other, &compact), &report.manifest_sha256).unwrap_err();
         assert!(
             err.to_string().starts_with(&format!(
                 "{}: the archive written does not read back",
@@ -1273,13 +1449,19 @@ mod tests {
             )),
             "{err}"
         );
-        let err = check_written(&path, &shown, &report.manifest, &"0".repeat(64)).unwrap_err();
+        let err = check_written(&path, &shown, (&report.manifest, &compact), &"0".repeat(64))
+            .unwrap_err();
         assert!(matches!(err, ArchiveError::SelfCheck { .. }), "{err}");
         // A file that is no archive: named by the output, not the temporary file.
         std::fs::write(&path, b"not a zip").unwrap();
-        let err = check_written(&path, &shown, &report.manifest, &report.manifest_sha256)
-            .unwrap_err()
-            .to_string();
+        let err = check_written(
+            &path,
+            &shown,
+            (&report.manifest, &compact),
+            &report.manifest_sha256,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             !err.contains("a.flowpack") && err.contains("shown.flowpack"),
             "{err}"

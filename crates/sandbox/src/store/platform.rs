@@ -42,6 +42,10 @@ impl Platform for Store {
             .map_err(local("POST", "/flows/export".into()))
     }
 
+    fn builds_exports_in_process(&self) -> bool {
+        true
+    }
+
     fn import_flow(&self, request: &ImportRequest) -> Result<Flow, ClientError> {
         // One copy of the document (the request is borrowed), checked and stored as it is.
         let mut body = request.document.clone();

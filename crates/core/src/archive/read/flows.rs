@@ -13,7 +13,7 @@ impl Archive {
     /// The flows the manifest lists, each read through the limits, checked against its
     /// recorded SHA-256 and parsed. Run [`verify`](Archive::verify) first for the full checks.
     pub fn flows(&mut self) -> Result<VerifiedFlows<'_>, ArchiveError> {
-        let manifest = self.manifest()?;
+        let manifest = self.manifest_without_inputs()?;
         Ok(VerifiedFlows {
             archive: self,
             records: manifest.flows.into_iter(),

@@ -39,11 +39,22 @@ impl Archive {
                 ),
             });
         }
+        // Entry counts are bounded far below u32::MAX by the limits checked above.
+        let mut by_path: Vec<u32> = (0..entries.len())
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        by_path.sort_by(|&a, &b| {
+            entries[a as usize]
+                .path
+                .as_bytes()
+                .cmp(entries[b as usize].path.as_bytes())
+        });
         let mut archive = Archive {
             origin,
             reader,
             limits: *limits,
             entries,
+            by_path,
             manifest_bytes: None,
             flow_entries,
         };

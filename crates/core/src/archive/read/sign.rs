@@ -48,7 +48,7 @@ pub fn sign_archive(
             report: Box::new(report),
         });
     }
-    let manifest = a.manifest()?;
+    let manifest = a.manifest_without_inputs()?;
     let manifest_bytes = a.manifest_bytes.clone().unwrap_or_default();
     let comment = trusted_comment(
         &manifest.package.name,

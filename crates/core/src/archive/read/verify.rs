@@ -2,14 +2,14 @@
 //! manifest, signatures, digests, unlisted), each a step of [`Archive::verify`], in a
 //! [`VerifyReport`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::super::limits::Limits;
-use super::super::manifest::{self, MANIFEST_READ_VERSIONS, Manifest, Package};
+use super::super::manifest::{self, Manifest, Package};
 use super::super::{ArchiveError, MANIFEST_PATH, entry_name};
 use super::open::unsafe_path_reason;
 use super::{Archive, Entry, TrustPolicy, is_signature_path, plural};
@@ -28,12 +28,31 @@ const CHECKS: [&str; 5] = [
     CHECK_UNLISTED,
 ];
 
-/// The SHA-256 (hex) of every entry's uncompressed bytes, by entry path.
-type Digests = BTreeMap<String, String>;
+/// The SHA-256 of every entry's uncompressed bytes, in entry order (32 bytes per entry; an
+/// entry is found by its path through the archive's index).
+type Digests = Vec<[u8; 32]>;
 
 impl Archive {
     /// The parsed manifest.
     pub fn manifest(&self) -> Result<Manifest, ArchiveError> {
+        self.read_manifest(true).map(|(m, _)| m)
+    }
+
+    /// The parsed manifest, checked whole like [`manifest`](Archive::manifest) (every rule, its
+    /// inputs' included), but with a version-3 manifest's `inputs` left empty instead of
+    /// expanded once per flow using them: for readers that need the flows, files and package
+    /// only (verify, unpack, diff, the flows), so that reading an archive of many flows does
+    /// not cost its inputs many times over. Version-1 and -2 manifests keep their inputs.
+    pub fn manifest_without_inputs(&self) -> Result<Manifest, ArchiveError> {
+        self.read_manifest(false).map(|(m, _)| m)
+    }
+
+    /// The manifest read and checked; without `expand`, a version-3 manifest's inputs as
+    /// written beside it (see [`manifest::read_manifest`]).
+    pub(crate) fn read_manifest(
+        &self,
+        expand: bool,
+    ) -> Result<(Manifest, Option<Vec<manifest::CompactInput>>), ArchiveError> {
         let bad = |reason: String| ArchiveError::Manifest {
             archive: self.origin.clone(),
             reason,
@@ -46,22 +65,9 @@ impl Archive {
             .manifest_bound(self.flow_entries)
             .check(bytes)
             .map_err(|reason| bad(format!("refused before parsing: {reason}")))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-        if let Some(err) = manifest_validator().iter_errors(&value).next() {
-            return Err(bad(format!(
-                "does not match the manifest schema at {:?}: {err}",
-                err.instance_path().to_string()
-            )));
-        }
-        let m = manifest::manifest_from_value(value).map_err(bad)?;
-        if !MANIFEST_READ_VERSIONS.contains(&m.format_version) {
-            return Err(bad(format!(
-                "unsupported format_version {} (known: {})",
-                m.format_version,
-                MANIFEST_READ_VERSIONS.map(|v| v.to_string()).join(", ")
-            )));
-        }
+        // Typed fields straight from the bytes (every schema rule checked on them): no
+        // generic JSON value, whose tree would cost several times the manifest's size.
+        let (m, compact) = manifest::read_manifest(bytes, expand).map_err(bad)?;
         semver::Version::parse(&m.package.version)
             .map_err(|e| bad(format!("package.version {:?}: {e}", m.package.version)))?;
         check_flow_records(&m).map_err(bad)?;
@@ -73,7 +79,7 @@ impl Archive {
                 plural(m.flows.len(), "flow", "flows")
             )));
         }
-        Ok(m)
+        Ok((m, compact))
     }
 
     /// Runs every check in order, cheapest and most fundamental first: structure (every entry read through the limits)
@@ -88,11 +94,13 @@ impl Archive {
             }
             Err(detail) => return report.fail(CHECK_STRUCTURE, detail),
         };
-        let manifest = match self.manifest() {
+        let manifest = match self.manifest_without_inputs() {
             Ok(m) => m,
             Err(e) => return report.fail(CHECK_MANIFEST, e.to_string()),
         };
-        report.manifest_sha256 = digests.get(MANIFEST_PATH).cloned();
+        report.manifest_sha256 = self
+            .entry(MANIFEST_PATH)
+            .map(|e| hex::encode(digests[e.index]));
         report.package = Some(manifest.package.clone());
         report.push(CHECK_MANIFEST, true, manifest_detail(&manifest));
         match self.check_signatures(&manifest, policy, &mut report) {
@@ -106,7 +114,7 @@ impl Archive {
             }
             Err(detail) => return report.fail(CHECK_SIGNATURES, detail),
         }
-        match verify_digests(&self.origin, &manifest, &digests) {
+        match self.verify_digests(&manifest, &digests) {
             Ok(detail) => report.push(CHECK_DIGESTS, true, detail),
             Err(detail) => return report.fail(CHECK_DIGESTS, detail),
         }
@@ -123,20 +131,40 @@ impl Archive {
 
     /// Check 1, structure: every entry read once through the limits, hashed on the way.
     fn verify_structure(&mut self) -> Result<(Digests, String), String> {
-        let mut digests = Digests::new();
+        let count = self.entries.len();
+        let mut digests = Digests::with_capacity(count);
         let mut total = 0;
-        let entries = self.entries.clone();
-        for e in &entries {
+        // One entry cloned at a time (not the whole list: its paths grow with the flows).
+        for i in 0..count {
+            let e = self.entries[i].clone();
             let mut h = Sha256::new();
-            self.read_limited(e, &mut total, |c| {
+            self.read_limited(&e, &mut total, |c| {
                 h.update(c);
                 Ok(())
             })
             .map_err(|err| err.to_string())?;
-            digests.insert(e.path.clone(), hex::encode(h.finalize()));
+            // Entries are in zip order: entry `e.index` is at `digests[e.index]`.
+            digests.push(h.finalize().into());
         }
-        let detail = format!("{} entries, {total} bytes uncompressed", entries.len());
+        let detail = format!("{count} entries, {total} bytes uncompressed");
         Ok((digests, detail))
+    }
+
+    /// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
+    fn verify_digests(&self, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
+        for (path, want) in &manifest.files {
+            let entry = entry_name(&self.origin, path);
+            let Some(got) = self.entry(path).and_then(|e| digests.get(e.index)) else {
+                return Err(format!("{entry}: listed in the manifest but missing"));
+            };
+            let got = hex::encode(got);
+            if manifest::file_digest(&got) != *want {
+                return Err(format!(
+                    "{entry}: SHA-256 {got} does not match the manifest's {want}"
+                ));
+            }
+        }
+        Ok(format!("{} listed entries match", manifest.files.len()))
     }
 
     /// Check 5, unlisted: no entry besides the manifest, the signatures and the listed ones.
@@ -174,12 +202,32 @@ impl Archive {
         policy: &TrustPolicy,
         report: &mut VerifyReport,
     ) -> Result<Option<String>, String> {
+        // The manifest's bytes lent out while the signature entries are read (not copied: they
+        // grow with the flows), and put back whatever the outcome.
+        let taken = self.manifest_bytes.take();
+        let result = self.check_signatures_over(
+            taken.as_deref().unwrap_or_default(),
+            manifest,
+            policy,
+            report,
+        );
+        self.manifest_bytes = taken;
+        result
+    }
+
+    /// [`check_signatures`](Archive::check_signatures) over the manifest's `manifest_bytes`.
+    fn check_signatures_over(
+        &mut self,
+        manifest_bytes: &[u8],
+        manifest: &Manifest,
+        policy: &TrustPolicy,
+        report: &mut VerifyReport,
+    ) -> Result<Option<String>, String> {
         let checking = !(policy.keys.is_empty() && policy.threshold == 0);
-        let manifest_bytes = self.manifest_bytes.clone().unwrap_or_default();
         let expected_comment = trusted_comment(
             &manifest.package.name,
             &manifest.package.version,
-            &manifest_bytes,
+            manifest_bytes,
         );
         let mut good: BTreeSet<String> = BTreeSet::new();
         let sig_entries: Vec<Entry> = self.signature_entries().cloned().collect();
@@ -190,7 +238,7 @@ impl Archive {
                 &self.origin,
                 &e.path,
                 bytes,
-                &manifest_bytes,
+                manifest_bytes,
                 &expected_comment,
                 policy,
             );
@@ -268,31 +316,6 @@ fn manifest_detail(manifest: &Manifest) -> String {
         manifest.package.kind.as_str(),
         plural(manifest.flows.len(), "flow", "flows")
     )
-}
-
-/// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
-fn verify_digests(origin: &str, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
-    for (path, want) in &manifest.files {
-        let entry = entry_name(origin, path);
-        let Some(got) = digests.get(path) else {
-            return Err(format!("{entry}: listed in the manifest but missing"));
-        };
-        if manifest::file_digest(got) != *want {
-            return Err(format!(
-                "{entry}: SHA-256 {got} does not match the manifest's {want}"
-            ));
-        }
-    }
-    Ok(format!("{} listed entries match", manifest.files.len()))
-}
-
-fn manifest_validator() -> &'static jsonschema::Validator {
-    static V: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    V.get_or_init(|| {
-        let schema: serde_json::Value = serde_json::from_str(manifest::MANIFEST_SCHEMA)
-            .expect("the embedded manifest schema is JSON");
-        jsonschema::validator_for(&schema).expect("the embedded manifest schema compiles")
-    })
 }
 
 /// One `signatures/<key-id>.minisig` entry: a minisign signature by the key its name says; by
