@@ -539,6 +539,28 @@ fn pack_writes_to_a_bucket_whole_and_never_over_an_object_unless_forced() {
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(d.join("unpacked/flowpack.json").is_file());
+    // An unpacked archive directory packs back into a bucket the same way.
+    let repacked = store.url("releases/app-1.0.1.flowpack");
+    let repack = |force: bool| {
+        let mut args = vec!["pack", "unpacked", "-o", &repacked, "--version", "1.0.1"];
+        if force {
+            args.push("--force");
+        }
+        flowpack(d, &store, &[], &args)
+    };
+    let o = repack(false);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(&repacked), "{}", stdout(&o));
+    let o = repack(false);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already exists; not replaced"),
+        "{}",
+        stderr(&o)
+    );
+    let o = flowpack(d, &store, &[], &["verify", &repacked]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("1.0.1"), "{}", stdout(&o));
 }
 
 /// A working directory of its own (another machine) whose `prod` is the sandbox at `url` with
@@ -952,7 +974,12 @@ fn publish_takes_an_archive_from_a_bucket_and_the_registry_gets_its_exact_bytes(
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let target = reg.reference("team/app");
-    let o = flowpack(d, &store, &[], &["publish", &object, &target, "--plain-http"]);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["publish", &object, &target, "--plain-http"],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with(&format!("{target}:1.0.0@sha256:")),
@@ -1000,7 +1027,16 @@ fn publish_takes_an_archive_from_a_bucket_and_the_registry_gets_its_exact_bytes(
     );
     // A missing object is named, and nothing is published.
     let missing = store.url("releases/none.flowpack");
-    let o = flowpack(d, &store, &[], &["publish", &missing, &target, "--plain-http"]);
+    let o = flowpack(
+        d,
+        &store,
+        &[],
+        &["publish", &missing, &target, "--plain-http"],
+    );
     assert_ne!(code(&o), 0);
-    assert!(stderr(&o).contains("releases/none.flowpack"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("releases/none.flowpack"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -213,17 +213,7 @@ fn run_to_s3(
     local_opts.include_replaced = opts.include_replaced;
     local_opts.backup = opts.backup.clone();
     let mut report = run_local(&local_opts, |tmp| {
-        let verified = flowpack_core::archive::verify_archive(
-            tmp,
-            &flowpack_core::archive::Limits::default(),
-            &flowpack_core::archive::TrustPolicy::default(),
-        )?;
-        if let Some(failed) = verified.first_failure() {
-            return Err(ArchiveError::SelfCheck {
-                archive: spec.to_string(),
-                reason: format!("{}: {}", failed.name, failed.detail),
-            });
-        }
+        upload.verify(tmp)?;
         check(tmp)
     })?;
     upload.finish(opts.force)?;

@@ -241,15 +241,7 @@ fn run_to_s3(opts: &PackOptions, spec: &str) -> Result<PackDone, PackError> {
     local_opts.output = local.clone();
     local_opts.force = false;
     let mut done = run_local(&local_opts)?;
-    let verified = verify_archive(&local, &Limits::default(), &TrustPolicy::default())
-        .map_err(|e| rename_archive(e, &local, spec))?;
-    if let Some(failed) = verified.first_failure() {
-        return Err(ArchiveError::SelfCheck {
-            archive: spec.to_string(),
-            reason: format!("{}: {}", failed.name, failed.detail),
-        }
-        .into());
-    }
+    upload.verify(&local)?;
     upload.finish(opts.force)?;
     done.report.path = PathBuf::from(spec);
     Ok(done)

@@ -62,6 +62,10 @@ pub enum RepackError {
     /// Packing failed (invalid documents, the archive could not be written).
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// Object storage failed (an `s3://` output: settings, credentials, the store, an object
+    /// that exists).
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// The output exists and replacing it was not allowed.
     #[error("{path}: exists; nothing was written")]
     Exists {
@@ -77,6 +81,7 @@ impl Categorize for RepackError {
             RepackError::Settings(_) => Category::Rejected,
             RepackError::Input(e) => e.category(),
             RepackError::Archive(e) => e.category(),
+            RepackError::Storage(e) => e.category(),
             RepackError::Read { .. } | RepackError::Exists { .. } => Category::CouldNotRun,
         }
     }
@@ -85,6 +90,7 @@ impl Categorize for RepackError {
         match self {
             RepackError::Exists { .. } => Some(Remedy::Overwrite),
             RepackError::Archive(e) => e.remedy(),
+            RepackError::Storage(e) => e.remedy(),
             _ => None,
         }
     }
@@ -145,8 +151,25 @@ pub fn is_unpacked_archive(path: &Path) -> bool {
     path.is_dir() && path.join(MANIFEST_FILE).is_file()
 }
 
-/// Packs the directory back into an archive.
+/// Packs the directory back into an archive: a file, or an `s3://BUCKET/KEY` object (refused
+/// before any work when it exists, unless forced; written and verified in a private local
+/// temporary directory, then uploaded whole).
 pub fn run(opts: &RepackOptions) -> Result<PackReport, RepackError> {
+    let Some(spec) = opts.output.to_str().filter(|o| crate::storage::is_s3(o)) else {
+        return run_local(opts);
+    };
+    let upload = crate::storage::Upload::prepare(spec, opts.force)?;
+    let mut local = opts.clone();
+    local.output = upload.local.clone();
+    local.force = false;
+    let mut report = run_local(&local)?;
+    upload.verify(&upload.local)?;
+    upload.finish(opts.force)?;
+    report.path = PathBuf::from(spec);
+    Ok(report)
+}
+
+fn run_local(opts: &RepackOptions) -> Result<PackReport, RepackError> {
     let manifest_path = opts.dir.join(MANIFEST_FILE);
     let shown = manifest_path.display().to_string();
     let bad = |reason: String| RepackError::Manifest {

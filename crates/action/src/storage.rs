@@ -1241,6 +1241,24 @@ impl Upload {
         })
     }
 
+    /// Verifies `file` (the local file, or the writer's temporary one before it becomes the
+    /// local file) as a reader will (structure, manifest, digests; signatures are the
+    /// writer's own): an archive that fails is never uploaded, and the failure names the
+    /// object it was meant for.
+    pub(crate) fn verify(&self, file: &Path) -> Result<(), flowpack_core::archive::ArchiveError> {
+        use flowpack_core::archive::{ArchiveError, Limits, TrustPolicy, verify_archive};
+        let spec = self.location.to_string();
+        let verified = verify_archive(file, &Limits::default(), &TrustPolicy::default())
+            .map_err(|e| crate::input::rename_archive(e, file, &spec))?;
+        match verified.first_failure() {
+            Some(failed) => Err(ArchiveError::SelfCheck {
+                archive: spec,
+                reason: format!("{}: {}", failed.name, failed.detail),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Uploads the local file whole (never over an object written meanwhile unless `replace`).
     pub(crate) fn finish(&self, replace: bool) -> Result<(), StorageError> {
         self.store

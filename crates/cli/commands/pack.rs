@@ -162,11 +162,6 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
             "--previous is for packing documents, not an unpacked archive directory",
         ));
     }
-    if flowpack_action::storage::is_s3(&args.output.to_string_lossy()) {
-        return Err(Failure::usage(
-            "-o s3://… is for packing documents; pack an unpacked archive directory into a file",
-        ));
-    }
     let mut opts = RepackOptions::new(dir, args.output, crate::clock::created_at()?);
     opts.signers = load_signing_keys(&args.sign)?;
     opts.name = args.name;
