@@ -45,6 +45,9 @@ struct Entry {
 
 /// An archive opened for reading. Opening checks the central directory (names, entry types,
 /// duplicates, count, encryption); sizes and ratios are checked while entries are read.
+/// A clone reads the same open file at positions of its own: one clone per thread reads
+/// entries in parallel.
+#[derive(Clone)]
 pub struct Archive {
     origin: String,
     reader: Reader,

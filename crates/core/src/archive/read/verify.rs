@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -80,8 +81,33 @@ impl Archive {
     /// → manifest parses → signatures against `policy` → every listed entry present with the
     /// right digest → no unlisted entry. Later checks are skipped once one fails.
     pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
+        self.verify_with(policy, false)
+    }
+
+    /// [`verify`](Archive::verify), except that the flow documents the manifest lists are not
+    /// read: only their presence is checked (and their declared sizes counted in the archive's
+    /// total). The caller reads every one of them afterwards with
+    /// [`flow_bytes`](Archive::flow_bytes), which reads through the same limits and checks the
+    /// listed SHA-256, and trusts nothing of the archive before all have passed. For a reader
+    /// that reads every flow anyway (push's check pass): each document is decompressed once.
+    pub fn verify_deferring_flows(&mut self, policy: &TrustPolicy) -> VerifyReport {
+        self.verify_with(policy, true)
+    }
+
+    fn verify_with(&mut self, policy: &TrustPolicy, defer_flows: bool) -> VerifyReport {
         let mut report = VerifyReport::new(&self.origin);
-        let digests = match self.verify_structure() {
+        // The flow documents left to the caller (none when the manifest does not parse: its
+        // check reports that).
+        let deferred: BTreeSet<String> = match self.manifest() {
+            Ok(m) if defer_flows => m
+                .flows
+                .into_iter()
+                .map(|f| f.path)
+                .filter(|p| self.entry(p).is_some())
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let digests = match self.verify_structure(&deferred) {
             Ok((digests, detail)) => {
                 report.push(CHECK_STRUCTURE, true, detail);
                 digests
@@ -106,7 +132,7 @@ impl Archive {
             }
             Err(detail) => return report.fail(CHECK_SIGNATURES, detail),
         }
-        match verify_digests(&self.origin, &manifest, &digests) {
+        match verify_digests(&self.origin, &manifest, &digests, &deferred) {
             Ok(detail) => report.push(CHECK_DIGESTS, true, detail),
             Err(detail) => return report.fail(CHECK_DIGESTS, detail),
         }
@@ -121,21 +147,122 @@ impl Archive {
         report
     }
 
-    /// Check 1, structure: every entry read once through the limits, hashed on the way.
-    fn verify_structure(&mut self) -> Result<(Digests, String), String> {
-        let mut digests = Digests::new();
-        let mut total = 0;
-        let entries = self.entries.clone();
-        for e in &entries {
-            let mut h = Sha256::new();
-            self.read_limited(e, &mut total, |c| {
-                h.update(c);
-                Ok(())
-            })
-            .map_err(|err| err.to_string())?;
-            digests.insert(e.path.clone(), hex::encode(h.finalize()));
+    /// Check 1, structure: every entry but the `deferred` ones read once through the limits,
+    /// hashed on the way, on one thread per core (each with its own reader of the file). When
+    /// the declared sizes sum within the archive's total, each entry is read against its own
+    /// declared size (so the bytes read sum within it too); otherwise every entry is read in
+    /// order with one running total, as a lie about a size is named where it is found. The
+    /// first failure in archive order is the one reported.
+    fn verify_structure(
+        &mut self,
+        deferred: &BTreeSet<String>,
+    ) -> Result<(Digests, String), String> {
+        let max_total = self.limits.max_total_size;
+        let mut sizes = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            sizes.push(
+                self.reader
+                    .raw_entry(e.index)
+                    .map_or(0, |r| r.declared_size),
+            );
         }
-        let detail = format!("{} entries, {total} bytes uncompressed", entries.len());
+        let total = sizes.iter().fold(0u64, |t, s| t.saturating_add(*s));
+        if total > max_total {
+            // Some size is a lie or the archive is too big: read in archive order with one
+            // running total, so the entry at fault is the one named.
+            let mut digests = Digests::new();
+            let mut measured = 0;
+            for e in self.entries.clone() {
+                let mut h = Sha256::new();
+                self.read_limited(&e, &mut measured, |c| {
+                    h.update(c);
+                    Ok(())
+                })
+                .map_err(|err| err.to_string())?;
+                digests.insert(e.path.clone(), hex::encode(h.finalize()));
+            }
+            return Ok((
+                digests,
+                format!(
+                    "{} entries, {measured} bytes uncompressed",
+                    self.entries.len()
+                ),
+            ));
+        }
+        let work: Vec<(usize, u64)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !deferred.contains(&e.path))
+            .map(|(i, _)| (i, sizes[i]))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len() / 8 + 1);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let read = |archive: &mut Archive| {
+            let mut done: Vec<(usize, Result<String, String>)> = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(&(i, _)) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let entry = archive.entries[i].clone();
+                let mut h = Sha256::new();
+                // Each entry within the total checked above: the running total is the entry's.
+                let r = archive
+                    .read_limited(&entry, &mut 0, |c| {
+                        h.update(c);
+                        Ok(())
+                    })
+                    .map(|_| hex::encode(h.finalize()))
+                    .map_err(|err| err.to_string());
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                done.push((i, r));
+            }
+            done
+        };
+        let mut results: Vec<(usize, Result<String, String>)> = if threads <= 1 {
+            read(self)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..threads)
+                    .map(|_| {
+                        let mut mine = self.clone();
+                        s.spawn(move || read(&mut mine))
+                    })
+                    .collect();
+                let mut all = read(&mut self.clone());
+                for h in handles {
+                    all.extend(h.join().expect("a verifying thread panicked"));
+                }
+                all
+            })
+        };
+        // Entries were taken in archive order: every entry before a failing one was read too,
+        // so the first failure in archive order is among the results.
+        results.sort_by_key(|(i, _)| *i);
+        let mut digests = Digests::new();
+        for (i, r) in results {
+            digests.insert(self.entries[i].path.clone(), r?);
+        }
+        let read_total: u64 = work.iter().map(|(_, size)| size).sum();
+        let detail = if deferred.is_empty() {
+            format!(
+                "{} entries, {read_total} bytes uncompressed",
+                self.entries.len()
+            )
+        } else {
+            format!(
+                "{} entries, {read_total} bytes uncompressed; {} flow documents ({} bytes) \
+                 checked as they are read",
+                work.len(),
+                self.entries.len() - work.len(),
+                total - read_total
+            )
+        };
         Ok((digests, detail))
     }
 
@@ -271,9 +398,18 @@ fn manifest_detail(manifest: &Manifest) -> String {
 }
 
 /// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
-fn verify_digests(origin: &str, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
+fn verify_digests(
+    origin: &str,
+    manifest: &Manifest,
+    digests: &Digests,
+    deferred: &BTreeSet<String>,
+) -> Result<String, String> {
     for (path, want) in &manifest.files {
         let entry = entry_name(origin, path);
+        if deferred.contains(path) {
+            // Present (the structure check listed it): its digest is the reader's to check.
+            continue;
+        }
         let Some(got) = digests.get(path) else {
             return Err(format!("{entry}: listed in the manifest but missing"));
         };
