@@ -46,8 +46,8 @@
 //! the record is written before the first write and saved again after each step (by one saver
 //! thread beside the writers, so the file trails the work by at most one save).
 //!
-//! The writing phase overlaps each flow's preparation with the requests in flight: one thread
-//! reads and prepares the import requests ahead of the writers, at most `4 × jobs` flows ahead
+//! The writing phase overlaps each flow's preparation with the requests in flight: two threads
+//! read and prepare the import requests ahead of the writers, at most `4 × jobs` flows ahead
 //! (and within the parse budget).
 //!
 //! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
