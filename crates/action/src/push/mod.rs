@@ -43,8 +43,9 @@
 //! that flow, naming their ids.
 //!
 //! A push that writes records what it did in the environment's history ([`crate::history`]):
-//! the record is written before the first write and saved again after each step (by one saver
-//! thread beside the writers, so the file trails the work by at most one save).
+//! the record is written before the first write and saved again as the steps go (by one saver
+//! thread beside the writers, at most every quarter second, so the file trails the work by
+//! that; the journal, synced before each write, does not trail it).
 //!
 //! The writing phase overlaps each flow's preparation with the requests in flight: two threads
 //! read and prepare the import requests ahead of the writers, at most `4 × jobs` flows ahead
