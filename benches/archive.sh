@@ -132,6 +132,18 @@ row "verify, wall (unzip -tq + minisign)" verify 1 0.3
 row "validate, wall (jq empty)" validate 1 0.5
 row "validate, wall (check-jsonschema)" schema 1 0.05
 echo
+echo "CPU time (user + system, s; no target — for judging the wall ratios on a busy machine):"
+echo
+echo "| operation (peer)                   | flowpack s |   peer s |  ratio |"
+echo "|------------------------------------|-----------:|---------:|-------:|"
+cpu_row() { # NAME FILE
+  local a b
+  a=$(col_median "$WORK/$2.fp" 2); b=$(col_median "$WORK/$2.peer" 2)
+  printf '| %-34s | %10.3f | %8.3f | %6s |\n' "$1" "$a" "$b" "$(ratio "$a" "$b")"
+}
+cpu_row "verify (unzip -tq + minisign)" verify
+cpu_row "validate (jq empty)" validate
+echo
 echo "| peak RSS (MiB)   | flowpack | peer  | target  |"
 echo "|------------------|---------:|------:|---------|"
 printf '| pack + sign      | %8s | %5s | <= 128  |\n' "$(mib "$PACK_KIB")" "$(mib "$PEER_PACK_KIB")"
