@@ -53,7 +53,8 @@ pub struct Archive {
     reader: Reader,
     limits: Limits,
     entries: Vec<Entry>,
-    manifest_bytes: Option<Vec<u8>>,
+    /// Shared by the clones (at 10,000 flows a manifest is several MB).
+    manifest_bytes: Option<std::sync::Arc<[u8]>>,
     /// Entries named `flows/<slug>/export.json` in the central directory: what the manifest's
     /// bound and the entry count are measured against.
     flow_entries: usize,
