@@ -11,8 +11,9 @@ FPS="${FLOWPACK_SANDBOX:-$ROOT/target/release/flowpack-sandbox}"
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 2; }
 
-# Installs the peers and tools a benchmark needs when they are missing (Debian packages, and
-# check-jsonschema from PyPI). Needs root (or sudo) the first time only.
+# Installs the peers and tools a benchmark needs when they are missing (Debian packages; the
+# Python peers go to .peers/venv through scripts/setup-peers). Needs root (or sudo) the first
+# time only.
 ensure_tools() {
   local need=() sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -29,10 +30,9 @@ ensure_tools() {
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq "${need[@]}" >/dev/null
   fi
-  if [ "${1:-}" = "--jsonschema" ] && ! command -v check-jsonschema >/dev/null 2>&1; then
-    log "installing check-jsonschema"
-    python3 -m pip install --quiet check-jsonschema
-    command -v check-jsonschema >/dev/null 2>&1 || hash -r
+  if [ "${1:-}" = "--jsonschema" ] && ! command -v check-jsonschema >/dev/null 2>&1 &&
+    ! [ -x "$ROOT/.peers/venv/bin/check-jsonschema" ]; then
+    "$ROOT/scripts/setup-peers"
   fi
 }
 
@@ -57,6 +57,45 @@ corpus() {
     touch "$dir/.complete"
   fi
   printf '%s\n' "$dir"
+}
+
+# Runs two commands in interleaved pairs (A, then B, --runs times) after one warm-up of each,
+# recording each run's wall and CPU seconds (user + system, children included):
+#   pairs RUNS OUT_A OUT_B CMD_A CMD_B
+# appends "WALL CPU" lines to OUT_A and OUT_B. PAIR_PREPARE, when set, runs (untimed) before
+# every run of either command. Each command must exit 0 (PAIR_OK_CODES widens that, e.g. "0 1").
+pairs() {
+  local runs=$1 out_a=$2 out_b=$3 cmd_a=$4 cmd_b=$5 i
+  pair_run "$cmd_a" >/dev/null
+  pair_run "$cmd_b" >/dev/null
+  for i in $(seq "$runs"); do
+    pair_run "$cmd_a" >>"$out_a"
+    pair_run "$cmd_b" >>"$out_b"
+  done
+}
+
+# One timed run of a command for `pairs`: prints "WALL CPU" in seconds.
+pair_run() {
+  local cmd=$1 t0 t1 cpu code=0 tf
+  tf=$(mktemp)
+  [ -z "${PAIR_PREPARE:-}" ] || bash -c "$PAIR_PREPARE"
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$tf" bash -c "$cmd" >/dev/null 2>"$tf.err" || code=$?
+  t1=$(date +%s.%N)
+  if ! grep -qw -- "$code" <<<"${PAIR_OK_CODES:-0}"; then
+    cat "$tf.err" >&2
+    rm -f "$tf" "$tf.err"
+    die "exit $code: $cmd"
+  fi
+  cpu=$(awk 'END { printf "%.3f", $1 + $2 }' "$tf")
+  rm -f "$tf" "$tf.err"
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.3f %s\n", b - a, c }'
+}
+
+# The median of column COL (1 wall, 2 CPU) of a `pairs` output file: col_median FILE COL.
+col_median() {
+  awk -v c="$2" '{ print $c }' "$1" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # The median of one hyperfine command from its JSON export: median JSON INDEX.

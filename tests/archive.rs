@@ -392,6 +392,45 @@ fn tampering_is_caught_by_the_check_that_owns_it() {
         out.contains(&format!("flipped.flowpack!{flow}: SHA-256")),
         "{out}"
     );
+    // push verifies without reading the flow documents and checks each digest as its local
+    // check reads the flow first: the same refusal, before any write.
+    let o = run(
+        d,
+        &[
+            "push",
+            "flipped.flowpack",
+            "--env",
+            "local",
+            "--trusted-key",
+            "k.pub",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(err.contains("digests"), "{err}");
+    assert!(
+        err.contains(&format!("flipped.flowpack!{flow}: SHA-256")),
+        "{err}"
+    );
+    let o = run(
+        d,
+        &[
+            "push",
+            "a.flowpack",
+            "--env",
+            "local",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let flows = plan["flows"].as_array().unwrap();
+    assert!(!flows.is_empty());
+    assert!(flows.iter().all(|f| f["plan"] == "create"), "{plan}");
 
     // A flipped byte in the manifest breaks the signature.
     let x = unzip_to(d, &a, "flipm");

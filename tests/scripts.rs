@@ -130,15 +130,7 @@ fn cargo_metadata_names_the_target_directory_the_demo_uses() {
 #[test]
 fn the_scale_benchmark_runs_on_a_tiny_corpus() {
     let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
-    let bench = flowpack.with_file_name("flowpack-bench");
-    if !bench.exists() {
-        let built = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "flowpack-bench"])
-            .current_dir(root())
-            .status()
-            .unwrap();
-        assert!(built.success());
-    }
+    let bench = bench_binary();
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("scale.md");
     let out = std::process::Command::new("bash")
@@ -187,11 +179,8 @@ fn the_scale_benchmark_runs_on_a_tiny_corpus() {
     assert_eq!(left, vec![std::ffi::OsString::from("scale.md")]);
 }
 
-/// `benches/storage.sh` runs end to end on a tiny corpus (debug binaries, 20 flows, one run)
-/// against the test SeaweedFS binary: both comparisons and both peak RSS rows are measured, and
-/// it stops its store (nothing is left in its work directory).
-#[test]
-fn the_storage_benchmark_runs_on_a_tiny_corpus() {
+/// The debug `flowpack-bench` beside the test's `flowpack` (built when missing).
+fn bench_binary() -> std::path::PathBuf {
     let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
     let bench = flowpack.with_file_name("flowpack-bench");
     if !bench.exists() {
@@ -202,6 +191,99 @@ fn the_storage_benchmark_runs_on_a_tiny_corpus() {
             .unwrap();
         assert!(built.success());
     }
+    bench
+}
+
+/// Runs `benches/SCRIPT --flows 20 --runs 1 ARGS…` on the debug binaries (nothing built) in a
+/// temporary directory, and returns its standard output. The script must succeed, print its
+/// results table with a ratio judged against its target (`yes` or `NO` — a debug build on a
+/// tiny corpus is not expected to meet the targets, only to be measured), and leave nothing
+/// behind.
+fn run_bench(script: &str, args: &[&str]) -> String {
+    let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
+    let sandbox = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack-sandbox"));
+    let bench = bench_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root().join("benches").join(script))
+        .args(["--flows", "20", "--runs", "1"])
+        .args(args)
+        .env("BENCH_NO_BUILD", "1")
+        .env("FLOWPACK", &flowpack)
+        .env("FLOWPACK_BENCH", &bench)
+        .env("FLOWPACK_SANDBOX", &sandbox)
+        .env("TMPDIR", dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script}: {stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("<=") && (l.contains("yes") || l.contains("NO"))),
+        "{script} printed no ratio against a target: {stdout}\n{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{script} left {left:?}");
+    stdout
+}
+
+/// `benches/archive.sh` (pack, verify, validate against their peers) runs as committed: every
+/// operation of the speed targets has its row, CPU and wall for pack.
+#[test]
+fn the_archive_benchmark_runs_on_a_tiny_corpus() {
+    let out = run_bench("archive.sh", &["--validate-runs", "1"]);
+    for row in [
+        "pack --sign, CPU",
+        "pack --sign, wall",
+        "verify, wall",
+        "validate, wall (jq empty)",
+    ] {
+        assert!(out.lines().any(|l| l.contains(row)), "no row {row}: {out}");
+    }
+}
+
+/// `benches/push.sh` (push against the curl loops, with a sandbox) runs as committed and prints
+/// the ratio to the keep-alive reference.
+#[test]
+fn the_push_benchmark_runs_on_a_tiny_corpus() {
+    let out = run_bench("push.sh", &["--latency-ms", "1"]);
+    assert!(out.contains("jobs 4 / curl --parallel"), "{out}");
+}
+
+/// `benches/diff.sh` runs as committed.
+#[test]
+fn the_diff_benchmark_runs_on_a_tiny_corpus() {
+    let out = run_bench("diff.sh", &["--changed", "3"]);
+    assert!(out.contains("| diff "), "{out}");
+}
+
+/// `benches/export.sh` (export against curl loops, and the fault run) runs as committed.
+#[test]
+fn the_export_benchmark_runs_on_a_tiny_corpus() {
+    let out = run_bench("export.sh", &["--fault-flows", "10"]);
+    assert!(out.contains("fault run: 10 flows"), "{out}");
+}
+
+/// `benches/publish.sh` (publish and pull against curl, with a local registry) runs as committed.
+#[test]
+fn the_publish_benchmark_runs_on_a_tiny_corpus() {
+    let out = run_bench("publish.sh", &[]);
+    assert!(out.lines().any(|l| l.starts_with("| pull")), "{out}");
+}
+
+/// `benches/storage.sh` runs end to end on a tiny corpus (debug binaries, 20 flows, one run)
+/// against the test SeaweedFS binary: both comparisons and both peak RSS rows are measured, and
+/// it stops its store (nothing is left in its work directory).
+#[test]
+fn the_storage_benchmark_runs_on_a_tiny_corpus() {
+    let flowpack = std::path::PathBuf::from(env!("CARGO_BIN_EXE_flowpack"));
+    let bench = bench_binary();
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("storage.md");
     let out = std::process::Command::new("bash")

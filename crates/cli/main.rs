@@ -50,6 +50,15 @@ fn large_documents_ahead() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
 }
 
+/// Transparent huge pages off for this process: mimalloc asks for them, and every fresh 2 MiB
+/// page is zeroed by the kernel when first touched — a third of `pack`'s CPU time was the
+/// kernel clearing pages (0.7 s of system time for 100 MB of documents, 0.2 s without them),
+/// and peak memory was 40 % higher. Best effort: a kernel without the flag changes nothing.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
+}
+
 /// flowpack moves the process flows of an iPaaS between places: it validates and migrates export
 /// documents, packs them into signed, reproducible archives, and pushes archives into another
 /// environment.
@@ -110,6 +119,7 @@ enum One {
 
 fn main() -> ExitCode {
     process::restore_sigpipe();
+    no_huge_pages();
     flowpack_core::budget::set_large_share_hook(large_documents_ahead);
     let cli = Cli::parse();
     let one = match cli.command {

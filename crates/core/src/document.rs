@@ -331,7 +331,7 @@ impl Document {
     ) -> Result<Document, DocumentError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         bound.cost(bytes, origin)?;
-        let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
+        let value: Value = parse_json(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,
         })?;
@@ -364,7 +364,7 @@ impl Document {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let cost = bound.cost(bytes, origin)?;
         let permit = budget.acquire(cost.saturating_mul(copies));
-        let value: Value = serde_json::from_slice(bytes).map_err(|cause| DocumentError::Json {
+        let value: Value = parse_json(bytes).map_err(|cause| DocumentError::Json {
             path: origin.to_string(),
             cause,
         })?;
@@ -966,6 +966,16 @@ impl<'a> ScriptView<'a> {
     /// `language`.
     pub fn language(&self) -> Option<&'a str> {
         self.obj.get("language")?.as_str()
+    }
+}
+
+/// Parses JSON text into a value. The whole text is checked for UTF-8 once (a fast scan) and
+/// parsed as a `str`, so the parser does not check every string again; text that is not UTF-8
+/// is parsed as bytes, which reports where it fails as before.
+fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
     }
 }
 

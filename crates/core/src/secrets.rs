@@ -131,7 +131,14 @@ fn walk<'a>(
 ) {
     match v {
         Value::Object(map) => {
-            let secret_var = map.get("is_secret").and_then(Value::as_bool) == Some(true);
+            // A linear look at the keys: most objects have a few, and hashing a key per object
+            // was a visible share of the scan.
+            let secret_var = if map.len() <= 32 {
+                map.iter()
+                    .any(|(k, v)| k == "is_secret" && v.as_bool() == Some(true))
+            } else {
+                map.get("is_secret").and_then(Value::as_bool) == Some(true)
+            };
             for (k, child) in map {
                 if secret_var && k == "value" {
                     let name = map

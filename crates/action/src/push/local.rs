@@ -19,7 +19,9 @@ impl Candidate {
 /// The archive, shared by the workers that read its flows again, and the parse budget they
 /// share (see [`flowpack_core::budget`]).
 pub(super) struct Source {
-    pub(super) archive: Mutex<Archive>,
+    /// Readers of the archive (clones reading the same open file), one taken per read so that
+    /// the workers decompress in parallel.
+    pub(super) readers: Mutex<Vec<Archive>>,
     pub(super) origin: String,
     pub(super) budget: ParseBudget,
     /// The per-document bound of the archive's limits, for its documents and live exports.
@@ -60,7 +62,18 @@ impl Source {
         record: &FlowRecord,
         copies: u64,
     ) -> Result<(Document, Permit<'_>), ArchiveError> {
-        let bytes = self.archive.lock().expect("no panic").flow_bytes(record)?;
+        let mut reader = {
+            let mut readers = self.readers.lock().expect("no panic");
+            // The last one stays, the template of further clones.
+            if readers.len() > 1 {
+                readers.pop().expect("more than one")
+            } else {
+                readers[0].clone()
+            }
+        };
+        let bytes = reader.flow_bytes(record);
+        self.readers.lock().expect("no panic").push(reader);
+        let bytes = bytes?;
         Ok(Document::parse_within_charged(
             &bytes,
             &entry_origin(&self.origin, &record.path),
@@ -119,7 +132,23 @@ pub(super) fn check_flow(
     settings: &BTreeMap<String, FlowSettings>,
     targets: &Mutex<overlay::Targets>,
 ) -> Result<Checked, PushError> {
-    let (doc, _permit) = source.read(record)?;
+    // The first read of each flow is the verification of its entry (verify left the flows'
+    // digests to this pass): a failure refuses the push as verification does.
+    let (doc, _permit) = source.read(record).map_err(|e| match e {
+        ArchiveError::Digest { .. } | ArchiveError::Hostile { .. } => {
+            PushError::from(Refused::Verification {
+                archive: source.origin.clone(),
+                check: match e {
+                    ArchiveError::Digest { .. } => "digests",
+                    _ => "structure",
+                }
+                .to_string(),
+                detail: e.to_string(),
+                failure: None,
+            })
+        }
+        e => PushError::from(e),
+    })?;
     let name = doc
         .flow()
         .and_then(|f| f.name())

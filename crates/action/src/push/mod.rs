@@ -1,8 +1,11 @@
 //! `push`: an archive into an environment.
 //!
-//! Order: verify the archive against the trust policy → read the flows chosen with `--flow`
-//! (all without it) → check their export format → apply the overlay → check the manifest's
-//! inputs (all of this before any request) → list the target's flows once (paged) and plan each
+//! Order: verify the archive against the trust policy (every entry but the flow documents,
+//! which the local check reads first, each through the limits and against its digest: a flow
+//! failing there refuses the push as verification does) → read every flow, those chosen with
+//! `--flow` (all without it) checked: their export format, the overlay applied → check the
+//! manifest's inputs (no write before all of this passed; the target's listing, a read, is
+//! requested while it runs) → list the target's flows once (paged) and plan each
 //! flow `create` | `unchanged` | `conflict` | `replace` → refuse on conflicts
 //! (`--on-conflict fail`, the default) → write, up to `jobs` flows at a time, the report in
 //! archive order.
@@ -40,11 +43,13 @@
 //! that flow, naming their ids.
 //!
 //! A push that writes records what it did in the environment's history ([`crate::history`]):
-//! the record is written before the first write and saved again after each step (by one saver
-//! thread beside the writers, so the file trails the work by at most one save).
+//! the record is written before the first write and saved again as the steps go (by one saver
+//! thread beside the writers, at most every quarter second, so the file trails the work by
+//! that; the journal, synced before each write, does not trail it).
 //!
-//! The writing phase overlaps each flow's preparation with the requests in flight: one thread
-//! reads and prepares the import requests ahead of the writers, at most `jobs` flows ahead.
+//! The writing phase overlaps each flow's preparation with the requests in flight: two threads
+//! read and prepare the import requests ahead of the writers, at most `4 × jobs` flows ahead
+//! (and within the parse budget).
 //!
 //! Each import carries an `Idempotency-Key`: hex SHA-256 of the manifest's SHA-256, the flow's
 //! path, the push's start time and the SHA-256 of the document sent (after the overlay), one per
@@ -608,13 +613,22 @@ fn run_recorded(
     };
     let source = Source {
         bound: archive.limits().document,
-        archive: Mutex::new(archive),
+        readers: Mutex::new(vec![archive]),
         origin: origin.clone(),
         budget: ParseBudget::default(),
     };
-    // Everything local first, then the plan from one listing of the target.
-    let candidates = check_local(opts, &source, &manifest, &settings, &mut report)?;
-    let (lives, existing_ids, before) = plan(opts, &source, &candidates, &mut report)?;
+    // Everything local first (the listing of the target is requested meanwhile: a read, sent
+    // before the local checks end; no write is), then the plan from that one listing.
+    let (checked, listed) = std::thread::scope(|s| {
+        let listing = s.spawn(|| list_target(opts));
+        let checked = check_local(opts, &source, &manifest, &settings, &mut report);
+        let listed = listing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, listed)
+    });
+    let candidates = checked?;
+    let (lives, existing_ids, before) = plan(opts, &source, &candidates, listed?, &mut report)?;
     if let Some(refusal) = duplicate_refusal(&report.flows) {
         report.refused = Some(refusal);
         return Ok(report);
@@ -647,7 +661,9 @@ fn run_recorded(
         recorder,
         warnings: Mutex::new(Vec::new()),
         source: &source,
-        ahead: Ahead::new(opts.jobs),
+        // Four imports per writer prepared ahead: a preparer that is descheduled for a moment
+        // does not stall the writers. What they hold is bounded by the parse budget.
+        ahead: Ahead::new(opts.jobs * 4),
         strip_budget: ParseBudget::default(),
         attempt: match &opts.history {
             Some(h) if !opts.dry_run => format!("{} {}", opts.now, h.nonce),
@@ -668,7 +684,9 @@ fn open_verified(
     let mut archive = Archive::open(&opts.archive, &Limits::default())
         .map_err(|e| rename_archive(e, &opts.archive, origin))?
         .named(origin);
-    let verified = archive.verify(&opts.policy);
+    // The flow documents' digests are checked by the local check, which reads each of them
+    // first (one decompression each, not two).
+    let verified = archive.verify_deferring_flows(&opts.policy);
     if let Some(failed) = verified.first_failure() {
         return Err(Refused::Verification {
             archive: origin.to_string(),

@@ -111,23 +111,27 @@ pub(super) type Planned = (
     BTreeMap<String, Vec<FlowId>>,
 );
 
-/// The plan of every candidate (in its order, into `report.flows`) from one paged listing of
-/// the target.
-pub(super) fn plan(
-    opts: &PushOptions,
-    source: &Source,
-    candidates: &[Candidate],
-    report: &mut PushReport,
-) -> Result<Planned, PushError> {
-    // The plan, from one paged listing of the target.
-    let platform = opts.platform.as_ref();
-    let live = list_all(
-        platform,
+/// The one paged listing of the target a plan is made from.
+pub(super) fn list_target(opts: &PushOptions) -> Result<Vec<Flow>, ClientError> {
+    list_all(
+        opts.platform.as_ref(),
         &ListQuery {
             include: Some("versions".into()),
             ..ListQuery::default()
         },
-    )?;
+    )
+}
+
+/// The plan of every candidate (in its order, into `report.flows`) from `live`, the one paged
+/// listing of the target.
+pub(super) fn plan(
+    opts: &PushOptions,
+    source: &Source,
+    candidates: &[Candidate],
+    live: Vec<Flow>,
+    report: &mut PushReport,
+) -> Result<Planned, PushError> {
+    let platform = opts.platform.as_ref();
     let existing_ids: BTreeSet<FlowId> = live.iter().map(|f| f.id).collect();
     let mut before: BTreeMap<String, Vec<FlowId>> = candidates
         .iter()

@@ -6,14 +6,17 @@ use super::*;
 use crate::history::{PushChoices, Status};
 use crate::journal::{Journal, Journaled};
 
+/// The shortest time between two saves of the record while the writers run.
+pub(super) const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The push's history record: created with status `pending` (and its journal beside it) before
 /// the first request, given the ids that existed before once the target was listed, saved again
-/// after each step, and given its final status at the end.
+/// as the steps go (at most every [`SAVE_EVERY`]), and given its final status at the end.
 ///
 /// Saves during the writing phase do not hold up the flows: the workers change the record in
 /// memory and wake one saver thread ([`Recorder::saver`]), which writes the newest state
 /// (serialised under the lock, written outside it, atomically) until [`Recorder::stop`]. The
-/// file may trail the work by a save; the journal does not: every entry is appended to it
+/// file may trail the work by [`SAVE_EVERY`]; the journal does not: every entry is appended to it
 /// before the writes it describes, and every write's intent is synced before it is sent.
 pub(super) struct Recorder {
     pub(super) target: Option<HistoryTarget>,
@@ -157,8 +160,9 @@ impl Recorder {
         }
     }
 
-    /// The saver: writes the record each time it changed, until [`stop`](Recorder::stop). Run
-    /// on its own thread for the writing phase; returns at once without a history target.
+    /// The saver: writes the record when it changed, at most once per [`SAVE_EVERY`], until
+    /// [`stop`](Recorder::stop) (then once more). Run on its own thread for the writing phase;
+    /// returns at once without a history target.
     pub(super) fn saver(&self) {
         let Some(target) = &self.target else { return };
         // One buffer for every save: a record of many replaced flows is large, and a new
@@ -180,11 +184,24 @@ impl Recorder {
             record.write_bytes(&mut bytes);
             drop(state);
             let saved = Record::write(&target.dir, &id, &bytes);
+            let at = std::time::Instant::now();
             state = self.lock();
             if let Err(e) = saved {
                 state
                     .error
                     .get_or_insert_with(|| format!("the history record could not be updated: {e}"));
+            }
+            // At most one save per SAVE_EVERY while the writers run (the journal holds every
+            // write durably before it is sent; the record trails it): each save serialises the
+            // whole record under the lock the writers take and syncs a file, and saving after
+            // every step cost a push of 1,000 flows seconds. The last save waits for nothing.
+            while !state.finished && at.elapsed() < SAVE_EVERY {
+                let left = SAVE_EVERY.saturating_sub(at.elapsed());
+                state = self
+                    .changed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
         }
     }

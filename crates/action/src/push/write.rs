@@ -65,23 +65,31 @@ impl Step {
 /// An import request ready to send, with the share of the parse budget it holds.
 pub(super) type PreparedImport<'s> = Result<(ImportRequest, Permit<'s>), StepError>;
 
-/// Import requests prepared ahead of the writers by one thread ([`Ahead::prepare`]), so reading,
-/// parsing and serialising a flow overlaps the requests in flight instead of adding to each.
-/// The preparer runs at most `lookahead` flows ahead of the writers (and within the parse
-/// budget); each writer first marks its flow started, then takes the flow's prepared import
-/// before any step that could fail, so every prepared import is taken and its share freed.
+/// Import requests prepared ahead of the writers by [`PREPARERS`] threads ([`Ahead::prepare`],
+/// taking the flows in order), so reading, parsing and serialising a flow overlaps the requests
+/// in flight instead of adding to each. The preparers run at most `lookahead` flows ahead of
+/// the writers (and within the parse budget); each writer first marks its flow started, then
+/// takes the flow's prepared import before any step that could fail, so every prepared import
+/// is taken and its share freed.
 pub(super) struct Ahead<'s> {
     pub(super) state: Mutex<AheadState<'s>>,
     pub(super) changed: std::sync::Condvar,
     pub(super) lookahead: usize,
+    /// The next item a preparer takes.
+    next: AtomicUsize,
 }
+
+/// How many threads prepare imports: two, so that preparing keeps up with the writers on a
+/// busy machine too (one preparer was the slowest part of a push whose CPU share was small).
+pub(super) const PREPARERS: usize = 2;
 
 pub(super) struct AheadState<'s> {
     pub(super) ready: BTreeMap<usize, PreparedImport<'s>>,
     /// The writers have started every flow before this index.
     pub(super) started: usize,
-    /// The preparer stopped (done, or panicked): what is not ready now never will be.
-    pub(super) done: bool,
+    /// Preparers that stopped (done, or panicked); when all have, what is not ready now never
+    /// will be.
+    pub(super) stopped: usize,
     /// The phase is over: nobody waits any more, prepared imports left were dropped (their
     /// shares freed).
     pub(super) closed: bool,
@@ -93,11 +101,12 @@ impl<'s> Ahead<'s> {
             state: Mutex::new(AheadState {
                 ready: BTreeMap::new(),
                 started: 0,
-                done: false,
+                stopped: 0,
                 closed: false,
             }),
             changed: std::sync::Condvar::new(),
             lookahead: lookahead.max(1),
+            next: AtomicUsize::new(0),
         }
     }
 
@@ -105,11 +114,12 @@ impl<'s> Ahead<'s> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Prepares the imports of `items` (work index, candidate), in index order. Marks itself
-    /// done when it returns, even by a panic, so no writer waits for it forever.
+    /// Prepares imports of `items` (work index, candidate), taking the next one not taken by
+    /// another preparer, in index order. Marks itself stopped when it returns, even by a
+    /// panic, so no writer waits for it forever.
     pub(super) fn prepare(&self, ctx: &Ctx<'s>, items: &[(usize, &Candidate)]) {
         let _done = Done(self);
-        for &(i, c) in items {
+        while let Some(&(i, c)) = items.get(self.next.fetch_add(1, Ordering::Relaxed)) {
             {
                 let mut state = self.lock();
                 while i >= state.started + self.lookahead && !state.closed {
@@ -146,7 +156,7 @@ impl<'s> Ahead<'s> {
             if let Some(prepared) = state.ready.remove(&i) {
                 return prepared;
             }
-            if state.done || state.closed {
+            if state.stopped == PREPARERS || state.closed {
                 return Err(StepError::Local(
                     "the flow's import was not prepared (the preparing thread stopped)".into(),
                 ));
@@ -166,12 +176,12 @@ impl<'s> Ahead<'s> {
     }
 }
 
-/// Marks an [`Ahead`]'s preparer done when dropped.
+/// Marks one of an [`Ahead`]'s preparers stopped when dropped.
 struct Done<'a, 's>(&'a Ahead<'s>);
 
 impl Drop for Done<'_, '_> {
     fn drop(&mut self) {
-        self.0.lock().done = true;
+        self.0.lock().stopped += 1;
         self.0.changed.notify_all();
     }
 }
@@ -903,7 +913,9 @@ pub(super) fn write_all(
     let counts = Counts::default();
     let done = std::thread::scope(|s| {
         s.spawn(|| ctx.recorder.saver());
-        s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
+        for _ in 0..PREPARERS {
+            s.spawn(|| ctx.ahead.prepare(&ctx, &imports));
+        }
         // When the writers are done (or one panicked): the saver writes the finished record and
         // stops, the preparer stops, then the scope ends.
         let _end = EndOfPhase(&ctx);

@@ -879,16 +879,19 @@ fn pack_one(job: Job, opts: &WriterOptions, budget: &ParseBudget) -> WorkerResul
         budget,
     )?;
     if opts.validate {
-        let report = crate::validate::validate(
+        // Secrets are not refused (they are stripped below, after one scan): the secret rule
+        // is left out.
+        let report = crate::validate::validate_checks(
             &doc,
             &crate::validate::ValidateOptions {
                 secret_rules: opts.secret_rules.clone(),
             },
+            false,
         );
         let errors: Vec<_> = report
             .findings
             .into_iter()
-            .filter(|f| f.severity == crate::validate::Severity::Error && f.code != "FP0801")
+            .filter(|f| f.severity == crate::validate::Severity::Error)
             .collect();
         if !errors.is_empty() {
             return Err(ArchiveError::Invalid(vec![(input.origin, errors)]));

@@ -86,9 +86,9 @@ pub enum Source {
 }
 
 /// Writes a zip to `out`: for each `(name, source)` in order, the entry under `name`.
-pub(crate) fn write_sorted<W: Write + Seek>(
+pub(crate) fn write_sorted<W: Write + Seek, R: Read + Seek>(
     out: W,
-    source: &mut ZipArchive<BufReader<File>>,
+    source: &mut ZipArchive<R>,
     entries: impl IntoIterator<Item = (String, Source)>,
 ) -> Result<W, ZipError> {
     let mut w = ZipWriter::new(out);
@@ -161,17 +161,63 @@ impl From<io::Error> for OpenError {
     }
 }
 
-/// A zip opened for reading.
+/// One open file read at positions of its own (`pread`), so that clones of a [`Reader`] read
+/// the same file on several threads without sharing a file offset. The zip library buffers
+/// what it decompresses; headers are a few small reads.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedFile {
+    file: std::sync::Arc<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = pread(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            io::SeekFrom::Start(p) => Some(p),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::other("seek before the start of the file"))?;
+        Ok(self.pos)
+    }
+}
+
+#[cfg(unix)]
+fn pread(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+#[cfg(windows)]
+fn pread(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, pos)
+}
+
+/// A zip opened for reading. A clone reads the same open file (its own position, the central
+/// directory shared): one per thread reads entries in parallel.
+#[derive(Clone)]
 pub(crate) struct Reader {
-    archive: ZipArchive<BufReader<File>>,
+    archive: ZipArchive<SharedFile>,
 }
 
 impl Reader {
     /// Checks the layout of `file` (see [`check_layout`]) and parses its central directory.
     pub fn open(mut file: File) -> Result<Reader, OpenError> {
         let layout = check_layout(&mut file)?;
-        file.rewind()?;
-        let archive = ZipArchive::new(BufReader::new(file))?;
+        let len = file.metadata()?.len();
+        let archive = ZipArchive::new(SharedFile {
+            file: std::sync::Arc::new(file),
+            pos: 0,
+            len,
+        })?;
         // The zip library must see the same archive: no offset, no comment, the same central
         // directory and every name once (it keeps one of each name silently).
         let disagrees = if archive.len() != layout.entries || archive.has_duplicate_names() {
@@ -232,7 +278,7 @@ impl Reader {
     }
 
     /// The underlying archive, for raw copies.
-    pub(crate) fn archive_mut(&mut self) -> &mut ZipArchive<BufReader<File>> {
+    pub(crate) fn archive_mut(&mut self) -> &mut ZipArchive<SharedFile> {
         &mut self.archive
     }
 

@@ -51,7 +51,13 @@ pub struct SchemaError {
 
 /// Checks a document against the schema of its format version.
 pub fn check_schema(doc: &Document) -> Vec<SchemaError> {
-    validator(doc.format_version())
+    let validator = validator(doc.format_version());
+    // The common case first: a valid document is confirmed without building any error (and
+    // its paths); only an invalid one is walked again for its errors.
+    if validator.is_valid(doc.value()) {
+        return Vec::new();
+    }
+    validator
         .iter_errors(doc.value())
         .map(|e| {
             let placeholder = match e.instance().as_ref() {

@@ -45,6 +45,9 @@ struct Entry {
 
 /// An archive opened for reading. Opening checks the central directory (names, entry types,
 /// duplicates, count, encryption); sizes and ratios are checked while entries are read.
+/// A clone reads the same open file at positions of its own: one clone per thread reads
+/// entries in parallel.
+#[derive(Clone)]
 pub struct Archive {
     origin: String,
     reader: Reader,
@@ -53,7 +56,8 @@ pub struct Archive {
     /// Indexes into `entries` in the byte order of their paths: an entry is found by path in
     /// `log n` (readers look up every flow's entry), at 4 bytes per entry.
     by_path: Vec<u32>,
-    manifest_bytes: Option<Vec<u8>>,
+    /// Shared by the clones (at 10,000 flows a manifest is several MB).
+    manifest_bytes: Option<std::sync::Arc<[u8]>>,
     /// Entries named `flows/<slug>/export.json` in the central directory: what the manifest's
     /// bound and the entry count are measured against.
     flow_entries: usize,

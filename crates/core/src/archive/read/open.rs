@@ -68,7 +68,7 @@ impl Archive {
             let mut total = 0;
             let bound = self.limits.manifest_bound(self.flow_entries);
             let bytes = self.read_bounded(&e, &mut total, bound)?;
-            self.manifest_bytes = Some(bytes);
+            self.manifest_bytes = Some(bytes.into());
         }
         Ok(())
     }

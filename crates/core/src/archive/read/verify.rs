@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -86,8 +87,32 @@ impl Archive {
     /// → manifest parses → signatures against `policy` → every listed entry present with the
     /// right digest → no unlisted entry. Later checks are skipped once one fails.
     pub fn verify(&mut self, policy: &TrustPolicy) -> VerifyReport {
+        self.verify_with(policy, false)
+    }
+
+    /// [`verify`](Archive::verify), except that the flow documents the manifest lists are not
+    /// read: only their presence is checked (and their declared sizes counted in the archive's
+    /// total). The caller reads every one of them afterwards with
+    /// [`flow_bytes`](Archive::flow_bytes), which reads through the same limits and checks the
+    /// listed SHA-256, and trusts nothing of the archive before all have passed. For a reader
+    /// that reads every flow anyway (push's check pass): each document is decompressed once.
+    pub fn verify_deferring_flows(&mut self, policy: &TrustPolicy) -> VerifyReport {
+        self.verify_with(policy, true)
+    }
+
+    fn verify_with(&mut self, policy: &TrustPolicy, defer_flows: bool) -> VerifyReport {
         let mut report = VerifyReport::new(&self.origin);
-        let digests = match self.verify_structure() {
+        // The flow documents left to the caller (none when the manifest does not parse: its
+        // check reports that).
+        let mut deferred = vec![false; if defer_flows { self.entries.len() } else { 0 }];
+        if let (true, Ok(m)) = (defer_flows, self.manifest_without_inputs()) {
+            for f in &m.flows {
+                if let Some(e) = self.entry(&f.path) {
+                    deferred[e.index] = true;
+                }
+            }
+        }
+        let digests = match self.verify_structure(&deferred) {
             Ok((digests, detail)) => {
                 report.push(CHECK_STRUCTURE, true, detail);
                 digests
@@ -114,7 +139,7 @@ impl Archive {
             }
             Err(detail) => return report.fail(CHECK_SIGNATURES, detail),
         }
-        match self.verify_digests(&manifest, &digests) {
+        match self.verify_digests(&manifest, &digests, &deferred) {
             Ok(detail) => report.push(CHECK_DIGESTS, true, detail),
             Err(detail) => return report.fail(CHECK_DIGESTS, detail),
         }
@@ -129,32 +154,133 @@ impl Archive {
         report
     }
 
-    /// Check 1, structure: every entry read once through the limits, hashed on the way.
-    fn verify_structure(&mut self) -> Result<(Digests, String), String> {
+    /// Check 1, structure: every entry but the `deferred` ones (by position) read once through
+    /// the limits, hashed on the way, on one thread per core (each with its own reader of the
+    /// file). When the declared sizes sum within the archive's total, each entry is read
+    /// against its own declared size (so the bytes read sum within it too); otherwise every
+    /// entry is read in order with one running total, as a lie about a size is named where it
+    /// is found. The first failure in archive order is the one reported.
+    fn verify_structure(&mut self, deferred: &[bool]) -> Result<(Digests, String), String> {
         let count = self.entries.len();
-        let mut digests = Digests::with_capacity(count);
-        let mut total = 0;
-        // One entry cloned at a time (not the whole list: its paths grow with the flows).
-        for i in 0..count {
-            let e = self.entries[i].clone();
-            let mut h = Sha256::new();
-            self.read_limited(&e, &mut total, |c| {
-                h.update(c);
-                Ok(())
+        let max_total = self.limits.max_total_size;
+        let sizes: Vec<u64> = self
+            .entries
+            .iter()
+            .map(|e| {
+                self.reader
+                    .raw_entry(e.index)
+                    .map_or(0, |r| r.declared_size)
             })
-            .map_err(|err| err.to_string())?;
-            // Entries are in zip order: entry `e.index` is at `digests[e.index]`.
-            digests.push(h.finalize().into());
+            .collect();
+        let total = sizes.iter().fold(0u64, |t, s| t.saturating_add(*s));
+        // Entries are in zip order: entry `e.index` is at `digests[e.index]`.
+        let mut digests: Digests = vec![[0; 32]; count];
+        if total > max_total {
+            // Some size is a lie or the archive is too big: read in archive order with one
+            // running total, so the entry at fault is the one named. One entry cloned at a
+            // time (not the whole list: its paths grow with the flows).
+            let mut measured = 0;
+            for i in 0..count {
+                let e = self.entries[i].clone();
+                let mut h = Sha256::new();
+                self.read_limited(&e, &mut measured, |c| {
+                    h.update(c);
+                    Ok(())
+                })
+                .map_err(|err| err.to_string())?;
+                digests[e.index] = h.finalize().into();
+            }
+            return Ok((
+                digests,
+                format!("{count} entries, {measured} bytes uncompressed"),
+            ));
         }
-        let detail = format!("{count} entries, {total} bytes uncompressed");
+        let work: Vec<usize> = (0..count)
+            .filter(|i| !deferred.get(*i).copied().unwrap_or(false))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len() / 8 + 1);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let read = |archive: &mut Archive| {
+            let mut done: Vec<(usize, Result<[u8; 32], String>)> = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(&i) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let entry = archive.entries[i].clone();
+                let mut h = Sha256::new();
+                // Each entry within the total checked above: the running total is the entry's.
+                let r = archive
+                    .read_limited(&entry, &mut 0, |c| {
+                        h.update(c);
+                        Ok(())
+                    })
+                    .map(|_| h.finalize().into())
+                    .map_err(|err| err.to_string());
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                done.push((i, r));
+            }
+            done
+        };
+        let mut results = if threads <= 1 {
+            read(self)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..threads)
+                    .map(|_| {
+                        let mut mine = self.clone();
+                        s.spawn(move || read(&mut mine))
+                    })
+                    .collect();
+                let mut all = read(&mut self.clone());
+                for h in handles {
+                    all.extend(h.join().expect("a verifying thread panicked"));
+                }
+                all
+            })
+        };
+        // Entries were taken in archive order: every entry before a failing one was read too,
+        // so the first failure in archive order is among the results.
+        results.sort_by_key(|(i, _)| *i);
+        for (i, r) in results {
+            digests[self.entries[i].index] = r?;
+        }
+        let read_total: u64 = work.iter().map(|i| sizes[*i]).sum();
+        let detail = if work.len() == count {
+            format!("{count} entries, {read_total} bytes uncompressed")
+        } else {
+            format!(
+                "{} entries, {read_total} bytes uncompressed; {} flow documents ({} bytes) \
+                 checked as they are read",
+                work.len(),
+                count - work.len(),
+                total - read_total
+            )
+        };
         Ok((digests, detail))
     }
 
     /// Check 4, digests: every entry the manifest lists is present with the listed SHA-256.
-    fn verify_digests(&self, manifest: &Manifest, digests: &Digests) -> Result<String, String> {
+    fn verify_digests(
+        &self,
+        manifest: &Manifest,
+        digests: &Digests,
+        deferred: &[bool],
+    ) -> Result<String, String> {
         for (path, want) in &manifest.files {
             let entry = entry_name(&self.origin, path);
-            let Some(got) = self.entry(path).and_then(|e| digests.get(e.index)) else {
+            let Some(e) = self.entry(path) else {
+                return Err(format!("{entry}: listed in the manifest but missing"));
+            };
+            if deferred.get(e.index).copied().unwrap_or(false) {
+                // Present: its digest is the reader's to check as it reads it.
+                continue;
+            }
+            let Some(got) = digests.get(e.index) else {
                 return Err(format!("{entry}: listed in the manifest but missing"));
             };
             let got = hex::encode(got);
