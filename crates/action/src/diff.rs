@@ -51,7 +51,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, Flow, FlowId, ListQuery, Platform, list_all};
@@ -779,42 +779,12 @@ fn run_tasks<'a, T: Sync, R: Send>(
     workers: usize,
     each: impl Fn(&'a str, &'a T) -> Result<R, DiffError> + Sync,
 ) -> Result<Vec<R>, DiffError> {
-    let workers = workers.clamp(1, tasks.len().max(1));
-    if workers == 1 {
-        return tasks.iter().map(|(name, t)| each(name, t)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<R, DiffError>>>> =
-        tasks.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((name, task)) = tasks.get(i) else {
-                        break;
-                    };
-                    let result = each(name, task);
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    *lock(&slots[i]) = Some(result);
-                }
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(tasks.len());
-    for slot in slots {
-        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok(r)) => out.push(r),
-            Some(Err(e)) => return Err(e),
-            // Not run: work stopped after a failure, which comes earlier in the order or
-            // later (then it is returned when its slot is met).
-            None => {}
-        }
-    }
-    Ok(out)
+    flowpack_core::pool::try_map(
+        tasks,
+        workers,
+        || (),
+        |(), _, (name, task)| each(name, task),
+    )
 }
 
 /// One slot of the report: a pair compared (content, then settings), an added or removed flow,

@@ -15,8 +15,8 @@
 //! required `webhook_secret` input). The manifest's `source.url` is always stored redacted (no
 //! user information, query or fragment).
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use flowpack_client::{ClientError, FlowId, ListQuery, Platform, list_all};
@@ -252,72 +252,57 @@ fn run_local(
     writer_opts.validate = false;
     writer_opts.replace = opts.force;
     let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
-    let queue = Arc::new(Mutex::new(ids.into_iter()));
     // An embedded store builds each export as a parsed document in this process: those run one
     // at a time whatever `jobs` (the settings reads and the writer's work still overlap), so a
     // store of documents near the bound is not held `jobs` times at once.
-    let alone = Arc::new(Mutex::new(()));
-    let jobs = opts.jobs.max(1);
-    let (tx, rx) = sync_channel(jobs);
-    let mut workers = Vec::new();
-    for _ in 0..jobs {
-        let queue = Arc::clone(&queue);
-        let tx = tx.clone();
-        let platform = Arc::clone(&opts.platform);
-        let alone = Arc::clone(&alone);
-        workers.push(std::thread::spawn(move || {
-            loop {
-                let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
-                let Some(id) = next else { break };
-                let exported = {
-                    let _alone = platform
-                        .builds_exports_in_process()
-                        .then(|| alone.lock().unwrap_or_else(|e| e.into_inner()));
-                    platform.export_flow_bytes(id)
-                };
-                let result =
-                    exported.and_then(|bytes| Ok((bytes, flow_settings(platform.as_ref(), id)?)));
-                let failed = result.is_err();
-                if tx.send((id, result)).is_err() || failed {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(tx);
+    let alone = Mutex::new(());
+    let platform = opts.platform.as_ref();
     let mut done = 0;
     let mut failure = None;
-    for (id, result) in rx {
-        match result {
-            Ok((bytes, settings)) => {
-                writer.add_flow_with_settings(
-                    FlowInput {
-                        bytes,
-                        origin: format!("flow {id}"),
-                        source_id: id.to_string(),
-                        name: None,
-                    },
-                    settings,
-                )?;
-                done += 1;
-                if let Some(p) = &opts.progress {
-                    p(done, total);
+    flowpack_core::pool::stream(
+        ids.into_iter(),
+        opts.jobs.max(1),
+        |id| {
+            let exported = {
+                let _alone = platform
+                    .builds_exports_in_process()
+                    .then(|| alone.lock().unwrap_or_else(|e| e.into_inner()));
+                platform.export_flow_bytes(id)
+            };
+            let result = exported.and_then(|bytes| Ok((bytes, flow_settings(platform, id)?)));
+            (id, result)
+        },
+        |(id, result)| {
+            // The first failure stops handing out work; the requests running finish.
+            let added = match result {
+                Ok((bytes, settings)) => writer
+                    .add_flow_with_settings(
+                        FlowInput {
+                            bytes,
+                            origin: format!("flow {id}"),
+                            source_id: id.to_string(),
+                            name: None,
+                        },
+                        settings,
+                    )
+                    .map_err(ExportError::from),
+                Err(error) => Err(ExportError::Flow { id, error }),
+            };
+            match added {
+                Ok(()) => {
+                    done += 1;
+                    if let Some(p) = &opts.progress {
+                        p(done, total);
+                    }
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
                 }
             }
-            Err(e) => {
-                // Stop handing out work; the workers finish their current request.
-                if let Ok(mut q) = queue.lock() {
-                    while q.next().is_some() {}
-                }
-                if failure.is_none() {
-                    failure = Some(ExportError::Flow { id, error: e });
-                }
-            }
-        }
-    }
-    for w in workers {
-        w.join().map_err(|_| ExportError::Worker)?;
-    }
+        },
+    );
     if let Some(e) = failure {
         return Err(e);
     }

@@ -7,7 +7,6 @@
 //! cannot be read is the error.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowpack_core::validate::{self, Report};
 
@@ -80,37 +79,9 @@ pub fn run(opts: &ValidateOptions) -> Result<ValidateReport, ValidateError> {
             Loaded::Archive { flows, .. } => flows,
         })
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<Vec<Checked>, InputError>>> =
-        files.iter().map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    let mut buf = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        done.push((i, check(file, &mut buf)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        for worker in workers {
-            for (i, result) in worker.join().expect("a validation thread panicked") {
-                slots[i] = Some(result);
-            }
-        }
-    });
-    let mut documents = Vec::new();
-    for slot in slots {
-        documents.extend(slot.expect("every file was checked")?);
-    }
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let checked =
+        flowpack_core::pool::try_map(files, jobs, Vec::new, |buf, _, file| check(file, buf))?;
+    let documents = checked.into_iter().flatten().collect();
     Ok(ValidateReport { documents })
 }

@@ -33,6 +33,7 @@ pub mod marketplace;
 pub mod migrate;
 pub mod names;
 pub mod overlay;
+pub mod pool;
 pub mod secrets;
 pub mod summary;
 pub mod validate;

@@ -743,35 +743,9 @@ fn conflict_refusal(opts: &PushOptions, flows: &[FlowReport]) -> Option<String> 
     ))
 }
 
-/// Runs `f` over `items` on up to `jobs` threads; the results in the items' order.
-fn parallel<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    f: impl Fn(usize, &T) -> R + Sync,
-) -> Vec<R> {
-    let jobs = jobs.clamp(1, items.len().max(1));
-    if jobs == 1 {
-        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(i, item);
-                    *slots[i].lock().expect("no panic") = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| m.into_inner().expect("no panic").expect("every item ran"))
-        .collect()
-}
+/// Runs `f` over `items` on up to `jobs` threads; the results in the items' order (the one
+/// worker pool).
+use flowpack_core::pool::map as parallel;
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::budget::ParseBudget;
@@ -358,21 +358,22 @@ impl ArchiveWriter {
         let threads = opts.threads.max(1);
         let (job_tx, job_rx) = sync_channel::<Job>(threads);
         let (res_tx, res_rx) = sync_channel::<WorkerResult>(threads);
-        let job_rx = Arc::new(Mutex::new(job_rx));
         // The workers parse within one budget: documents near the per-document bound are
         // parsed one at a time, however many workers there are.
-        let budget = Arc::new(ParseBudget::default());
-        let mut workers = Vec::new();
-        for _ in 0..threads {
-            let job_rx = Arc::clone(&job_rx);
-            let res_tx = res_tx.clone();
-            let wopts = opts.clone();
-            let budget = Arc::clone(&budget);
-            workers.push(std::thread::spawn(move || {
-                worker(&job_rx, &res_tx, &wopts, &budget)
-            }));
-        }
-        drop(res_tx);
+        let budget = ParseBudget::default();
+        let wopts = opts.clone();
+        // The one worker pool, fed by the job queue until every sender is dropped.
+        let workers = vec![std::thread::spawn(move || {
+            crate::pool::stream(
+                job_rx.into_iter(),
+                threads,
+                |job| pack_one(job, &wopts, &budget),
+                |r| match res_tx.send(r) {
+                    Ok(()) => std::ops::ControlFlow::Continue(()),
+                    Err(_) => std::ops::ControlFlow::Break(()),
+                },
+            )
+        })];
         let collector = std::thread::spawn(move || collect(res_rx, Spool::new(spool_file)));
         Ok(ArchiveWriter {
             out: out.to_path_buf(),
@@ -844,25 +845,6 @@ fn collect(rx: Receiver<WorkerResult>, mut spool: Spool) -> Result<Collected, Ar
             requires,
             companies,
         }),
-    }
-}
-
-fn worker(
-    jobs: &Mutex<Receiver<Job>>,
-    results: &SyncSender<WorkerResult>,
-    opts: &WriterOptions,
-    budget: &ParseBudget,
-) {
-    loop {
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        let r = pack_one(job, opts, budget);
-        if results.send(r).is_err() {
-            return;
-        }
     }
 }
 

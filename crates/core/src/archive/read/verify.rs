@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -198,56 +197,31 @@ impl Archive {
         let work: Vec<usize> = (0..count)
             .filter(|i| !deferred.get(*i).copied().unwrap_or(false))
             .collect();
-        let threads = std::thread::available_parallelism()
+        // One reader of the file per thread (an archive's clones read on their own); a thread
+        // for every 8 entries at most.
+        let jobs = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(work.len() / 8 + 1);
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let read = |archive: &mut Archive| {
-            let mut done: Vec<(usize, Result<[u8; 32], String>)> = Vec::new();
-            while !failed.load(Ordering::Relaxed) {
-                let Some(&i) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
+        let this = &*self;
+        let read = crate::pool::try_map(
+            &work,
+            jobs,
+            || this.clone(),
+            |archive, _, &i| {
                 let entry = archive.entries[i].clone();
                 let mut h = Sha256::new();
                 // Each entry within the total checked above: the running total is the entry's.
-                let r = archive
+                archive
                     .read_limited(&entry, &mut 0, |c| {
                         h.update(c);
                         Ok(())
                     })
-                    .map(|_| h.finalize().into())
-                    .map_err(|err| err.to_string());
-                if r.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                done.push((i, r));
-            }
-            done
-        };
-        let mut results = if threads <= 1 {
-            read(self)
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..threads)
-                    .map(|_| {
-                        let mut mine = self.clone();
-                        s.spawn(move || read(&mut mine))
-                    })
-                    .collect();
-                let mut all = read(&mut self.clone());
-                for h in handles {
-                    all.extend(h.join().expect("a verifying thread panicked"));
-                }
-                all
-            })
-        };
-        // Entries were taken in archive order: every entry before a failing one was read too,
-        // so the first failure in archive order is among the results.
-        results.sort_by_key(|(i, _)| *i);
-        for (i, r) in results {
-            digests[self.entries[i].index] = r?;
+                    .map(|_| <[u8; 32]>::from(h.finalize()))
+                    .map_err(|err| err.to_string())
+            },
+        )?;
+        for (&i, digest) in work.iter().zip(read) {
+            digests[self.entries[i].index] = digest;
         }
         let read_total: u64 = work.iter().map(|i| sizes[*i]).sum();
         let detail = if work.len() == count {
