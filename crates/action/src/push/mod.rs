@@ -614,7 +614,8 @@ fn run_recorded(
     };
     // Everything local first, then the plan from one listing of the target.
     let candidates = check_local(opts, &source, &manifest, &settings, &mut report)?;
-    let (lives, existing_ids, before) = plan(opts, &source, &candidates, &mut report)?;
+    let (lives, existing_ids, before, before_enabled) =
+        plan(opts, &source, &candidates, &mut report)?;
     if let Some(refusal) = duplicate_refusal(&report.flows) {
         report.refused = Some(refusal);
         return Ok(report);
@@ -634,7 +635,7 @@ fn run_recorded(
         );
         return Ok(report);
     }
-    recorder.before_writes(&manifest_sha256, before)?;
+    recorder.before_writes(&manifest_sha256, before, before_enabled)?;
     let platform = recorder.platform(&opts.platform);
     let ctx = Ctx {
         platform: platform.as_ref(),
