@@ -1145,3 +1145,61 @@ fn a_replace_killed_on_one_machine_is_undone_on_another_names_and_state_included
     assert_eq!(after.len(), 1, "{}\n{after:?}", stdout(&o));
     assert_eq!(after, before, "{}", stdout(&o));
 }
+
+#[test]
+fn a_push_whose_lock_is_taken_over_stops_naming_it_and_leaves_its_record_pending() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    // A slow platform: the takeover lands while the push still plans.
+    let sb =
+        crate::util::SandboxProcess::start(work.path(), "team-token", &["--latency-ms", "700"]);
+    let history = store.url("h");
+    let a = machine(&sb.url, &history);
+    let s3 = open(&store, "h");
+    let push = team_push(a.path(), &store, &archive)
+        .env("FLOWPACK_TEST_RENEW_MS", "100")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lock = loop {
+        let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+        if let Some(k) = keys.iter().find(|k| k.contains("/.locks/")) {
+            break k.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no lock: {keys:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Another run takes the lock over (a write conditional on its ETag, as a takeover is).
+    let held = s3.get_small(&lock, 1 << 20).unwrap().unwrap();
+    let mut object: Value = serde_json::from_slice(&held.bytes).unwrap();
+    object["host"] = "other-runner".into();
+    object["lease_until"] = "2999-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        &lock,
+        object.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Etag(&held.etag),
+    )
+    .unwrap();
+    let o = push.wait_with_output().unwrap();
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("s3://flowpack/{lock}"))
+            && stderr(&o).contains("taken over by")
+            && stderr(&o).contains("other-runner"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert_eq!(
+        flow_count(&sb.url),
+        0,
+        "nothing written after the lock was lost"
+    );
+    // The record stays pending in the bucket, and the lock is the new holder's.
+    let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+    assert!(keys.iter().any(|k| k.ends_with(".pending")), "{keys:?}");
+    let now: Value =
+        serde_json::from_slice(&s3.get_small(&lock, 1 << 20).unwrap().unwrap().bytes).unwrap();
+    assert_eq!(now["host"], "other-runner");
+}
