@@ -1202,4 +1202,26 @@ fn a_push_whose_lock_is_taken_over_stops_naming_it_and_leaves_its_record_pending
     let now: Value =
         serde_json::from_slice(&s3.get_small(&lock, 1 << 20).unwrap().unwrap().bytes).unwrap();
     assert_eq!(now["host"], "other-runner");
+    // Once that lock is gone, the same machine sees its run pending (the bucket's copy wins
+    // over the record it finished only locally) and recovers it.
+    s3.delete(&lock).unwrap();
+    let o = team_push(a.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("flowpack recover --env prod"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["recover", "--env", "prod"])
+        .current_dir(a.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", a.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = team_push(a.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(flow_count(&sb.url), 1);
 }

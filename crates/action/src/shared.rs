@@ -10,7 +10,11 @@
 //! it every minute while the lock is held, each renewal a write conditional on the ETag of the
 //! one before (`If-Match`). A lock whose lease ran out (its holder died or lost the store) is
 //! taken over by a write conditional on its ETag, so two machines cannot both take it over. A
-//! live holder is named in the refusal. The lock is deleted (conditional on its ETag) when the
+//! live holder is named in the refusal. A renewal refused (the lock changed: taken over) or not
+//! achieved before the lease ran out marks the lock lost ([`lease_lost`]): every journaled
+//! platform write is then refused unsent, and no record is written back but as `pending`, so
+//! the run stops with its record pending in the bucket. A renewal that fails within the lease
+//! prints a warning on stderr and is tried again. The lock is deleted (conditional on its ETag) when the
 //! run ends.
 //!
 //! **History and journal.** The records are kept in a local mirror of the environment's
