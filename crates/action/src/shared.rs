@@ -227,7 +227,7 @@ static REMOTES: Mutex<Vec<(PathBuf, Arc<Remote>)>> = Mutex::new(Vec::new());
 /// by another run, or not renewed before its lease ran out. What happened, naming the lock.
 static LOST: Mutex<Option<String>> = Mutex::new(None);
 
-/// Why the bucket lock this process holds was lost (see [`LOST`]), if it was: every journaled
+/// Why the bucket lock this process holds was lost (taken over, or its lease ran out), if it was: every journaled
 /// platform write checks it first ([`crate::journal::Journaled`]), and no record but a
 /// `pending` one is written back to the bucket after it.
 pub fn lease_lost() -> Option<String> {
