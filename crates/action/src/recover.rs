@@ -10,7 +10,12 @@
 //!   names the journal's import intents name and whose ids are not among the ids that name had
 //!   before the run (the record's before-set);
 //! - a replaced flow's progress is read off the platform: the new flow (an orphan of its name
-//!   when its id was not recorded), whether the old flow is disabled, renamed or gone.
+//!   when its id was not recorded), whether the old flow is disabled, renamed or gone;
+//! - without the journal (the run was on another machine, its record shared in a bucket), the
+//!   replaces are found from the before-set: a flow of it that now bears a replaced-name of its
+//!   name (`flowpack_core::names::replaced_original`), or that was enabled before
+//!   (`Record::before_enabled`) and is now disabled, is taken as a replaced flow, so the undo
+//!   renames it back and enables it again.
 //!
 //! Then, by default, everything the run did is **undone** with the steps of `rollback` (and
 //! recorded as a run of kind `recover`): afterwards the environment is as it was before the
