@@ -1040,3 +1040,188 @@ fn publish_takes_an_archive_from_a_bucket_and_the_registry_gets_its_exact_bytes(
         stderr(&o)
     );
 }
+
+/// The flows of the sandbox at `url`: id, name and when enabled, by id.
+fn flows_of(url: &str) -> Vec<(u64, String, Value)> {
+    let out = Command::new("curl")
+        .args(["-sSf", "-H", "Authorization: Bearer team-token"])
+        .arg(format!("{url}/api/v1/flows?per_page=100"))
+        .output()
+        .unwrap();
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut flows: Vec<(u64, String, Value)> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_u64().unwrap(),
+                f["name"].as_str().unwrap().to_string(),
+                f["enabled_at"].clone(),
+            )
+        })
+        .collect();
+    flows.sort_by_key(|f| f.0);
+    flows
+}
+
+#[test]
+fn a_replace_killed_on_one_machine_is_undone_on_another_names_and_state_included() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let v1 = pack_reference(work.path());
+    // The same flow, changed: pushing it replaces the live one.
+    let mut doc: Value = serde_json::from_slice(
+        &std::fs::read(crate::util::fixture("reference/export-v2-order-sync.json")).unwrap(),
+    )
+    .unwrap();
+    doc["flow"]["description"] = "Changed, so that the push replaces it.".into();
+    let changed = work.path().join("changed.json");
+    std::fs::write(&changed, doc.to_string()).unwrap();
+    let v2 = work.path().join("v2.flowpack");
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args([
+            "pack",
+            changed.to_str().unwrap(),
+            "-o",
+            v2.to_str().unwrap(),
+        ])
+        .args(["--name", "app", "--version", "2.0.0", "--kind", "release"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sb = crate::util::SandboxProcess::start(work.path(), "team-token", &[]);
+    let history = store.url("h");
+    let (a, b) = (machine(&sb.url, &history), machine(&sb.url, &history));
+    let o = team_push(a.path(), &store, &v1)
+        .arg("--enable")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let before = flows_of(&sb.url);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].2.is_string(), "enabled: {before:?}");
+    // Machine a is killed once the old flow is disabled and renamed (import, disable the old
+    // flow, enable the new one, rename the old one).
+    let o = team_push(a.path(), &store, &v2)
+        .env("FLOWPACK_TEST_CRASH_AFTER", "4")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "killed: {}", stderr(&o));
+    let during = flows_of(&sb.url);
+    assert!(
+        during.iter().any(|f| f.0 == before[0].0
+            && flowpack_core::names::replaced_original(&f.1) == Some(before[0].1.as_str())
+            && f.2.is_null()),
+        "the old flow renamed and disabled: {during:?}"
+    );
+    // Its lock's lease made to look expired, then machine b recovers without a's journal.
+    let s3 = open(&store, "h");
+    let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+    let lock = keys.iter().find(|k| k.contains("/.locks/")).unwrap();
+    let mut held: Value = serde_json::from_slice(
+        &std::fs::read(s3.get_to_temp(lock, work.path(), 1 << 20).unwrap().path()).unwrap(),
+    )
+    .unwrap();
+    held["lease_until"] = "2020-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        lock,
+        held.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Always,
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["recover", "--env", "prod"])
+        .current_dir(b.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", b.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // Prod as before the push: the old flow, its name, its id, enabled; the new one gone.
+    let after = flows_of(&sb.url);
+    assert_eq!(after.len(), 1, "{}\n{after:?}", stdout(&o));
+    assert_eq!(after, before, "{}", stdout(&o));
+}
+
+#[test]
+fn a_push_whose_lock_is_taken_over_stops_naming_it_and_leaves_its_record_pending() {
+    let store = Weed::start();
+    let work = tempfile::tempdir().unwrap();
+    let archive = pack_reference(work.path());
+    // A slow platform: the takeover lands while the push still plans.
+    let sb =
+        crate::util::SandboxProcess::start(work.path(), "team-token", &["--latency-ms", "700"]);
+    let history = store.url("h");
+    let a = machine(&sb.url, &history);
+    let s3 = open(&store, "h");
+    let push = team_push(a.path(), &store, &archive)
+        .env("FLOWPACK_TEST_RENEW_MS", "100")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let lock = loop {
+        let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+        if let Some(k) = keys.iter().find(|k| k.contains("/.locks/")) {
+            break k.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no lock: {keys:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Another run takes the lock over (a write conditional on its ETag, as a takeover is).
+    let held = s3.get_small(&lock, 1 << 20).unwrap().unwrap();
+    let mut object: Value = serde_json::from_slice(&held.bytes).unwrap();
+    object["host"] = "other-runner".into();
+    object["lease_until"] = "2999-01-01T00:00:00Z".into();
+    s3.put_bytes(
+        &lock,
+        object.to_string().as_bytes(),
+        flowpack_action::storage::Precondition::Etag(&held.etag),
+    )
+    .unwrap();
+    let o = push.wait_with_output().unwrap();
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("s3://flowpack/{lock}"))
+            && stderr(&o).contains("taken over by")
+            && stderr(&o).contains("other-runner"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert_eq!(
+        flow_count(&sb.url),
+        0,
+        "nothing written after the lock was lost"
+    );
+    // The record stays pending in the bucket, and the lock is the new holder's.
+    let keys: Vec<String> = s3.list("h/").unwrap().into_iter().map(|o| o.key).collect();
+    assert!(keys.iter().any(|k| k.ends_with(".pending")), "{keys:?}");
+    let now: Value =
+        serde_json::from_slice(&s3.get_small(&lock, 1 << 20).unwrap().unwrap().bytes).unwrap();
+    assert_eq!(now["host"], "other-runner");
+    // Once that lock is gone, the same machine sees its run pending (the bucket's copy wins
+    // over the record it finished only locally) and recovers it.
+    s3.delete(&lock).unwrap();
+    let o = team_push(a.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("flowpack recover --env prod"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_flowpack"))
+        .args(["recover", "--env", "prod"])
+        .current_dir(a.path())
+        .env("PROD_TOKEN", "team-token")
+        .env("FLOWPACK_LOCK_DIR", a.path().join("locks"))
+        .envs(store.env())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let o = team_push(a.path(), &store, &archive).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(flow_count(&sb.url), 1);
+}

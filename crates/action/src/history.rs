@@ -328,6 +328,10 @@ pub struct Record {
     /// of one of these names whose id is not here was created by the run.
     #[serde(default)]
     pub before: BTreeMap<String, Vec<FlowId>>,
+    /// When each flow of `before` was enabled (`None`: disabled), so that a recovery without
+    /// the run's journal can enable a flow the run disabled. Absent from older records.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub before_enabled: BTreeMap<FlowId, Option<String>>,
     /// How many platform writes the run sent.
     #[serde(default)]
     pub wrote: u64,
@@ -376,6 +380,7 @@ impl Record {
             manifest_sha256: None,
             choices: None,
             before: BTreeMap::new(),
+            before_enabled: BTreeMap::new(),
             wrote: 0,
             error: None,
             entries: Vec::new(),

@@ -325,6 +325,12 @@ impl Journaled {
         send: impl FnOnce() -> Result<T, ClientError>,
         ids: impl FnOnce(&T) -> Value,
     ) -> Result<T, ClientError> {
+        if let Some(lost) = crate::shared::lease_lost() {
+            return Err(ClientError::NotSent {
+                request: request(),
+                message: lost,
+            });
+        }
         let seq =
             self.journal
                 .intent(op, flow, detail)

@@ -10,7 +10,12 @@
 //!   names the journal's import intents name and whose ids are not among the ids that name had
 //!   before the run (the record's before-set);
 //! - a replaced flow's progress is read off the platform: the new flow (an orphan of its name
-//!   when its id was not recorded), whether the old flow is disabled, renamed or gone.
+//!   when its id was not recorded), whether the old flow is disabled, renamed or gone;
+//! - without the journal (the run was on another machine, its record shared in a bucket), the
+//!   replaces are found from the before-set: a flow of it that now bears a replaced-name of its
+//!   name (`flowpack_core::names::replaced_original`), or that was enabled before
+//!   (`Record::before_enabled`) and is now disabled, is taken as a replaced flow, so the undo
+//!   renames it back and enables it again.
 //!
 //! Then, by default, everything the run did is **undone** with the steps of `rollback` (and
 //! recorded as a run of kind `recover`): afterwards the environment is as it was before the
@@ -32,7 +37,7 @@ use flowpack_core::overlay::ResolvedOverlay;
 use serde::Serialize;
 
 use crate::error::{Categorize, Category};
-use crate::history::{self, Entry, HistoryError, HistoryTarget, Kind, Record, Status};
+use crate::history::{self, Entry, HistoryError, HistoryTarget, Kind, Record, Replaced, Status};
 use crate::journal::{self, Line, Op};
 use crate::push::{self, OnConflict, PushError, PushOptions, PushReport};
 use crate::rollback::{RollbackError, RollbackOptions, RollbackReport};
@@ -410,6 +415,48 @@ fn reconcile(
         }
     }
     let by_id: BTreeMap<FlowId, &flowpack_client::Flow> = live.iter().map(|f| (f.id, f)).collect();
+    if !journal_here {
+        // Without the journal the record holds no entry of a replace: a flow of the before-set
+        // that now bears a replaced-name of its name was renamed by the run, and one enabled
+        // before (as the before-set records) that is now disabled was disabled by it.
+        for flow in &live {
+            let renamed = flowpack_core::names::replaced_original(&flow.name);
+            let name = renamed.unwrap_or(&flow.name);
+            let disabled = flow.enabled_at.is_none()
+                && record
+                    .before_enabled
+                    .get(&flow.id)
+                    .is_some_and(Option::is_some);
+            let known = record.entries.iter().any(|e| match e {
+                Entry::Replaced(r) => r.old_id == flow.id,
+                _ => false,
+            });
+            if known || !before(name, flow.id) || (renamed.is_none() && !disabled) {
+                continue;
+            }
+            let new_id = imported.get(name).and_then(|ids| {
+                ids.iter()
+                    .find(|id| by_id.contains_key(id) && !before(name, **id))
+                    .copied()
+            });
+            record.entries.push(Entry::Replaced(Box::new(Replaced {
+                name: name.to_string(),
+                old_id: flow.id,
+                old_enabled_at: record.before_enabled.get(&flow.id).cloned().flatten(),
+                old_deployed_iteration: None,
+                old_document: None,
+                old_inputs: Vec::new(),
+                old_webhooks: Vec::new(),
+                old_callbacks: Vec::new(),
+                new_id,
+                webhooks: Vec::new(),
+                callbacks: Vec::new(),
+                old_disabled: false,
+                renamed_to: None,
+                pruned: false,
+            })));
+        }
+    }
     let mut claimed: BTreeSet<FlowId> = BTreeSet::new();
     for e in &mut record.entries {
         match e {

@@ -10,7 +10,11 @@
 //! it every minute while the lock is held, each renewal a write conditional on the ETag of the
 //! one before (`If-Match`). A lock whose lease ran out (its holder died or lost the store) is
 //! taken over by a write conditional on its ETag, so two machines cannot both take it over. A
-//! live holder is named in the refusal. The lock is deleted (conditional on its ETag) when the
+//! live holder is named in the refusal. A renewal refused (the lock changed: taken over) or not
+//! achieved before the lease ran out marks the lock lost ([`lease_lost`]): every journaled
+//! platform write is then refused unsent, and no record is written back but as `pending`, so
+//! the run stops with its record pending in the bucket. A renewal that fails within the lease
+//! prints a warning on stderr and is tried again. The lock is deleted (conditional on its ETag) when the
 //! run ends.
 //!
 //! **History and journal.** The records are kept in a local mirror of the environment's
@@ -219,6 +223,17 @@ struct Remote {
 /// The mirrored directories of the shared histories open in this process.
 static REMOTES: Mutex<Vec<(PathBuf, Arc<Remote>)>> = Mutex::new(Vec::new());
 
+/// Set by the renewal thread when the bucket lock held by this process was lost: taken over
+/// by another run, or not renewed before its lease ran out. What happened, naming the lock.
+static LOST: Mutex<Option<String>> = Mutex::new(None);
+
+/// Why the bucket lock this process holds was lost (taken over, or its lease ran out), if it was: every journaled
+/// platform write checks it first ([`crate::journal::Journaled`]), and no record but a
+/// `pending` one is written back to the bucket after it.
+pub fn lease_lost() -> Option<String> {
+    LOST.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Writes a record just saved into `dir` back to the bucket when `dir` mirrors a shared
 /// history (see the module docs); nothing otherwise.
 pub(crate) fn publish(dir: &Path, record: &Record, bytes: &[u8]) -> Result<(), HistoryError> {
@@ -235,6 +250,13 @@ pub(crate) fn publish(dir: &Path, record: &Record, bytes: &[u8]) -> Result<(), H
     };
     let id = &record.id;
     let pending_key = format!("{}/{id}.pending", remote.prefix);
+    if let Some(lost) = lease_lost() {
+        // Another run may be recovering this one: its record stays `pending` in the bucket.
+        return Err(HistoryError::Shared {
+            location: remote.store.location().url_of(&pending_key),
+            message: format!("{lost}; the record is left pending for `recover`"),
+        });
+    }
     let mut pending = remote.pending.lock().unwrap_or_else(|e| e.into_inner());
     if record.status == Status::Pending {
         let precondition = match pending.get(id) {
@@ -358,11 +380,12 @@ fn refresh(
             continue;
         }
         if kind == "pending"
-            && local_record.is_file()
             && dir.join(format!("{id}.journal")).is_file()
+            && local_pending(&local_record)
         {
-            // This machine's own run (its journal is here): its record is the newer. Only the
-            // ETag is needed.
+            // This machine's own run (its journal is here, its record still pending): its
+            // record is the newer. Only the ETag is needed. (A run that lost its lock finished
+            // its record only here: the bucket's `pending` copy wins.)
             if let Some(obj) = store.get_small(&object.key, MAX_RECORD_BYTES)? {
                 pending.insert(id.to_string(), obj.etag);
             }
@@ -391,6 +414,14 @@ fn refresh(
     // A record the bucket completed (its `.json` there, no `.pending`) wins over a mirror that
     // still says `pending` (the run was recovered elsewhere): written above.
     Ok(pending)
+}
+
+/// Whether `path` holds a `pending` record.
+fn local_pending(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+        .is_some_and(|r| r.status == Status::Pending)
 }
 
 fn set_private(path: &Path) -> std::io::Result<()> {
@@ -535,20 +566,60 @@ impl BucketLock {
             std::thread::sleep(Duration::from_millis(500).min(opts.wait - waited));
         };
         let etag = Arc::new(Mutex::new(etag));
+        *LOST.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let (stop, stopped) = mpsc::channel::<()>();
         let renewer = {
             let store = store.clone();
             let key = key.clone();
+            let shown = shown.clone();
             let etag = etag.clone();
             std::thread::spawn(move || {
-                // Renewed until told to stop (or the sender is dropped).
+                let mut valid_until = Instant::now() + LEASE;
+                let mut lease_until = rfc3339(time::OffsetDateTime::now_utc() + LEASE);
+                let lost = |why: String| {
+                    *LOST.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                };
+                // Renewed until told to stop (or the sender is dropped), or lost.
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(renew_every())
                 {
                     let mut current = etag.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Ok(new) =
-                        store.put_bytes(&key, &body(&holder), Precondition::Etag(&current))
-                    {
-                        *current = new;
+                    let next = body(&holder);
+                    match store.put_bytes(&key, &next, Precondition::Etag(&current)) {
+                        Ok(new) => {
+                            *current = new;
+                            valid_until = Instant::now() + LEASE;
+                            if let Ok(o) = serde_json::from_slice::<LockObject>(&next) {
+                                lease_until = o.lease_until;
+                            }
+                        }
+                        Err(StorageError::Exists { .. }) => {
+                            let by = store
+                                .get_small(&key, 64 * 1024)
+                                .ok()
+                                .flatten()
+                                .and_then(|o| serde_json::from_slice::<LockObject>(&o.bytes).ok())
+                                .map_or_else(
+                                    || "another run, or it was removed".to_string(),
+                                    |o| o.holder.to_string(),
+                                );
+                            lost(format!(
+                                "the lock {shown} was lost: it was taken over by {by} (the renewal of its lease was refused, the lock having changed)"
+                            ));
+                            return;
+                        }
+                        Err(e) if Instant::now() >= valid_until => {
+                            lost(format!(
+                                "the lock {shown} was lost: its lease ran out at {lease_until} without being renewed ({e})"
+                            ));
+                            return;
+                        }
+                        Err(e) => {
+                            // Still ours until the lease runs out: said, and tried again.
+                            let said = format!(
+                                "warning: could not renew the lease of the lock {shown} (valid until {lease_until}): {e}"
+                            );
+                            eprintln!("{}", said.replace(|c: char| c.is_control(), "?"));
+                        }
                     }
                 }
             })
@@ -576,6 +647,7 @@ impl Drop for BucketLock {
         let etag = self.etag.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // Only our own lock: one taken over meanwhile is left to its new holder.
         let _ = self.store.delete_if(&self.key, &etag);
+        *LOST.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

@@ -628,7 +628,8 @@ fn run_recorded(
         (checked, listed)
     });
     let candidates = checked?;
-    let (lives, existing_ids, before) = plan(opts, &source, &candidates, listed?, &mut report)?;
+    let (lives, existing_ids, before, before_enabled) =
+        plan(opts, &source, &candidates, listed?, &mut report)?;
     if let Some(refusal) = duplicate_refusal(&report.flows) {
         report.refused = Some(refusal);
         return Ok(report);
@@ -648,7 +649,7 @@ fn run_recorded(
         );
         return Ok(report);
     }
-    recorder.before_writes(&manifest_sha256, before)?;
+    recorder.before_writes(&manifest_sha256, before, before_enabled)?;
     let platform = recorder.platform(&opts.platform);
     let ctx = Ctx {
         platform: platform.as_ref(),

@@ -104,11 +104,12 @@ pub(super) fn plan_one(
 
 /// What a plan found besides the flows' reports: the live flow each one was compared with, the
 /// ids the target held, and the ids of the live flows of each candidate's name (what the
-/// history records as the state before).
+/// history records as the state before), with when each of those was enabled.
 pub(super) type Planned = (
     Vec<Option<LiveFlow>>,
     BTreeSet<FlowId>,
     BTreeMap<String, Vec<FlowId>>,
+    BTreeMap<FlowId, Option<String>>,
 );
 
 /// The one paged listing of the target a plan is made from.
@@ -137,9 +138,11 @@ pub(super) fn plan(
         .iter()
         .map(|c| (c.name.clone(), Vec::new()))
         .collect();
+    let mut before_enabled = BTreeMap::new();
     for flow in &live {
         if let Some(ids) = before.get_mut(&flow.name) {
             ids.push(flow.id);
+            before_enabled.insert(flow.id, flow.enabled_at.clone());
         }
     }
     let mut by_name: HashMap<&str, Vec<&Flow>> = HashMap::new();
@@ -172,7 +175,7 @@ pub(super) fn plan(
         report.flows.push(flow);
         lives.push(live);
     }
-    Ok((lives, existing_ids, before))
+    Ok((lives, existing_ids, before, before_enabled))
 }
 
 /// What `--restore-state` would write to each `unchanged` flow, for a dry run: its state read

@@ -100,6 +100,7 @@ impl Recorder {
         &self,
         manifest_sha256: &str,
         before: BTreeMap<String, Vec<FlowId>>,
+        before_enabled: BTreeMap<FlowId, Option<String>>,
     ) -> Result<(), HistoryError> {
         let Some(target) = &self.target else {
             return Ok(());
@@ -110,6 +111,7 @@ impl Recorder {
         };
         record.manifest_sha256 = Some(manifest_sha256.to_string());
         record.before = before;
+        record.before_enabled = before_enabled;
         record.save(&target.dir)?;
         Ok(())
     }
