@@ -322,13 +322,13 @@ impl Journaled {
         send: impl FnOnce() -> Result<T, ClientError>,
         ids: impl FnOnce(&T) -> Value,
     ) -> Result<T, ClientError> {
-        let seq =
-            self.journal
-                .intent(op, flow, detail)
-                .map_err(|message| ClientError::NotSent {
-                    request: request(),
-                    message,
-                })?;
+        let seq = self
+            .journal
+            .intent(op, flow, detail)
+            .map_err(|detail| ClientError::NotSent {
+                request: request(),
+                reason: flowpack_client::NotSentReason::Unrecorded { detail },
+            })?;
         let result = send();
         self.crash_hook(seq);
         self.journal.result(

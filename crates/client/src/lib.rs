@@ -271,12 +271,12 @@ pub enum ClientError {
     },
     /// A write the caller did not send because it could not first record its intent (a
     /// journal that could not be written): nothing reached the platform.
-    #[error("{request}: not sent: {message}")]
+    #[error("{request}: not sent: {reason}")]
     NotSent {
         /// What would have been sent.
         request: String,
         /// Why it was not.
-        message: String,
+        reason: NotSentReason,
     },
     /// The base URL carries a user name or password (never printed; `url` is redacted).
     #[error(
@@ -287,6 +287,22 @@ pub enum ClientError {
         /// The URL without its user information and query.
         url: String,
     },
+}
+
+/// Why a write was not sent ([`ClientError::NotSent`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotSentReason {
+    /// Its intent could not be recorded first (a write-ahead journal that could not be
+    /// written).
+    #[error("{detail}")]
+    Unrecorded {
+        /// What the journal's writer said (names the journal file).
+        detail: String,
+    },
+    /// A re-import with no document to re-import.
+    #[error("no document to re-import")]
+    NoDocument,
 }
 
 /// What a paged listing got wrong ([`ClientError::Paging`]), for a caller to decide on.
@@ -1077,6 +1093,28 @@ mod tests {
             HttpPlatform::new(options),
             Err(ClientError::UrlCredentials { .. })
         ));
+    }
+
+    #[test]
+    fn a_write_not_sent_says_why_in_the_old_words() {
+        let unrecorded = ClientError::NotSent {
+            request: "POST /api/v1/flows/import".into(),
+            reason: NotSentReason::Unrecorded {
+                detail: "writing /h/1.journal: disk full".into(),
+            },
+        };
+        assert_eq!(
+            unrecorded.to_string(),
+            "POST /api/v1/flows/import: not sent: writing /h/1.journal: disk full"
+        );
+        let none = ClientError::NotSent {
+            request: "POST /api/v1/flows/import".into(),
+            reason: NotSentReason::NoDocument,
+        };
+        assert_eq!(
+            none.to_string(),
+            "POST /api/v1/flows/import: not sent: no document to re-import"
+        );
     }
 
     #[test]
