@@ -279,6 +279,16 @@ impl JobsArgs {
     }
 }
 
+/// `--force` of a command that writes one required `-o OUT`. The one rule: an existing OUT is
+/// refused unless `--force` is given, which replaces it. `-o` stays declared in each command,
+/// since what OUT is (archive, directory, pulled file) is said differently by each.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ForceArgs {
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// The overlay a command was given (or the environment's), read and resolved with the process's
 /// environment variables, before any request is sent; and what its unmatched keys do
 /// ([`env::overlay_for`]).

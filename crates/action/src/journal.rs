@@ -325,19 +325,21 @@ impl Journaled {
         send: impl FnOnce() -> Result<T, ClientError>,
         ids: impl FnOnce(&T) -> Value,
     ) -> Result<T, ClientError> {
-        if let Some(lost) = crate::shared::lease_lost() {
+        // A lock in the bucket that was lost: the shared history can no longer be written, so
+        // nothing more is sent (the record stays pending for recover).
+        if let Some(detail) = crate::shared::lease_lost() {
             return Err(ClientError::NotSent {
                 request: request(),
-                message: lost,
+                reason: flowpack_client::NotSentReason::Unrecorded { detail },
             });
         }
-        let seq =
-            self.journal
-                .intent(op, flow, detail)
-                .map_err(|message| ClientError::NotSent {
-                    request: request(),
-                    message,
-                })?;
+        let seq = self
+            .journal
+            .intent(op, flow, detail)
+            .map_err(|detail| ClientError::NotSent {
+                request: request(),
+                reason: flowpack_client::NotSentReason::Unrecorded { detail },
+            })?;
         let result = send();
         self.crash_hook(seq);
         self.journal.result(

@@ -386,7 +386,7 @@ fn apply(
             Some(doc) => reimport(p, r, record, doc, now),
             None => Err(ClientError::NotSent {
                 request: format!("POST /api/v1/flows/import (flow {:?})", r.name),
-                message: "no document to re-import".into(),
+                reason: flowpack_client::NotSentReason::NoDocument,
             }),
         },
         Step::Settings {

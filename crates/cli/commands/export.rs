@@ -45,9 +45,8 @@ pub struct Args {
     /// uploaded).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
-    /// Replace OUT if it exists.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    overwrite: crate::flags::ForceArgs,
     /// With --all, keep the flows a replacing push renamed aside ("NAME (replaced TIME)").
     #[arg(long, requires = "all")]
     include_replaced: bool,
@@ -135,7 +134,7 @@ pub fn run(args: Args) -> Outcome {
     opts.signers = signers;
     opts.jobs = args.jobs.get();
     opts.progress = progress;
-    opts.force = args.force;
+    opts.force = args.overwrite.force;
     opts.include_replaced = args.include_replaced;
     let result = export::run(&opts);
     if let Some(bar) = bar {

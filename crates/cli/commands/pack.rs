@@ -46,9 +46,8 @@ pub struct Args {
     /// uploaded; documents only).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
-    /// Replace OUT if it exists.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    overwrite: crate::flags::ForceArgs,
     /// Package name (required, except for an unpacked archive directory).
     #[arg(long)]
     name: Option<String>,
@@ -101,7 +100,7 @@ pub fn run(args: Args) -> Outcome {
     opts.kind = args.kind.unwrap_or_default();
     opts.description = args.description.unwrap_or_default();
     opts.allow_secrets = args.allow_secrets;
-    opts.force = args.force;
+    opts.force = args.overwrite.force;
     opts.plain_http = args.plain_http;
     if args.previous.as_deref().is_some_and(is_reference) {
         opts.credentials = Credentials::from_env()?;
@@ -169,7 +168,7 @@ fn run_repack(dir: PathBuf, args: Args) -> Outcome {
     opts.kind = args.kind;
     opts.description = args.description;
     opts.allow_secrets = args.allow_secrets;
-    opts.force = args.force;
+    opts.force = args.overwrite.force;
     let r = repack::run(&opts).map_err(|e| match e {
         repack::RepackError::Archive(ArchiveError::Invalid(list)) => {
             for (origin, findings) in &list {

@@ -31,9 +31,8 @@ pub struct Args {
     /// Where to write the archive.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     out: PathBuf,
-    /// Replace OUT if it exists.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    overwrite: crate::flags::ForceArgs,
     /// Speak plain HTTP to the registry (local test registries only).
     #[arg(long)]
     plain_http: bool,
@@ -55,7 +54,7 @@ pub fn run(args: Args) -> Outcome {
         ));
     }
     let mut opts = PullOptions::new(args.reference, args.out, policy);
-    opts.force = args.force;
+    opts.force = args.overwrite.force;
     opts.plain_http = args.plain_http;
     opts.deadline = args.timeout.deadline();
     opts.credentials = Credentials::from_env()?;

@@ -735,11 +735,11 @@ impl Platform for HttpPlatform {
             if last_page > crate::MAX_LIST_PAGES {
                 return Err(ClientError::Paging {
                     request: label,
-                    message: format!(
-                        "the first page announced {last_page} pages, more than the {} pages \
-                         read",
-                        crate::MAX_LIST_PAGES
-                    ),
+                    fault: crate::PagingFault::TooManyPages {
+                        listing: crate::Listing::Versions,
+                        announced: last_page,
+                        limit: crate::MAX_LIST_PAGES,
+                    },
                 });
             }
             let empty = items.is_empty();
@@ -752,7 +752,10 @@ impl Platform for HttpPlatform {
             if !empty && all.len() == before {
                 return Err(ClientError::Paging {
                     request: label,
-                    message: format!("page {page} repeats versions already listed"),
+                    fault: crate::PagingFault::Repeats {
+                        listing: crate::Listing::Versions,
+                        page,
+                    },
                 });
             }
             if empty || page >= last_page {
@@ -1415,12 +1418,35 @@ mod tests {
             "GET /api/v1/flows?page=2&per_page=100: inconsistent paging: asked for page 2, got \
              page 1; stopped"
         );
+        // A caller decides on the fault itself, not on its words.
+        assert!(
+            matches!(
+                &err,
+                ClientError::Paging {
+                    fault: crate::PagingFault::WrongPage { asked: 2, got: 1 },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(count.load(Ordering::SeqCst), 2);
         // The page number follows the request, the flows do not.
         let (url, count) = serve_forever(|p| Some(page_json(1..101, page_of(p), 3, 300)));
         let (c, _) = client(&url, "k");
         let err = crate::list_all(&c, &ListQuery::default()).unwrap_err();
-        assert!(matches!(err, ClientError::Paging { .. }), "{err:?}");
+        assert!(
+            matches!(
+                &err,
+                ClientError::Paging {
+                    fault: crate::PagingFault::Repeats {
+                        listing: crate::Listing::Flows,
+                        page: 2
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(
             err.to_string()
                 .ends_with("page 2 repeats flows already listed; stopped"),

@@ -253,12 +253,12 @@ pub enum ClientError {
     },
     /// A paged listing that does not add up: a page that repeats one already read, a page
     /// other than the one asked for, or more pages or flows than the first page announced.
-    #[error("{request}: inconsistent paging: {message}; stopped")]
+    #[error("{request}: inconsistent paging: {fault}; stopped")]
     Paging {
         /// Method and URL of the page that gave it away.
         request: String,
         /// What did not add up.
-        message: String,
+        fault: PagingFault,
     },
     /// The in-process store failed (the embedded `local` environment).
     #[error("local environment: {0}")]
@@ -271,12 +271,12 @@ pub enum ClientError {
     },
     /// A write the caller did not send because it could not first record its intent (a
     /// journal that could not be written): nothing reached the platform.
-    #[error("{request}: not sent: {message}")]
+    #[error("{request}: not sent: {reason}")]
     NotSent {
         /// What would have been sent.
         request: String,
         /// Why it was not.
-        message: String,
+        reason: NotSentReason,
     },
     /// The base URL carries a user name or password (never printed; `url` is redacted).
     #[error(
@@ -287,6 +287,89 @@ pub enum ClientError {
         /// The URL without its user information and query.
         url: String,
     },
+}
+
+/// Why a write was not sent ([`ClientError::NotSent`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotSentReason {
+    /// Its intent could not be recorded first (a write-ahead journal that could not be
+    /// written).
+    #[error("{detail}")]
+    Unrecorded {
+        /// What the journal's writer said (names the journal file).
+        detail: String,
+    },
+    /// A re-import with no document to re-import.
+    #[error("no document to re-import")]
+    NoDocument,
+}
+
+/// What a paged listing got wrong ([`ClientError::Paging`]), for a caller to decide on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PagingFault {
+    /// The first page announced more pages than the client reads ([`MAX_LIST_PAGES`]).
+    #[error(
+        "the first page announced {announced} pages, more than the {limit} pages{} read",
+        if matches!(listing, Listing::Flows) { " of 100 flows" } else { "" }
+    )]
+    TooManyPages {
+        /// What was listed.
+        listing: Listing,
+        /// The pages the first page announced.
+        announced: u64,
+        /// The pages the client reads at most.
+        limit: u64,
+    },
+    /// The platform answered another page than the one asked for.
+    #[error("asked for page {asked}, got page {got}")]
+    WrongPage {
+        /// The page asked for.
+        asked: u64,
+        /// The page the platform said it sent.
+        got: u64,
+    },
+    /// A page held nothing that earlier pages had not already listed.
+    #[error("page {page} repeats {listing} already listed")]
+    Repeats {
+        /// What was listed.
+        listing: Listing,
+        /// The page.
+        page: u64,
+    },
+    /// More items arrived than the pages the first page announced can hold.
+    #[error(
+        "{listed} {listing} listed, more than the {announced} pages the first page announced \
+         can hold"
+    )]
+    MoreThanAnnounced {
+        /// What was listed.
+        listing: Listing,
+        /// Items listed so far.
+        listed: u64,
+        /// The pages the first page announced.
+        announced: u64,
+    },
+}
+
+/// What a paged listing lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Listing {
+    /// `GET /api/v1/flows`.
+    Flows,
+    /// `GET /api/v1/flows/{flow}/versions`.
+    Versions,
+}
+
+impl std::fmt::Display for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Listing::Flows => "flows",
+            Listing::Versions => "versions",
+        })
+    }
 }
 
 /// A webhook's id on the platform.
@@ -788,16 +871,20 @@ pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>,
         if page == 1 && last_page.min(total.div_ceil(100)) > MAX_LIST_PAGES {
             return Err(ClientError::Paging {
                 request: request(),
-                message: format!(
-                    "the first page announced {last_page} pages, more than the {MAX_LIST_PAGES} \
-                     pages of 100 flows read"
-                ),
+                fault: PagingFault::TooManyPages {
+                    listing: Listing::Flows,
+                    announced: last_page,
+                    limit: MAX_LIST_PAGES,
+                },
             });
         }
         if meta.current_page != page && !(page == 1 && result.data.is_empty()) {
             return Err(ClientError::Paging {
                 request: request(),
-                message: format!("asked for page {page}, got page {}", meta.current_page),
+                fault: PagingFault::WrongPage {
+                    asked: page,
+                    got: meta.current_page,
+                },
             });
         }
         let empty = result.data.is_empty();
@@ -811,7 +898,10 @@ pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>,
         if !empty && fresh == 0 {
             return Err(ClientError::Paging {
                 request: request(),
-                message: format!("page {page} repeats flows already listed"),
+                fault: PagingFault::Repeats {
+                    listing: Listing::Flows,
+                    page,
+                },
             });
         }
         // Flows created while the listing runs may add to the announced total, never beyond
@@ -819,11 +909,11 @@ pub fn list_all(platform: &dyn Platform, query: &ListQuery) -> Result<Vec<Flow>,
         if flows.len() as u64 > last_page.saturating_mul(100) {
             return Err(ClientError::Paging {
                 request: request(),
-                message: format!(
-                    "{} flows listed, more than the {last_page} pages the first page announced \
-                     can hold",
-                    flows.len()
-                ),
+                fault: PagingFault::MoreThanAnnounced {
+                    listing: Listing::Flows,
+                    listed: flows.len() as u64,
+                    announced: last_page,
+                },
             });
         }
         // Stopped at the total the first page announced, whatever later pages say.
@@ -1003,6 +1093,28 @@ mod tests {
             HttpPlatform::new(options),
             Err(ClientError::UrlCredentials { .. })
         ));
+    }
+
+    #[test]
+    fn a_write_not_sent_says_why_in_the_old_words() {
+        let unrecorded = ClientError::NotSent {
+            request: "POST /api/v1/flows/import".into(),
+            reason: NotSentReason::Unrecorded {
+                detail: "writing /h/1.journal: disk full".into(),
+            },
+        };
+        assert_eq!(
+            unrecorded.to_string(),
+            "POST /api/v1/flows/import: not sent: writing /h/1.journal: disk full"
+        );
+        let none = ClientError::NotSent {
+            request: "POST /api/v1/flows/import".into(),
+            reason: NotSentReason::NoDocument,
+        };
+        assert_eq!(
+            none.to_string(),
+            "POST /api/v1/flows/import: not sent: no document to re-import"
+        );
     }
 
     #[test]

@@ -245,7 +245,17 @@ fn basic_auth_registry_needs_the_credentials_and_never_shows_them() {
     let reference = Reference::parse(&reg.reference("team/demo:1.0.0")).unwrap();
 
     let err = oci::publish_file(&archive, &reference, &artifact_info(), &plain()).unwrap_err();
-    assert!(matches!(err, OciError::Unauthenticated { .. }), "{err}");
+    // A caller decides on the reason (ask for credentials), not on the words.
+    assert!(
+        matches!(
+            err,
+            OciError::Unauthenticated {
+                reason: oci::AuthFailure::NoCredentials,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(!err.rejects_input());
     assert!(
         err.to_string()
@@ -256,6 +266,16 @@ fn basic_auth_registry_needs_the_credentials_and_never_shows_them() {
     let mut wrong = plain();
     wrong.credentials = Some(Credentials::new("ci", "not-the-password"));
     let err = oci::publish_file(&archive, &reference, &artifact_info(), &wrong).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OciError::Unauthenticated {
+                reason: oci::AuthFailure::CredentialsRefused,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("were refused"), "{err}");
     assert!(!err.to_string().contains("not-the-password"), "{err}");
 
@@ -369,7 +389,16 @@ fn bearer_challenge_fetches_a_token_with_the_credentials() {
 
     // Without credentials the token service refuses: an authentication error, no secret shown.
     let err = oci::pull_to_temp(&reference, dir.path(), &pull_options(plain())).unwrap_err();
-    assert!(matches!(err, OciError::Unauthenticated { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            OciError::Unauthenticated {
+                reason: oci::AuthFailure::NoCredentials,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("set FLOWPACK_REGISTRY_USER"),
         "{err}"

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use ureq::http;
 
-use super::{OciError, Reference};
+use super::{AuthFailure, OciError, Reference};
 use crate::http::{
     JitterFn, LogFn, MASK, SleepFn, answered_in_plain_http, backoff_delay, default_jitter, heals,
     retry_after, transport_message,
@@ -490,16 +490,12 @@ impl RegistryClient {
             .get("www-authenticate")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let unauthenticated = |hint: String| OciError::Unauthenticated {
+        let unauthenticated = |reason: AuthFailure| OciError::Unauthenticated {
             request: label.to_string(),
-            hint,
+            reason,
         };
-        let no_credentials = || {
-            unauthenticated(format!(
-                "the registry demands credentials: set {USER_ENV} and {PASSWORD_ENV}"
-            ))
-        };
-        let refused = || unauthenticated(format!("the credentials from {USER_ENV} were refused"));
+        let no_credentials = || unauthenticated(AuthFailure::NoCredentials);
+        let refused = || unauthenticated(AuthFailure::CredentialsRefused);
         let challenge = Challenge::parse(header);
         match challenge.scheme.to_ascii_lowercase().as_str() {
             "basic" => {
@@ -516,9 +512,9 @@ impl RegistryClient {
                 Ok(())
             }
             "bearer" => {
-                let realm = challenge.param("realm").ok_or_else(|| {
-                    unauthenticated("the registry's Bearer challenge names no realm".into())
-                })?;
+                let realm = challenge
+                    .param("realm")
+                    .ok_or_else(|| unauthenticated(AuthFailure::NoRealm))?;
                 let default_scope = format!(
                     "repository:{}:{}",
                     self.repository,
@@ -540,12 +536,10 @@ impl RegistryClient {
                 *self.auth.lock().expect("auth lock") = Some(bearer);
                 Ok(())
             }
-            "" => Err(unauthenticated(
-                "the registry answered 401 without a WWW-Authenticate challenge".into(),
-            )),
-            other => Err(unauthenticated(format!(
-                "unsupported authentication scheme {other:?}"
-            ))),
+            "" => Err(unauthenticated(AuthFailure::NoChallenge)),
+            other => Err(unauthenticated(AuthFailure::UnsupportedScheme {
+                scheme: other.to_string(),
+            })),
         }
     }
 
@@ -572,10 +566,10 @@ impl RegistryClient {
                 status: 401 | 403, ..
             } => OciError::Unauthenticated {
                 request: label.to_string(),
-                hint: if self.options.credentials.is_some() {
-                    format!("the token service refused the credentials from {USER_ENV}")
+                reason: if self.options.credentials.is_some() {
+                    AuthFailure::TokenServiceRefused
                 } else {
-                    format!("the registry demands credentials: set {USER_ENV} and {PASSWORD_ENV}")
+                    AuthFailure::NoCredentials
                 },
             },
             other => other,
@@ -598,7 +592,9 @@ impl RegistryClient {
         let parsed: TokenResponse =
             serde_json::from_slice(&bytes).map_err(|e| OciError::Unauthenticated {
                 request: label.to_string(),
-                hint: format!("the token service's answer is not a token: {e}"),
+                reason: AuthFailure::NotAToken {
+                    detail: e.to_string(),
+                },
             })?;
         parsed
             .token
@@ -606,7 +602,7 @@ impl RegistryClient {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OciError::Unauthenticated {
                 request: label.to_string(),
-                hint: "the token service returned no token".into(),
+                reason: AuthFailure::NoToken,
             })
     }
 
@@ -1039,10 +1035,10 @@ fn status_error(
     match status {
         401 => OciError::Unauthenticated {
             request,
-            hint: if had_auth {
-                "the registry refused the credentials".into()
+            reason: if had_auth {
+                AuthFailure::RegistryRefused
             } else {
-                format!("the registry demands credentials: set {USER_ENV} and {PASSWORD_ENV}")
+                AuthFailure::NoCredentials
             },
         },
         403 => OciError::Denied { request, message },

@@ -41,6 +41,49 @@ pub use ops::{
 };
 pub use reference::{Reference, SCHEME, is_reference};
 
+/// Why a registry refused to authenticate ([`OciError::Unauthenticated`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The registry demands credentials and none were given.
+    #[error(
+        "the registry demands credentials: set {} and {}",
+        client::USER_ENV,
+        client::PASSWORD_ENV
+    )]
+    NoCredentials,
+    /// The registry refused the credentials given (basic or bearer challenge answered again).
+    #[error("the credentials from {} were refused", client::USER_ENV)]
+    CredentialsRefused,
+    /// The registry answered 401 to a request that carried credentials.
+    #[error("the registry refused the credentials")]
+    RegistryRefused,
+    /// The token service refused the credentials given.
+    #[error("the token service refused the credentials from {}", client::USER_ENV)]
+    TokenServiceRefused,
+    /// The Bearer challenge names no realm to ask for a token.
+    #[error("the registry's Bearer challenge names no realm")]
+    NoRealm,
+    /// A 401 without a `WWW-Authenticate` challenge.
+    #[error("the registry answered 401 without a WWW-Authenticate challenge")]
+    NoChallenge,
+    /// A challenge in a scheme other than Basic or Bearer.
+    #[error("unsupported authentication scheme {scheme:?}")]
+    UnsupportedScheme {
+        /// The scheme, as the registry wrote it.
+        scheme: String,
+    },
+    /// The token service's answer is not a token document.
+    #[error("the token service's answer is not a token: {detail}")]
+    NotAToken {
+        /// What the JSON parser said.
+        detail: String,
+    },
+    /// The token service answered without a token.
+    #[error("the token service returned no token")]
+    NoToken,
+}
+
 /// What went wrong talking to a registry or with what it holds. Messages name the request,
 /// reference or file at fault and never carry credentials or tokens.
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +104,12 @@ pub enum OciError {
         reason: String,
     },
     /// The registry wants (other) credentials.
-    #[error("{request}: authentication failed (401): {hint}")]
+    #[error("{request}: authentication failed (401): {reason}")]
     Unauthenticated {
         /// The request.
         request: String,
-        /// What to do about it.
-        hint: String,
+        /// Why, for a caller to decide on (ask for credentials, or not).
+        reason: AuthFailure,
     },
     /// The credentials are not allowed to do this.
     #[error("{request}: access denied (403): {message}")]
