@@ -251,22 +251,33 @@ fn run_local(
     let mut writer_opts = WriterOptions::new(opts.created_at);
     writer_opts.validate = false;
     writer_opts.replace = opts.force;
-    let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
     // An embedded store builds each export as a parsed document in this process: those run one
-    // at a time whatever `jobs` (the settings reads and the writer's work still overlap), so a
-    // store of documents near the bound is not held `jobs` times at once.
-    let alone = Mutex::new(());
+    // at a time whatever `jobs`, each holding the whole of the writer's parse budget, so a store
+    // of documents near the bound never has more than one such document parsed at once (its
+    // export or the writer's check of it). Two threads are then all it can use (one exporting,
+    // one reading settings): more would only hold more exported documents waiting and more of
+    // the allocator's per-thread memory.
     let platform = opts.platform.as_ref();
+    let budget = Arc::new(flowpack_core::budget::ParseBudget::default());
+    writer_opts.budget = Some(Arc::clone(&budget));
+    let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
+    let alone = Mutex::new(());
+    let jobs = if platform.builds_exports_in_process() {
+        opts.jobs.clamp(1, 2)
+    } else {
+        opts.jobs.max(1)
+    };
     let mut done = 0;
     let mut failure = None;
     flowpack_core::pool::stream(
         ids.into_iter(),
-        opts.jobs.max(1),
+        jobs,
         |id| {
             let exported = {
-                let _alone = platform
-                    .builds_exports_in_process()
-                    .then(|| alone.lock().unwrap_or_else(|e| e.into_inner()));
+                let _alone = platform.builds_exports_in_process().then(|| {
+                    let alone = alone.lock().unwrap_or_else(|e| e.into_inner());
+                    (alone, budget.acquire(budget.capacity()))
+                });
                 platform.export_flow_bytes(id)
             };
             let result = exported.and_then(|bytes| Ok((bytes, flow_settings(platform, id)?)));

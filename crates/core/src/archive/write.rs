@@ -46,6 +46,10 @@ pub struct WriterOptions {
     /// Without it an output that exists is refused when the writer is created, and nothing
     /// that appeared meanwhile is replaced when the archive is put in place.
     pub replace: bool,
+    /// The parse budget the workers parse within (default: one of their own). A caller that
+    /// parses large documents itself while feeding the writer (an export from an embedded
+    /// store) shares it, so its parses and the workers' never add up past one budget.
+    pub budget: Option<Arc<ParseBudget>>,
 }
 
 impl WriterOptions {
@@ -59,6 +63,7 @@ impl WriterOptions {
             secret_rules: SecretRules::default(),
             validate: true,
             replace: true,
+            budget: None,
         }
     }
 }
@@ -360,7 +365,7 @@ impl ArchiveWriter {
         let (res_tx, res_rx) = sync_channel::<WorkerResult>(threads);
         // The workers parse within one budget: documents near the per-document bound are
         // parsed one at a time, however many workers there are.
-        let budget = ParseBudget::default();
+        let budget = opts.budget.clone().unwrap_or_default();
         let wopts = opts.clone();
         // The one worker pool, fed by the job queue until every sender is dropped.
         let workers = vec![std::thread::spawn(move || {
