@@ -17,7 +17,7 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use flowpack_client::{ClientError, FlowId, ListQuery, Platform, list_all};
 use flowpack_core::archive::{
@@ -261,7 +261,6 @@ fn run_local(
     let budget = Arc::new(flowpack_core::budget::ParseBudget::default());
     writer_opts.budget = Some(Arc::clone(&budget));
     let mut writer = ArchiveWriter::create(&opts.output, writer_opts)?;
-    let alone = Mutex::new(());
     let jobs = if platform.builds_exports_in_process() {
         opts.jobs.clamp(1, 2)
     } else {
@@ -274,10 +273,10 @@ fn run_local(
         jobs,
         |id| {
             let exported = {
-                let _alone = platform.builds_exports_in_process().then(|| {
-                    let alone = alone.lock().unwrap_or_else(|e| e.into_inner());
-                    (alone, budget.acquire(budget.capacity()))
-                });
+                // The whole budget: one in-process export at a time, never beside a parse.
+                let _alone = platform
+                    .builds_exports_in_process()
+                    .then(|| budget.acquire(budget.capacity()));
                 platform.export_flow_bytes(id)
             };
             let result = exported.and_then(|bytes| Ok((bytes, flow_settings(platform, id)?)));
